@@ -1,0 +1,124 @@
+//! Where the device-authorization and token endpoints are: OpenID Connect discovery,
+//! with Microsoft's well-known paths as the fallback.
+
+use serde::Deserialize;
+use url::Url;
+
+use super::config::{Authority, check_endpoint_url};
+use super::error::{ErrorKind, IdentityError};
+use super::http::HttpClient;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoints {
+    pub device_authorization: Url,
+    pub token: Url,
+    pub userinfo: Option<Url>,
+    pub issuer: Option<String>,
+    /// False when Microsoft's discovery document could not be read and the
+    /// documented paths were used instead.
+    pub discovered: bool,
+}
+
+#[derive(Debug, Deserialize)]
+struct DiscoveryDocument {
+    #[serde(default)]
+    issuer: Option<String>,
+    token_endpoint: String,
+    #[serde(default)]
+    device_authorization_endpoint: Option<String>,
+    #[serde(default)]
+    userinfo_endpoint: Option<String>,
+}
+
+pub fn discovery_url(authority: &Authority) -> Result<Url, IdentityError> {
+    let base = authority.base_url();
+    let url = match authority {
+        Authority::Microsoft { .. } => format!("{base}/v2.0/.well-known/openid-configuration"),
+        Authority::Issuer { .. } => format!("{base}/.well-known/openid-configuration"),
+    };
+    parse_endpoint(&url, "discovery URL")
+}
+
+/// Microsoft's documented v2.0 endpoints, used when discovery is unreachable.
+pub fn microsoft_fallback(authority: &Authority) -> Result<Endpoints, IdentityError> {
+    let base = authority.base_url();
+    Ok(Endpoints {
+        device_authorization: parse_endpoint(&format!("{base}/oauth2/v2.0/devicecode"), "device code endpoint")?,
+        token: parse_endpoint(&format!("{base}/oauth2/v2.0/token"), "token endpoint")?,
+        userinfo: None,
+        issuer: None,
+        discovered: false,
+    })
+}
+
+fn parse_endpoint(value: &str, what: &str) -> Result<Url, IdentityError> {
+    let url = Url::parse(value)
+        .map_err(|e| IdentityError::admin(format!("The {what} '{value}' is not a valid URL ({e}).")))?;
+    check_endpoint_url(&url).map_err(IdentityError::admin)?;
+    Ok(url)
+}
+
+pub async fn discover(http: &HttpClient, authority: &Authority) -> Result<Endpoints, IdentityError> {
+    let url = discovery_url(authority)?;
+    let result = fetch(http, &url).await;
+    match (result, authority) {
+        (Ok(endpoints), _) => Ok(endpoints),
+        // A tenant Microsoft does not know is the admin's to fix; other trouble
+        // with the document should not stop a sign-in that the fixed paths can do.
+        (Err(error), Authority::Microsoft { .. }) if error.kind != ErrorKind::AdminAction || error.codes.is_empty() => {
+            tracing::warn!(%url, %error, "discovery failed; using Microsoft's documented endpoints");
+            microsoft_fallback(authority)
+        }
+        (Err(error), _) => Err(error),
+    }
+}
+
+async fn fetch(http: &HttpClient, url: &Url) -> Result<Endpoints, IdentityError> {
+    let response = http.get(url).await?;
+    if !response.is_success() {
+        return Err(response.error());
+    }
+    let document: DiscoveryDocument = response.json("discovery document")?;
+    let device = document.device_authorization_endpoint.ok_or_else(|| {
+        IdentityError::admin(format!(
+            "The provider at {} does not offer the device authorization grant (no device_authorization_endpoint in its discovery document). Enable it for this client, or use a provider that supports RFC 8628.",
+            response.host()
+        ))
+    })?;
+    Ok(Endpoints {
+        device_authorization: parse_endpoint(&device, "device authorization endpoint")?,
+        token: parse_endpoint(&document.token_endpoint, "token endpoint")?,
+        userinfo: document
+            .userinfo_endpoint
+            .as_deref()
+            .map(|u| parse_endpoint(u, "userinfo endpoint"))
+            .transpose()?,
+        issuer: document.issuer,
+        discovered: true,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::config::Cloud;
+
+    #[test]
+    fn discovery_and_fallback_urls() {
+        let ms = Authority::microsoft(Cloud::Global, "contoso.onmicrosoft.com");
+        assert_eq!(
+            discovery_url(&ms).unwrap().as_str(),
+            "https://login.microsoftonline.com/contoso.onmicrosoft.com/v2.0/.well-known/openid-configuration"
+        );
+        let fallback = microsoft_fallback(&ms).unwrap();
+        assert_eq!(
+            fallback.token.as_str(),
+            "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token"
+        );
+        let issuer = Authority::Issuer { url: Url::parse("https://id.example.org/realms/main/").unwrap() };
+        assert_eq!(
+            discovery_url(&issuer).unwrap().as_str(),
+            "https://id.example.org/realms/main/.well-known/openid-configuration"
+        );
+    }
+}

@@ -1,0 +1,189 @@
+//! The OAuth 2.0 client: discovery, the device authorization grant, refresh with
+//! rotation, and the classification of every provider error.
+
+pub mod config;
+pub mod device;
+pub mod discovery;
+pub mod error;
+pub mod http;
+pub mod token;
+
+use chrono::{DateTime, Utc};
+use tokio_util::sync::CancellationToken;
+
+pub use config::{Authority, Cloud, ConfigField, ConfigProblem, ProviderConfig, Scopes};
+pub use device::{DeviceAuthorization, DevicePoller, PollAction, PollEvent, PollStep};
+pub use discovery::Endpoints;
+pub use error::{ErrorKind, IdentityError};
+pub use http::{HttpClient, HttpOptions};
+pub use token::{SignedInIdentity, TokenSet};
+
+use crate::clock::{Clock, Sleeper};
+use crate::secret::Secret;
+use device::DeviceAuthorizationResponse;
+use token::TokenResponse;
+
+const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+
+/// A provider configuration whose endpoints are known, ready to sign in and refresh.
+#[derive(Debug, Clone)]
+pub struct IdentityClient {
+    http: HttpClient,
+    config: ProviderConfig,
+    endpoints: Endpoints,
+}
+
+impl IdentityClient {
+    /// Checks the configuration and finds the endpoints.
+    pub async fn connect(http: HttpClient, config: ProviderConfig) -> Result<Self, IdentityError> {
+        if let Some(problem) = config.validate().into_iter().next() {
+            return Err(IdentityError::admin(problem.message));
+        }
+        let endpoints = discovery::discover(&http, &config.authority).await?;
+        Ok(IdentityClient {
+            http,
+            config,
+            endpoints,
+        })
+    }
+
+    pub fn endpoints(&self) -> &Endpoints {
+        &self.endpoints
+    }
+
+    pub fn config(&self) -> &ProviderConfig {
+        &self.config
+    }
+
+    pub fn http(&self) -> &HttpClient {
+        &self.http
+    }
+
+    fn with_client_auth<'a>(&'a self, form: &mut Vec<(&'a str, &'a str)>) {
+        form.push(("client_id", self.config.client_id.trim()));
+        if let Some(secret) = self.config.effective_client_secret() {
+            form.push(("client_secret", secret.expose()));
+        }
+    }
+
+    /// Step one of the device flow: ask for a user code.
+    pub async fn start_device_authorization(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<DeviceAuthorization, IdentityError> {
+        let scope = self.config.scope_string();
+        let mut form = Vec::new();
+        self.with_client_auth(&mut form);
+        form.push(("scope", scope.as_str()));
+        let response = self
+            .http
+            .post_form(&self.endpoints.device_authorization, &form)
+            .await?;
+        if !response.is_success() {
+            return Err(response.error());
+        }
+        let parsed: DeviceAuthorizationResponse = response.json("device code answer")?;
+        parsed.into_authorization(now)
+    }
+
+    /// One token request for a pending device code.
+    pub async fn poll_device_token(
+        &self,
+        authorization: &DeviceAuthorization,
+        now: DateTime<Utc>,
+    ) -> Result<TokenSet, IdentityError> {
+        let mut form = vec![
+            ("grant_type", DEVICE_CODE_GRANT),
+            ("device_code", authorization.device_code.expose()),
+        ];
+        self.with_client_auth(&mut form);
+        let tokens = self.token_request(&form, now).await?;
+        if tokens.refresh_token.is_none() {
+            return Err(IdentityError::admin(
+                "The sign-in worked but the provider issued no refresh token, so the connection would die within the hour. Add offline_access to the scopes (the EWS and Graph presets include it) and sign in again.",
+            ));
+        }
+        Ok(tokens)
+    }
+
+    /// Polls until the user approved, declined, the code expired or `cancel` fired.
+    /// After a cancel nothing is returned, even if an approval arrives at that moment.
+    pub async fn wait_for_device_approval<C: Clock, S: Sleeper>(
+        &self,
+        authorization: &DeviceAuthorization,
+        clock: &C,
+        sleeper: &S,
+        cancel: &CancellationToken,
+        mut on_event: impl FnMut(PollEvent) + Send,
+    ) -> Result<TokenSet, IdentityError> {
+        let mut poller = DevicePoller::new(authorization);
+        loop {
+            if cancel.is_cancelled() {
+                return Err(IdentityError::cancelled());
+            }
+            let now = clock.now();
+            match poller.next_action(now)? {
+                PollAction::Wait(duration) => {
+                    on_event(PollEvent::Waiting {
+                        seconds_left: authorization.seconds_left(now),
+                        interval: poller.interval(),
+                    });
+                    tokio::select! {
+                        biased;
+                        _ = cancel.cancelled() => return Err(IdentityError::cancelled()),
+                        _ = sleeper.sleep(duration) => {}
+                    }
+                }
+                PollAction::Poll => {
+                    let answer = tokio::select! {
+                        biased;
+                        _ = cancel.cancelled() => return Err(IdentityError::cancelled()),
+                        answer = self.poll_device_token(authorization, now) => answer,
+                    };
+                    if cancel.is_cancelled() {
+                        return Err(IdentityError::cancelled());
+                    }
+                    let step = poller.on_answer(answer, clock.now());
+                    on_event(PollEvent::Polled { polls: poller.polls() });
+                    match step {
+                        PollStep::Continue => {}
+                        PollStep::Done(tokens) => return Ok(tokens),
+                        PollStep::Failed(error) => return Err(error),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Redeems a refresh token. When the answer carries a new refresh token it is in
+    /// `TokenSet::refresh_token`, and the caller must store it in place of the old one.
+    pub async fn refresh(
+        &self,
+        refresh_token: &Secret,
+        scope: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<TokenSet, IdentityError> {
+        let mut form = vec![
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token.expose()),
+        ];
+        self.with_client_auth(&mut form);
+        if let Some(scope) = scope.filter(|s| !s.trim().is_empty()) {
+            form.push(("scope", scope));
+        }
+        self.token_request(&form, now).await
+    }
+
+    async fn token_request(
+        &self,
+        form: &[(&str, &str)],
+        now: DateTime<Utc>,
+    ) -> Result<TokenSet, IdentityError> {
+        let response = self.http.post_form(&self.endpoints.token, form).await?;
+        if !response.is_success() {
+            return Err(response.error());
+        }
+        let parsed: TokenResponse = response.json("token answer")?;
+        parsed.into_token_set(now)
+    }
+}

@@ -1,0 +1,205 @@
+//! Token endpoint answers and the identity read from the id_token.
+
+use base64::Engine;
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::error::IdentityError;
+use crate::secret::Secret;
+
+/// Who signed in, as the id_token says. Used to show the admin and to check the
+/// account against the configured Exchange user; never to authorize anything.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedInIdentity {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tid: Option<String>,
+}
+
+impl SignedInIdentity {
+    /// The account name to show: UPN, then e-mail, then display name.
+    pub fn account(&self) -> Option<&str> {
+        self.username
+            .as_deref()
+            .or(self.email.as_deref())
+            .or(self.name.as_deref())
+    }
+
+    /// Whether this identity is the expected mailbox user (case-insensitive, by
+    /// UPN or e-mail).
+    pub fn matches(&self, expected: &str) -> bool {
+        let expected = expected.trim();
+        [&self.username, &self.email]
+            .into_iter()
+            .flatten()
+            .any(|value| value.trim().eq_ignore_ascii_case(expected))
+    }
+}
+
+#[derive(Deserialize)]
+struct Claims {
+    #[serde(default)]
+    preferred_username: Option<String>,
+    #[serde(default)]
+    upn: Option<String>,
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    oid: Option<String>,
+    #[serde(default)]
+    tid: Option<String>,
+    #[serde(default)]
+    sub: Option<String>,
+}
+
+/// Reads the claims of a JWT without checking its signature: it came straight from
+/// the token endpoint over TLS and serves display and matching only.
+pub fn read_id_token(id_token: &str) -> Result<SignedInIdentity, IdentityError> {
+    let unreadable = |why: &str| {
+        IdentityError::transient(format!("The provider's id_token could not be read: {why}."))
+    };
+    let mut parts = id_token.split('.');
+    let (Some(_header), Some(payload)) = (parts.next(), parts.next()) else {
+        return Err(unreadable("it is not a JWT"));
+    };
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .map_err(|_| unreadable("its payload is not base64url"))?;
+    let claims: Claims =
+        serde_json::from_slice(&bytes).map_err(|_| unreadable("its payload is not a JSON object"))?;
+    Ok(SignedInIdentity {
+        username: claims.preferred_username.or(claims.upn),
+        email: claims.email,
+        name: claims.name,
+        oid: claims.oid.or(claims.sub),
+        tid: claims.tid,
+    })
+}
+
+/// A successful token endpoint answer, as RFC 6749 §5.1 and Microsoft send it.
+#[derive(Deserialize)]
+pub(crate) struct TokenResponse {
+    pub access_token: Secret,
+    #[serde(default)]
+    pub token_type: Option<String>,
+    #[serde(default, deserialize_with = "number_or_string")]
+    pub expires_in: Option<i64>,
+    #[serde(default)]
+    pub refresh_token: Option<Secret>,
+    #[serde(default)]
+    pub refresh_token_expires_in: Option<serde_json::Value>,
+    #[serde(default)]
+    pub scope: Option<String>,
+    #[serde(default)]
+    pub id_token: Option<Secret>,
+}
+
+/// Some providers send numbers as strings ("3599").
+pub(crate) fn number_or_string<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<i64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Number(i64),
+        Text(String),
+    }
+    Ok(match Option::<Raw>::deserialize(deserializer)? {
+        Some(Raw::Number(n)) => Some(n),
+        Some(Raw::Text(text)) => text.trim().parse().ok(),
+        None => None,
+    })
+}
+
+/// What a grant returns to the caller.
+#[derive(Debug, Clone)]
+pub struct TokenSet {
+    pub access_token: Secret,
+    pub access_expires_at: DateTime<Utc>,
+    /// A new refresh token: the caller must store it and never send the old one again.
+    /// `None` means the provider did not rotate and the old one stays valid.
+    pub refresh_token: Option<Secret>,
+    pub scope: Option<String>,
+    pub identity: Option<SignedInIdentity>,
+    pub obtained_at: DateTime<Utc>,
+}
+
+impl TokenResponse {
+    pub(crate) fn into_token_set(self, now: DateTime<Utc>) -> Result<TokenSet, IdentityError> {
+        if self.access_token.is_empty() {
+            return Err(IdentityError::transient(
+                "The provider answered without an access token.",
+            ));
+        }
+        if let Some(kind) = &self.token_type
+            && !kind.eq_ignore_ascii_case("bearer")
+        {
+            return Err(IdentityError::admin(format!(
+                "The provider issued a '{kind}' token; tokendesk only handles Bearer tokens."
+            )));
+        }
+        // An hour is what Microsoft issues; assume it when the field is missing.
+        let lifetime = self.expires_in.unwrap_or(3600).clamp(0, 60 * 60 * 24 * 365);
+        let identity = match &self.id_token {
+            Some(token) => Some(read_id_token(token.expose())?),
+            None => None,
+        };
+        let _ = &self.refresh_token_expires_in;
+        Ok(TokenSet {
+            access_token: self.access_token,
+            access_expires_at: now + Duration::seconds(lifetime),
+            refresh_token: self.refresh_token.filter(|t| !t.is_empty()),
+            scope: self.scope,
+            identity,
+            obtained_at: now,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jwt(claims: &str) -> String {
+        let enc = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        format!("{}.{}.sig", enc.encode(r#"{"alg":"none"}"#), enc.encode(claims))
+    }
+
+    #[test]
+    fn reads_microsoft_claims() {
+        let id = read_id_token(&jwt(
+            r#"{"preferred_username":"Sales@Contoso.com","oid":"o-1","tid":"t-1","name":"Sales","email":"sales@contoso.com"}"#,
+        ))
+        .unwrap();
+        assert_eq!(id.username.as_deref(), Some("Sales@Contoso.com"));
+        assert!(id.matches("sales@contoso.com"));
+        assert!(!id.matches("other@contoso.com"));
+        assert_eq!(id.tid.as_deref(), Some("t-1"));
+    }
+
+    #[test]
+    fn rejects_garbage() {
+        assert!(read_id_token("nonsense").is_err());
+        assert!(read_id_token("a.!!!.c").is_err());
+        assert!(read_id_token(&format!("a.{}.c", "bm90IGpzb24")).is_err());
+    }
+
+    #[test]
+    fn expires_in_as_string() {
+        let response: TokenResponse =
+            serde_json::from_str(r#"{"access_token":"a","expires_in":"3599","token_type":"Bearer"}"#).unwrap();
+        let now = Utc::now();
+        let set = response.into_token_set(now).unwrap();
+        assert_eq!(set.access_expires_at, now + Duration::seconds(3599));
+        assert!(set.refresh_token.is_none());
+    }
+}
