@@ -1,0 +1,891 @@
+//! An identity provider on 127.0.0.1 for the tests, the GUI tests and the benchmarks.
+//!
+//! Profile `Microsoft` speaks the Microsoft identity platform's v2.0 wire format:
+//! tenant-scoped discovery, `/oauth2/v2.0/devicecode` and `/token`, error bodies with
+//! `error_codes`, `trace_id` and `correlation_id`, plus Graph's `/v1.0/me` and an
+//! EWS endpoint. Profile `Oidc` is a plain RFC 8628 + OpenID Connect provider whose
+//! refresh tokens rotate and where replaying a rotated token revokes the grant.
+//! Behaviour is scripted per test: answers for the device-code polls, and faults
+//! queued per endpoint (errors, 429, 500, dropped connections, slow or broken bodies).
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::Response;
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use url::Url;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    Microsoft,
+    Oidc,
+}
+
+/// How the provider answers one device-code poll.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PollAnswer {
+    Pending,
+    SlowDown,
+    Approve,
+    Decline,
+    Expire,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Endpoint {
+    Discovery,
+    DeviceCode,
+    Token,
+    UserInfo,
+    GraphMe,
+    Ews,
+}
+
+/// A misbehaviour for the next request to one endpoint.
+#[derive(Debug, Clone)]
+pub enum Fault {
+    /// An OAuth error body; in the Microsoft profile with `error_codes` and ids.
+    OAuth { status: u16, error: String, codes: Vec<u32> },
+    /// A bare HTTP status, optionally with Retry-After seconds.
+    Status { status: u16, retry_after: Option<u64> },
+    /// Headers and half a body, then the connection is cut.
+    DropConnection,
+    /// A 200 whose body is not JSON.
+    Malformed,
+    /// A 200 JSON body of this many bytes.
+    Oversized(usize),
+    /// Wait this long before answering normally.
+    Slow(Duration),
+    /// Answer the token request without a refresh token.
+    NoRefreshToken,
+}
+
+impl Fault {
+    pub fn aadsts(error: &str, code: u32) -> Fault {
+        Fault::OAuth { status: 400, error: error.into(), codes: vec![code] }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct TestUser {
+    pub upn: String,
+    pub oid: String,
+    pub name: String,
+}
+
+impl TestUser {
+    pub fn new(upn: &str) -> Self {
+        TestUser {
+            upn: upn.into(),
+            oid: format!("oid-{}", upn.split('@').next().unwrap_or(upn)),
+            name: upn.split('@').next().unwrap_or(upn).to_string(),
+        }
+    }
+}
+
+/// One request as the provider saw it.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub endpoint: Endpoint,
+    pub method: String,
+    pub form: BTreeMap<String, String>,
+    pub authorization: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+struct Grant {
+    user: TestUser,
+    scope: String,
+    current_refresh: String,
+    last_used: DateTime<Utc>,
+    revoked: bool,
+}
+
+#[derive(Debug)]
+struct DeviceCode {
+    user_code: String,
+    scope: String,
+    consumed: bool,
+}
+
+#[derive(Debug)]
+struct State {
+    profile: Profile,
+    tenant: String,
+    tenant_id: String,
+    client_id: String,
+    client_secret: Option<String>,
+    interval: Option<u64>,
+    expires_in: u64,
+    old_verification_url_spelling: bool,
+    discovery_available: bool,
+    rotate: bool,
+    access_lifetime: i64,
+    inactivity_window: chrono::Duration,
+    now: Option<DateTime<Utc>>,
+    user: TestUser,
+    poll_script: VecDeque<PollAnswer>,
+    faults: HashMap<Endpoint, VecDeque<Fault>>,
+    token_latency: Duration,
+    device_codes: HashMap<String, DeviceCode>,
+    grants: Vec<Grant>,
+    /// Every refresh token ever issued, mapped to its grant.
+    refresh_index: HashMap<String, usize>,
+    access_tokens: HashMap<String, (TestUser, DateTime<Utc>)>,
+    requests: Vec<Recorded>,
+    counter: u64,
+    denied_upns: HashSet<String>,
+}
+
+/// A running provider. Dropping it stops the server.
+pub struct TestProvider {
+    addr: SocketAddr,
+    state: Arc<Mutex<State>>,
+    in_flight: Arc<AtomicUsize>,
+    max_in_flight: Arc<AtomicUsize>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+pub const TENANT_ID: &str = "7d548d61-6361-4a6e-85e6-509e2c05d05e";
+pub const CLIENT_ID: &str = "11111111-2222-3333-4444-555555555555";
+pub const OIDC_REALM: &str = "realms/test";
+
+impl TestProvider {
+    pub fn microsoft() -> Self {
+        Self::start(Profile::Microsoft)
+    }
+
+    pub fn oidc() -> Self {
+        Self::start(Profile::Oidc)
+    }
+
+    pub fn start(profile: Profile) -> Self {
+        let state = Arc::new(Mutex::new(State {
+            profile,
+            tenant: "contoso.onmicrosoft.com".into(),
+            tenant_id: TENANT_ID.into(),
+            client_id: CLIENT_ID.into(),
+            client_secret: None,
+            interval: Some(5),
+            expires_in: 900,
+            old_verification_url_spelling: false,
+            discovery_available: true,
+            rotate: true,
+            access_lifetime: 3599,
+            inactivity_window: chrono::Duration::days(90),
+            now: None,
+            user: TestUser::new("sales@contoso.com"),
+            poll_script: VecDeque::new(),
+            faults: HashMap::new(),
+            token_latency: Duration::ZERO,
+            device_codes: HashMap::new(),
+            grants: Vec::new(),
+            refresh_index: HashMap::new(),
+            access_tokens: HashMap::new(),
+            requests: Vec::new(),
+            counter: 0,
+            denied_upns: HashSet::new(),
+        }));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let addr = listener.local_addr().expect("local addr");
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        let max_in_flight = Arc::new(AtomicUsize::new(0));
+        let shared = Shared {
+            state: state.clone(),
+            base: format!("http://{addr}"),
+            in_flight: in_flight.clone(),
+            max_in_flight: max_in_flight.clone(),
+        };
+        std::thread::Builder::new()
+            .name("test-provider".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                    .expect("provider runtime");
+                runtime.block_on(async move {
+                    let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+                    let app = axum::Router::new().fallback(move |method, uri, headers, body| {
+                        let shared = shared.clone();
+                        async move { shared.handle(method, uri, headers, body).await }
+                    });
+                    let _ = axum::serve(listener, app)
+                        .with_graceful_shutdown(async {
+                            let _ = rx.await;
+                        })
+                        .await;
+                });
+            })
+            .expect("provider thread");
+        TestProvider {
+            addr,
+            state,
+            in_flight,
+            max_in_flight,
+            shutdown: Some(tx),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn base_url(&self) -> Url {
+        Url::parse(&format!("http://{}", self.addr)).expect("base url")
+    }
+
+    pub fn profile(&self) -> Profile {
+        self.lock().profile
+    }
+
+    pub fn tenant(&self) -> String {
+        self.lock().tenant.clone()
+    }
+
+    /// The issuer URL for the OIDC profile.
+    pub fn issuer_url(&self) -> Url {
+        Url::parse(&format!("http://{}/{OIDC_REALM}", self.addr)).expect("issuer url")
+    }
+
+    pub fn graph_root(&self) -> Url {
+        self.base_url()
+    }
+
+    pub fn ews_url(&self) -> Url {
+        Url::parse(&format!("http://{}/EWS/Exchange.asmx", self.addr)).expect("ews url")
+    }
+
+    pub fn set_client_secret(&self, secret: Option<&str>) {
+        self.lock().client_secret = secret.map(String::from);
+    }
+
+    pub fn set_interval(&self, interval: Option<u64>) {
+        self.lock().interval = interval;
+    }
+
+    pub fn set_expires_in(&self, seconds: u64) {
+        self.lock().expires_in = seconds;
+    }
+
+    pub fn use_old_verification_url_spelling(&self) {
+        self.lock().old_verification_url_spelling = true;
+    }
+
+    pub fn set_discovery_available(&self, available: bool) {
+        self.lock().discovery_available = available;
+    }
+
+    pub fn set_rotation(&self, rotate: bool) {
+        self.lock().rotate = rotate;
+    }
+
+    pub fn set_access_lifetime(&self, seconds: i64) {
+        self.lock().access_lifetime = seconds;
+    }
+
+    pub fn set_inactivity_window(&self, window: chrono::Duration) {
+        self.lock().inactivity_window = window;
+    }
+
+    /// The provider's own notion of now, for inactivity expiry in virtual time.
+    pub fn set_now(&self, now: DateTime<Utc>) {
+        self.lock().now = Some(now);
+    }
+
+    pub fn set_user(&self, upn: &str) {
+        self.lock().user = TestUser::new(upn);
+    }
+
+    pub fn set_token_latency(&self, latency: Duration) {
+        self.lock().token_latency = latency;
+    }
+
+    pub fn script_polls(&self, answers: &[PollAnswer]) {
+        self.lock().poll_script.extend(answers.iter().copied());
+    }
+
+    /// The user approves: the next poll succeeds.
+    pub fn approve(&self) {
+        self.lock().poll_script.push_back(PollAnswer::Approve);
+    }
+
+    pub fn fail_next(&self, endpoint: Endpoint, fault: Fault) {
+        self.lock().faults.entry(endpoint).or_default().push_back(fault);
+    }
+
+    /// Revokes every grant of this user (password reset, admin revocation).
+    pub fn revoke_user(&self, upn: &str) {
+        for grant in self.lock().grants.iter_mut() {
+            if grant.user.upn.eq_ignore_ascii_case(upn) {
+                grant.revoked = true;
+            }
+        }
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.lock().requests.clone()
+    }
+
+    pub fn requests_to(&self, endpoint: Endpoint) -> Vec<Recorded> {
+        self.requests().into_iter().filter(|r| r.endpoint == endpoint).collect()
+    }
+
+    /// Every refresh token the provider ever issued.
+    pub fn issued_refresh_tokens(&self) -> Vec<String> {
+        self.lock().refresh_index.keys().cloned().collect()
+    }
+
+    /// The refresh token a grant currently accepts (its newest).
+    pub fn current_refresh_token_of(&self, upn: &str) -> Option<String> {
+        self.lock()
+            .grants
+            .iter()
+            .rev()
+            .find(|g| g.user.upn.eq_ignore_ascii_case(upn) && !g.revoked)
+            .map(|g| g.current_refresh.clone())
+    }
+
+    /// Mints a grant directly, as if `upn` had signed in at `at`; returns the refresh token.
+    pub fn issue_grant(&self, upn: &str, scope: &str, at: DateTime<Utc>) -> String {
+        let mut state = self.lock();
+        let user = TestUser::new(upn);
+        state.new_grant(user, scope.into(), at)
+    }
+
+    pub fn max_in_flight(&self) -> usize {
+        self.max_in_flight.load(Ordering::SeqCst)
+    }
+
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for TestProvider {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+impl State {
+    fn now(&self) -> DateTime<Utc> {
+        self.now.unwrap_or_else(Utc::now)
+    }
+
+    fn next_id(&mut self) -> u64 {
+        self.counter += 1;
+        self.counter
+    }
+
+    fn random_suffix(&mut self) -> String {
+        let n = self.next_id();
+        let bytes: [u8; 12] = rand::random();
+        format!("{n}-{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+    }
+
+    fn new_grant(&mut self, user: TestUser, scope: String, at: DateTime<Utc>) -> String {
+        let refresh = format!("rt-{}", self.random_suffix());
+        let index = self.grants.len();
+        self.grants.push(Grant {
+            user,
+            scope,
+            current_refresh: refresh.clone(),
+            last_used: at,
+            revoked: false,
+        });
+        self.refresh_index.insert(refresh.clone(), index);
+        refresh
+    }
+
+    fn id_token(&self, user: &TestUser, base: &str) -> String {
+        let enc = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let claims = json!({
+            "aud": self.client_id,
+            "iss": match self.profile {
+                Profile::Microsoft => format!("{base}/{}/v2.0", self.tenant_id),
+                Profile::Oidc => format!("{base}/{OIDC_REALM}"),
+            },
+            "preferred_username": user.upn,
+            "email": user.upn,
+            "name": user.name,
+            "oid": user.oid,
+            "sub": user.oid,
+            "tid": self.tenant_id,
+        });
+        format!(
+            "{}.{}.c2lnbmF0dXJl",
+            enc.encode(r#"{"alg":"RS256","typ":"JWT"}"#),
+            enc.encode(claims.to_string())
+        )
+    }
+
+    /// A token answer for `grant`, with a new refresh token when rotating.
+    fn token_answer(&mut self, grant_index: usize, base: &str, rotate: bool, with_refresh: bool) -> Value {
+        let access = format!("at-{}", self.random_suffix());
+        let now = self.now();
+        let user = self.grants[grant_index].user.clone();
+        self.access_tokens.insert(
+            access.clone(),
+            (user.clone(), now + chrono::Duration::seconds(self.access_lifetime)),
+        );
+        let mut body = json!({
+            "token_type": "Bearer",
+            "scope": self.grants[grant_index].scope,
+            "expires_in": self.access_lifetime,
+            "ext_expires_in": self.access_lifetime,
+            "access_token": access,
+            "id_token": self.id_token(&user, base),
+        });
+        if with_refresh {
+            let refresh = if rotate {
+                let refresh = format!("rt-{}", self.random_suffix());
+                self.refresh_index.insert(refresh.clone(), grant_index);
+                self.grants[grant_index].current_refresh = refresh.clone();
+                refresh
+            } else {
+                self.grants[grant_index].current_refresh.clone()
+            };
+            if rotate || self.profile == Profile::Microsoft {
+                body["refresh_token"] = Value::String(refresh);
+            }
+        }
+        body
+    }
+
+    fn error_body(&mut self, error: &str, codes: &[u32], description: &str) -> Value {
+        match self.profile {
+            Profile::Microsoft => {
+                let code = codes.first().copied().unwrap_or(0);
+                let trace = format!("trace-{}", self.next_id());
+                let correlation = format!("corr-{}", self.next_id());
+                json!({
+                    "error": error,
+                    "error_description": format!("AADSTS{code}: {description} Trace ID: {trace} Correlation ID: {correlation} Timestamp: 2026-11-22 10:00:00Z"),
+                    "error_codes": codes,
+                    "timestamp": "2026-11-22 10:00:00Z",
+                    "trace_id": trace,
+                    "correlation_id": correlation,
+                    "error_uri": "https://login.microsoftonline.com/error?code=".to_string() + &code.to_string(),
+                })
+            }
+            Profile::Oidc => json!({ "error": error, "error_description": description }),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Shared {
+    state: Arc<Mutex<State>>,
+    base: String,
+    in_flight: Arc<AtomicUsize>,
+    max_in_flight: Arc<AtomicUsize>,
+}
+
+struct InFlight(Arc<AtomicUsize>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+fn json_response(status: u16, body: &Value) -> Response {
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "application/json; charset=utf-8")
+        .header(header::CACHE_CONTROL, "no-store")
+        .body(Body::from(body.to_string()))
+        .expect("response")
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn route(&self, method: &Method, path: &str) -> Option<(Endpoint, Option<String>)> {
+        let state = self.lock();
+        let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+        match state.profile {
+            Profile::Microsoft => match (method, segments.as_slice()) {
+                (&Method::GET, [tenant, "v2.0", ".well-known", "openid-configuration"]) => {
+                    Some((Endpoint::Discovery, Some(tenant.to_string())))
+                }
+                (&Method::POST, [tenant, "oauth2", "v2.0", "devicecode"]) => {
+                    Some((Endpoint::DeviceCode, Some(tenant.to_string())))
+                }
+                (&Method::POST, [tenant, "oauth2", "v2.0", "token"]) => Some((Endpoint::Token, Some(tenant.to_string()))),
+                (&Method::GET, ["oidc", "userinfo"]) => Some((Endpoint::UserInfo, None)),
+                (&Method::GET, ["v1.0", "me"]) => Some((Endpoint::GraphMe, None)),
+                (&Method::POST, ["EWS", "Exchange.asmx"]) => Some((Endpoint::Ews, None)),
+                _ => None,
+            },
+            Profile::Oidc => match (method, segments.as_slice()) {
+                (&Method::GET, ["realms", "test", ".well-known", "openid-configuration"]) => Some((Endpoint::Discovery, None)),
+                (&Method::POST, ["realms", "test", "device"]) => Some((Endpoint::DeviceCode, None)),
+                (&Method::POST, ["realms", "test", "token"]) => Some((Endpoint::Token, None)),
+                (&Method::GET, ["realms", "test", "userinfo"]) => Some((Endpoint::UserInfo, None)),
+                _ => None,
+            },
+        }
+    }
+
+    async fn handle(self, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+        let now_in_flight = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max_in_flight.fetch_max(now_in_flight, Ordering::SeqCst);
+        let _guard = InFlight(self.in_flight.clone());
+
+        let Some((endpoint, tenant)) = self.route(&method, uri.path()) else {
+            return json_response(404, &json!({"error": "not_found"}));
+        };
+        let form: BTreeMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
+        let authorization = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(String::from);
+        let (fault, latency) = {
+            let mut state = self.lock();
+            state.requests.push(Recorded {
+                endpoint,
+                method: method.to_string(),
+                form: form.clone(),
+                authorization: authorization.clone(),
+            });
+            let fault = state.faults.get_mut(&endpoint).and_then(|q| q.pop_front());
+            let latency = if endpoint == Endpoint::Token { state.token_latency } else { Duration::ZERO };
+            (fault, latency)
+        };
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
+        let mut no_refresh = false;
+        match fault {
+            None => {}
+            Some(Fault::Slow(delay)) => tokio::time::sleep(delay).await,
+            Some(Fault::NoRefreshToken) => no_refresh = true,
+            Some(Fault::OAuth { status, error, codes }) => {
+                let body = self.lock().error_body(&error, &codes, "Scripted failure.");
+                return json_response(status, &body);
+            }
+            Some(Fault::Status { status, retry_after }) => {
+                let mut builder = Response::builder().status(status).header(header::CONTENT_TYPE, "text/html");
+                if let Some(seconds) = retry_after {
+                    builder = builder.header(header::RETRY_AFTER, HeaderValue::from(seconds));
+                }
+                return builder
+                    .body(Body::from(format!("<html><body>HTTP {status}</body></html>")))
+                    .expect("response");
+            }
+            Some(Fault::DropConnection) => {
+                let chunks: Vec<Result<Bytes, std::io::Error>> = vec![
+                    Ok(Bytes::from_static(b"{\"access_token\":\"at-partial")),
+                    Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "cut")),
+                ];
+                return Response::builder()
+                    .status(200)
+                    .header(header::CONTENT_TYPE, "application/json")
+                    .header(header::CONTENT_LENGTH, "4096")
+                    .body(Body::from_stream(futures_util::stream::iter(chunks)))
+                    .expect("response");
+            }
+            Some(Fault::Malformed) => {
+                return Response::builder()
+                    .status(200)
+                    .header(header::CONTENT_TYPE, "application/json")
+                    .body(Body::from("{\"access_token\": \"at-1\", \"expires_in\": 3599,"))
+                    .expect("response");
+            }
+            Some(Fault::Oversized(size)) => {
+                let filler = "x".repeat(size);
+                return json_response(200, &json!({ "access_token": "at-big", "padding": filler }));
+            }
+        }
+        match endpoint {
+            Endpoint::Discovery => self.discovery(tenant),
+            Endpoint::DeviceCode => self.device_code(tenant, &form),
+            Endpoint::Token => self.token(tenant, &form, no_refresh),
+            Endpoint::UserInfo | Endpoint::GraphMe | Endpoint::Ews => self.api(endpoint, authorization.as_deref()),
+        }
+    }
+
+    fn tenant_error(&self, tenant: &Option<String>) -> Option<Response> {
+        let mut state = self.lock();
+        let tenant = tenant.as_deref()?;
+        let known = [state.tenant.as_str(), state.tenant_id.as_str(), "organizations", "common"];
+        if known.iter().any(|t| t.eq_ignore_ascii_case(tenant)) {
+            return None;
+        }
+        let body = state.error_body(
+            "invalid_tenant",
+            &[90002],
+            &format!("Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud."),
+        );
+        Some(json_response(400, &body))
+    }
+
+    fn discovery(&self, tenant: Option<String>) -> Response {
+        if let Some(error) = self.tenant_error(&tenant) {
+            return error;
+        }
+        let state = self.lock();
+        if !state.discovery_available {
+            return json_response(404, &json!({"error": "not_found"}));
+        }
+        let base = &self.base;
+        let document = match state.profile {
+            Profile::Microsoft => {
+                let t = tenant.unwrap_or_default();
+                json!({
+                    "issuer": format!("{base}/{}/v2.0", state.tenant_id),
+                    "authorization_endpoint": format!("{base}/{t}/oauth2/v2.0/authorize"),
+                    "token_endpoint": format!("{base}/{t}/oauth2/v2.0/token"),
+                    "device_authorization_endpoint": format!("{base}/{t}/oauth2/v2.0/devicecode"),
+                    "userinfo_endpoint": format!("{base}/oidc/userinfo"),
+                    "jwks_uri": format!("{base}/{t}/discovery/v2.0/keys"),
+                    "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+                    "scopes_supported": ["openid", "profile", "email", "offline_access"],
+                    "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+                    "tenant_region_scope": "EU",
+                    "cloud_instance_name": "microsoftonline.com",
+                })
+            }
+            Profile::Oidc => json!({
+                "issuer": format!("{base}/{OIDC_REALM}"),
+                "token_endpoint": format!("{base}/{OIDC_REALM}/token"),
+                "device_authorization_endpoint": format!("{base}/{OIDC_REALM}/device"),
+                "userinfo_endpoint": format!("{base}/{OIDC_REALM}/userinfo"),
+                "grant_types_supported": ["refresh_token", "urn:ietf:params:oauth:grant-type:device_code"],
+            }),
+        };
+        json_response(200, &document)
+    }
+
+    fn client_error(&self, form: &BTreeMap<String, String>) -> Option<Response> {
+        let mut state = self.lock();
+        let client_id = form.get("client_id").map(String::as_str).unwrap_or("");
+        if client_id != state.client_id {
+            let error = if state.profile == Profile::Microsoft { "unauthorized_client" } else { "invalid_client" };
+            let body = state.error_body(
+                error,
+                &[700016],
+                &format!("Application with identifier '{client_id}' was not found in the directory."),
+            );
+            return Some(json_response(400, &body));
+        }
+        let sent = form.get("client_secret");
+        let expected = state.client_secret.clone();
+        let problem = match (&expected, sent) {
+            (None, Some(_)) => Some((700025, "Client is public so neither 'client_assertion' nor 'client_secret' should be presented.")),
+            (Some(_), None) => Some((7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")),
+            (Some(expected), Some(sent)) if expected != sent => Some((7000215, "Invalid client secret provided.")),
+            _ => None,
+        };
+        problem.map(|(code, text)| {
+            let body = state.error_body("invalid_client", &[code], text);
+            json_response(401, &body)
+        })
+    }
+
+    fn device_code(&self, tenant: Option<String>, form: &BTreeMap<String, String>) -> Response {
+        if let Some(error) = self.tenant_error(&tenant) {
+            return error;
+        }
+        if let Some(error) = self.client_error(form) {
+            return error;
+        }
+        let mut state = self.lock();
+        let scope = form.get("scope").cloned().unwrap_or_default();
+        if scope.trim().is_empty() {
+            let body = state.error_body("invalid_request", &[900144], "The request body must contain the following parameter: 'scope'.");
+            return json_response(400, &body);
+        }
+        let device_code = format!("dc-{}", state.random_suffix());
+        let n = state.next_id();
+        let user_code = format!("{:04X}-{:04X}", (n * 7919) % 65536, (n * 104729) % 65536);
+        state.device_codes.insert(
+            device_code.clone(),
+            DeviceCode { user_code: user_code.clone(), scope, consumed: false },
+        );
+        let base = &self.base;
+        let mut body = json!({
+            "device_code": device_code,
+            "user_code": user_code,
+            "expires_in": state.expires_in,
+        });
+        let page = match state.profile {
+            Profile::Microsoft => format!("{base}/devicelogin"),
+            Profile::Oidc => format!("{base}/{OIDC_REALM}/device"),
+        };
+        let key = if state.old_verification_url_spelling { "verification_url" } else { "verification_uri" };
+        body[key] = Value::String(page.clone());
+        if let Some(interval) = state.interval {
+            body["interval"] = json!(interval);
+        }
+        match state.profile {
+            Profile::Microsoft => {
+                body["message"] = Value::String(format!(
+                    "To sign in, use a web browser to open the page {page} and enter the code {user_code} to authenticate."
+                ));
+            }
+            Profile::Oidc => {
+                body["verification_uri_complete"] = Value::String(format!("{page}?user_code={user_code}"));
+            }
+        }
+        json_response(200, &body)
+    }
+
+    fn token(&self, tenant: Option<String>, form: &BTreeMap<String, String>, no_refresh: bool) -> Response {
+        if let Some(error) = self.tenant_error(&tenant) {
+            return error;
+        }
+        if let Some(error) = self.client_error(form) {
+            return error;
+        }
+        match form.get("grant_type").map(String::as_str) {
+            Some("urn:ietf:params:oauth:grant-type:device_code") => self.device_token(form, no_refresh),
+            Some("refresh_token") => self.refresh(form, no_refresh),
+            other => {
+                let body = self.lock().error_body(
+                    "unsupported_grant_type",
+                    &[70003],
+                    &format!("The app requested an unsupported grant type '{}'.", other.unwrap_or("")),
+                );
+                json_response(400, &body)
+            }
+        }
+    }
+
+    fn device_token(&self, form: &BTreeMap<String, String>, no_refresh: bool) -> Response {
+        let mut state = self.lock();
+        let device_code = form.get("device_code").cloned().unwrap_or_default();
+        let microsoft = state.profile == Profile::Microsoft;
+        let Some(entry) = state.device_codes.get(&device_code) else {
+            let body = state.error_body("bad_verification_code", &[70019], "Verification code was not recognized.");
+            return json_response(400, &body);
+        };
+        if entry.consumed {
+            let body = state.error_body("invalid_grant", &[70000], "The device code was already redeemed.");
+            return json_response(400, &body);
+        }
+        let scope = entry.scope.clone();
+        let answer = state.poll_script.pop_front().unwrap_or(PollAnswer::Pending);
+        let (error, code, text) = match answer {
+            PollAnswer::Pending => ("authorization_pending", 70016, "OAuth 2.0 device flow error. Authorization is pending. Continue polling."),
+            PollAnswer::SlowDown => ("slow_down", 70016, "Polling too fast."),
+            PollAnswer::Decline => (
+                if microsoft { "authorization_declined" } else { "access_denied" },
+                70000,
+                "The user declined the authorization request.",
+            ),
+            PollAnswer::Expire => ("expired_token", 70020, "The provided value for the input parameter 'device_code' is not valid. This device code has expired."),
+            PollAnswer::Approve => {
+                if let Some(entry) = state.device_codes.get_mut(&device_code) {
+                    entry.consumed = true;
+                }
+                let user = state.user.clone();
+                if state.denied_upns.contains(&user.upn) {
+                    let body = state.error_body("invalid_grant", &[53003], "Access has been blocked by Conditional Access policies.");
+                    return json_response(400, &body);
+                }
+                let now = state.now();
+                let with_refresh = !no_refresh && scope.split_whitespace().any(|s| s == "offline_access");
+                state.new_grant(user, scope.clone(), now);
+                let index = state.grants.len() - 1;
+                let base = self.base.clone();
+                // The first answer of a grant carries the grant's first refresh token.
+                let mut body = state.token_answer(index, &base, false, false);
+                if with_refresh {
+                    body["refresh_token"] = Value::String(state.grants[index].current_refresh.clone());
+                }
+                return json_response(200, &body);
+            }
+        };
+        let body = state.error_body(error, &[code], text);
+        json_response(400, &body)
+    }
+
+    fn refresh(&self, form: &BTreeMap<String, String>, no_refresh: bool) -> Response {
+        let mut state = self.lock();
+        let token = form.get("refresh_token").cloned().unwrap_or_default();
+        let now = state.now();
+        let Some(&index) = state.refresh_index.get(&token) else {
+            let body = state.error_body("invalid_grant", &[9002313], "Invalid request. Request is malformed or invalid.");
+            return json_response(400, &body);
+        };
+        let grant = state.grants[index].clone();
+        if grant.revoked {
+            let body = state.error_body("invalid_grant", &[50173], "The provided grant has expired due to it being revoked, a fresh auth token is needed.");
+            return json_response(400, &body);
+        }
+        if now - grant.last_used > state.inactivity_window {
+            let body = state.error_body(
+                "invalid_grant",
+                &[700082],
+                "The refresh token has expired due to inactivity. The token was issued on 2026-01-01 and was inactive for 90.00:00:00.",
+            );
+            return json_response(400, &body);
+        }
+        if state.profile == Profile::Oidc && token != grant.current_refresh {
+            // Replay of a rotated token: treat the grant as stolen (RFC 9700 §4.14.2).
+            state.grants[index].revoked = true;
+            let body = state.error_body("invalid_grant", &[], "Refresh token replayed; the grant was revoked.");
+            return json_response(400, &body);
+        }
+        state.grants[index].last_used = now;
+        let rotate = state.rotate;
+        let base = self.base.clone();
+        let body = state.token_answer(index, &base, rotate, !no_refresh);
+        json_response(200, &body)
+    }
+
+    fn api(&self, endpoint: Endpoint, authorization: Option<&str>) -> Response {
+        let state = self.lock();
+        let token = authorization.and_then(|a| a.strip_prefix("Bearer ")).unwrap_or("");
+        let now = state.now();
+        let user = match state.access_tokens.get(token) {
+            Some((user, expires)) if *expires > now => user.clone(),
+            _ => {
+                return json_response(
+                    401,
+                    &json!({"error": {"code": "InvalidAuthenticationToken", "message": "Access token has expired or is not yet valid."}}),
+                );
+            }
+        };
+        match endpoint {
+            Endpoint::GraphMe => json_response(
+                200,
+                &json!({
+                    "id": user.oid,
+                    "displayName": user.name,
+                    "mail": user.upn,
+                    "userPrincipalName": user.upn,
+                }),
+            ),
+            Endpoint::UserInfo => json_response(
+                200,
+                &json!({"sub": user.oid, "email": user.upn, "preferred_username": user.upn, "name": user.name}),
+            ),
+            _ => Response::builder()
+                .status(StatusCode::OK)
+                .header(header::CONTENT_TYPE, "text/xml; charset=utf-8")
+                .body(Body::from(format!(
+                    r#"<?xml version="1.0" encoding="utf-8"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><m:GetFolderResponse xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages" xmlns:t="http://schemas.microsoft.com/exchange/services/2006/types"><m:ResponseMessages><m:GetFolderResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode><m:Folders><t:Folder><t:FolderId Id="root-{}"/><t:DisplayName>Top of Information Store</t:DisplayName></t:Folder></m:Folders></m:GetFolderResponseMessage></m:ResponseMessages></m:GetFolderResponse></s:Body></s:Envelope>"#,
+                    user.oid
+                )))
+                .expect("response"),
+        }
+    }
+}
+
