@@ -153,10 +153,11 @@ fn network_error(host: &str, error: &reqwest::Error) -> IdentityError {
         format!("{host} did not answer in time")
     } else if error.is_connect() {
         format!("Could not connect to {host}")
-    } else if error.is_body() || error.is_decode() {
-        format!("The connection to {host} broke off while reading the answer")
+    } else if error.is_builder() {
+        format!("The request to {host} could not be built")
     } else {
-        format!("The request to {host} failed")
+        // Resets, half-sent answers and TLS failures all land here.
+        format!("The connection to {host} broke off before a complete answer arrived")
     };
     // reqwest's chain holds the useful part (DNS, TLS, refused).
     let mut detail = String::new();
