@@ -1,8 +1,11 @@
 //! tokendesk: keeps OAuth 2.0 refresh tokens for Microsoft 365 (and any OpenID
 //! provider) alive, in an encrypted vault, with the Intrexx-style dialog on top.
 
+pub mod cli;
 pub mod clock;
+pub mod desktop;
 pub mod identity;
+pub mod logging;
 pub mod secret;
 
 pub use secret::Secret;

@@ -1,0 +1,151 @@
+//! `tokendesk sign-in`: the device flow in a terminal.
+
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use chrono::Local;
+use tokio_util::sync::CancellationToken;
+
+use super::SignInArgs;
+use crate::clock::{Clock, SystemClock, TokioSleeper};
+use crate::desktop;
+use crate::identity::{DeviceAuthorization, HttpClient, HttpOptions, IdentityClient, PollEvent, TokenSet};
+
+pub async fn run(args: SignInArgs) -> Result<ExitCode, String> {
+    let config = args.provider.to_config()?;
+    let http = HttpClient::new(&HttpOptions::default()).map_err(|e| e.to_string())?;
+    let client = IdentityClient::connect(http, config)
+        .await
+        .map_err(|e| format!("{e}\n{}", e.support_details()))?;
+    let clock = SystemClock;
+    let authorization = client
+        .start_device_authorization(clock.now())
+        .await
+        .map_err(|e| format!("{e}\n{}", e.support_details()))?;
+
+    let _clipboard = announce(&args, &client, &authorization).await;
+
+    let cancel = CancellationToken::new();
+    let ctrl_c = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            ctrl_c.cancel();
+        }
+    });
+    let interactive = std::io::stderr().is_terminal();
+    let mut last_line = i64::MAX;
+    let result = client
+        .wait_for_device_approval(&authorization, &clock, &TokioSleeper, &cancel, |event| {
+            if let PollEvent::Waiting { seconds_left, .. } = event {
+                countdown(seconds_left, interactive, &mut last_line);
+            }
+        })
+        .await;
+    if interactive {
+        eprintln!();
+    }
+    match result {
+        Ok(tokens) => {
+            report(&tokens);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(error) => Err(format!("{error}\n{}", error.support_details()).trim_end().to_string()),
+    }
+}
+
+/// Shows the code and the page, copies the code, opens the browser. Returns the
+/// clipboard handle, which must live until the sign-in ends (X11 serves the text
+/// only while its owner runs).
+async fn announce(
+    args: &SignInArgs,
+    client: &IdentityClient,
+    authorization: &DeviceAuthorization,
+) -> Option<arboard::Clipboard> {
+    let mut out = std::io::stdout();
+    let config = client.config();
+    let _ = writeln!(out, "Sign in to {} for client {}", config.authority.display_name(), config.client_id);
+    let _ = writeln!(out);
+    let _ = writeln!(out, "    Code:  {}", authorization.user_code);
+    let _ = writeln!(out, "    Page:  {}", authorization.verification_uri);
+    let _ = writeln!(out);
+    let _ = writeln!(out, "Never enter a code that someone else sent you.");
+    let clipboard = if args.no_clipboard {
+        None
+    } else {
+        match desktop::copy_to_clipboard(&authorization.user_code) {
+            Ok(handle) => {
+                let _ = writeln!(out, "The code is on the clipboard.");
+                Some(handle)
+            }
+            Err(why) => {
+                let _ = writeln!(out, "The code was not copied: {why}.");
+                None
+            }
+        }
+    };
+    if !args.no_browser {
+        let page = authorization.page_to_open().clone();
+        let opened = tokio::time::timeout(
+            Duration::from_secs(10),
+            tokio::task::spawn_blocking(move || desktop::open_in_browser(&page)),
+        )
+        .await;
+        match opened {
+            Ok(Ok(Ok(()))) => {
+                let _ = writeln!(out, "Opened the sign-in page in your browser.");
+            }
+            Ok(Ok(Err(why))) => {
+                let _ = writeln!(out, "{why}");
+            }
+            _ => {
+                let _ = writeln!(out, "Asked the desktop to open the sign-in page; if nothing appeared, open it yourself.");
+            }
+        }
+    }
+    let _ = out.flush();
+    clipboard
+}
+
+fn countdown(seconds_left: i64, interactive: bool, last_line: &mut i64) {
+    let text = format!(
+        "Waiting for approval… {:02}:{:02} left (Ctrl+C cancels)",
+        seconds_left / 60,
+        seconds_left % 60
+    );
+    if interactive {
+        eprint!("\r{text}  ");
+        let _ = std::io::stderr().flush();
+    } else if *last_line - seconds_left >= 60 || *last_line == i64::MAX {
+        // Logs get a line a minute, not a line a poll.
+        eprintln!("{text}");
+        *last_line = seconds_left;
+    }
+}
+
+fn report(tokens: &TokenSet) {
+    let who = tokens
+        .identity
+        .as_ref()
+        .and_then(|i| i.account().map(String::from))
+        .unwrap_or_else(|| "an account the provider did not name".into());
+    println!("Signed in as {who}.");
+    if let Some(identity) = &tokens.identity {
+        if let Some(tid) = &identity.tid {
+            println!("  Tenant ID:  {tid}");
+        }
+        if let Some(oid) = &identity.oid {
+            println!("  Object ID:  {oid}");
+        }
+    }
+    let access_until = tokens.access_expires_at.with_timezone(&Local);
+    let minutes = (tokens.access_expires_at - tokens.obtained_at).num_minutes();
+    println!(
+        "  Access token: valid until {} ({minutes} minutes).",
+        access_until.format("%Y-%m-%d %H:%M")
+    );
+    if tokens.refresh_token.is_some() {
+        println!("  Refresh token: issued; Microsoft keeps it valid for 90 days after its last use.");
+    }
+    println!("  Tokens were not stored: give --data-source to keep them in the vault.");
+}
