@@ -9,9 +9,8 @@ use crate::identity::config::check_endpoint_url;
 /// are opened: the URL came from the network.
 pub fn open_in_browser(url: &Url) -> Result<(), String> {
     check_endpoint_url(url)?;
-    open::that(url.as_str()).map_err(|e| {
-        format!("No browser could be started ({e}). Open {url} yourself.")
-    })
+    open::that(url.as_str())
+        .map_err(|e| format!("No browser could be started ({e}). Open {url} yourself."))
 }
 
 /// Copies the user code (never a token) to the system clipboard. On X11 the text

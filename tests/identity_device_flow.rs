@@ -8,8 +8,8 @@ use chrono::{TimeZone, Utc};
 use support::provider::{Endpoint, Fault, PollAnswer, TestProvider};
 use support::{connect, microsoft_config, oidc_config};
 use tokendesk::clock::{Clock, ManualClock};
-use tokendesk::identity::{ErrorKind, IdentityClient, PollEvent, Scopes, TokenSet};
 use tokendesk::identity::IdentityError;
+use tokendesk::identity::{ErrorKind, IdentityClient, PollEvent, Scopes, TokenSet};
 use tokio_util::sync::CancellationToken;
 
 fn clock() -> ManualClock {
@@ -19,7 +19,13 @@ fn clock() -> ManualClock {
 async fn sign_in(client: &IdentityClient, clock: &ManualClock) -> Result<TokenSet, IdentityError> {
     let authorization = client.start_device_authorization(clock.now()).await?;
     client
-        .wait_for_device_approval(&authorization, clock, clock, &CancellationToken::new(), |_| {})
+        .wait_for_device_approval(
+            &authorization,
+            clock,
+            clock,
+            &CancellationToken::new(),
+            |_| {},
+        )
         .await
 }
 
@@ -30,7 +36,12 @@ fn secs(list: &[u64]) -> Vec<Duration> {
 #[tokio::test]
 async fn pending_then_approved_waits_the_interval_and_names_the_user() {
     let provider = TestProvider::microsoft();
-    provider.script_polls(&[PollAnswer::Pending, PollAnswer::Pending, PollAnswer::Pending, PollAnswer::Approve]);
+    provider.script_polls(&[
+        PollAnswer::Pending,
+        PollAnswer::Pending,
+        PollAnswer::Pending,
+        PollAnswer::Approve,
+    ]);
     let client = connect(microsoft_config(&provider, Scopes::Ews)).await;
     assert!(client.endpoints().discovered);
     let clock = clock();
@@ -41,7 +52,10 @@ async fn pending_then_approved_waits_the_interval_and_names_the_user() {
     let identity = tokens.identity.expect("id_token read");
     assert!(identity.matches("sales@contoso.com"));
     assert_eq!(identity.tid.as_deref(), Some(support::provider::TENANT_ID));
-    assert_eq!(tokens.access_expires_at, clock.now() + chrono::Duration::seconds(3599));
+    assert_eq!(
+        tokens.access_expires_at,
+        clock.now() + chrono::Duration::seconds(3599)
+    );
 
     let device_requests = provider.requests_to(Endpoint::DeviceCode);
     assert_eq!(device_requests.len(), 1);
@@ -50,14 +64,22 @@ async fn pending_then_approved_waits_the_interval_and_names_the_user() {
         form.get("scope").map(String::as_str),
         Some("https://outlook.office365.com/EWS.AccessAsUser.All offline_access openid profile")
     );
-    assert!(!form.contains_key("client_secret"), "a public client must not send a secret");
+    assert!(
+        !form.contains_key("client_secret"),
+        "a public client must not send a secret"
+    );
     assert_eq!(provider.requests_to(Endpoint::Token).len(), 4);
 }
 
 #[tokio::test]
 async fn slow_down_adds_five_seconds_to_every_later_poll() {
     let provider = TestProvider::microsoft();
-    provider.script_polls(&[PollAnswer::SlowDown, PollAnswer::Pending, PollAnswer::SlowDown, PollAnswer::Approve]);
+    provider.script_polls(&[
+        PollAnswer::SlowDown,
+        PollAnswer::Pending,
+        PollAnswer::SlowDown,
+        PollAnswer::Approve,
+    ]);
     let client = connect(microsoft_config(&provider, Scopes::Graph)).await;
     let clock = clock();
     sign_in(&client, &clock).await.expect("signed in");
@@ -72,11 +94,31 @@ async fn missing_interval_means_five_seconds_and_old_spelling_is_read() {
     provider.script_polls(&[PollAnswer::Pending, PollAnswer::Approve]);
     let client = connect(microsoft_config(&provider, Scopes::Ews)).await;
     let clock = clock();
-    let authorization = client.start_device_authorization(clock.now()).await.unwrap();
-    assert!(authorization.verification_uri.as_str().ends_with("/devicelogin"));
-    assert!(authorization.message.as_deref().unwrap().contains(&authorization.user_code));
+    let authorization = client
+        .start_device_authorization(clock.now())
+        .await
+        .unwrap();
+    assert!(
+        authorization
+            .verification_uri
+            .as_str()
+            .ends_with("/devicelogin")
+    );
+    assert!(
+        authorization
+            .message
+            .as_deref()
+            .unwrap()
+            .contains(&authorization.user_code)
+    );
     client
-        .wait_for_device_approval(&authorization, &clock, &clock, &CancellationToken::new(), |_| {})
+        .wait_for_device_approval(
+            &authorization,
+            &clock,
+            &clock,
+            &CancellationToken::new(),
+            |_| {},
+        )
         .await
         .unwrap();
     assert_eq!(clock.waits(), secs(&[5, 5]));
@@ -114,18 +156,33 @@ async fn provider_side_expiry_declines_and_bad_codes_stop_polling() {
 
     provider.script_polls(&[PollAnswer::Pending, PollAnswer::Expire]);
     let error = sign_in(&client, &clock()).await.unwrap_err();
-    assert_eq!((error.kind, error.error.as_deref()), (ErrorKind::Expired, Some("expired_token")));
+    assert_eq!(
+        (error.kind, error.error.as_deref()),
+        (ErrorKind::Expired, Some("expired_token"))
+    );
 
     provider.script_polls(&[PollAnswer::Decline]);
     let error = sign_in(&client, &clock()).await.unwrap_err();
-    assert_eq!((error.kind, error.error.as_deref()), (ErrorKind::Declined, Some("authorization_declined")));
+    assert_eq!(
+        (error.kind, error.error.as_deref()),
+        (ErrorKind::Declined, Some("authorization_declined"))
+    );
     assert!(error.message.contains("declined"));
 
     let clock = clock();
-    let mut authorization = client.start_device_authorization(clock.now()).await.unwrap();
+    let mut authorization = client
+        .start_device_authorization(clock.now())
+        .await
+        .unwrap();
     authorization.device_code = tokendesk::Secret::new("not-a-code-the-provider-issued");
     let error = client
-        .wait_for_device_approval(&authorization, &clock, &clock, &CancellationToken::new(), |_| {})
+        .wait_for_device_approval(
+            &authorization,
+            &clock,
+            &clock,
+            &CancellationToken::new(),
+            |_| {},
+        )
         .await
         .unwrap_err();
     assert_eq!(error.error.as_deref(), Some("bad_verification_code"));
@@ -137,25 +194,47 @@ async fn oidc_profile_access_denied_and_complete_uri() {
     let provider = TestProvider::oidc();
     let client = connect(oidc_config(&provider)).await;
     let clock = clock();
-    let authorization = client.start_device_authorization(clock.now()).await.unwrap();
-    let complete = authorization.verification_uri_complete.clone().expect("complete uri");
+    let authorization = client
+        .start_device_authorization(clock.now())
+        .await
+        .unwrap();
+    let complete = authorization
+        .verification_uri_complete
+        .clone()
+        .expect("complete uri");
     assert!(complete.as_str().contains(&authorization.user_code));
     assert_eq!(authorization.page_to_open(), &complete);
     provider.script_polls(&[PollAnswer::Pending, PollAnswer::Decline]);
     let error = client
-        .wait_for_device_approval(&authorization, &clock, &clock, &CancellationToken::new(), |_| {})
+        .wait_for_device_approval(
+            &authorization,
+            &clock,
+            &clock,
+            &CancellationToken::new(),
+            |_| {},
+        )
         .await
         .unwrap_err();
-    assert_eq!((error.kind, error.error.as_deref()), (ErrorKind::Declined, Some("access_denied")));
+    assert_eq!(
+        (error.kind, error.error.as_deref()),
+        (ErrorKind::Declined, Some("access_denied"))
+    );
 }
 
 #[tokio::test]
 async fn cancel_between_polls_returns_nothing() {
     let provider = TestProvider::microsoft();
-    provider.script_polls(&[PollAnswer::Pending, PollAnswer::Pending, PollAnswer::Approve]);
+    provider.script_polls(&[
+        PollAnswer::Pending,
+        PollAnswer::Pending,
+        PollAnswer::Approve,
+    ]);
     let client = connect(microsoft_config(&provider, Scopes::Ews)).await;
     let clock = clock();
-    let authorization = client.start_device_authorization(clock.now()).await.unwrap();
+    let authorization = client
+        .start_device_authorization(clock.now())
+        .await
+        .unwrap();
     let cancel = CancellationToken::new();
     let canceller = cancel.clone();
     let result = client
@@ -167,7 +246,11 @@ async fn cancel_between_polls_returns_nothing() {
         .await;
     let error = result.unwrap_err();
     assert_eq!(error.kind, ErrorKind::Cancelled);
-    assert_eq!(provider.requests_to(Endpoint::Token).len(), 2, "no poll after cancel");
+    assert_eq!(
+        provider.requests_to(Endpoint::Token).len(),
+        2,
+        "no poll after cancel"
+    );
 }
 
 #[tokio::test]
@@ -176,7 +259,10 @@ async fn cancel_while_the_approval_is_in_flight_discards_it() {
     provider.script_polls(&[PollAnswer::Approve]);
     let client = connect(microsoft_config(&provider, Scopes::Ews)).await;
     let clock = clock();
-    let authorization = client.start_device_authorization(clock.now()).await.unwrap();
+    let authorization = client
+        .start_device_authorization(clock.now())
+        .await
+        .unwrap();
     provider.fail_next(Endpoint::Token, Fault::Slow(Duration::from_millis(400)));
     let cancel = CancellationToken::new();
     let canceller = cancel.clone();
@@ -194,10 +280,18 @@ async fn cancel_while_the_approval_is_in_flight_discards_it() {
 async fn a_passing_outage_while_polling_is_ridden_out() {
     let provider = TestProvider::microsoft();
     provider.script_polls(&[PollAnswer::Pending, PollAnswer::Approve]);
-    provider.fail_next(Endpoint::Token, Fault::Status { status: 503, retry_after: Some(20) });
+    provider.fail_next(
+        Endpoint::Token,
+        Fault::Status {
+            status: 503,
+            retry_after: Some(20),
+        },
+    );
     let client = connect(microsoft_config(&provider, Scopes::Ews)).await;
     let clock = clock();
-    sign_in(&client, &clock).await.expect("signed in after the outage");
+    sign_in(&client, &clock)
+        .await
+        .expect("signed in after the outage");
     // The 503 asked for 20 s; the pending answer then resets to the interval.
     assert_eq!(clock.waits(), secs(&[5, 20, 5]));
 }
@@ -220,8 +314,16 @@ async fn discovery_falls_back_to_documented_paths() {
     provider.script_polls(&[PollAnswer::Approve]);
     let client = connect(microsoft_config(&provider, Scopes::Ews)).await;
     assert!(!client.endpoints().discovered);
-    assert!(client.endpoints().token.as_str().ends_with("/contoso.onmicrosoft.com/oauth2/v2.0/token"));
-    sign_in(&client, &clock()).await.expect("signed in through the fallback endpoints");
+    assert!(
+        client
+            .endpoints()
+            .token
+            .as_str()
+            .ends_with("/contoso.onmicrosoft.com/oauth2/v2.0/token")
+    );
+    sign_in(&client, &clock())
+        .await
+        .expect("signed in through the fallback endpoints");
 }
 
 #[tokio::test]
@@ -231,7 +333,9 @@ async fn unknown_tenant_is_reported_not_papered_over() {
     if let tokendesk::identity::Authority::Microsoft { tenant, .. } = &mut config.authority {
         *tenant = "fabrikam.onmicrosoft.com".into();
     }
-    let error = IdentityClient::connect(support::quick_http(), config).await.unwrap_err();
+    let error = IdentityClient::connect(support::quick_http(), config)
+        .await
+        .unwrap_err();
     assert_eq!(error.kind, ErrorKind::AdminAction);
     assert!(error.has_code(90002));
     assert!(error.message.contains("tenant"));
@@ -245,7 +349,10 @@ async fn client_secret_is_sent_only_when_set() {
     let config = microsoft_config(&provider, Scopes::Ews);
 
     let client = connect(config.clone()).await;
-    let error = client.start_device_authorization(Utc::now()).await.unwrap_err();
+    let error = client
+        .start_device_authorization(Utc::now())
+        .await
+        .unwrap_err();
     assert!(error.has_code(7000218));
     assert!(error.message.contains("Allow public client flows"));
 
@@ -253,14 +360,25 @@ async fn client_secret_is_sent_only_when_set() {
     with_secret.client_secret = Some(tokendesk::Secret::new("s3cret"));
     provider.script_polls(&[PollAnswer::Approve]);
     let client = connect(with_secret).await;
-    sign_in(&client, &clock()).await.expect("confidential client signs in");
-    assert!(provider.requests_to(Endpoint::Token).iter().all(|r| r.form.get("client_secret").map(String::as_str) == Some("s3cret")));
+    sign_in(&client, &clock())
+        .await
+        .expect("confidential client signs in");
+    assert!(
+        provider.requests_to(Endpoint::Token).iter().all(|r| r
+            .form
+            .get("client_secret")
+            .map(String::as_str)
+            == Some("s3cret"))
+    );
 
     provider.set_client_secret(None);
     let mut public_with_secret = config;
     public_with_secret.client_secret = Some(tokendesk::Secret::new("s3cret"));
     let client = connect(public_with_secret).await;
-    let error = client.start_device_authorization(Utc::now()).await.unwrap_err();
+    let error = client
+        .start_device_authorization(Utc::now())
+        .await
+        .unwrap_err();
     assert!(error.has_code(700025));
     assert!(error.message.contains("remove the client secret"));
 }

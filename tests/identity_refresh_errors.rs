@@ -11,7 +11,8 @@ use tokendesk::Secret;
 use tokendesk::identity::error::{KNOWN_AADSTS_CODES, aadsts};
 use tokendesk::identity::{ErrorKind, Scopes};
 
-const EWS: &str = "https://outlook.office365.com/EWS.AccessAsUser.All offline_access openid profile";
+const EWS: &str =
+    "https://outlook.office365.com/EWS.AccessAsUser.All offline_access openid profile";
 
 #[tokio::test]
 async fn rotation_replaces_the_token_and_the_old_one_is_never_sent_again() {
@@ -20,7 +21,10 @@ async fn rotation_replaces_the_token_and_the_old_one_is_never_sent_again() {
     let mut current = Secret::new(provider.issue_grant("sales@contoso.com", EWS, Utc::now()));
     let mut used = vec![current.expose().to_string()];
     for _ in 0..5 {
-        let tokens = client.refresh(&current, None, Utc::now()).await.expect("refresh");
+        let tokens = client
+            .refresh(&current, None, Utc::now())
+            .await
+            .expect("refresh");
         let rotated = tokens.refresh_token.expect("Microsoft rotates");
         assert_ne!(rotated, current);
         current = rotated;
@@ -33,7 +37,12 @@ async fn rotation_replaces_the_token_and_the_old_one_is_never_sent_again() {
         .collect();
     // Each request carried the newest token: no token was sent twice.
     assert_eq!(sent, used[..5].to_vec());
-    assert_eq!(provider.current_refresh_token_of("sales@contoso.com").as_deref(), Some(current.expose()));
+    assert_eq!(
+        provider
+            .current_refresh_token_of("sales@contoso.com")
+            .as_deref(),
+        Some(current.expose())
+    );
 }
 
 #[tokio::test]
@@ -41,10 +50,17 @@ async fn without_rotation_the_old_token_stays() {
     let provider = TestProvider::oidc();
     provider.set_rotation(false);
     let client = connect(oidc_config(&provider)).await;
-    let token = Secret::new(provider.issue_grant("ops@example.org", "openid offline_access", Utc::now()));
+    let token =
+        Secret::new(provider.issue_grant("ops@example.org", "openid offline_access", Utc::now()));
     for _ in 0..3 {
-        let tokens = client.refresh(&token, None, Utc::now()).await.expect("refresh");
-        assert!(tokens.refresh_token.is_none(), "no rotation means no new token");
+        let tokens = client
+            .refresh(&token, None, Utc::now())
+            .await
+            .expect("refresh");
+        assert!(
+            tokens.refresh_token.is_none(),
+            "no rotation means no new token"
+        );
     }
 }
 
@@ -52,8 +68,14 @@ async fn without_rotation_the_old_token_stays() {
 async fn replaying_a_rotated_token_revokes_the_grant_at_an_oidc_provider() {
     let provider = TestProvider::oidc();
     let client = connect(oidc_config(&provider)).await;
-    let first = Secret::new(provider.issue_grant("ops@example.org", "openid offline_access", Utc::now()));
-    let second = client.refresh(&first, None, Utc::now()).await.unwrap().refresh_token.unwrap();
+    let first =
+        Secret::new(provider.issue_grant("ops@example.org", "openid offline_access", Utc::now()));
+    let second = client
+        .refresh(&first, None, Utc::now())
+        .await
+        .unwrap()
+        .refresh_token
+        .unwrap();
     let replay = client.refresh(&first, None, Utc::now()).await.unwrap_err();
     assert_eq!(replay.kind, ErrorKind::NeedsSignIn);
     // The whole grant is gone: even the newest token no longer works.
@@ -70,12 +92,19 @@ async fn scope_narrowing_and_secret_are_sent_as_configured() {
     let client = connect(config).await;
     let token = Secret::new(provider.issue_grant("sales@contoso.com", EWS, Utc::now()));
     client
-        .refresh(&token, Some("https://outlook.office365.com/EWS.AccessAsUser.All"), Utc::now())
+        .refresh(
+            &token,
+            Some("https://outlook.office365.com/EWS.AccessAsUser.All"),
+            Utc::now(),
+        )
         .await
         .unwrap();
     let form = &provider.requests_to(Endpoint::Token)[0].form;
     assert_eq!(form["grant_type"], "refresh_token");
-    assert_eq!(form["scope"], "https://outlook.office365.com/EWS.AccessAsUser.All");
+    assert_eq!(
+        form["scope"],
+        "https://outlook.office365.com/EWS.AccessAsUser.All"
+    );
     assert_eq!(form["client_secret"], "s3cret");
 }
 
@@ -91,9 +120,14 @@ async fn every_aadsts_code_is_classified_with_its_admin_message() {
         assert_eq!(error.kind, kind, "AADSTS{code}");
         assert_eq!(error.message, message, "AADSTS{code}");
         assert_eq!(error.codes, vec![code]);
-        assert!(error.trace_id.is_some() && error.correlation_id.is_some() && error.timestamp.is_some());
+        assert!(
+            error.trace_id.is_some() && error.correlation_id.is_some() && error.timestamp.is_some()
+        );
         assert!(error.support_details().contains(&format!("AADSTS{code}")));
-        assert_eq!(error.kind.invalidates_token(), kind == ErrorKind::NeedsSignIn);
+        assert_eq!(
+            error.kind.invalidates_token(),
+            kind == ErrorKind::NeedsSignIn
+        );
     }
     // Spot checks of the admin actions named in the messages.
     let message = |code| aadsts(code).unwrap().1;
@@ -110,12 +144,21 @@ async fn dead_tokens_need_sign_in_at_both_profiles() {
     let token = Secret::new(provider.issue_grant("sales@contoso.com", EWS, Utc::now()));
     provider.revoke_user("sales@contoso.com");
     let error = client.refresh(&token, None, Utc::now()).await.unwrap_err();
-    assert_eq!((error.kind, error.codes.clone()), (ErrorKind::NeedsSignIn, vec![50173]));
+    assert_eq!(
+        (error.kind, error.codes.clone()),
+        (ErrorKind::NeedsSignIn, vec![50173])
+    );
 
     let oidc = TestProvider::oidc();
     let client = connect(oidc_config(&oidc)).await;
-    let error = client.refresh(&Secret::new("never-issued"), None, Utc::now()).await.unwrap_err();
-    assert_eq!((error.kind, error.error.as_deref()), (ErrorKind::NeedsSignIn, Some("invalid_grant")));
+    let error = client
+        .refresh(&Secret::new("never-issued"), None, Utc::now())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (error.kind, error.error.as_deref()),
+        (ErrorKind::NeedsSignIn, Some("invalid_grant"))
+    );
 }
 
 #[tokio::test]
@@ -135,15 +178,30 @@ async fn throttling_outages_and_broken_answers_are_transient() {
     let client = connect(microsoft_config(&provider, Scopes::Ews)).await;
     let token = Secret::new(provider.issue_grant("sales@contoso.com", EWS, Utc::now()));
 
-    provider.fail_next(Endpoint::Token, Fault::Status { status: 429, retry_after: Some(7) });
+    provider.fail_next(
+        Endpoint::Token,
+        Fault::Status {
+            status: 429,
+            retry_after: Some(7),
+        },
+    );
     let error = client.refresh(&token, None, Utc::now()).await.unwrap_err();
     assert_eq!(error.kind, ErrorKind::Transient);
     assert_eq!(error.retry_after, Some(Duration::from_secs(7)));
     assert!(error.message.contains("429"));
 
-    provider.fail_next(Endpoint::Token, Fault::Status { status: 500, retry_after: None });
+    provider.fail_next(
+        Endpoint::Token,
+        Fault::Status {
+            status: 500,
+            retry_after: None,
+        },
+    );
     let error = client.refresh(&token, None, Utc::now()).await.unwrap_err();
-    assert_eq!((error.kind, error.http_status), (ErrorKind::Transient, Some(500)));
+    assert_eq!(
+        (error.kind, error.http_status),
+        (ErrorKind::Transient, Some(500))
+    );
 
     provider.fail_next(Endpoint::Token, Fault::DropConnection);
     let error = client.refresh(&token, None, Utc::now()).await.unwrap_err();
@@ -153,7 +211,11 @@ async fn throttling_outages_and_broken_answers_are_transient() {
     provider.fail_next(Endpoint::Token, Fault::Malformed);
     let error = client.refresh(&token, None, Utc::now()).await.unwrap_err();
     assert_eq!(error.kind, ErrorKind::Transient);
-    assert!(error.message.contains("could not read"), "{}", error.message);
+    assert!(
+        error.message.contains("could not read"),
+        "{}",
+        error.message
+    );
 
     provider.fail_next(Endpoint::Token, Fault::Oversized(2 * 1024 * 1024));
     let error = client.refresh(&token, None, Utc::now()).await.unwrap_err();
@@ -163,14 +225,24 @@ async fn throttling_outages_and_broken_answers_are_transient() {
     provider.fail_next(Endpoint::Token, Fault::Slow(Duration::from_secs(3)));
     let error = client.refresh(&token, None, Utc::now()).await.unwrap_err();
     assert_eq!(error.kind, ErrorKind::Transient);
-    assert!(error.message.contains("did not answer in time"), "{}", error.message);
+    assert!(
+        error.message.contains("did not answer in time"),
+        "{}",
+        error.message
+    );
 
-    provider.fail_next(Endpoint::Token, Fault::aadsts("temporarily_unavailable", 50196));
+    provider.fail_next(
+        Endpoint::Token,
+        Fault::aadsts("temporarily_unavailable", 50196),
+    );
     let error = client.refresh(&token, None, Utc::now()).await.unwrap_err();
     assert_eq!(error.kind, ErrorKind::Transient);
 
     // None of that hurt the token.
-    client.refresh(&token, None, Utc::now()).await.expect("token still works");
+    client
+        .refresh(&token, None, Utc::now())
+        .await
+        .expect("token still works");
 }
 
 #[tokio::test]
@@ -183,7 +255,14 @@ async fn unreachable_provider_is_transient() {
     let client = tokendesk::identity::IdentityClient::connect(support::quick_http(), config)
         .await
         .expect("fallback endpoints");
-    let error = client.refresh(&Secret::new("rt"), None, Utc::now()).await.unwrap_err();
+    let error = client
+        .refresh(&Secret::new("rt"), None, Utc::now())
+        .await
+        .unwrap_err();
     assert_eq!(error.kind, ErrorKind::Transient);
-    assert!(error.message.contains("Could not connect"), "{}", error.message);
+    assert!(
+        error.message.contains("Could not connect"),
+        "{}",
+        error.message
+    );
 }

@@ -35,7 +35,9 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Sign a user in with the device code flow and show who signed in.
-    #[command(after_help = "Examples:\n  tokendesk sign-in --tenant contoso.onmicrosoft.com --client-id 11111111-2222-3333-4444-555555555555 --preset graph\n  tokendesk sign-in --issuer-url https://id.example.org/realms/main --client-id tokendesk --scopes \"openid offline_access\"")]
+    #[command(
+        after_help = "Examples:\n  tokendesk sign-in --tenant contoso.onmicrosoft.com --client-id 11111111-2222-3333-4444-555555555555 --preset graph\n  tokendesk sign-in --issuer-url https://id.example.org/realms/main --client-id tokendesk --scopes \"openid offline_access\""
+    )]
     SignIn(SignInArgs),
 }
 
@@ -87,15 +89,19 @@ fn parse_cloud(value: &str) -> Result<Cloud, String> {
 
 impl ProviderArgs {
     pub fn to_config(&self) -> Result<ProviderConfig, String> {
-        let authority = match (&self.tenant, &self.issuer_url) {
-            (Some(tenant), None) => Authority::Microsoft {
-                cloud: self.cloud,
-                tenant: tenant.trim().to_string(),
-                login_host: self.authority_host.clone(),
-            },
-            (None, Some(url)) => Authority::Issuer { url: url.clone() },
-            _ => return Err("Give either --tenant (Microsoft) or --issuer-url (any other OpenID provider).".into()),
-        };
+        let authority =
+            match (&self.tenant, &self.issuer_url) {
+                (Some(tenant), None) => Authority::Microsoft {
+                    cloud: self.cloud,
+                    tenant: tenant.trim().to_string(),
+                    login_host: self.authority_host.clone(),
+                },
+                (None, Some(url)) => Authority::Issuer { url: url.clone() },
+                _ => return Err(
+                    "Give either --tenant (Microsoft) or --issuer-url (any other OpenID provider)."
+                        .into(),
+                ),
+            };
         let client_id = self
             .client_id
             .clone()
@@ -109,9 +115,9 @@ impl ProviderArgs {
         };
         let client_secret = if self.client_secret_stdin {
             let mut line = String::new();
-            std::io::stdin()
-                .read_line(&mut line)
-                .map_err(|e| format!("Could not read the client secret from standard input: {e}"))?;
+            std::io::stdin().read_line(&mut line).map_err(|e| {
+                format!("Could not read the client secret from standard input: {e}")
+            })?;
             Some(crate::Secret::new(line.trim()))
         } else {
             None
@@ -125,7 +131,10 @@ impl ProviderArgs {
         let problems = config.validate();
         if !problems.is_empty() {
             let lines: Vec<String> = problems.iter().map(|p| format!("  - {p}")).collect();
-            return Err(format!("The provider settings need fixing:\n{}", lines.join("\n")));
+            return Err(format!(
+                "The provider settings need fixing:\n{}",
+                lines.join("\n")
+            ));
         }
         Ok(config)
     }

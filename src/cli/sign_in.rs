@@ -10,7 +10,9 @@ use tokio_util::sync::CancellationToken;
 use super::SignInArgs;
 use crate::clock::{Clock, SystemClock, TokioSleeper};
 use crate::desktop;
-use crate::identity::{DeviceAuthorization, HttpClient, HttpOptions, IdentityClient, PollEvent, TokenSet};
+use crate::identity::{
+    DeviceAuthorization, HttpClient, HttpOptions, IdentityClient, PollEvent, TokenSet,
+};
 
 pub async fn run(args: SignInArgs) -> Result<ExitCode, String> {
     let config = args.provider.to_config()?;
@@ -50,7 +52,9 @@ pub async fn run(args: SignInArgs) -> Result<ExitCode, String> {
             report(&tokens);
             Ok(ExitCode::SUCCESS)
         }
-        Err(error) => Err(format!("{error}\n{}", error.support_details()).trim_end().to_string()),
+        Err(error) => Err(format!("{error}\n{}", error.support_details())
+            .trim_end()
+            .to_string()),
     }
 }
 
@@ -64,7 +68,12 @@ async fn announce(
 ) -> Option<arboard::Clipboard> {
     let mut out = std::io::stdout();
     let config = client.config();
-    let _ = writeln!(out, "Sign in to {} for client {}", config.authority.display_name(), config.client_id);
+    let _ = writeln!(
+        out,
+        "Sign in to {} for client {}",
+        config.authority.display_name(),
+        config.client_id
+    );
     let _ = writeln!(out);
     let _ = writeln!(out, "    Code:  {}", authorization.user_code);
     let _ = writeln!(out, "    Page:  {}", authorization.verification_uri);
@@ -99,7 +108,10 @@ async fn announce(
                 let _ = writeln!(out, "{why}");
             }
             _ => {
-                let _ = writeln!(out, "Asked the desktop to open the sign-in page; if nothing appeared, open it yourself.");
+                let _ = writeln!(
+                    out,
+                    "Asked the desktop to open the sign-in page; if nothing appeared, open it yourself."
+                );
             }
         }
     }
@@ -145,7 +157,9 @@ fn report(tokens: &TokenSet) {
         access_until.format("%Y-%m-%d %H:%M")
     );
     if tokens.refresh_token.is_some() {
-        println!("  Refresh token: issued; Microsoft keeps it valid for 90 days after its last use.");
+        println!(
+            "  Refresh token: issued; Microsoft keeps it valid for 90 days after its last use."
+        );
     }
     println!("  Tokens were not stored: give --data-source to keep them in the vault.");
 }

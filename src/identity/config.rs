@@ -365,7 +365,9 @@ pub fn scope_resource(scope: &str) -> Option<String> {
         return None;
     }
     if scope.contains("://") {
-        let cut = scope.rfind('/').filter(|&i| i > scope.find("://").unwrap_or(0) + 2);
+        let cut = scope
+            .rfind('/')
+            .filter(|&i| i > scope.find("://").unwrap_or(0) + 2);
         let resource = match cut {
             Some(i) => &scope[..i],
             None => scope,
@@ -382,7 +384,10 @@ pub fn validate_scopes(scopes: &str, microsoft: bool) -> Result<(), String> {
     if list.is_empty() {
         return Err("Enter at least one scope, and offline_access.".into());
     }
-    if !list.iter().any(|s| s.eq_ignore_ascii_case("offline_access")) {
+    if !list
+        .iter()
+        .any(|s| s.eq_ignore_ascii_case("offline_access"))
+    {
         return Err("Add offline_access to the scopes: without it the provider issues no refresh token and the connection dies with the first access token (about an hour).".into());
     }
     if microsoft {
@@ -428,10 +433,20 @@ mod tests {
         ] {
             assert!(validate_tenant(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "contoso", "7d548d61-6361-4a6e-85e6", "con toso.com", "x.1"] {
+        for bad in [
+            "",
+            "contoso",
+            "7d548d61-6361-4a6e-85e6",
+            "con toso.com",
+            "x.1",
+        ] {
             assert!(validate_tenant(bad).is_err(), "{bad}");
         }
-        assert!(validate_tenant("7d548d61-6361").unwrap_err().contains("tenant ID"));
+        assert!(
+            validate_tenant("7d548d61-6361")
+                .unwrap_err()
+                .contains("tenant ID")
+        );
     }
 
     #[test]
@@ -453,7 +468,8 @@ mod tests {
 
     #[test]
     fn scope_checks() {
-        let err = validate_scopes("https://graph.microsoft.com/User.Read openid", true).unwrap_err();
+        let err =
+            validate_scopes("https://graph.microsoft.com/User.Read openid", true).unwrap_err();
         assert!(err.contains("offline_access"));
         let err = validate_scopes(
             "https://graph.microsoft.com/User.Read https://outlook.office365.com/EWS.AccessAsUser.All offline_access",
@@ -461,14 +477,25 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.contains("AADSTS700022"));
-        assert!(validate_scopes("User.Read Mail.Send https://graph.microsoft.com/Mail.Read offline_access", true).is_ok());
+        assert!(
+            validate_scopes(
+                "User.Read Mail.Send https://graph.microsoft.com/Mail.Read offline_access",
+                true
+            )
+            .is_ok()
+        );
         // Other providers know nothing of Microsoft resources.
         assert!(validate_scopes("read write offline_access", false).is_ok());
     }
 
     #[test]
     fn endpoints_must_be_https_except_loopback() {
-        for ok in ["https://login.example.com", "http://127.0.0.1:8080", "http://[::1]:9/x", "http://localhost/"] {
+        for ok in [
+            "https://login.example.com",
+            "http://127.0.0.1:8080",
+            "http://[::1]:9/x",
+            "http://localhost/",
+        ] {
             assert!(check_endpoint_url(&Url::parse(ok).unwrap()).is_ok(), "{ok}");
         }
         let err = check_endpoint_url(&Url::parse("http://idp.example.com").unwrap()).unwrap_err();
@@ -478,13 +505,30 @@ mod tests {
 
     #[test]
     fn whole_config_reports_each_field() {
-        let bad = config(Authority::microsoft(Cloud::Global, "contoso"), " ", Scopes::Custom("User.Read".into()));
+        let bad = config(
+            Authority::microsoft(Cloud::Global, "contoso"),
+            " ",
+            Scopes::Custom("User.Read".into()),
+        );
         let fields: Vec<ConfigField> = bad.validate().iter().map(|p| p.field).collect();
-        assert_eq!(fields, vec![ConfigField::Tenant, ConfigField::ClientId, ConfigField::Scopes]);
-        let good = config(Authority::microsoft(Cloud::China, "contoso.partner.onmschina.cn"), CLIENT, Scopes::Graph);
+        assert_eq!(
+            fields,
+            vec![
+                ConfigField::Tenant,
+                ConfigField::ClientId,
+                ConfigField::Scopes
+            ]
+        );
+        let good = config(
+            Authority::microsoft(Cloud::China, "contoso.partner.onmschina.cn"),
+            CLIENT,
+            Scopes::Graph,
+        );
         assert!(good.validate().is_empty());
         let issuer = config(
-            Authority::Issuer { url: Url::parse("http://idp.example.org/realms/x").unwrap() },
+            Authority::Issuer {
+                url: Url::parse("http://idp.example.org/realms/x").unwrap(),
+            },
             "my-client",
             Scopes::Custom("openid offline_access".into()),
         );
@@ -493,7 +537,11 @@ mod tests {
 
     #[test]
     fn empty_secret_is_not_sent() {
-        let mut cfg = config(Authority::microsoft(Cloud::Global, "common"), CLIENT, Scopes::Ews);
+        let mut cfg = config(
+            Authority::microsoft(Cloud::Global, "common"),
+            CLIENT,
+            Scopes::Ews,
+        );
         cfg.client_secret = Some(Secret::new("  "));
         assert!(cfg.effective_client_secret().is_none());
         cfg.client_secret = Some(Secret::new("s3cr3t"));

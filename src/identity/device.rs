@@ -52,8 +52,15 @@ pub(crate) struct DeviceAuthorizationResponse {
 }
 
 impl DeviceAuthorizationResponse {
-    pub(crate) fn into_authorization(self, now: DateTime<Utc>) -> Result<DeviceAuthorization, IdentityError> {
-        let bad = |why: &str| IdentityError::transient(format!("The provider's device code answer is incomplete: {why}."));
+    pub(crate) fn into_authorization(
+        self,
+        now: DateTime<Utc>,
+    ) -> Result<DeviceAuthorization, IdentityError> {
+        let bad = |why: &str| {
+            IdentityError::transient(format!(
+                "The provider's device code answer is incomplete: {why}."
+            ))
+        };
         if self.user_code.trim().is_empty() {
             return Err(bad("no user_code"));
         }
@@ -64,8 +71,12 @@ impl DeviceAuthorizationResponse {
             .verification_uri
             .or(self.verification_url)
             .ok_or_else(|| bad("no verification_uri"))?;
-        let verification_uri = parse_page(&uri).ok_or_else(|| bad("the verification_uri is not an http(s) URL"))?;
-        let verification_uri_complete = self.verification_uri_complete.as_deref().and_then(parse_page);
+        let verification_uri =
+            parse_page(&uri).ok_or_else(|| bad("the verification_uri is not an http(s) URL"))?;
+        let verification_uri_complete = self
+            .verification_uri_complete
+            .as_deref()
+            .and_then(parse_page);
         let expires_in = self.expires_in.ok_or_else(|| bad("no expires_in"))?;
         if expires_in <= 0 {
             return Err(bad("expires_in is not positive"));
@@ -161,10 +172,16 @@ impl DevicePoller {
         }
         // Never sleep past the deadline: the expiry must be reported on time.
         let until = self.next_poll_at.min(self.expires_at);
-        Ok(PollAction::Wait((until - now).to_std().unwrap_or(Duration::ZERO)))
+        Ok(PollAction::Wait(
+            (until - now).to_std().unwrap_or(Duration::ZERO),
+        ))
     }
 
-    pub fn on_answer(&mut self, answer: Result<TokenSet, IdentityError>, now: DateTime<Utc>) -> PollStep {
+    pub fn on_answer(
+        &mut self,
+        answer: Result<TokenSet, IdentityError>,
+        now: DateTime<Utc>,
+    ) -> PollStep {
         self.polls += 1;
         let error = match answer {
             Ok(tokens) => return PollStep::Done(tokens),
@@ -187,7 +204,9 @@ impl DevicePoller {
         if error.kind == ErrorKind::Transient {
             self.transient_failures += 1;
             if self.transient_failures < MAX_TRANSIENT_FAILURES {
-                let wait = error.retry_after.map_or(self.interval, |r| r.max(self.interval));
+                let wait = error
+                    .retry_after
+                    .map_or(self.interval, |r| r.max(self.interval));
                 self.schedule(now, wait);
                 return PollStep::Continue;
             }
@@ -216,8 +235,13 @@ fn expired() -> IdentityError {
 /// Progress reported while waiting, for countdowns and logs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PollEvent {
-    Waiting { seconds_left: i64, interval: Duration },
-    Polled { polls: u32 },
+    Waiting {
+        seconds_left: i64,
+        interval: Duration,
+    },
+    Polled {
+        polls: u32,
+    },
 }
 
 #[cfg(test)]
@@ -247,8 +271,16 @@ mod tests {
     fn waits_interval_then_polls() {
         let t0 = Utc::now();
         let poller = DevicePoller::new(&authorization(t0, 5, 900));
-        assert_eq!(poller.next_action(t0).unwrap(), PollAction::Wait(Duration::from_secs(5)));
-        assert_eq!(poller.next_action(t0 + chrono::Duration::seconds(5)).unwrap(), PollAction::Poll);
+        assert_eq!(
+            poller.next_action(t0).unwrap(),
+            PollAction::Wait(Duration::from_secs(5))
+        );
+        assert_eq!(
+            poller
+                .next_action(t0 + chrono::Duration::seconds(5))
+                .unwrap(),
+            PollAction::Poll
+        );
     }
 
     #[test]
@@ -256,11 +288,23 @@ mod tests {
         let t0 = Utc::now();
         let mut poller = DevicePoller::new(&authorization(t0, 5, 900));
         let t1 = t0 + chrono::Duration::seconds(5);
-        assert!(matches!(poller.on_answer(Err(oauth_error("slow_down")), t1), PollStep::Continue));
-        assert_eq!(poller.next_action(t1).unwrap(), PollAction::Wait(Duration::from_secs(10)));
+        assert!(matches!(
+            poller.on_answer(Err(oauth_error("slow_down")), t1),
+            PollStep::Continue
+        ));
+        assert_eq!(
+            poller.next_action(t1).unwrap(),
+            PollAction::Wait(Duration::from_secs(10))
+        );
         let t2 = t1 + chrono::Duration::seconds(10);
-        assert!(matches!(poller.on_answer(Err(oauth_error("authorization_pending")), t2), PollStep::Continue));
-        assert_eq!(poller.next_action(t2).unwrap(), PollAction::Wait(Duration::from_secs(10)));
+        assert!(matches!(
+            poller.on_answer(Err(oauth_error("authorization_pending")), t2),
+            PollStep::Continue
+        ));
+        assert_eq!(
+            poller.next_action(t2).unwrap(),
+            PollAction::Wait(Duration::from_secs(10))
+        );
     }
 
     #[test]
@@ -268,8 +312,17 @@ mod tests {
         let t0 = Utc::now();
         let poller = DevicePoller::new(&authorization(t0, 5, 7));
         let t1 = t0 + chrono::Duration::seconds(3);
-        assert_eq!(poller.next_action(t1).unwrap(), PollAction::Wait(Duration::from_secs(2)));
-        assert_eq!(poller.next_action(t0 + chrono::Duration::seconds(7)).unwrap_err().kind, ErrorKind::Expired);
+        assert_eq!(
+            poller.next_action(t1).unwrap(),
+            PollAction::Wait(Duration::from_secs(2))
+        );
+        assert_eq!(
+            poller
+                .next_action(t0 + chrono::Duration::seconds(7))
+                .unwrap_err()
+                .kind,
+            ErrorKind::Expired
+        );
     }
 
     #[test]
@@ -277,9 +330,15 @@ mod tests {
         let t0 = Utc::now();
         let mut poller = DevicePoller::new(&authorization(t0, 5, 900));
         for _ in 1..MAX_TRANSIENT_FAILURES {
-            assert!(matches!(poller.on_answer(Err(IdentityError::transient("blip")), t0), PollStep::Continue));
+            assert!(matches!(
+                poller.on_answer(Err(IdentityError::transient("blip")), t0),
+                PollStep::Continue
+            ));
         }
-        assert!(matches!(poller.on_answer(Err(IdentityError::transient("blip")), t0), PollStep::Failed(_)));
+        assert!(matches!(
+            poller.on_answer(Err(IdentityError::transient("blip")), t0),
+            PollStep::Failed(_)
+        ));
     }
 
     #[test]
@@ -290,6 +349,9 @@ mod tests {
         .unwrap();
         let auth = response.into_authorization(Utc::now()).unwrap();
         assert_eq!(auth.interval, DEFAULT_INTERVAL);
-        assert_eq!(auth.verification_uri.as_str(), "https://microsoft.com/devicelogin");
+        assert_eq!(
+            auth.verification_uri.as_str(),
+            "https://microsoft.com/devicelogin"
+        );
     }
 }

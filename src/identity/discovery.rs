@@ -43,7 +43,10 @@ pub fn discovery_url(authority: &Authority) -> Result<Url, IdentityError> {
 pub fn microsoft_fallback(authority: &Authority) -> Result<Endpoints, IdentityError> {
     let base = authority.base_url();
     Ok(Endpoints {
-        device_authorization: parse_endpoint(&format!("{base}/oauth2/v2.0/devicecode"), "device code endpoint")?,
+        device_authorization: parse_endpoint(
+            &format!("{base}/oauth2/v2.0/devicecode"),
+            "device code endpoint",
+        )?,
         token: parse_endpoint(&format!("{base}/oauth2/v2.0/token"), "token endpoint")?,
         userinfo: None,
         issuer: None,
@@ -52,20 +55,26 @@ pub fn microsoft_fallback(authority: &Authority) -> Result<Endpoints, IdentityEr
 }
 
 fn parse_endpoint(value: &str, what: &str) -> Result<Url, IdentityError> {
-    let url = Url::parse(value)
-        .map_err(|e| IdentityError::admin(format!("The {what} '{value}' is not a valid URL ({e}).")))?;
+    let url = Url::parse(value).map_err(|e| {
+        IdentityError::admin(format!("The {what} '{value}' is not a valid URL ({e})."))
+    })?;
     check_endpoint_url(&url).map_err(IdentityError::admin)?;
     Ok(url)
 }
 
-pub async fn discover(http: &HttpClient, authority: &Authority) -> Result<Endpoints, IdentityError> {
+pub async fn discover(
+    http: &HttpClient,
+    authority: &Authority,
+) -> Result<Endpoints, IdentityError> {
     let url = discovery_url(authority)?;
     let result = fetch(http, &url).await;
     match (result, authority) {
         (Ok(endpoints), _) => Ok(endpoints),
         // A tenant Microsoft does not know is the admin's to fix; other trouble
         // with the document should not stop a sign-in that the fixed paths can do.
-        (Err(error), Authority::Microsoft { .. }) if error.kind != ErrorKind::AdminAction || error.codes.is_empty() => {
+        (Err(error), Authority::Microsoft { .. })
+            if error.kind != ErrorKind::AdminAction || error.codes.is_empty() =>
+        {
             tracing::warn!(%url, %error, "discovery failed; using Microsoft's documented endpoints");
             microsoft_fallback(authority)
         }
@@ -115,7 +124,9 @@ mod tests {
             fallback.token.as_str(),
             "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token"
         );
-        let issuer = Authority::Issuer { url: Url::parse("https://id.example.org/realms/main/").unwrap() };
+        let issuer = Authority::Issuer {
+            url: Url::parse("https://id.example.org/realms/main/").unwrap(),
+        };
         assert_eq!(
             discovery_url(&issuer).unwrap().as_str(),
             "https://id.example.org/realms/main/.well-known/openid-configuration"

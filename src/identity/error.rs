@@ -97,7 +97,10 @@ impl IdentityError {
     }
 
     pub fn cancelled() -> Self {
-        Self::new(ErrorKind::Cancelled, "Sign-in cancelled. Nothing was stored.")
+        Self::new(
+            ErrorKind::Cancelled,
+            "Sign-in cancelled. Nothing was stored.",
+        )
     }
 
     /// `AADSTS70008` when Microsoft gave a code, else the OAuth error name.
@@ -245,9 +248,15 @@ fn by_oauth_error(error: &str, http_status: Option<u16>) -> (ErrorKind, String) 
         ),
         _ => {
             if http_status.is_some_and(|s| s >= 500) {
-                (ErrorKind::Transient, "The identity provider reported an internal error. tokendesk will try again later.")
+                (
+                    ErrorKind::Transient,
+                    "The identity provider reported an internal error. tokendesk will try again later.",
+                )
             } else {
-                (ErrorKind::AdminAction, "The identity provider refused the request.")
+                (
+                    ErrorKind::AdminAction,
+                    "The identity provider refused the request.",
+                )
             }
         }
     };
@@ -277,33 +286,114 @@ const KNOWN_OAUTH_ERRORS: [&str; 11] = [
 pub fn aadsts(code: u32) -> Option<(ErrorKind, &'static str)> {
     use ErrorKind::*;
     Some(match code {
-        50196 => (Transient, "Microsoft saw too many identical requests in a short time (AADSTS50196). tokendesk will try again later."),
-        90055 => (Transient, "Microsoft is throttling sign-in requests for this tenant (AADSTS90055). tokendesk will try again later."),
-        70008 => (NeedsSignIn, "The refresh token has expired or was revoked (AADSTS70008). The user must sign in again with Request MS365 Refresh Token."),
-        700082 => (NeedsSignIn, "The refresh token expired because it was not used for 90 days (AADSTS700082). The user must sign in again; keep-alive renewal prevents this."),
-        50173 => (NeedsSignIn, "The refresh token was revoked, usually after a password reset or a session revocation (AADSTS50173). The user must sign in again."),
-        50132 | 50133 => (NeedsSignIn, "The user's password changed or the session was revoked, so the refresh token is no longer valid. The user must sign in again."),
-        70043 => (NeedsSignIn, "A Conditional Access sign-in frequency policy ended this session (AADSTS70043). The user must sign in again; the token cannot outlive the policy's interval."),
-        50076 | 50078 => (NeedsSignIn, "Multi-factor authentication is now required for this user. The user must sign in again and complete MFA."),
-        70000 => (NeedsSignIn, "The grant is invalid or malformed (AADSTS70000). The user must sign in again."),
-        7000218 => (AdminAction, "The app registration is a confidential client (AADSTS7000218): enable \"Allow public client flows\" under Authentication in the app registration, or enter its client secret in this data source."),
-        700025 => (AdminAction, "The app registration is a public client and must not send a secret (AADSTS700025): remove the client secret from this data source."),
-        7000215 => (AdminAction, "The client secret is wrong (AADSTS7000215): copy the secret's Value (not its ID) from Certificates & secrets into this data source."),
-        7000222 => (AdminAction, "The client secret has expired (AADSTS7000222): create a new secret under Certificates & secrets and enter it in this data source."),
-        700016 | 700011 => (AdminAction, "No application with this client ID exists in this tenant: check the Application (client) ID and the tenant, or have the app consented in this tenant."),
-        90002 | 90038 => (AdminAction, "The tenant was not found in this cloud: check the tenant ID or domain, and the cloud (Global, US Government, China)."),
-        50194 => (AdminAction, "The app registration is single-tenant (AADSTS50194): use its tenant ID or domain instead of common or organizations."),
-        9001023 => (AdminAction, "Microsoft rejected the tenant or cloud for this client (AADSTS9001023): use the tenant-specific authority of the app registration's home cloud."),
-        65001 | 90094 => (AdminAction, "Consent is missing for these permissions: an administrator must grant admin consent on the app registration's API permissions page."),
-        650057 | 65005 => (AdminAction, "The app registration lacks the API permission for these scopes: add the delegated permissions for EWS or Microsoft Graph under API permissions and grant consent."),
-        53003 => (AdminAction, "Conditional Access blocked the sign-in (AADSTS53003); the tenant may block the device code flow. Ask the Entra admin to exclude this app or user from that policy."),
-        50079 => (AdminAction, "The user must register for multi-factor authentication first (AADSTS50079): sign in once at https://aka.ms/mfasetup, then request the token again."),
-        50053 => (AdminAction, "The account is locked after too many failed sign-ins (AADSTS50053): wait, or have an admin unlock it, then try again."),
-        50057 => (AdminAction, "The user account is disabled (AADSTS50057): enable it in Entra ID or use another account."),
-        50055 => (AdminAction, "The user's password has expired (AADSTS50055): the user must change it, then sign in again."),
-        50105 => (AdminAction, "The user is not assigned to this application (AADSTS50105): assign the user under Enterprise applications › Users and groups."),
-        50034 => (AdminAction, "The user account does not exist in this tenant (AADSTS50034): check the e-mail address and the tenant."),
-        70011 | 700022 | 28002 => (AdminAction, "The requested scopes are invalid for this provider: use scopes of a single API plus offline_access, openid and profile."),
+        50196 => (
+            Transient,
+            "Microsoft saw too many identical requests in a short time (AADSTS50196). tokendesk will try again later.",
+        ),
+        90055 => (
+            Transient,
+            "Microsoft is throttling sign-in requests for this tenant (AADSTS90055). tokendesk will try again later.",
+        ),
+        70008 => (
+            NeedsSignIn,
+            "The refresh token has expired or was revoked (AADSTS70008). The user must sign in again with Request MS365 Refresh Token.",
+        ),
+        700082 => (
+            NeedsSignIn,
+            "The refresh token expired because it was not used for 90 days (AADSTS700082). The user must sign in again; keep-alive renewal prevents this.",
+        ),
+        50173 => (
+            NeedsSignIn,
+            "The refresh token was revoked, usually after a password reset or a session revocation (AADSTS50173). The user must sign in again.",
+        ),
+        50132 | 50133 => (
+            NeedsSignIn,
+            "The user's password changed or the session was revoked, so the refresh token is no longer valid. The user must sign in again.",
+        ),
+        70043 => (
+            NeedsSignIn,
+            "A Conditional Access sign-in frequency policy ended this session (AADSTS70043). The user must sign in again; the token cannot outlive the policy's interval.",
+        ),
+        50076 | 50078 => (
+            NeedsSignIn,
+            "Multi-factor authentication is now required for this user. The user must sign in again and complete MFA.",
+        ),
+        70000 => (
+            NeedsSignIn,
+            "The grant is invalid or malformed (AADSTS70000). The user must sign in again.",
+        ),
+        7000218 => (
+            AdminAction,
+            "The app registration is a confidential client (AADSTS7000218): enable \"Allow public client flows\" under Authentication in the app registration, or enter its client secret in this data source.",
+        ),
+        700025 => (
+            AdminAction,
+            "The app registration is a public client and must not send a secret (AADSTS700025): remove the client secret from this data source.",
+        ),
+        7000215 => (
+            AdminAction,
+            "The client secret is wrong (AADSTS7000215): copy the secret's Value (not its ID) from Certificates & secrets into this data source.",
+        ),
+        7000222 => (
+            AdminAction,
+            "The client secret has expired (AADSTS7000222): create a new secret under Certificates & secrets and enter it in this data source.",
+        ),
+        700016 | 700011 => (
+            AdminAction,
+            "No application with this client ID exists in this tenant: check the Application (client) ID and the tenant, or have the app consented in this tenant.",
+        ),
+        90002 | 90038 => (
+            AdminAction,
+            "The tenant was not found in this cloud: check the tenant ID or domain, and the cloud (Global, US Government, China).",
+        ),
+        50194 => (
+            AdminAction,
+            "The app registration is single-tenant (AADSTS50194): use its tenant ID or domain instead of common or organizations.",
+        ),
+        9001023 => (
+            AdminAction,
+            "Microsoft rejected the tenant or cloud for this client (AADSTS9001023): use the tenant-specific authority of the app registration's home cloud.",
+        ),
+        65001 | 90094 => (
+            AdminAction,
+            "Consent is missing for these permissions: an administrator must grant admin consent on the app registration's API permissions page.",
+        ),
+        650057 | 65005 => (
+            AdminAction,
+            "The app registration lacks the API permission for these scopes: add the delegated permissions for EWS or Microsoft Graph under API permissions and grant consent.",
+        ),
+        53003 => (
+            AdminAction,
+            "Conditional Access blocked the sign-in (AADSTS53003); the tenant may block the device code flow. Ask the Entra admin to exclude this app or user from that policy.",
+        ),
+        50079 => (
+            AdminAction,
+            "The user must register for multi-factor authentication first (AADSTS50079): sign in once at https://aka.ms/mfasetup, then request the token again.",
+        ),
+        50053 => (
+            AdminAction,
+            "The account is locked after too many failed sign-ins (AADSTS50053): wait, or have an admin unlock it, then try again.",
+        ),
+        50057 => (
+            AdminAction,
+            "The user account is disabled (AADSTS50057): enable it in Entra ID or use another account.",
+        ),
+        50055 => (
+            AdminAction,
+            "The user's password has expired (AADSTS50055): the user must change it, then sign in again.",
+        ),
+        50105 => (
+            AdminAction,
+            "The user is not assigned to this application (AADSTS50105): assign the user under Enterprise applications › Users and groups.",
+        ),
+        50034 => (
+            AdminAction,
+            "The user account does not exist in this tenant (AADSTS50034): check the e-mail address and the tenant.",
+        ),
+        70011 | 700022 | 28002 => (
+            AdminAction,
+            "The requested scopes are invalid for this provider: use scopes of a single API plus offline_access, openid and profile.",
+        ),
         _ => return None,
     })
 }
@@ -351,8 +441,14 @@ mod tests {
 
     #[test]
     fn device_flow_names_beat_generic_codes() {
-        assert_eq!(classify(&body("authorization_declined", &[70000]), Some(400)).kind, ErrorKind::Declined);
-        assert_eq!(classify(&body("access_denied", &[53003]), Some(400)).kind, ErrorKind::AdminAction);
+        assert_eq!(
+            classify(&body("authorization_declined", &[70000]), Some(400)).kind,
+            ErrorKind::Declined
+        );
+        assert_eq!(
+            classify(&body("access_denied", &[53003]), Some(400)).kind,
+            ErrorKind::AdminAction
+        );
     }
 
     #[test]
@@ -365,18 +461,36 @@ mod tests {
 
     #[test]
     fn plain_rfc_errors() {
-        assert_eq!(classify(&body("invalid_grant", &[]), Some(400)).kind, ErrorKind::NeedsSignIn);
-        assert_eq!(classify(&body("access_denied", &[]), Some(400)).kind, ErrorKind::Declined);
-        assert_eq!(classify(&body("expired_token", &[]), Some(400)).kind, ErrorKind::Expired);
-        assert_eq!(classify(&body("weird", &[]), Some(503)).kind, ErrorKind::Transient);
-        assert!(classify(&body("weird", &[]), Some(400)).message.contains("'weird'"));
+        assert_eq!(
+            classify(&body("invalid_grant", &[]), Some(400)).kind,
+            ErrorKind::NeedsSignIn
+        );
+        assert_eq!(
+            classify(&body("access_denied", &[]), Some(400)).kind,
+            ErrorKind::Declined
+        );
+        assert_eq!(
+            classify(&body("expired_token", &[]), Some(400)).kind,
+            ErrorKind::Expired
+        );
+        assert_eq!(
+            classify(&body("weird", &[]), Some(503)).kind,
+            ErrorKind::Transient
+        );
+        assert!(
+            classify(&body("weird", &[]), Some(400))
+                .message
+                .contains("'weird'")
+        );
     }
 
     #[test]
     fn code_read_from_description_when_array_missing() {
         let b = ProviderErrorBody {
             error: "invalid_grant".into(),
-            error_description: Some("AADSTS50173: The provided grant has expired due to it being revoked".into()),
+            error_description: Some(
+                "AADSTS50173: The provided grant has expired due to it being revoked".into(),
+            ),
             ..Default::default()
         };
         assert_eq!(b.codes(), vec![50173]);

@@ -91,7 +91,8 @@ impl HttpClient {
         url: &Url,
         form: &[(&str, &str)],
     ) -> Result<HttpResponse, IdentityError> {
-        self.send(self.inner.post(url.clone()).form(form), url).await
+        self.send(self.inner.post(url.clone()).form(form), url)
+            .await
     }
 
     pub async fn post_body(
@@ -115,7 +116,10 @@ impl HttpClient {
         request: reqwest::RequestBuilder,
         url: &Url,
     ) -> Result<HttpResponse, IdentityError> {
-        let host = url.host_str().unwrap_or("the identity provider").to_string();
+        let host = url
+            .host_str()
+            .unwrap_or("the identity provider")
+            .to_string();
         let mut response = request.send().await.map_err(|e| network_error(&host, &e))?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
@@ -126,7 +130,11 @@ impl HttpClient {
             return Err(too_large(&host, self.max_response_bytes));
         }
         let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| network_error(&host, &e))? {
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| network_error(&host, &e))?
+        {
             if body.len() + chunk.len() > self.max_response_bytes {
                 return Err(too_large(&host, self.max_response_bytes));
             }
@@ -187,7 +195,10 @@ impl HttpResponse {
     }
 
     pub fn host(&self) -> String {
-        self.url.host_str().unwrap_or("the identity provider").to_string()
+        self.url
+            .host_str()
+            .unwrap_or("the identity provider")
+            .to_string()
     }
 
     /// Parses a success body, or says clearly that the provider sent something unreadable.
@@ -256,7 +267,10 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(RETRY_AFTER, HeaderValue::from_static("7"));
         assert_eq!(retry_after(&headers), Some(Duration::from_secs(7)));
-        headers.insert(RETRY_AFTER, HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"));
+        headers.insert(
+            RETRY_AFTER,
+            HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
+        );
         assert_eq!(retry_after(&headers), Some(Duration::ZERO));
         headers.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
         assert_eq!(retry_after(&headers), None);

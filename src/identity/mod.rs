@@ -144,7 +144,9 @@ impl IdentityClient {
                         return Err(IdentityError::cancelled());
                     }
                     let step = poller.on_answer(answer, clock.now());
-                    on_event(PollEvent::Polled { polls: poller.polls() });
+                    on_event(PollEvent::Polled {
+                        polls: poller.polls(),
+                    });
                     match step {
                         PollStep::Continue => {}
                         PollStep::Done(tokens) => return Ok(tokens),

@@ -74,8 +74,8 @@ pub fn read_id_token(id_token: &str) -> Result<SignedInIdentity, IdentityError> 
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(payload.trim_end_matches('='))
         .map_err(|_| unreadable("its payload is not base64url"))?;
-    let claims: Claims =
-        serde_json::from_slice(&bytes).map_err(|_| unreadable("its payload is not a JSON object"))?;
+    let claims: Claims = serde_json::from_slice(&bytes)
+        .map_err(|_| unreadable("its payload is not a JSON object"))?;
     Ok(SignedInIdentity {
         username: claims.preferred_username.or(claims.upn),
         email: claims.email,
@@ -171,7 +171,11 @@ mod tests {
 
     fn jwt(claims: &str) -> String {
         let enc = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-        format!("{}.{}.sig", enc.encode(r#"{"alg":"none"}"#), enc.encode(claims))
+        format!(
+            "{}.{}.sig",
+            enc.encode(r#"{"alg":"none"}"#),
+            enc.encode(claims)
+        )
     }
 
     #[test]
@@ -195,8 +199,10 @@ mod tests {
 
     #[test]
     fn expires_in_as_string() {
-        let response: TokenResponse =
-            serde_json::from_str(r#"{"access_token":"a","expires_in":"3599","token_type":"Bearer"}"#).unwrap();
+        let response: TokenResponse = serde_json::from_str(
+            r#"{"access_token":"a","expires_in":"3599","token_type":"Bearer"}"#,
+        )
+        .unwrap();
         let now = Utc::now();
         let set = response.into_token_set(now).unwrap();
         assert_eq!(set.access_expires_at, now + Duration::seconds(3599));

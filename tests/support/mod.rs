@@ -19,7 +19,9 @@ pub fn bin() -> PathBuf {
 }
 
 use provider::{CLIENT_ID, TestProvider};
-use tokendesk::identity::{Authority, Cloud, HttpClient, HttpOptions, IdentityClient, ProviderConfig, Scopes};
+use tokendesk::identity::{
+    Authority, Cloud, HttpClient, HttpOptions, IdentityClient, ProviderConfig, Scopes,
+};
 
 /// A Microsoft-style configuration pointed at the loopback provider.
 pub fn microsoft_config(provider: &TestProvider, scopes: Scopes) -> ProviderConfig {
@@ -37,7 +39,9 @@ pub fn microsoft_config(provider: &TestProvider, scopes: Scopes) -> ProviderConf
 
 pub fn oidc_config(provider: &TestProvider) -> ProviderConfig {
     ProviderConfig {
-        authority: Authority::Issuer { url: provider.issuer_url() },
+        authority: Authority::Issuer {
+            url: provider.issuer_url(),
+        },
         client_id: CLIENT_ID.into(),
         client_secret: None,
         scopes: Scopes::Custom("openid profile email offline_access".into()),
@@ -56,5 +60,7 @@ pub fn quick_http() -> HttpClient {
 }
 
 pub async fn connect(config: ProviderConfig) -> IdentityClient {
-    IdentityClient::connect(quick_http(), config).await.expect("connect to loopback provider")
+    IdentityClient::connect(quick_http(), config)
+        .await
+        .expect("connect to loopback provider")
 }

@@ -52,9 +52,16 @@ pub enum Endpoint {
 #[derive(Debug, Clone)]
 pub enum Fault {
     /// An OAuth error body; in the Microsoft profile with `error_codes` and ids.
-    OAuth { status: u16, error: String, codes: Vec<u32> },
+    OAuth {
+        status: u16,
+        error: String,
+        codes: Vec<u32>,
+    },
     /// A bare HTTP status, optionally with Retry-After seconds.
-    Status { status: u16, retry_after: Option<u64> },
+    Status {
+        status: u16,
+        retry_after: Option<u64>,
+    },
     /// Headers and half a body, then the connection is cut.
     DropConnection,
     /// A 200 whose body is not JSON.
@@ -69,7 +76,11 @@ pub enum Fault {
 
 impl Fault {
     pub fn aadsts(error: &str, code: u32) -> Fault {
-        Fault::OAuth { status: 400, error: error.into(), codes: vec![code] }
+        Fault::OAuth {
+            status: 400,
+            error: error.into(),
+            codes: vec![code],
+        }
     }
 }
 
@@ -320,7 +331,11 @@ impl TestProvider {
     }
 
     pub fn fail_next(&self, endpoint: Endpoint, fault: Fault) {
-        self.lock().faults.entry(endpoint).or_default().push_back(fault);
+        self.lock()
+            .faults
+            .entry(endpoint)
+            .or_default()
+            .push_back(fault);
     }
 
     /// Revokes every grant of this user (password reset, admin revocation).
@@ -337,7 +352,10 @@ impl TestProvider {
     }
 
     pub fn requests_to(&self, endpoint: Endpoint) -> Vec<Recorded> {
-        self.requests().into_iter().filter(|r| r.endpoint == endpoint).collect()
+        self.requests()
+            .into_iter()
+            .filter(|r| r.endpoint == endpoint)
+            .collect()
     }
 
     /// Every refresh token the provider ever issued.
@@ -392,7 +410,10 @@ impl State {
     fn random_suffix(&mut self) -> String {
         let n = self.next_id();
         let bytes: [u8; 12] = rand::random();
-        format!("{n}-{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+        format!(
+            "{n}-{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+        )
     }
 
     fn new_grant(&mut self, user: TestUser, scope: String, at: DateTime<Utc>) -> String {
@@ -432,13 +453,22 @@ impl State {
     }
 
     /// A token answer for `grant`, with a new refresh token when rotating.
-    fn token_answer(&mut self, grant_index: usize, base: &str, rotate: bool, with_refresh: bool) -> Value {
+    fn token_answer(
+        &mut self,
+        grant_index: usize,
+        base: &str,
+        rotate: bool,
+        with_refresh: bool,
+    ) -> Value {
         let access = format!("at-{}", self.random_suffix());
         let now = self.now();
         let user = self.grants[grant_index].user.clone();
         self.access_tokens.insert(
             access.clone(),
-            (user.clone(), now + chrono::Duration::seconds(self.access_lifetime)),
+            (
+                user.clone(),
+                now + chrono::Duration::seconds(self.access_lifetime),
+            ),
         );
         let mut body = json!({
             "token_type": "Bearer",
@@ -526,14 +556,18 @@ impl Shared {
                 (&Method::POST, [tenant, "oauth2", "v2.0", "devicecode"]) => {
                     Some((Endpoint::DeviceCode, Some(tenant.to_string())))
                 }
-                (&Method::POST, [tenant, "oauth2", "v2.0", "token"]) => Some((Endpoint::Token, Some(tenant.to_string()))),
+                (&Method::POST, [tenant, "oauth2", "v2.0", "token"]) => {
+                    Some((Endpoint::Token, Some(tenant.to_string())))
+                }
                 (&Method::GET, ["oidc", "userinfo"]) => Some((Endpoint::UserInfo, None)),
                 (&Method::GET, ["v1.0", "me"]) => Some((Endpoint::GraphMe, None)),
                 (&Method::POST, ["EWS", "Exchange.asmx"]) => Some((Endpoint::Ews, None)),
                 _ => None,
             },
             Profile::Oidc => match (method, segments.as_slice()) {
-                (&Method::GET, ["realms", "test", ".well-known", "openid-configuration"]) => Some((Endpoint::Discovery, None)),
+                (&Method::GET, ["realms", "test", ".well-known", "openid-configuration"]) => {
+                    Some((Endpoint::Discovery, None))
+                }
                 (&Method::POST, ["realms", "test", "device"]) => Some((Endpoint::DeviceCode, None)),
                 (&Method::POST, ["realms", "test", "token"]) => Some((Endpoint::Token, None)),
                 (&Method::GET, ["realms", "test", "userinfo"]) => Some((Endpoint::UserInfo, None)),
@@ -544,13 +578,15 @@ impl Shared {
 
     async fn handle(self, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
         let now_in_flight = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-        self.max_in_flight.fetch_max(now_in_flight, Ordering::SeqCst);
+        self.max_in_flight
+            .fetch_max(now_in_flight, Ordering::SeqCst);
         let _guard = InFlight(self.in_flight.clone());
 
         let Some((endpoint, tenant)) = self.route(&method, uri.path()) else {
             return json_response(404, &json!({"error": "not_found"}));
         };
-        let form: BTreeMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
+        let form: BTreeMap<String, String> =
+            url::form_urlencoded::parse(&body).into_owned().collect();
         let authorization = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
@@ -564,7 +600,11 @@ impl Shared {
                 authorization: authorization.clone(),
             });
             let fault = state.faults.get_mut(&endpoint).and_then(|q| q.pop_front());
-            let latency = if endpoint == Endpoint::Token { state.token_latency } else { Duration::ZERO };
+            let latency = if endpoint == Endpoint::Token {
+                state.token_latency
+            } else {
+                Duration::ZERO
+            };
             (fault, latency)
         };
         if !latency.is_zero() {
@@ -575,23 +615,37 @@ impl Shared {
             None => {}
             Some(Fault::Slow(delay)) => tokio::time::sleep(delay).await,
             Some(Fault::NoRefreshToken) => no_refresh = true,
-            Some(Fault::OAuth { status, error, codes }) => {
+            Some(Fault::OAuth {
+                status,
+                error,
+                codes,
+            }) => {
                 let body = self.lock().error_body(&error, &codes, "Scripted failure.");
                 return json_response(status, &body);
             }
-            Some(Fault::Status { status, retry_after }) => {
-                let mut builder = Response::builder().status(status).header(header::CONTENT_TYPE, "text/html");
+            Some(Fault::Status {
+                status,
+                retry_after,
+            }) => {
+                let mut builder = Response::builder()
+                    .status(status)
+                    .header(header::CONTENT_TYPE, "text/html");
                 if let Some(seconds) = retry_after {
                     builder = builder.header(header::RETRY_AFTER, HeaderValue::from(seconds));
                 }
                 return builder
-                    .body(Body::from(format!("<html><body>HTTP {status}</body></html>")))
+                    .body(Body::from(format!(
+                        "<html><body>HTTP {status}</body></html>"
+                    )))
                     .expect("response");
             }
             Some(Fault::DropConnection) => {
                 let chunks: Vec<Result<Bytes, std::io::Error>> = vec![
                     Ok(Bytes::from_static(b"{\"access_token\":\"at-partial")),
-                    Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "cut")),
+                    Err(std::io::Error::new(
+                        std::io::ErrorKind::ConnectionReset,
+                        "cut",
+                    )),
                 ];
                 return Response::builder()
                     .status(200)
@@ -604,7 +658,9 @@ impl Shared {
                 return Response::builder()
                     .status(200)
                     .header(header::CONTENT_TYPE, "application/json")
-                    .body(Body::from("{\"access_token\": \"at-1\", \"expires_in\": 3599,"))
+                    .body(Body::from(
+                        "{\"access_token\": \"at-1\", \"expires_in\": 3599,",
+                    ))
                     .expect("response");
             }
             Some(Fault::Oversized(size)) => {
@@ -616,14 +672,21 @@ impl Shared {
             Endpoint::Discovery => self.discovery(tenant),
             Endpoint::DeviceCode => self.device_code(tenant, &form),
             Endpoint::Token => self.token(tenant, &form, no_refresh),
-            Endpoint::UserInfo | Endpoint::GraphMe | Endpoint::Ews => self.api(endpoint, authorization.as_deref()),
+            Endpoint::UserInfo | Endpoint::GraphMe | Endpoint::Ews => {
+                self.api(endpoint, authorization.as_deref())
+            }
         }
     }
 
     fn tenant_error(&self, tenant: &Option<String>) -> Option<Response> {
         let mut state = self.lock();
         let tenant = tenant.as_deref()?;
-        let known = [state.tenant.as_str(), state.tenant_id.as_str(), "organizations", "common"];
+        let known = [
+            state.tenant.as_str(),
+            state.tenant_id.as_str(),
+            "organizations",
+            "common",
+        ];
         if known.iter().any(|t| t.eq_ignore_ascii_case(tenant)) {
             return None;
         }
@@ -676,20 +739,34 @@ impl Shared {
         let mut state = self.lock();
         let client_id = form.get("client_id").map(String::as_str).unwrap_or("");
         if client_id != state.client_id {
-            let error = if state.profile == Profile::Microsoft { "unauthorized_client" } else { "invalid_client" };
+            let error = if state.profile == Profile::Microsoft {
+                "unauthorized_client"
+            } else {
+                "invalid_client"
+            };
             let body = state.error_body(
                 error,
                 &[700016],
-                &format!("Application with identifier '{client_id}' was not found in the directory."),
+                &format!(
+                    "Application with identifier '{client_id}' was not found in the directory."
+                ),
             );
             return Some(json_response(400, &body));
         }
         let sent = form.get("client_secret");
         let expected = state.client_secret.clone();
         let problem = match (&expected, sent) {
-            (None, Some(_)) => Some((700025, "Client is public so neither 'client_assertion' nor 'client_secret' should be presented.")),
-            (Some(_), None) => Some((7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")),
-            (Some(expected), Some(sent)) if expected != sent => Some((7000215, "Invalid client secret provided.")),
+            (None, Some(_)) => Some((
+                700025,
+                "Client is public so neither 'client_assertion' nor 'client_secret' should be presented.",
+            )),
+            (Some(_), None) => Some((
+                7000218,
+                "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+            )),
+            (Some(expected), Some(sent)) if expected != sent => {
+                Some((7000215, "Invalid client secret provided."))
+            }
             _ => None,
         };
         problem.map(|(code, text)| {
@@ -708,7 +785,11 @@ impl Shared {
         let mut state = self.lock();
         let scope = form.get("scope").cloned().unwrap_or_default();
         if scope.trim().is_empty() {
-            let body = state.error_body("invalid_request", &[900144], "The request body must contain the following parameter: 'scope'.");
+            let body = state.error_body(
+                "invalid_request",
+                &[900144],
+                "The request body must contain the following parameter: 'scope'.",
+            );
             return json_response(400, &body);
         }
         let device_code = format!("dc-{}", state.random_suffix());
@@ -716,7 +797,11 @@ impl Shared {
         let user_code = format!("{:04X}-{:04X}", (n * 7919) % 65536, (n * 104729) % 65536);
         state.device_codes.insert(
             device_code.clone(),
-            DeviceCode { user_code: user_code.clone(), scope, consumed: false },
+            DeviceCode {
+                user_code: user_code.clone(),
+                scope,
+                consumed: false,
+            },
         );
         let base = &self.base;
         let mut body = json!({
@@ -728,7 +813,11 @@ impl Shared {
             Profile::Microsoft => format!("{base}/devicelogin"),
             Profile::Oidc => format!("{base}/{OIDC_REALM}/device"),
         };
-        let key = if state.old_verification_url_spelling { "verification_url" } else { "verification_uri" };
+        let key = if state.old_verification_url_spelling {
+            "verification_url"
+        } else {
+            "verification_uri"
+        };
         body[key] = Value::String(page.clone());
         if let Some(interval) = state.interval {
             body["interval"] = json!(interval);
@@ -740,13 +829,19 @@ impl Shared {
                 ));
             }
             Profile::Oidc => {
-                body["verification_uri_complete"] = Value::String(format!("{page}?user_code={user_code}"));
+                body["verification_uri_complete"] =
+                    Value::String(format!("{page}?user_code={user_code}"));
             }
         }
         json_response(200, &body)
     }
 
-    fn token(&self, tenant: Option<String>, form: &BTreeMap<String, String>, no_refresh: bool) -> Response {
+    fn token(
+        &self,
+        tenant: Option<String>,
+        form: &BTreeMap<String, String>,
+        no_refresh: bool,
+    ) -> Response {
         if let Some(error) = self.tenant_error(&tenant) {
             return error;
         }
@@ -754,13 +849,18 @@ impl Shared {
             return error;
         }
         match form.get("grant_type").map(String::as_str) {
-            Some("urn:ietf:params:oauth:grant-type:device_code") => self.device_token(form, no_refresh),
+            Some("urn:ietf:params:oauth:grant-type:device_code") => {
+                self.device_token(form, no_refresh)
+            }
             Some("refresh_token") => self.refresh(form, no_refresh),
             other => {
                 let body = self.lock().error_body(
                     "unsupported_grant_type",
                     &[70003],
-                    &format!("The app requested an unsupported grant type '{}'.", other.unwrap_or("")),
+                    &format!(
+                        "The app requested an unsupported grant type '{}'.",
+                        other.unwrap_or("")
+                    ),
                 );
                 json_response(400, &body)
             }
@@ -772,42 +872,68 @@ impl Shared {
         let device_code = form.get("device_code").cloned().unwrap_or_default();
         let microsoft = state.profile == Profile::Microsoft;
         let Some(entry) = state.device_codes.get(&device_code) else {
-            let body = state.error_body("bad_verification_code", &[70019], "Verification code was not recognized.");
+            let body = state.error_body(
+                "bad_verification_code",
+                &[70019],
+                "Verification code was not recognized.",
+            );
             return json_response(400, &body);
         };
         if entry.consumed {
-            let body = state.error_body("invalid_grant", &[70000], "The device code was already redeemed.");
+            let body = state.error_body(
+                "invalid_grant",
+                &[70000],
+                "The device code was already redeemed.",
+            );
             return json_response(400, &body);
         }
         let scope = entry.scope.clone();
         let answer = state.poll_script.pop_front().unwrap_or(PollAnswer::Pending);
         let (error, code, text) = match answer {
-            PollAnswer::Pending => ("authorization_pending", 70016, "OAuth 2.0 device flow error. Authorization is pending. Continue polling."),
+            PollAnswer::Pending => (
+                "authorization_pending",
+                70016,
+                "OAuth 2.0 device flow error. Authorization is pending. Continue polling.",
+            ),
             PollAnswer::SlowDown => ("slow_down", 70016, "Polling too fast."),
             PollAnswer::Decline => (
-                if microsoft { "authorization_declined" } else { "access_denied" },
+                if microsoft {
+                    "authorization_declined"
+                } else {
+                    "access_denied"
+                },
                 70000,
                 "The user declined the authorization request.",
             ),
-            PollAnswer::Expire => ("expired_token", 70020, "The provided value for the input parameter 'device_code' is not valid. This device code has expired."),
+            PollAnswer::Expire => (
+                "expired_token",
+                70020,
+                "The provided value for the input parameter 'device_code' is not valid. This device code has expired.",
+            ),
             PollAnswer::Approve => {
                 if let Some(entry) = state.device_codes.get_mut(&device_code) {
                     entry.consumed = true;
                 }
                 let user = state.user.clone();
                 if state.denied_upns.contains(&user.upn) {
-                    let body = state.error_body("invalid_grant", &[53003], "Access has been blocked by Conditional Access policies.");
+                    let body = state.error_body(
+                        "invalid_grant",
+                        &[53003],
+                        "Access has been blocked by Conditional Access policies.",
+                    );
                     return json_response(400, &body);
                 }
                 let now = state.now();
-                let with_refresh = !no_refresh && scope.split_whitespace().any(|s| s == "offline_access");
+                let with_refresh =
+                    !no_refresh && scope.split_whitespace().any(|s| s == "offline_access");
                 state.new_grant(user, scope.clone(), now);
                 let index = state.grants.len() - 1;
                 let base = self.base.clone();
                 // The first answer of a grant carries the grant's first refresh token.
                 let mut body = state.token_answer(index, &base, false, false);
                 if with_refresh {
-                    body["refresh_token"] = Value::String(state.grants[index].current_refresh.clone());
+                    body["refresh_token"] =
+                        Value::String(state.grants[index].current_refresh.clone());
                 }
                 return json_response(200, &body);
             }
@@ -821,7 +947,11 @@ impl Shared {
         let token = form.get("refresh_token").cloned().unwrap_or_default();
         let now = state.now();
         let Some(&index) = state.refresh_index.get(&token) else {
-            let body = state.error_body("invalid_grant", &[9002313], "Invalid request. Request is malformed or invalid.");
+            let body = state.error_body(
+                "invalid_grant",
+                &[9002313],
+                "Invalid request. Request is malformed or invalid.",
+            );
             return json_response(400, &body);
         };
         let grant = state.grants[index].clone();
@@ -840,7 +970,11 @@ impl Shared {
         if state.profile == Profile::Oidc && token != grant.current_refresh {
             // Replay of a rotated token: treat the grant as stolen (RFC 9700 §4.14.2).
             state.grants[index].revoked = true;
-            let body = state.error_body("invalid_grant", &[], "Refresh token replayed; the grant was revoked.");
+            let body = state.error_body(
+                "invalid_grant",
+                &[],
+                "Refresh token replayed; the grant was revoked.",
+            );
             return json_response(400, &body);
         }
         state.grants[index].last_used = now;
@@ -852,7 +986,9 @@ impl Shared {
 
     fn api(&self, endpoint: Endpoint, authorization: Option<&str>) -> Response {
         let state = self.lock();
-        let token = authorization.and_then(|a| a.strip_prefix("Bearer ")).unwrap_or("");
+        let token = authorization
+            .and_then(|a| a.strip_prefix("Bearer "))
+            .unwrap_or("");
         let now = state.now();
         let user = match state.access_tokens.get(token) {
             Some((user, expires)) if *expires > now => user.clone(),
@@ -888,4 +1024,3 @@ impl Shared {
         }
     }
 }
-
