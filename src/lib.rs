@@ -7,5 +7,6 @@ pub mod desktop;
 pub mod identity;
 pub mod logging;
 pub mod secret;
+pub mod vault;
 
 pub use secret::Secret;

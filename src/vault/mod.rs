@@ -1,0 +1,20 @@
+//! The MediaGateway-style vault: data sources, user mappings and their refresh
+//! tokens, encrypted at rest with the key in the OS keyring (or a passphrase),
+//! written crash-safe and shared safely between the app and the CLI.
+
+pub mod crypto;
+pub mod csv_import;
+pub mod error;
+pub mod keys;
+pub mod model;
+pub mod ops;
+pub mod policy;
+pub mod store;
+
+pub use error::VaultError;
+pub use keys::{KeySource, Keyring};
+pub use model::{
+    AppUser, DataSource, ExchangeServer, Settings, TokenRecord, UserMapping, VaultData,
+};
+pub use policy::{TokenState, TokenStatus};
+pub use store::Vault;

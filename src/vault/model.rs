@@ -1,0 +1,391 @@
+//! What the vault holds: data sources with their Exchange account and additional
+//! users, the directory of application users, the tokens, and the settings.
+//! Serialized with serde inside the encrypted file; `FORMAT_VERSION` lets later
+//! releases migrate older bodies.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use url::Url;
+use uuid::Uuid;
+
+use crate::identity::{ErrorKind, IdentityError, ProviderConfig, SignedInIdentity, TokenSet};
+use crate::secret::Secret;
+
+/// Version of the serialized body (not of the file header).
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VaultData {
+    pub format_version: u32,
+    /// Bumped by every save; lets a reader notice that another process changed the vault.
+    pub generation: u64,
+    #[serde(default)]
+    pub data_sources: Vec<DataSource>,
+    #[serde(default)]
+    pub directory: Vec<AppUser>,
+    #[serde(default)]
+    pub settings: Settings,
+}
+
+impl Default for VaultData {
+    fn default() -> Self {
+        VaultData {
+            format_version: FORMAT_VERSION,
+            generation: 0,
+            data_sources: Vec::new(),
+            directory: Vec::new(),
+            settings: Settings::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settings {
+    pub reminder_days: i64,
+    pub forced_renewal_days: i64,
+    /// Microsoft's refresh tokens die this many days after their last use.
+    pub inactivity_window_days: i64,
+    /// What consumers (the `token` command) print when no valid token exists,
+    /// like ASSURE's StatusMessage.
+    pub consumer_status_message: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            reminder_days: 30,
+            forced_renewal_days: 10,
+            inactivity_window_days: 90,
+            consumer_status_message:
+                "The Microsoft 365 connection is not available at the moment. Please try again later or contact your administrator."
+                    .into(),
+        }
+    }
+}
+
+/// Which API the Exchange account is reached through.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(tag = "kind", content = "url", rename_all = "snake_case")]
+pub enum ExchangeServer {
+    /// Exchange Online at the cloud's EWS endpoint.
+    #[default]
+    Office365,
+    /// An explicit EWS endpoint (on-premises or hybrid).
+    Ews(Url),
+    /// Microsoft Graph.
+    Graph,
+}
+
+impl ExchangeServer {
+    pub fn label(&self) -> String {
+        match self {
+            ExchangeServer::Office365 => "Office365".into(),
+            ExchangeServer::Ews(url) => url.to_string(),
+            ExchangeServer::Graph => "Microsoft Graph".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExchangeAccount {
+    /// Sign-in e-mail address or UPN of the data-source user.
+    pub email: String,
+    #[serde(default)]
+    pub server: ExchangeServer,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataSource {
+    pub id: Uuid,
+    pub name: String,
+    pub provider: ProviderConfig,
+    pub account: ExchangeAccount,
+    #[serde(default)]
+    pub token: TokenRecord,
+    #[serde(default)]
+    pub users: Vec<UserMapping>,
+}
+
+impl DataSource {
+    pub fn new(
+        name: impl Into<String>,
+        provider: ProviderConfig,
+        email: impl Into<String>,
+    ) -> Self {
+        DataSource {
+            id: Uuid::new_v4(),
+            name: name.into(),
+            provider,
+            account: ExchangeAccount {
+                email: email.into(),
+                server: ExchangeServer::Office365,
+            },
+            token: TokenRecord::default(),
+            users: Vec::new(),
+        }
+    }
+
+    pub fn mapping(&self, app_login: &str) -> Option<&UserMapping> {
+        self.users
+            .iter()
+            .find(|m| m.app_user.login.eq_ignore_ascii_case(app_login.trim()))
+    }
+
+    pub fn mapping_mut(&mut self, app_login: &str) -> Option<&mut UserMapping> {
+        self.users
+            .iter_mut()
+            .find(|m| m.app_user.login.eq_ignore_ascii_case(app_login.trim()))
+    }
+}
+
+/// An application (Intrexx) user as the application knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct AppUser {
+    /// Login name or path, e.g. `USER/jdoe`.
+    pub login: String,
+    #[serde(default)]
+    pub display_name: String,
+    #[serde(default)]
+    pub email: String,
+}
+
+/// A row of the Additional users tab: an application user mapped to an Exchange user.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserMapping {
+    pub id: Uuid,
+    pub app_user: AppUser,
+    /// UPN or e-mail address of the Exchange user.
+    pub exchange_user: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_url: Option<Url>,
+    #[serde(default)]
+    pub token: TokenRecord,
+}
+
+impl UserMapping {
+    pub fn new(app_user: AppUser, exchange_user: impl Into<String>) -> Self {
+        UserMapping {
+            id: Uuid::new_v4(),
+            app_user,
+            exchange_user: exchange_user.into(),
+            server_url: None,
+            token: TokenRecord::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastError {
+    pub kind: ErrorKind,
+    /// `AADSTS70008` or the OAuth error name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    pub message: String,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CachedAccessToken {
+    pub token: Secret,
+    pub expires_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+}
+
+/// Who cleared a token and when (ASSURE's Clear Token).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cleared {
+    pub at: DateTime<Utc>,
+    pub by: String,
+}
+
+/// One user's tokens and their history.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct TokenRecord {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<Secret>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub obtained_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_redeemed_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<SignedInIdentity>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<LastError>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access: Option<CachedAccessToken>,
+    /// A limit the provider revealed (sign-in frequency, AADSTS70043) that ends the
+    /// token before the inactivity window does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hard_expires_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cleared: Option<Cleared>,
+    /// The local calendar day the daily reminder was last shown for this token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reminder_shown_on: Option<NaiveDate>,
+}
+
+impl TokenRecord {
+    /// Stores the result of a sign-in: a new grant, so earlier errors and limits go.
+    pub fn store_sign_in(&mut self, tokens: &TokenSet) {
+        *self = TokenRecord {
+            refresh_token: tokens.refresh_token.clone(),
+            obtained_at: Some(tokens.obtained_at),
+            last_redeemed_at: None,
+            scopes: tokens.scope.clone(),
+            identity: tokens.identity.clone(),
+            last_error: None,
+            access: Some(CachedAccessToken {
+                token: tokens.access_token.clone(),
+                expires_at: tokens.access_expires_at,
+                scope: tokens.scope.clone(),
+            }),
+            hard_expires_at: None,
+            cleared: None,
+            reminder_shown_on: None,
+        };
+    }
+
+    /// Stores the result of a refresh. A rotated refresh token replaces the old one;
+    /// without rotation the old one stays.
+    pub fn store_refresh(&mut self, tokens: &TokenSet) {
+        if let Some(rotated) = &tokens.refresh_token {
+            self.refresh_token = Some(rotated.clone());
+        }
+        self.last_redeemed_at = Some(tokens.obtained_at);
+        if tokens.scope.is_some() {
+            self.scopes = tokens.scope.clone();
+        }
+        if tokens.identity.is_some() {
+            self.identity = tokens.identity.clone();
+        }
+        self.last_error = None;
+        self.access = Some(CachedAccessToken {
+            token: tokens.access_token.clone(),
+            expires_at: tokens.access_expires_at,
+            scope: tokens.scope.clone(),
+        });
+    }
+
+    /// Records a failure. Only a failure that says the token is dead touches the
+    /// token's validity; transient trouble is remembered but changes nothing else.
+    pub fn store_error(&mut self, error: &IdentityError, now: DateTime<Utc>) {
+        self.last_error = Some(LastError {
+            kind: error.kind,
+            code: error.code_label(),
+            message: error.message.clone(),
+            at: now,
+        });
+        if error.kind.invalidates_token() {
+            self.access = None;
+            if error.has_code(70043) {
+                self.hard_expires_at = Some(now);
+            }
+        }
+    }
+
+    /// Clear Token: forget the tokens and say who did it.
+    pub fn clear(&mut self, by: impl Into<String>, now: DateTime<Utc>) {
+        *self = TokenRecord {
+            cleared: Some(Cleared {
+                at: now,
+                by: by.into(),
+            }),
+            ..TokenRecord::default()
+        };
+    }
+
+    pub fn has_refresh_token(&self) -> bool {
+        self.refresh_token.is_some()
+    }
+
+    /// The cached access token when it stays valid for at least `margin`.
+    pub fn usable_access_token(
+        &self,
+        now: DateTime<Utc>,
+        margin: chrono::Duration,
+    ) -> Option<&Secret> {
+        self.access
+            .as_ref()
+            .filter(|a| a.expires_at - margin > now)
+            .map(|a| &a.token)
+    }
+}
+
+/// The OS user to record in audit fields.
+pub fn os_user() -> String {
+    whoami::username()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::{Authority, Cloud, Scopes};
+
+    pub(crate) fn sample() -> VaultData {
+        let provider = ProviderConfig {
+            authority: Authority::microsoft(Cloud::Global, "contoso.onmicrosoft.com"),
+            client_id: "11111111-2222-3333-4444-555555555555".into(),
+            client_secret: Some(Secret::new("s3cret")),
+            scopes: Scopes::Graph,
+        };
+        let mut source = DataSource::new("Exchange", provider, "sales@contoso.com");
+        source.token.refresh_token = Some(Secret::new("rt-1"));
+        source.token.obtained_at = Some(Utc::now());
+        let app_user = AppUser {
+            login: "USER/jdoe".into(),
+            display_name: "Jane Doe".into(),
+            email: "jane@contoso.com".into(),
+        };
+        let mut mapping = UserMapping::new(app_user.clone(), "jane@contoso.com");
+        mapping.server_url =
+            Some(Url::parse("https://mail.contoso.com/EWS/Exchange.asmx").unwrap());
+        source.users.push(mapping);
+        VaultData {
+            data_sources: vec![source],
+            directory: vec![app_user],
+            ..VaultData::default()
+        }
+    }
+
+    #[test]
+    fn round_trip_of_every_type() {
+        let data = sample();
+        let json = serde_json::to_vec(&data).unwrap();
+        let back: VaultData = serde_json::from_slice(&json).unwrap();
+        assert_eq!(back, data);
+    }
+
+    #[test]
+    fn rotation_keeps_or_replaces() {
+        let mut record = TokenRecord {
+            refresh_token: Some(Secret::new("old")),
+            ..Default::default()
+        };
+        let now = Utc::now();
+        let mut tokens = TokenSet {
+            access_token: Secret::new("at"),
+            access_expires_at: now,
+            refresh_token: None,
+            scope: None,
+            identity: None,
+            obtained_at: now,
+        };
+        record.store_refresh(&tokens);
+        assert_eq!(record.refresh_token, Some(Secret::new("old")));
+        tokens.refresh_token = Some(Secret::new("new"));
+        record.store_refresh(&tokens);
+        assert_eq!(record.refresh_token, Some(Secret::new("new")));
+        assert_eq!(record.last_redeemed_at, Some(now));
+    }
+
+    #[test]
+    fn clear_forgets_tokens_and_records_who() {
+        let mut record = sample().data_sources[0].token.clone();
+        record.clear("admin", Utc::now());
+        assert!(record.refresh_token.is_none() && record.access.is_none());
+        assert_eq!(record.cleared.as_ref().unwrap().by, "admin");
+    }
+}

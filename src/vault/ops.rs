@@ -1,0 +1,387 @@
+//! Changes to the vault's data with the checks an admin expects: unique names, real
+//! e-mail addresses, one mapping per application user.
+
+use chrono::{DateTime, Utc};
+
+use super::error::VaultError;
+use super::model::{AppUser, DataSource, TokenRecord, UserMapping, VaultData};
+use crate::identity::config::is_domain_name;
+
+/// Which token: the data-source user's, or one additional user's.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TokenTarget {
+    pub data_source: String,
+    /// The application user's login; `None` for the data-source user.
+    pub app_user: Option<String>,
+}
+
+impl TokenTarget {
+    pub fn data_source(name: impl Into<String>) -> Self {
+        TokenTarget {
+            data_source: name.into(),
+            app_user: None,
+        }
+    }
+
+    pub fn user(name: impl Into<String>, app_user: impl Into<String>) -> Self {
+        TokenTarget {
+            data_source: name.into(),
+            app_user: Some(app_user.into()),
+        }
+    }
+}
+
+impl std::fmt::Display for TokenTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.app_user {
+            Some(user) => write!(f, "{} › {user}", self.data_source),
+            None => f.write_str(&self.data_source),
+        }
+    }
+}
+
+/// An e-mail address or UPN: `local@domain.tld`.
+pub fn validate_email(value: &str) -> Result<(), String> {
+    let value = value.trim();
+    let problem = || {
+        format!(
+            "'{value}' is not an e-mail address or user principal name (like jane.doe@contoso.com)."
+        )
+    };
+    let (local, domain) = value.split_once('@').ok_or_else(problem)?;
+    let local_ok = !local.is_empty()
+        && local.len() <= 64
+        && !local.starts_with('.')
+        && !local.ends_with('.')
+        && !local.contains("..")
+        && local
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c));
+    if !local_ok || !is_domain_name(&domain.to_ascii_lowercase()) {
+        return Err(problem());
+    }
+    Ok(())
+}
+
+impl VaultData {
+    pub fn data_source(&self, name: &str) -> Result<&DataSource, VaultError> {
+        self.data_sources
+            .iter()
+            .find(|d| d.name.eq_ignore_ascii_case(name.trim()))
+            .ok_or_else(|| not_found(name, self))
+    }
+
+    pub fn data_source_mut(&mut self, name: &str) -> Result<&mut DataSource, VaultError> {
+        let known = self.names();
+        self.data_sources
+            .iter_mut()
+            .find(|d| d.name.eq_ignore_ascii_case(name.trim()))
+            .ok_or_else(|| not_found_in(name, &known))
+    }
+
+    fn names(&self) -> Vec<String> {
+        self.data_sources.iter().map(|d| d.name.clone()).collect()
+    }
+
+    pub fn add_data_source(&mut self, source: DataSource) -> Result<(), VaultError> {
+        let name = source.name.trim();
+        if name.is_empty() {
+            return Err(VaultError::Invalid("Give the data source a name.".into()));
+        }
+        if self
+            .data_sources
+            .iter()
+            .any(|d| d.name.eq_ignore_ascii_case(name))
+        {
+            return Err(VaultError::Invalid(format!(
+                "A data source named '{name}' already exists."
+            )));
+        }
+        if let Some(problem) = source.provider.validate().into_iter().next() {
+            return Err(VaultError::Invalid(problem.message));
+        }
+        validate_email(&source.account.email).map_err(VaultError::Invalid)?;
+        self.data_sources.push(source);
+        Ok(())
+    }
+
+    pub fn remove_data_source(&mut self, name: &str) -> Result<DataSource, VaultError> {
+        let index = self
+            .data_sources
+            .iter()
+            .position(|d| d.name.eq_ignore_ascii_case(name.trim()))
+            .ok_or_else(|| not_found(name, self))?;
+        Ok(self.data_sources.remove(index))
+    }
+
+    pub fn add_mapping(
+        &mut self,
+        data_source: &str,
+        mapping: UserMapping,
+    ) -> Result<(), VaultError> {
+        validate_email(&mapping.exchange_user).map_err(VaultError::Invalid)?;
+        if mapping.app_user.login.trim().is_empty() {
+            return Err(VaultError::Invalid(
+                "Choose the application user to map.".into(),
+            ));
+        }
+        let source = self.data_source_mut(data_source)?;
+        if source.mapping(&mapping.app_user.login).is_some() {
+            return Err(VaultError::Invalid(format!(
+                "The application user '{}' is already mapped in '{}'; edit that mapping instead.",
+                mapping.app_user.login, source.name
+            )));
+        }
+        source.users.push(mapping);
+        Ok(())
+    }
+
+    pub fn remove_mapping(
+        &mut self,
+        data_source: &str,
+        app_login: &str,
+    ) -> Result<UserMapping, VaultError> {
+        let source = self.data_source_mut(data_source)?;
+        let index = source
+            .users
+            .iter()
+            .position(|m| m.app_user.login.eq_ignore_ascii_case(app_login.trim()))
+            .ok_or_else(|| {
+                VaultError::NotFound(format!(
+                    "'{app_login}' has no mapping in '{}'.",
+                    source.name
+                ))
+            })?;
+        Ok(source.users.remove(index))
+    }
+
+    pub fn add_app_user(&mut self, user: AppUser) -> Result<(), VaultError> {
+        if user.login.trim().is_empty() {
+            return Err(VaultError::Invalid(
+                "An application user needs a login.".into(),
+            ));
+        }
+        if !user.email.trim().is_empty() {
+            validate_email(&user.email).map_err(VaultError::Invalid)?;
+        }
+        if self
+            .directory
+            .iter()
+            .any(|u| u.login.eq_ignore_ascii_case(user.login.trim()))
+        {
+            return Err(VaultError::Invalid(format!(
+                "The user '{}' is already in the directory.",
+                user.login
+            )));
+        }
+        self.directory.push(user);
+        Ok(())
+    }
+
+    pub fn remove_app_user(&mut self, login: &str) -> Result<AppUser, VaultError> {
+        let index = self
+            .directory
+            .iter()
+            .position(|u| u.login.eq_ignore_ascii_case(login.trim()))
+            .ok_or_else(|| {
+                VaultError::NotFound(format!("'{login}' is not in the user directory."))
+            })?;
+        Ok(self.directory.remove(index))
+    }
+
+    /// Adds users from an import; all or nothing.
+    pub fn import_app_users(&mut self, users: Vec<AppUser>) -> Result<usize, VaultError> {
+        let mut staged = self.directory.clone();
+        for user in &users {
+            if staged
+                .iter()
+                .any(|u| u.login.eq_ignore_ascii_case(&user.login))
+            {
+                return Err(VaultError::Invalid(format!(
+                    "The user '{}' is already in the directory; nothing was imported.",
+                    user.login
+                )));
+            }
+            staged.push(user.clone());
+        }
+        self.directory = staged;
+        Ok(users.len())
+    }
+
+    pub fn token(&self, target: &TokenTarget) -> Result<&TokenRecord, VaultError> {
+        let source = self.data_source(&target.data_source)?;
+        match &target.app_user {
+            None => Ok(&source.token),
+            Some(login) => source.mapping(login).map(|m| &m.token).ok_or_else(|| {
+                VaultError::NotFound(format!("'{login}' has no mapping in '{}'.", source.name))
+            }),
+        }
+    }
+
+    pub fn token_mut(&mut self, target: &TokenTarget) -> Result<&mut TokenRecord, VaultError> {
+        let source = self.data_source_mut(&target.data_source)?;
+        let name = source.name.clone();
+        match &target.app_user {
+            None => Ok(&mut source.token),
+            Some(login) => source
+                .mapping_mut(login)
+                .map(|m| &mut m.token)
+                .ok_or_else(|| {
+                    VaultError::NotFound(format!("'{login}' has no mapping in '{name}'."))
+                }),
+        }
+    }
+
+    /// The Exchange user a token belongs to.
+    pub fn expected_account(&self, target: &TokenTarget) -> Result<String, VaultError> {
+        let source = self.data_source(&target.data_source)?;
+        match &target.app_user {
+            None => Ok(source.account.email.clone()),
+            Some(login) => source
+                .mapping(login)
+                .map(|m| m.exchange_user.clone())
+                .ok_or_else(|| {
+                    VaultError::NotFound(format!("'{login}' has no mapping in '{}'.", source.name))
+                }),
+        }
+    }
+
+    /// Every token in the vault with its target, data-source users first.
+    pub fn all_targets(&self) -> Vec<TokenTarget> {
+        let mut targets = Vec::new();
+        for source in &self.data_sources {
+            targets.push(TokenTarget::data_source(&source.name));
+            for mapping in &source.users {
+                targets.push(TokenTarget::user(&source.name, &mapping.app_user.login));
+            }
+        }
+        targets
+    }
+
+    pub fn clear_token(
+        &mut self,
+        target: &TokenTarget,
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), VaultError> {
+        self.token_mut(target)?.clear(by, now);
+        Ok(())
+    }
+}
+
+fn not_found(name: &str, data: &VaultData) -> VaultError {
+    not_found_in(name, &data.names())
+}
+
+fn not_found_in(name: &str, known: &[String]) -> VaultError {
+    if known.is_empty() {
+        VaultError::NotFound(format!(
+            "There is no data source '{name}': the vault has none yet."
+        ))
+    } else {
+        VaultError::NotFound(format!(
+            "There is no data source '{name}'. Known: {}.",
+            known.join(", ")
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::{Authority, Cloud, ProviderConfig, Scopes};
+
+    fn provider() -> ProviderConfig {
+        ProviderConfig {
+            authority: Authority::microsoft(Cloud::Global, "contoso.onmicrosoft.com"),
+            client_id: "11111111-2222-3333-4444-555555555555".into(),
+            client_secret: None,
+            scopes: Scopes::Graph,
+        }
+    }
+
+    fn app(login: &str) -> AppUser {
+        AppUser {
+            login: login.into(),
+            display_name: login.into(),
+            email: String::new(),
+        }
+    }
+
+    #[test]
+    fn emails() {
+        for ok in [
+            "jane@contoso.com",
+            "j.doe+x@mail.contoso.de",
+            "SALES@CONTOSO.ONMICROSOFT.COM",
+        ] {
+            assert!(validate_email(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "jane",
+            "jane@",
+            "@contoso.com",
+            "jane@contoso",
+            "ja ne@contoso.com",
+            "a..b@c.com",
+            "jane@@contoso.com",
+        ] {
+            assert!(validate_email(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn data_sources_and_mappings_are_checked() {
+        let mut data = VaultData::default();
+        data.add_data_source(DataSource::new("Exchange", provider(), "sales@contoso.com"))
+            .unwrap();
+        let err = data
+            .add_data_source(DataSource::new("exchange", provider(), "sales@contoso.com"))
+            .unwrap_err();
+        assert!(err.to_string().contains("already exists"));
+        assert!(
+            data.add_data_source(DataSource::new("Other", provider(), "not-mail"))
+                .is_err()
+        );
+
+        data.add_mapping(
+            "Exchange",
+            UserMapping::new(app("USER/jdoe"), "jane@contoso.com"),
+        )
+        .unwrap();
+        let err = data
+            .add_mapping(
+                "Exchange",
+                UserMapping::new(app("user/JDOE"), "x@contoso.com"),
+            )
+            .unwrap_err();
+        assert!(err.to_string().contains("already mapped"));
+        let err = data
+            .add_mapping("Exchange", UserMapping::new(app("USER/x"), "nope"))
+            .unwrap_err();
+        assert!(err.to_string().contains("not an e-mail address"));
+        let err = data
+            .add_mapping("Nope", UserMapping::new(app("USER/y"), "y@contoso.com"))
+            .unwrap_err();
+        assert!(err.to_string().contains("Known: Exchange"));
+
+        assert_eq!(data.all_targets().len(), 2);
+        assert_eq!(
+            data.expected_account(&TokenTarget::user("Exchange", "USER/jdoe"))
+                .unwrap(),
+            "jane@contoso.com"
+        );
+        data.remove_mapping("Exchange", "user/jdoe").unwrap();
+        assert_eq!(data.all_targets().len(), 1);
+    }
+
+    #[test]
+    fn import_is_all_or_nothing() {
+        let mut data = VaultData::default();
+        data.add_app_user(app("a")).unwrap();
+        assert!(data.import_app_users(vec![app("b"), app("A")]).is_err());
+        assert_eq!(data.directory.len(), 1);
+        assert_eq!(data.import_app_users(vec![app("b"), app("c")]).unwrap(), 2);
+    }
+}

@@ -1,0 +1,262 @@
+//! When a refresh token dies and what the admin should be told, as pure functions
+//! of "now".
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use serde::Serialize;
+
+use super::model::{Settings, TokenRecord};
+use crate::identity::ErrorKind;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenState {
+    Healthy,
+    ReminderDue,
+    RenewalForced,
+    Expired,
+    NeedsSignIn,
+    Missing,
+}
+
+impl TokenState {
+    pub fn label(self) -> &'static str {
+        match self {
+            TokenState::Healthy => "healthy",
+            TokenState::ReminderDue => "renewal due",
+            TokenState::RenewalForced => "renewal forced",
+            TokenState::Expired => "expired",
+            TokenState::NeedsSignIn => "needs sign-in",
+            TokenState::Missing => "no token",
+        }
+    }
+
+    /// A state an admin has to act on now (not only be reminded of).
+    pub fn is_urgent(self) -> bool {
+        matches!(
+            self,
+            TokenState::RenewalForced | TokenState::Expired | TokenState::NeedsSignIn
+        )
+    }
+
+    /// Whether a refresh token is there to redeem.
+    pub fn is_usable(self) -> bool {
+        matches!(
+            self,
+            TokenState::Healthy | TokenState::ReminderDue | TokenState::RenewalForced
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct TokenStatus {
+    pub state: TokenState,
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Whole days left (floor); negative once expired.
+    pub days_left: Option<i64>,
+}
+
+/// Microsoft's 90 days count from the last redemption, not from issue; a provider-
+/// revealed hard limit wins when it comes first.
+pub fn expires_at(record: &TokenRecord, settings: &Settings) -> Option<DateTime<Utc>> {
+    record.refresh_token.as_ref()?;
+    let base = record.last_redeemed_at.or(record.obtained_at)?;
+    let by_inactivity = base + Duration::days(settings.inactivity_window_days);
+    Some(match record.hard_expires_at {
+        Some(hard) => hard.min(by_inactivity),
+        None => by_inactivity,
+    })
+}
+
+pub fn evaluate(record: &TokenRecord, settings: &Settings, now: DateTime<Utc>) -> TokenStatus {
+    let Some(expires) = expires_at(record, settings) else {
+        return TokenStatus {
+            state: TokenState::Missing,
+            expires_at: None,
+            days_left: None,
+        };
+    };
+    // Floor, so that an hour past expiry reads as -1 and not as 0 days left.
+    let days_left = (expires - now).num_seconds().div_euclid(86_400);
+    let rejected = record
+        .last_error
+        .as_ref()
+        .is_some_and(|e| e.kind == ErrorKind::NeedsSignIn);
+    let state = if rejected {
+        TokenState::NeedsSignIn
+    } else if now >= expires {
+        TokenState::Expired
+    } else if expires - now <= Duration::days(settings.forced_renewal_days) {
+        TokenState::RenewalForced
+    } else if expires - now <= Duration::days(settings.reminder_days) {
+        TokenState::ReminderDue
+    } else {
+        TokenState::Healthy
+    };
+    TokenStatus {
+        state,
+        expires_at: Some(expires),
+        days_left: Some(days_left),
+    }
+}
+
+/// The daily reminder (from 30 days before expiry) is due once per local calendar day.
+pub fn reminder_due(
+    record: &TokenRecord,
+    settings: &Settings,
+    now: DateTime<Utc>,
+    today: NaiveDate,
+) -> bool {
+    let status = evaluate(record, settings, now);
+    status.state != TokenState::Healthy
+        && status.state != TokenState::Missing
+        && record.reminder_shown_on != Some(today)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::IdentityError;
+    use crate::secret::Secret;
+    use chrono::TimeZone;
+
+    fn issued(at: DateTime<Utc>) -> TokenRecord {
+        TokenRecord {
+            refresh_token: Some(Secret::new("rt")),
+            obtained_at: Some(at),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_simulated_year_without_renewal() {
+        let settings = Settings::default();
+        let t0 = Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap();
+        let record = issued(t0);
+        let mut seen = Vec::new();
+        for hour in 0..(365 * 24) {
+            let now = t0 + Duration::hours(hour);
+            let status = evaluate(&record, &settings, now);
+            if seen.last() != Some(&status.state) {
+                seen.push(status.state);
+                match status.state {
+                    TokenState::Healthy => assert_eq!(now, t0),
+                    // 30 days before expiry: day 60.
+                    TokenState::ReminderDue => assert_eq!(now, t0 + Duration::days(60)),
+                    TokenState::RenewalForced => assert_eq!(now, t0 + Duration::days(80)),
+                    TokenState::Expired => assert_eq!(now, t0 + Duration::days(90)),
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+        }
+        assert_eq!(
+            seen,
+            vec![
+                TokenState::Healthy,
+                TokenState::ReminderDue,
+                TokenState::RenewalForced,
+                TokenState::Expired
+            ]
+        );
+    }
+
+    #[test]
+    fn redemption_restarts_the_window() {
+        let settings = Settings::default();
+        let t0 = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        let mut record = issued(t0);
+        // Redeemed weekly for a year: never past Healthy.
+        for week in 0..52 {
+            let now = t0 + Duration::weeks(week);
+            record.last_redeemed_at = Some(now);
+            assert_eq!(
+                evaluate(&record, &settings, now + Duration::days(6)).state,
+                TokenState::Healthy
+            );
+        }
+        assert_eq!(
+            expires_at(&record, &settings),
+            Some(t0 + Duration::weeks(51) + Duration::days(90))
+        );
+    }
+
+    #[test]
+    fn days_left_and_hard_cap() {
+        let settings = Settings::default();
+        let t0 = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
+        let mut record = issued(t0);
+        let status = evaluate(&record, &settings, t0 + Duration::days(61));
+        assert_eq!(
+            (status.state, status.days_left),
+            (TokenState::ReminderDue, Some(29))
+        );
+        let status = evaluate(&record, &settings, t0 + Duration::days(81));
+        assert_eq!(
+            (status.state, status.days_left),
+            (TokenState::RenewalForced, Some(9))
+        );
+        record.hard_expires_at = Some(t0 + Duration::days(5));
+        assert_eq!(
+            evaluate(&record, &settings, t0 + Duration::days(6)).state,
+            TokenState::Expired
+        );
+    }
+
+    #[test]
+    fn rejection_missing_and_custom_thresholds() {
+        let mut settings = Settings::default();
+        let now = Utc::now();
+        assert_eq!(
+            evaluate(&TokenRecord::default(), &settings, now).state,
+            TokenState::Missing
+        );
+        let mut record = issued(now);
+        let mut error = IdentityError::new(ErrorKind::NeedsSignIn, "revoked");
+        error.codes = vec![50173];
+        record.store_error(&error, now);
+        assert_eq!(
+            evaluate(&record, &settings, now).state,
+            TokenState::NeedsSignIn
+        );
+        let mut fresh = issued(now);
+        settings.reminder_days = 95;
+        assert_eq!(
+            evaluate(&fresh, &settings, now).state,
+            TokenState::ReminderDue
+        );
+        fresh.store_error(&IdentityError::transient("blip"), now);
+        assert_eq!(
+            evaluate(&fresh, &settings, now).state,
+            TokenState::ReminderDue
+        );
+    }
+
+    #[test]
+    fn reminder_once_per_day() {
+        let settings = Settings::default();
+        let t0 = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        let mut record = issued(t0);
+        let now = t0 + Duration::days(70);
+        let today = now.date_naive();
+        assert!(reminder_due(&record, &settings, now, today));
+        record.reminder_shown_on = Some(today);
+        assert!(!reminder_due(
+            &record,
+            &settings,
+            now + Duration::hours(3),
+            today
+        ));
+        let tomorrow = today.succ_opt().unwrap();
+        assert!(reminder_due(
+            &record,
+            &settings,
+            now + Duration::days(1),
+            tomorrow
+        ));
+        assert!(!reminder_due(
+            &record,
+            &settings,
+            t0 + Duration::days(10),
+            (t0 + Duration::days(10)).date_naive()
+        ));
+    }
+}
