@@ -42,8 +42,15 @@ fn setup(dir: &Path) {
             source.token.obtained_at = Some(Utc::now());
             data.add_data_source(source)?;
             for login in ["a", "b"] {
-                let user = AppUser { login: login.into(), display_name: login.into(), email: String::new() };
-                data.add_mapping("Exchange", UserMapping::new(user, format!("{login}@contoso.com")))?;
+                let user = AppUser {
+                    login: login.into(),
+                    display_name: login.into(),
+                    email: String::new(),
+                };
+                data.add_mapping(
+                    "Exchange",
+                    UserMapping::new(user, format!("{login}@contoso.com")),
+                )?;
             }
             Ok(())
         })
@@ -53,7 +60,13 @@ fn setup(dir: &Path) {
 fn child(test: &str, dir: &Path, user: &str) -> Command {
     let mut command = Command::new(std::env::current_exe().unwrap());
     command
-        .args(["--exact", test, "--ignored", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            test,
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_ENV, "1")
         .env(DIR_ENV, dir)
         .env(USER_ENV, user)
@@ -88,17 +101,25 @@ fn child_rotating_saver() {
 fn kill_at_random_moments_never_tears_the_vault() {
     let dir = support::temp_dir();
     setup(dir.path());
-    let runs: usize = std::env::var("TOKENDESK_KILL_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(200);
+    let runs: usize = std::env::var("TOKENDESK_KILL_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
     let mut last_generation = 0;
     let mut total_confirmed = 0;
     for run in 0..runs {
-        let mut process = child("child_rotating_saver", dir.path(), "").spawn().unwrap();
+        let mut process = child("child_rotating_saver", dir.path(), "")
+            .spawn()
+            .unwrap();
         let stdout = process.stdout.take().unwrap();
         let reader = std::thread::spawn(move || {
             BufReader::new(stdout)
                 .lines()
                 .map_while(Result::ok)
-                .filter_map(|line| line.strip_prefix("saved ").and_then(|g| g.parse::<u64>().ok()))
+                .filter_map(|line| {
+                    line.strip_prefix("saved ")
+                        .and_then(|g| g.parse::<u64>().ok())
+                })
                 .last()
         });
         std::thread::sleep(Duration::from_millis(5 + (rand::random::<u64>() % 40)));
@@ -106,23 +127,36 @@ fn kill_at_random_moments_never_tears_the_vault() {
         process.wait().unwrap();
         let confirmed = reader.join().unwrap();
 
-        let vault = Vault::open(dir.path(), &keys()).unwrap_or_else(|e| panic!("run {run}: vault unreadable after kill: {e}"));
+        let vault = Vault::open(dir.path(), &keys())
+            .unwrap_or_else(|e| panic!("run {run}: vault unreadable after kill: {e}"));
         let generation = vault.generation();
-        let token = vault.data().token(&TokenTarget::data_source("Exchange")).unwrap();
+        let token = vault
+            .data()
+            .token(&TokenTarget::data_source("Exchange"))
+            .unwrap();
         assert_eq!(
             token.refresh_token.as_ref().map(Secret::expose),
             Some(format!("rt-{generation}").as_str()),
             "run {run}: token and generation disagree"
         );
         if let Some(confirmed) = confirmed {
-            assert!(generation >= confirmed, "run {run}: confirmed generation {confirmed} lost (file has {generation})");
+            assert!(
+                generation >= confirmed,
+                "run {run}: confirmed generation {confirmed} lost (file has {generation})"
+            );
             total_confirmed += 1;
         }
-        assert!(generation >= last_generation, "run {run}: went back from {last_generation} to {generation}");
+        assert!(
+            generation >= last_generation,
+            "run {run}: went back from {last_generation} to {generation}"
+        );
         assert_eq!(vault.data().data_sources[0].users.len(), 2);
         last_generation = generation;
     }
-    assert!(total_confirmed > runs / 4, "too few children got to save before the kill ({total_confirmed})");
+    assert!(
+        total_confirmed > runs / 4,
+        "too few children got to save before the kill ({total_confirmed})"
+    );
     println!("{runs} kills, final generation {last_generation}");
 }
 
@@ -166,9 +200,19 @@ fn two_processes_updating_different_users_lose_nothing() {
     }
     let vault = Vault::open(dir.path(), &keys()).unwrap();
     for user in ["a", "b"] {
-        let record = vault.data().token(&TokenTarget::user("Exchange", user)).unwrap();
-        assert_eq!(record.scopes.as_deref(), Some("100"), "user {user} lost updates");
+        let record = vault
+            .data()
+            .token(&TokenTarget::user("Exchange", user))
+            .unwrap();
+        assert_eq!(
+            record.scopes.as_deref(),
+            Some("100"),
+            "user {user} lost updates"
+        );
     }
     assert_eq!(vault.generation(), 2 + 200);
-    println!("200 locked updates from two processes in {:?}", started.elapsed());
+    println!(
+        "200 locked updates from two processes in {:?}",
+        started.elapsed()
+    );
 }

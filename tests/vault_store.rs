@@ -45,7 +45,11 @@ fn populated(dir: &std::path::Path, keys: &KeySource) -> Vault {
             data.add_mapping(
                 "Exchange",
                 UserMapping::new(
-                    AppUser { login: "USER/jdoe".into(), display_name: "Jane Doe".into(), email: "jane@contoso.com".into() },
+                    AppUser {
+                        login: "USER/jdoe".into(),
+                        display_name: "Jane Doe".into(),
+                        email: "jane@contoso.com".into(),
+                    },
                     "jane@contoso.com",
                 ),
             )
@@ -64,13 +68,24 @@ fn round_trip_through_the_file_and_no_plain_text_on_disk() {
     assert_eq!(reopened.generation(), 2);
 
     let bytes = std::fs::read(dir.path().join(VAULT_FILE)).unwrap();
-    for needle in ["rt-secret-value-0001", "client-secret-value", "sales@contoso.com", "Exchange"] {
-        assert!(!bytes.windows(needle.len()).any(|w| w == needle.as_bytes()), "{needle} is readable on disk");
+    for needle in [
+        "rt-secret-value-0001",
+        "client-secret-value",
+        "sales@contoso.com",
+        "Exchange",
+    ] {
+        assert!(
+            !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
+            "{needle} is readable on disk"
+        );
     }
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(dir.path().join(VAULT_FILE)).unwrap().permissions().mode();
+        let mode = std::fs::metadata(dir.path().join(VAULT_FILE))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
 }
@@ -97,21 +112,31 @@ fn every_kind_of_damage_gets_its_own_error_and_the_file_is_untouched() {
     let message = check(&flipped, &keys, |e| matches!(e, VaultError::Corrupt(_)));
     assert!(message.contains("restore-backup"));
 
-    let message = check(&good[..good.len() / 2], &keys, |e| matches!(e, VaultError::Truncated));
+    let message = check(&good[..good.len() / 2], &keys, |e| {
+        matches!(e, VaultError::Truncated)
+    });
     assert!(message.contains("truncated"));
 
-    let message = check(&good, &cheap_passphrase("wrong passphrase"), |e| matches!(e, VaultError::WrongPassphrase));
+    let message = check(&good, &cheap_passphrase("wrong passphrase"), |e| {
+        matches!(e, VaultError::WrongPassphrase)
+    });
     assert!(message.contains("Wrong passphrase"));
 
-    let message = check(&good, &mock_keys(), |e| matches!(e, VaultError::PassphraseRequired));
+    let message = check(&good, &mock_keys(), |e| {
+        matches!(e, VaultError::PassphraseRequired)
+    });
     assert!(message.contains("TOKENDESK_PASSPHRASE"));
 
     let mut future = good.clone();
     future[8..10].copy_from_slice(&7u16.to_le_bytes());
-    let message = check(&future, &keys, |e| matches!(e, VaultError::FutureVersion { found: 7, .. }));
+    let message = check(&future, &keys, |e| {
+        matches!(e, VaultError::FutureVersion { found: 7, .. })
+    });
     assert!(message.contains("newer tokendesk"));
 
-    let message = check(b"[passwords]\nfoo=bar\n", &keys, |e| matches!(e, VaultError::NotAVaultFile(_)));
+    let message = check(b"[passwords]\nfoo=bar\n", &keys, |e| {
+        matches!(e, VaultError::NotAVaultFile(_))
+    });
     assert!(message.contains("not a tokendesk vault"));
 
     std::fs::write(&path, &good).unwrap();
@@ -144,19 +169,28 @@ fn the_previous_generation_is_kept_and_restorable() {
     let dir = support::temp_dir();
     let keys = mock_keys();
     let mut vault = populated(dir.path(), &keys);
-    vault.update(|data| data.add_data_source(source("Second"))).unwrap();
+    vault
+        .update(|data| data.add_data_source(source("Second")))
+        .unwrap();
     assert!(dir.path().join(BACKUP_FILE).exists());
 
     std::fs::write(dir.path().join(VAULT_FILE), b"TOKENDSK\x01\x00garbage").unwrap();
     assert!(Vault::open(dir.path(), &keys).is_err());
     let restored = Vault::restore_backup(dir.path(), &keys).unwrap();
-    assert_eq!(restored.generation(), 2, "the generation before the last save");
+    assert_eq!(
+        restored.generation(),
+        2,
+        "the generation before the last save"
+    );
     assert_eq!(restored.data().data_sources.len(), 1);
     assert!(dir.path().join(format!("{VAULT_FILE}.damaged")).exists());
     Vault::open(dir.path(), &keys).expect("opens after restore");
 
     let empty = support::temp_dir();
-    assert!(matches!(Vault::restore_backup(empty.path(), &keys), Err(VaultError::NoBackup(_))));
+    assert!(matches!(
+        Vault::restore_backup(empty.path(), &keys),
+        Err(VaultError::NoBackup(_))
+    ));
 }
 
 #[test]
@@ -165,7 +199,9 @@ fn clear_token_removes_it_from_the_file() {
     let keys = cheap_passphrase("pw");
     let mut vault = populated(dir.path(), &keys);
     let target = TokenTarget::data_source("Exchange");
-    vault.update(|data| data.clear_token(&target, "admin-jo", Utc::now())).unwrap();
+    vault
+        .update(|data| data.clear_token(&target, "admin-jo", Utc::now()))
+        .unwrap();
     // A fresh open reads the file, and neither the file nor its decrypted body holds the token.
     let reopened = Vault::open(dir.path(), &keys).unwrap();
     let record = reopened.data().token(&target).unwrap();
@@ -182,18 +218,32 @@ fn passphrase_vault_created_when_a_passphrase_is_given() {
     assert!(vault.is_passphrase_protected());
     let again = Vault::open_or_create(dir.path(), &cheap_passphrase("pw")).unwrap();
     assert_eq!(again.generation(), 1);
-    assert!(matches!(Vault::create(dir.path(), &cheap_passphrase("pw"), false), Err(VaultError::AlreadyExists(_))));
-    assert!(matches!(Vault::open(support::temp_dir().path(), &mock_keys()), Err(VaultError::NotInitialized(_))));
+    assert!(matches!(
+        Vault::create(dir.path(), &cheap_passphrase("pw"), false),
+        Err(VaultError::AlreadyExists(_))
+    ));
+    assert!(matches!(
+        Vault::open(support::temp_dir().path(), &mock_keys()),
+        Err(VaultError::NotInitialized(_))
+    ));
 }
 
 #[test]
 fn export_and_import_move_a_vault_between_machines() {
     let from = support::temp_dir();
     let vault = populated(from.path(), &mock_keys());
-    let bundle = vault.export_bundle(&Secret::new("transport pw"), KdfParams::with_cost(1024, 1, 1)).unwrap();
+    let bundle = vault
+        .export_bundle(
+            &Secret::new("transport pw"),
+            KdfParams::with_cost(1024, 1, 1),
+        )
+        .unwrap();
     assert!(!String::from_utf8_lossy(&bundle).contains("rt-secret-value-0001"));
 
-    assert!(matches!(Vault::read_bundle(&bundle, &Secret::new("nope")), Err(VaultError::WrongPassphrase)));
+    assert!(matches!(
+        Vault::read_bundle(&bundle, &Secret::new("nope")),
+        Err(VaultError::WrongPassphrase)
+    ));
     let imported = Vault::read_bundle(&bundle, &Secret::new("transport pw")).unwrap();
 
     let to = support::temp_dir();
@@ -211,10 +261,17 @@ fn reload_notices_another_writer() {
     let keys = mock_keys();
     let mut gui = populated(dir.path(), &keys);
     let mut cli = Vault::open(dir.path(), &keys).unwrap();
-    cli.update(|data| data.add_data_source(source("From CLI"))).unwrap();
+    cli.update(|data| data.add_data_source(source("From CLI")))
+        .unwrap();
     // The GUI's next change is applied on top of the CLI's, not over it.
-    gui.update(|data| data.add_data_source(source("From GUI"))).unwrap();
-    let names: Vec<String> = gui.data().data_sources.iter().map(|d| d.name.clone()).collect();
+    gui.update(|data| data.add_data_source(source("From GUI")))
+        .unwrap();
+    let names: Vec<String> = gui
+        .data()
+        .data_sources
+        .iter()
+        .map(|d| d.name.clone())
+        .collect();
     assert_eq!(names, ["Exchange", "From CLI", "From GUI"]);
     assert!(cli.reload().unwrap());
     assert!(!cli.reload().unwrap());
