@@ -1,7 +1,11 @@
 //! The command line: argument definitions and dispatch. Each command lives in its
 //! own module; this file only wires them up.
 
+mod context;
+mod data_source;
 mod sign_in;
+mod user;
+mod vault_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,6 +14,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use url::Url;
 
 use crate::identity::{Authority, Cloud, ProviderConfig, Scopes};
+use context::Context;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -39,6 +44,97 @@ pub enum Command {
         after_help = "Examples:\n  tokendesk sign-in --tenant contoso.onmicrosoft.com --client-id 11111111-2222-3333-4444-555555555555 --preset graph\n  tokendesk sign-in --issuer-url https://id.example.org/realms/main --client-id tokendesk --scopes \"openid offline_access\""
     )]
     SignIn(SignInArgs),
+
+    /// Add, list or remove data sources (an app registration plus an Exchange account).
+    #[command(subcommand)]
+    DataSource(DataSourceCommand),
+
+    /// The directory of application users and their mappings to Exchange users.
+    #[command(subcommand)]
+    User(UserCommand),
+
+    /// Create, restore, export or import the vault.
+    #[command(subcommand)]
+    Vault(VaultCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DataSourceCommand {
+    /// Add a data source.
+    #[command(
+        after_help = "Example:\n  tokendesk data-source add Exchange --tenant contoso.onmicrosoft.com --client-id 11111111-2222-3333-4444-555555555555 --preset graph --account sales@contoso.com"
+    )]
+    Add {
+        name: String,
+        #[command(flatten)]
+        provider: Box<ProviderArgs>,
+        /// Sign-in e-mail address or UPN of the data-source user.
+        #[arg(long)]
+        account: String,
+        /// An explicit EWS endpoint (on-premises or hybrid Exchange).
+        #[arg(long, value_name = "URL")]
+        ews_url: Option<Url>,
+    },
+    /// List data sources with the state of their tokens.
+    List,
+    /// Remove a data source and all its tokens.
+    Remove { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add an application user to the directory, and map it when --data-source is given.
+    #[command(
+        after_help = "Examples:\n  tokendesk user add USER/jdoe --display-name \"Jane Doe\" --email jane@contoso.com\n  tokendesk user add USER/jdoe --data-source Exchange --exchange-user jane@contoso.com"
+    )]
+    Add {
+        login: String,
+        #[arg(long)]
+        display_name: Option<String>,
+        #[arg(long)]
+        email: Option<String>,
+        /// Map the user in this data source (the Additional users tab).
+        #[arg(long, requires = "exchange_user")]
+        data_source: Option<String>,
+        /// The Exchange user (UPN or e-mail) the application user acts as.
+        #[arg(long)]
+        exchange_user: Option<String>,
+        /// The user's own EWS endpoint, when it differs from the data source's.
+        #[arg(long, value_name = "URL")]
+        server_url: Option<Url>,
+    },
+    /// List the user directory, or the mappings of one data source.
+    List {
+        #[arg(long)]
+        data_source: Option<String>,
+    },
+    /// Remove a user from the directory, or its mapping from --data-source.
+    Remove {
+        login: String,
+        #[arg(long)]
+        data_source: Option<String>,
+    },
+    /// Import application users from CSV (header row: login, display name, e-mail).
+    ImportCsv { file: PathBuf },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VaultCommand {
+    /// Create an empty vault (keyring key, or passphrase when one is given).
+    Init {
+        /// Replace an existing vault; its contents are lost.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Bring back the previous generation of the vault.
+    RestoreBackup,
+    /// Write the whole vault to FILE, encrypted with a bundle passphrase.
+    #[command(
+        after_help = "The bundle passphrase comes from TOKENDESK_BUNDLE_PASSPHRASE or is asked for."
+    )]
+    Export { file: PathBuf },
+    /// Replace the vault's contents with an exported bundle.
+    Import { file: PathBuf },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -145,6 +241,18 @@ pub struct SignInArgs {
     #[command(flatten)]
     pub provider: ProviderArgs,
 
+    /// Sign in for this data source and store the tokens in the vault.
+    #[arg(long, conflicts_with_all = ["tenant", "issuer_url"])]
+    pub data_source: Option<String>,
+
+    /// With --data-source: sign in for this mapped application user instead.
+    #[arg(long, requires = "data_source")]
+    pub user: Option<String>,
+
+    /// Store the tokens even when a different account than the configured one signed in.
+    #[arg(long)]
+    pub accept_other_account: bool,
+
     /// Do not try to open the browser.
     #[arg(long)]
     pub no_browser: bool,
@@ -168,8 +276,12 @@ pub fn run(cli: Cli) -> Option<ExitCode> {
             return Some(ExitCode::FAILURE);
         }
     };
+    let context = || Context::new(cli.vault_dir.clone(), cli.passphrase_file.clone());
     let result = match command {
-        Command::SignIn(args) => runtime.block_on(sign_in::run(args)),
+        Command::SignIn(args) => context().and_then(|c| runtime.block_on(sign_in::run(args, &c))),
+        Command::DataSource(command) => context().and_then(|c| data_source::run(command, &c)),
+        Command::User(command) => context().and_then(|c| user::run(command, &c)),
+        Command::Vault(command) => context().and_then(|c| vault_cmd::run(command, &c)),
     };
     Some(match result {
         Ok(code) => code,

@@ -8,14 +8,36 @@ use chrono::Local;
 use tokio_util::sync::CancellationToken;
 
 use super::SignInArgs;
+use super::context::Context;
 use crate::clock::{Clock, SystemClock, TokioSleeper};
 use crate::desktop;
 use crate::identity::{
     DeviceAuthorization, HttpClient, HttpOptions, IdentityClient, PollEvent, TokenSet,
 };
+use crate::vault::Vault;
+use crate::vault::ops::TokenTarget;
 
-pub async fn run(args: SignInArgs) -> Result<ExitCode, String> {
-    let config = args.provider.to_config()?;
+pub async fn run(args: SignInArgs, context: &Context) -> Result<ExitCode, String> {
+    // With --data-source the vault holds the provider settings and receives the tokens.
+    let mut vault = match &args.data_source {
+        Some(_) => Some(context.open()?),
+        None => None,
+    };
+    let target = args.data_source.as_ref().map(|name| TokenTarget {
+        data_source: name.clone(),
+        app_user: args.user.clone(),
+    });
+    let (config, expected) = match (&vault, &target) {
+        (Some(vault), Some(target)) => {
+            let data = vault.data();
+            let source = data
+                .data_source(&target.data_source)
+                .map_err(|e| e.to_string())?;
+            let expected = data.expected_account(target).map_err(|e| e.to_string())?;
+            (source.provider.clone(), Some(expected))
+        }
+        _ => (args.provider.to_config()?, None),
+    };
     let http = HttpClient::new(&HttpOptions::default()).map_err(|e| e.to_string())?;
     let client = IdentityClient::connect(http, config)
         .await
@@ -26,7 +48,7 @@ pub async fn run(args: SignInArgs) -> Result<ExitCode, String> {
         .await
         .map_err(|e| format!("{e}\n{}", e.support_details()))?;
 
-    let _clipboard = announce(&args, &client, &authorization).await;
+    let _clipboard = announce(&args, &client, &authorization, expected.as_deref()).await;
 
     let cancel = CancellationToken::new();
     let ctrl_c = cancel.clone();
@@ -50,6 +72,13 @@ pub async fn run(args: SignInArgs) -> Result<ExitCode, String> {
     match result {
         Ok(tokens) => {
             report(&tokens);
+            if let (Some(vault), Some(target), Some(expected)) =
+                (vault.as_mut(), &target, &expected)
+            {
+                store(vault, target, expected, &tokens, args.accept_other_account)?;
+            } else {
+                println!("  Tokens were not stored: give --data-source to keep them in the vault.");
+            }
             Ok(ExitCode::SUCCESS)
         }
         Err(error) => Err(format!("{error}\n{}", error.support_details())
@@ -65,6 +94,7 @@ async fn announce(
     args: &SignInArgs,
     client: &IdentityClient,
     authorization: &DeviceAuthorization,
+    expected: Option<&str>,
 ) -> Option<arboard::Clipboard> {
     let mut out = std::io::stdout();
     let config = client.config();
@@ -78,6 +108,9 @@ async fn announce(
     let _ = writeln!(out, "    Code:  {}", authorization.user_code);
     let _ = writeln!(out, "    Page:  {}", authorization.verification_uri);
     let _ = writeln!(out);
+    if let Some(expected) = expected {
+        let _ = writeln!(out, "Sign in as {expected}.");
+    }
     let _ = writeln!(out, "Never enter a code that someone else sent you.");
     let clipboard = if args.no_clipboard {
         None
@@ -161,5 +194,36 @@ fn report(tokens: &TokenSet) {
             "  Refresh token: issued; Microsoft keeps it valid for 90 days after its last use."
         );
     }
-    println!("  Tokens were not stored: give --data-source to keep them in the vault.");
+}
+
+/// Checks who signed in against the configured Exchange user, then stores the tokens.
+fn store(
+    vault: &mut Vault,
+    target: &TokenTarget,
+    expected: &str,
+    tokens: &TokenSet,
+    accept_other_account: bool,
+) -> Result<(), String> {
+    let matches = tokens
+        .identity
+        .as_ref()
+        .is_some_and(|i| i.matches(expected));
+    if !matches && !accept_other_account {
+        let who = tokens
+            .identity
+            .as_ref()
+            .and_then(|i| i.account())
+            .unwrap_or("an unnamed account");
+        return Err(format!(
+            "{who} signed in, but {target} is configured for {expected}. Nothing was stored. Sign in again as {expected}, or add --accept-other-account to store this account's tokens anyway."
+        ));
+    }
+    vault
+        .update(|data| {
+            data.token_mut(target)?.store_sign_in(tokens);
+            Ok(())
+        })
+        .map_err(|e| format!("The sign-in worked but the tokens could not be stored: {e}"))?;
+    println!("  Stored the refresh token for {target} in the vault.");
+    Ok(())
 }

@@ -1,0 +1,85 @@
+//! What every vault command needs: where the vault is and how to unlock it.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use crate::secret::Secret;
+use crate::vault::store::resolve_dir;
+use crate::vault::{KeySource, Vault, VaultError};
+
+pub struct Context {
+    pub vault_dir: PathBuf,
+    passphrase_file: Option<PathBuf>,
+}
+
+impl Context {
+    pub fn new(
+        vault_dir: Option<PathBuf>,
+        passphrase_file: Option<PathBuf>,
+    ) -> Result<Self, String> {
+        Ok(Context {
+            vault_dir: resolve_dir(vault_dir.as_deref()).map_err(|e| e.to_string())?,
+            passphrase_file,
+        })
+    }
+
+    /// The passphrase from --passphrase-file or TOKENDESK_PASSPHRASE, if either is given.
+    fn given_passphrase(&self) -> Result<Option<Secret>, String> {
+        if let Some(path) = &self.passphrase_file {
+            let text = zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
+                format!("Could not read the passphrase file {}: {e}", path.display())
+            })?);
+            let line = text.lines().next().unwrap_or("").trim_end_matches('\r');
+            if line.is_empty() {
+                return Err(format!("The passphrase file {} is empty.", path.display()));
+            }
+            return Ok(Some(Secret::new(line)));
+        }
+        Ok(std::env::var("TOKENDESK_PASSPHRASE")
+            .ok()
+            .filter(|p| !p.is_empty())
+            .map(Secret::new))
+    }
+
+    fn keys(&self) -> Result<KeySource, String> {
+        let keys = KeySource::native();
+        Ok(match self.given_passphrase()? {
+            Some(passphrase) => keys.with_passphrase(passphrase),
+            None => keys,
+        })
+    }
+
+    /// Opens the vault; asks for the passphrase in a terminal when it needs one.
+    pub fn open(&self) -> Result<Vault, String> {
+        self.with_prompt(|keys| Vault::open(&self.vault_dir, keys))
+    }
+
+    /// Opens the vault, creating it when none exists yet.
+    pub fn open_or_create(&self) -> Result<Vault, String> {
+        self.with_prompt(|keys| Vault::open_or_create(&self.vault_dir, keys))
+    }
+
+    pub fn key_source(&self) -> Result<KeySource, String> {
+        self.keys()
+    }
+
+    fn with_prompt(
+        &self,
+        open: impl Fn(&KeySource) -> Result<Vault, VaultError>,
+    ) -> Result<Vault, String> {
+        let keys = self.keys()?;
+        match open(&keys) {
+            Err(VaultError::PassphraseRequired) if std::io::stdin().is_terminal() => {
+                let passphrase = prompt("Vault passphrase: ")?;
+                open(&keys.with_passphrase(passphrase)).map_err(|e| e.to_string())
+            }
+            other => other.map_err(|e| e.to_string()),
+        }
+    }
+}
+
+pub fn prompt(text: &str) -> Result<Secret, String> {
+    rpassword::prompt_password(text)
+        .map(Secret::new)
+        .map_err(|e| format!("Could not read the passphrase: {e}"))
+}

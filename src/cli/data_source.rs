@@ -1,0 +1,99 @@
+//! `tokendesk data-source add|list|remove`.
+
+use std::process::ExitCode;
+
+use chrono::{Local, Utc};
+
+use super::context::Context;
+use super::{DataSourceCommand, ProviderArgs};
+use crate::vault::{DataSource, ExchangeServer, policy};
+
+pub fn run(command: DataSourceCommand, context: &Context) -> Result<ExitCode, String> {
+    match command {
+        DataSourceCommand::Add {
+            name,
+            provider,
+            account,
+            ews_url,
+        } => add(context, &name, &provider, &account, ews_url),
+        DataSourceCommand::List => list(context),
+        DataSourceCommand::Remove { name } => {
+            let mut vault = context.open()?;
+            let removed = vault
+                .update(|data| data.remove_data_source(&name))
+                .map_err(|e| e.to_string())?;
+            println!(
+                "Removed data source '{}' with {} additional user(s).",
+                removed.name,
+                removed.users.len()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn add(
+    context: &Context,
+    name: &str,
+    provider: &ProviderArgs,
+    account: &str,
+    ews_url: Option<url::Url>,
+) -> Result<ExitCode, String> {
+    let config = provider.to_config()?;
+    let graph = matches!(config.scopes, crate::identity::Scopes::Graph);
+    let mut source = DataSource::new(name.trim(), config, account.trim());
+    source.account.server = match (ews_url, graph) {
+        (Some(url), _) => ExchangeServer::Ews(url),
+        (None, true) => ExchangeServer::Graph,
+        (None, false) => ExchangeServer::Office365,
+    };
+    let mut vault = context.open_or_create()?;
+    vault
+        .update(|data| data.add_data_source(source))
+        .map_err(|e| e.to_string())?;
+    println!(
+        "Added data source '{}'. Next: tokendesk sign-in --data-source \"{}\"",
+        name.trim(),
+        name.trim()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn list(context: &Context) -> Result<ExitCode, String> {
+    let vault = context.open()?;
+    let data = vault.data();
+    if data.data_sources.is_empty() {
+        println!(
+            "No data sources yet. Add one with: tokendesk data-source add NAME --tenant T --client-id ID --account EMAIL"
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let now = Utc::now();
+    println!(
+        "{:<24} {:<32} {:<32} {:<16} {:>9} {:>6}",
+        "NAME", "TENANT", "EXCHANGE ACCOUNT", "TOKEN", "DAYS LEFT", "USERS"
+    );
+    for source in &data.data_sources {
+        let status = policy::evaluate(&source.token, &data.settings, now);
+        println!(
+            "{:<24} {:<32} {:<32} {:<16} {:>9} {:>6}",
+            source.name,
+            source.provider.authority.display_name(),
+            source.account.email,
+            status.state.label(),
+            status
+                .days_left
+                .map(|d| d.to_string())
+                .unwrap_or_else(|| "-".into()),
+            source.users.len()
+        );
+        if let Some(expires) = status.expires_at {
+            println!(
+                "{:<24} expires {}",
+                "",
+                expires.with_timezone(&Local).format("%Y-%m-%d %H:%M")
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,104 @@
+//! `tokendesk vault init|restore-backup|export|import`.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use super::VaultCommand;
+use super::context::{Context, prompt};
+use crate::secret::Secret;
+use crate::vault::Vault;
+use crate::vault::crypto::KdfParams;
+
+pub fn run(command: VaultCommand, context: &Context) -> Result<ExitCode, String> {
+    match command {
+        VaultCommand::Init { force } => {
+            let keys = context.key_source()?;
+            let vault =
+                Vault::create(&context.vault_dir, &keys, force).map_err(|e| e.to_string())?;
+            let protection = if vault.is_passphrase_protected() {
+                "a passphrase (Argon2id)"
+            } else {
+                "a key in the OS keyring"
+            };
+            println!(
+                "Created an empty vault in {}, protected by {protection}.",
+                context.vault_dir.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        VaultCommand::RestoreBackup => {
+            let keys = context.key_source()?;
+            let vault =
+                Vault::restore_backup(&context.vault_dir, &keys).map_err(|e| e.to_string())?;
+            println!(
+                "Restored the previous generation ({}) of the vault in {}; the replaced file was kept as vault.tdv.damaged.",
+                vault.generation(),
+                context.vault_dir.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        VaultCommand::Export { file } => {
+            let vault = context.open()?;
+            let passphrase = bundle_passphrase(true)?;
+            let bundle = vault
+                .export_bundle(&passphrase, KdfParams::recommended())
+                .map_err(|e| e.to_string())?;
+            write_private(&file, &bundle)?;
+            println!(
+                "Exported {} data source(s) to {}, encrypted with the bundle passphrase.",
+                vault.data().data_sources.len(),
+                file.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        VaultCommand::Import { file } => {
+            let bytes = std::fs::read(&file)
+                .map_err(|e| format!("Could not read {}: {e}", file.display()))?;
+            let passphrase = bundle_passphrase(false)?;
+            let imported = Vault::read_bundle(&bytes, &passphrase).map_err(|e| e.to_string())?;
+            let count = imported.data_sources.len();
+            let mut vault = context.open_or_create()?;
+            vault.import(imported).map_err(|e| e.to_string())?;
+            println!(
+                "Imported {count} data source(s) into {}; the previous contents are the backup.",
+                context.vault_dir.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// The passphrase of an export bundle: TOKENDESK_BUNDLE_PASSPHRASE, or asked twice.
+fn bundle_passphrase(confirm: bool) -> Result<Secret, String> {
+    if let Ok(value) = std::env::var("TOKENDESK_BUNDLE_PASSPHRASE")
+        && !value.is_empty()
+    {
+        return Ok(Secret::new(value));
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err("Set TOKENDESK_BUNDLE_PASSPHRASE, or run in a terminal to be asked for the bundle passphrase.".into());
+    }
+    let first = prompt("Bundle passphrase: ")?;
+    if confirm {
+        let second = prompt("Repeat the bundle passphrase: ")?;
+        if first != second {
+            return Err("The two passphrases differ; nothing was exported.".into());
+        }
+    }
+    Ok(first)
+}
+
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<(), String> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    use std::io::Write;
+    options
+        .open(path)
+        .and_then(|mut f| f.write_all(bytes).and_then(|_| f.sync_all()))
+        .map_err(|e| format!("Could not write {}: {e}", path.display()))
+}
