@@ -5,6 +5,7 @@ pub mod cli;
 pub mod clock;
 pub mod desktop;
 pub mod identity;
+pub mod lifecycle;
 pub mod logging;
 pub mod secret;
 pub mod vault;
