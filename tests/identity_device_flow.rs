@@ -9,7 +9,9 @@ use support::provider::{Endpoint, Fault, PollAnswer, TestProvider};
 use support::{connect, microsoft_config, oidc_config};
 use tokendesk::clock::{Clock, ManualClock};
 use tokendesk::identity::IdentityError;
-use tokendesk::identity::{ErrorKind, IdentityClient, PollEvent, Scopes, TokenSet};
+use tokendesk::identity::{
+    DeviceAuthorization, ErrorKind, IdentityClient, PollEvent, Scopes, TokenSet,
+};
 use tokio_util::sync::CancellationToken;
 
 fn clock() -> ManualClock {
@@ -18,9 +20,18 @@ fn clock() -> ManualClock {
 
 async fn sign_in(client: &IdentityClient, clock: &ManualClock) -> Result<TokenSet, IdentityError> {
     let authorization = client.start_device_authorization(clock.now()).await?;
+    wait(client, &authorization, clock).await
+}
+
+/// Polls in virtual time until the flow ends, without a cancel.
+async fn wait(
+    client: &IdentityClient,
+    authorization: &DeviceAuthorization,
+    clock: &ManualClock,
+) -> Result<TokenSet, IdentityError> {
     client
         .wait_for_device_approval(
-            &authorization,
+            authorization,
             clock,
             clock,
             &CancellationToken::new(),
@@ -111,16 +122,7 @@ async fn missing_interval_means_five_seconds_and_old_spelling_is_read() {
             .unwrap()
             .contains(&authorization.user_code)
     );
-    client
-        .wait_for_device_approval(
-            &authorization,
-            &clock,
-            &clock,
-            &CancellationToken::new(),
-            |_| {},
-        )
-        .await
-        .unwrap();
+    wait(&client, &authorization, &clock).unwrap();
     assert_eq!(clock.waits(), secs(&[5, 5]));
 }
 
@@ -175,16 +177,7 @@ async fn provider_side_expiry_declines_and_bad_codes_stop_polling() {
         .await
         .unwrap();
     authorization.device_code = tokendesk::Secret::new("not-a-code-the-provider-issued");
-    let error = client
-        .wait_for_device_approval(
-            &authorization,
-            &clock,
-            &clock,
-            &CancellationToken::new(),
-            |_| {},
-        )
-        .await
-        .unwrap_err();
+    let error = wait(&client, &authorization, &clock).unwrap_err();
     assert_eq!(error.error.as_deref(), Some("bad_verification_code"));
     assert_eq!(provider.requests_to(Endpoint::Token).len(), 4);
 }
@@ -205,16 +198,7 @@ async fn oidc_profile_access_denied_and_complete_uri() {
     assert!(complete.as_str().contains(&authorization.user_code));
     assert_eq!(authorization.page_to_open(), &complete);
     provider.script_polls(&[PollAnswer::Pending, PollAnswer::Decline]);
-    let error = client
-        .wait_for_device_approval(
-            &authorization,
-            &clock,
-            &clock,
-            &CancellationToken::new(),
-            |_| {},
-        )
-        .await
-        .unwrap_err();
+    let error = wait(&client, &authorization, &clock).unwrap_err();
     assert_eq!(
         (error.kind, error.error.as_deref()),
         (ErrorKind::Declined, Some("access_denied"))
