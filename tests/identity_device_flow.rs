@@ -122,7 +122,7 @@ async fn missing_interval_means_five_seconds_and_old_spelling_is_read() {
             .unwrap()
             .contains(&authorization.user_code)
     );
-    wait(&client, &authorization, &clock).unwrap();
+    wait(&client, &authorization, &clock).await.unwrap();
     assert_eq!(clock.waits(), secs(&[5, 5]));
 }
 
@@ -177,7 +177,7 @@ async fn provider_side_expiry_declines_and_bad_codes_stop_polling() {
         .await
         .unwrap();
     authorization.device_code = tokendesk::Secret::new("not-a-code-the-provider-issued");
-    let error = wait(&client, &authorization, &clock).unwrap_err();
+    let error = wait(&client, &authorization, &clock).await.unwrap_err();
     assert_eq!(error.error.as_deref(), Some("bad_verification_code"));
     assert_eq!(provider.requests_to(Endpoint::Token).len(), 4);
 }
@@ -198,7 +198,7 @@ async fn oidc_profile_access_denied_and_complete_uri() {
     assert!(complete.as_str().contains(&authorization.user_code));
     assert_eq!(authorization.page_to_open(), &complete);
     provider.script_polls(&[PollAnswer::Pending, PollAnswer::Decline]);
-    let error = wait(&client, &authorization, &clock).unwrap_err();
+    let error = wait(&client, &authorization, &clock).await.unwrap_err();
     assert_eq!(
         (error.kind, error.error.as_deref()),
         (ErrorKind::Declined, Some("access_denied"))
