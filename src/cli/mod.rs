@@ -22,7 +22,6 @@ use context::Context;
     version,
     about = "Keeps Microsoft 365 / OAuth 2.0 refresh tokens alive: device-code sign-in, an encrypted vault, reminders and renewal.",
     long_about = None,
-    after_help = "Run without a command to open the desktop app."
 )]
 pub struct Cli {
     /// Folder of the vault (default: the platform data directory).
