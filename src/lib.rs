@@ -8,6 +8,7 @@ pub mod identity;
 pub mod lifecycle;
 pub mod logging;
 pub mod secret;
+pub mod ui;
 pub mod vault;
 
 pub use secret::Secret;

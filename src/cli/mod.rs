@@ -22,6 +22,7 @@ use context::Context;
     version,
     about = "Keeps Microsoft 365 / OAuth 2.0 refresh tokens alive: device-code sign-in, an encrypted vault, reminders and renewal.",
     long_about = None,
+    after_help = "Run without a command to open the desktop app."
 )]
 pub struct Cli {
     /// Folder of the vault (default: the platform data directory).
@@ -261,9 +262,20 @@ pub struct SignInArgs {
     pub no_clipboard: bool,
 }
 
-/// Runs a parsed command line; `None` means the caller starts the GUI.
-pub fn run(cli: Cli) -> Option<ExitCode> {
-    let command = cli.command?;
+/// Runs a parsed command line; without a command, opens the window.
+pub fn run(cli: Cli) -> ExitCode {
+    let Some(command) = cli.command else {
+        let result = Context::new(cli.vault_dir.clone(), cli.passphrase_file.clone())
+            .and_then(|context| Ok((context.vault_dir.clone(), context.key_source()?)))
+            .and_then(|(dir, keys)| crate::ui::run(dir, keys));
+        return match result {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(message) => {
+                eprintln!("error: {message}");
+                ExitCode::FAILURE
+            }
+        };
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -272,7 +284,7 @@ pub fn run(cli: Cli) -> Option<ExitCode> {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("error: could not start the async runtime: {e}");
-            return Some(ExitCode::FAILURE);
+            return ExitCode::FAILURE;
         }
     };
     let context = || Context::new(cli.vault_dir.clone(), cli.passphrase_file.clone());
@@ -282,11 +294,11 @@ pub fn run(cli: Cli) -> Option<ExitCode> {
         Command::User(command) => context().and_then(|c| user::run(command, &c)),
         Command::Vault(command) => context().and_then(|c| vault_cmd::run(command, &c)),
     };
-    Some(match result {
+    match result {
         Ok(code) => code,
         Err(message) => {
             eprintln!("error: {message}");
             ExitCode::FAILURE
         }
-    })
+    }
 }

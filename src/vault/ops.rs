@@ -105,6 +105,41 @@ impl VaultData {
         Ok(())
     }
 
+    /// Adds `source`, or replaces the data source with its id. The stored tokens are
+    /// kept: tokens change only through sign-in, renewal and Clear Token.
+    pub fn upsert_data_source(&mut self, mut source: DataSource) -> Result<(), VaultError> {
+        let Some(index) = self.data_sources.iter().position(|d| d.id == source.id) else {
+            return self.add_data_source(source);
+        };
+        let name = source.name.trim().to_string();
+        if name.is_empty() {
+            return Err(VaultError::Invalid("Give the data source a name.".into()));
+        }
+        if self
+            .data_sources
+            .iter()
+            .any(|d| d.id != source.id && d.name.eq_ignore_ascii_case(&name))
+        {
+            return Err(VaultError::Invalid(format!(
+                "A data source named '{name}' already exists."
+            )));
+        }
+        if let Some(problem) = source.provider.validate().into_iter().next() {
+            return Err(VaultError::Invalid(problem.message));
+        }
+        validate_email(&source.account.email).map_err(VaultError::Invalid)?;
+        let existing = &self.data_sources[index];
+        source.token = existing.token.clone();
+        for mapping in source.users.iter_mut() {
+            if let Some(old) = existing.users.iter().find(|m| m.id == mapping.id) {
+                mapping.token = old.token.clone();
+            }
+        }
+        source.name = name;
+        self.data_sources[index] = source;
+        Ok(())
+    }
+
     pub fn remove_data_source(&mut self, name: &str) -> Result<DataSource, VaultError> {
         let index = self
             .data_sources

@@ -1,0 +1,371 @@
+//! The main window: navigation on the left, the connector's data sources on the
+//! right, reminders on top and the health of every mailbox in the status strip.
+
+use egui::{Color32, Key, RichText};
+use egui_extras::{Column, TableBuilder};
+
+use super::app::{AppState, VaultView};
+use super::edit_dialog::EditDialog;
+use super::worker::Command;
+use crate::vault::VaultData;
+use crate::vault::ops::TokenTarget;
+use crate::vault::policy::{self, TokenState};
+
+pub const WARNING: Color32 = Color32::from_rgb(0xd9, 0x7a, 0x00);
+pub const DANGER: Color32 = Color32::from_rgb(0xc6, 0x28, 0x28);
+
+/// A token that needs the admin, for the banner and the status strip.
+pub struct Attention {
+    pub target: TokenTarget,
+    pub account: String,
+    pub state: TokenState,
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub reminder_due: bool,
+}
+
+pub fn attention(data: &VaultData, now: chrono::DateTime<chrono::Utc>) -> Vec<Attention> {
+    let today = now.with_timezone(&chrono::Local).date_naive();
+    let mut list = Vec::new();
+    for target in data.all_targets() {
+        let (Ok(record), Ok(account)) = (data.token(&target), data.expected_account(&target))
+        else {
+            continue;
+        };
+        let status = policy::evaluate(record, &data.settings, now);
+        if matches!(status.state, TokenState::Healthy) {
+            continue;
+        }
+        // A data source without any token yet is not a reminder: it was never set up.
+        if status.state == TokenState::Missing && record.cleared.is_none() {
+            continue;
+        }
+        list.push(Attention {
+            reminder_due: policy::reminder_due(record, &data.settings, now, today),
+            target,
+            account,
+            state: status.state,
+            expires_at: status.expires_at,
+        });
+    }
+    list
+}
+
+pub fn state_color(state: TokenState) -> Option<Color32> {
+    match state {
+        TokenState::Healthy => None,
+        TokenState::ReminderDue => Some(WARNING),
+        _ => Some(DANGER),
+    }
+}
+
+pub fn show(state: &mut AppState, ui: &mut egui::Ui) {
+    let data = match &mut state.vault {
+        VaultView::Ready(data) => data.clone(),
+        VaultView::Opening => {
+            egui::CentralPanel::default().show(ui, |ui| {
+                ui.spinner();
+                ui.label(state.locale.tr("Opening the vault…"));
+            });
+            return;
+        }
+        VaultView::Failed { .. } => {
+            show_vault_failure(state, ui);
+            return;
+        }
+    };
+    let now = state.now();
+    let items = attention(&data, now);
+
+    egui::Panel::bottom("status").show(ui, |ui| status_strip(state, ui, &data, &items));
+    egui::Panel::top("reminders").show(ui, |ui| banner(state, ui, &items));
+    egui::Panel::left("navigation")
+        .resizable(true)
+        .default_size(230.0)
+        .show(ui, |ui| {
+            ui.add_space(6.0);
+            egui::CollapsingHeader::new(state.tr("Consume data"))
+                .default_open(true)
+                .show(ui, |ui| {
+                    let _ = ui.selectable_label(true, state.tr("Connector for Microsoft Exchange"));
+                });
+        });
+    egui::CentralPanel::default().show(ui, |ui| data_source_table(state, ui, &data, now));
+    confirm_delete(state, ui, &data);
+}
+
+fn status_strip(state: &AppState, ui: &mut egui::Ui, data: &VaultData, items: &[Attention]) {
+    ui.horizontal(|ui| {
+        ui.label(format!(
+            "{}: {}",
+            state.tr("Data sources"),
+            data.data_sources.len()
+        ));
+        ui.separator();
+        if items.is_empty() {
+            ui.label(state.tr("All tokens are healthy."));
+        } else {
+            let urgent = items.iter().filter(|i| i.state.is_urgent()).count();
+            let text = format!("{} token(s) need attention, {urgent} urgent", items.len());
+            ui.colored_label(if urgent > 0 { DANGER } else { WARNING }, text);
+        }
+        if let Some((notice, _)) = &state.notice {
+            ui.separator();
+            ui.colored_label(DANGER, notice);
+        }
+    });
+}
+
+fn banner(state: &mut AppState, ui: &mut egui::Ui, items: &[Attention]) {
+    let today = state.now().with_timezone(&chrono::Local).date_naive();
+    for item in items {
+        let when = item
+            .expires_at
+            .map(|at| state.locale.date_time(at))
+            .unwrap_or_default();
+        let (text, color, dismissable) = match item.state {
+            TokenState::ReminderDue if item.reminder_due => (
+                format!(
+                    "Exchange token for {} will expire on {when}. Request a new token in Edit data source to avoid inconvenience.",
+                    item.account
+                ),
+                WARNING,
+                true,
+            ),
+            TokenState::ReminderDue => continue,
+            TokenState::RenewalForced => (
+                format!(
+                    "Exchange token for {} expires on {when}. Renewal is required now: Edit data source › Exchange account › Request MS365 Refresh Token.",
+                    item.account
+                ),
+                DANGER,
+                false,
+            ),
+            TokenState::Expired => (
+                format!(
+                    "Exchange token for {} expired on {when}. Request a new token in Edit data source.",
+                    item.account
+                ),
+                DANGER,
+                false,
+            ),
+            TokenState::NeedsSignIn => (
+                format!(
+                    "Exchange token for {} was rejected by Microsoft. {} must sign in again.",
+                    item.account, item.account
+                ),
+                DANGER,
+                false,
+            ),
+            TokenState::Missing => (
+                format!(
+                    "The token for {} was cleared. Request a new token to resume the connection.",
+                    item.account
+                ),
+                WARNING,
+                false,
+            ),
+            TokenState::Healthy => continue,
+        };
+        ui.horizontal_wrapped(|ui| {
+            ui.colored_label(color, RichText::new(text).strong());
+            if dismissable && ui.button(state.tr("Dismiss for today")).clicked() {
+                state.send(Command::MarkReminderShown {
+                    target: item.target.clone(),
+                    day: today,
+                });
+            }
+        });
+    }
+}
+
+fn data_source_table(
+    state: &mut AppState,
+    ui: &mut egui::Ui,
+    data: &VaultData,
+    now: chrono::DateTime<chrono::Utc>,
+) {
+    ui.heading(state.tr("Connector for Microsoft Exchange"));
+    ui.horizontal(|ui| {
+        if ui.button(state.tr("New data source")).clicked() {
+            state.editor = Some(EditDialog::new_source());
+        }
+        let selected = state
+            .selected
+            .and_then(|id| data.data_sources.iter().find(|d| d.id == id));
+        if ui
+            .add_enabled(selected.is_some(), egui::Button::new(state.tr("Edit")))
+            .clicked()
+            && let Some(source) = selected
+        {
+            state.editor = Some(EditDialog::edit(source));
+        }
+        if ui
+            .add_enabled(selected.is_some(), egui::Button::new(state.tr("Delete")))
+            .clicked()
+        {
+            state.confirm_delete = state.selected;
+        }
+    });
+    ui.separator();
+    if data.data_sources.is_empty() {
+        ui.label(state.tr("No data sources yet. Create one with New data source."));
+        return;
+    }
+    let dialogs_open =
+        state.editor.is_some() || state.sign_in.is_some() || state.confirm_delete.is_some();
+    if !dialogs_open
+        && ui.input(|i| i.key_pressed(Key::Enter))
+        && let Some(source) = state
+            .selected
+            .and_then(|id| data.data_sources.iter().find(|d| d.id == id))
+    {
+        state.editor = Some(EditDialog::edit(source));
+    }
+    let mut open: Option<uuid::Uuid> = None;
+    TableBuilder::new(ui)
+        .striped(true)
+        .column(Column::auto().at_least(160.0))
+        .column(Column::auto().at_least(180.0))
+        .column(Column::auto().at_least(200.0))
+        .column(Column::auto().at_least(130.0))
+        .column(Column::auto().at_least(80.0))
+        .column(Column::remainder())
+        .header(22.0, |mut header| {
+            for title in [
+                "Name",
+                "Tenant",
+                "Exchange account",
+                "Token",
+                "Days left",
+                "Additional users",
+            ] {
+                header.col(|ui| {
+                    ui.strong(state.tr(title));
+                });
+            }
+        })
+        .body(|mut body| {
+            for source in &data.data_sources {
+                let status = policy::evaluate(&source.token, &data.settings, now);
+                body.row(22.0, |mut row| {
+                    row.col(|ui| {
+                        let response =
+                            ui.selectable_label(state.selected == Some(source.id), &source.name);
+                        if response.clicked() {
+                            state.selected = Some(source.id);
+                        }
+                        if response.double_clicked() {
+                            open = Some(source.id);
+                        }
+                        response.context_menu(|ui| {
+                            if ui.button(state.tr("Edit")).clicked() {
+                                open = Some(source.id);
+                                ui.close();
+                            }
+                            if ui.button(state.tr("Delete")).clicked() {
+                                state.confirm_delete = Some(source.id);
+                                ui.close();
+                            }
+                        });
+                    });
+                    row.col(|ui| {
+                        ui.label(source.provider.authority.display_name());
+                    });
+                    row.col(|ui| {
+                        ui.label(&source.account.email);
+                    });
+                    row.col(|ui| {
+                        let label = state.tr(status.state.label());
+                        match state_color(status.state) {
+                            Some(color) => ui.colored_label(color, label),
+                            None => ui.label(label),
+                        };
+                    });
+                    row.col(|ui| {
+                        ui.label(
+                            status
+                                .days_left
+                                .map(|d| d.to_string())
+                                .unwrap_or_else(|| "–".into()),
+                        );
+                    });
+                    row.col(|ui| {
+                        ui.label(source.users.len().to_string());
+                    });
+                });
+            }
+        });
+    if let Some(id) = open
+        && let Some(source) = data.data_sources.iter().find(|d| d.id == id)
+    {
+        state.selected = Some(id);
+        state.editor = Some(EditDialog::edit(source));
+    }
+}
+
+fn confirm_delete(state: &mut AppState, ui: &mut egui::Ui, data: &VaultData) {
+    let Some(id) = state.confirm_delete else {
+        return;
+    };
+    let name = data
+        .data_sources
+        .iter()
+        .find(|d| d.id == id)
+        .map(|d| d.name.clone())
+        .unwrap_or_default();
+    let modal = egui::Modal::new(egui::Id::unique("confirm-delete")).show(ui.ctx(), |ui| {
+        ui.heading(&name);
+        ui.label(state.tr("Delete this data source and all its tokens?"));
+        ui.horizontal(|ui| {
+            if ui.button(state.tr("Delete")).clicked() {
+                state.send(Command::DeleteDataSource(id));
+                state.confirm_delete = None;
+                if state.selected == Some(id) {
+                    state.selected = None;
+                }
+            }
+            if ui.button(state.tr("Cancel")).clicked() {
+                state.confirm_delete = None;
+            }
+        });
+    });
+    if modal.should_close() {
+        state.confirm_delete = None;
+    }
+}
+
+fn show_vault_failure(state: &mut AppState, ui: &mut egui::Ui) {
+    let mut retry: Option<Option<String>> = None;
+    let mut restore = false;
+    let title = state.tr("The vault could not be opened");
+    let passphrase_label = state.tr("Passphrase");
+    let unlock = state.tr("Unlock");
+    let restore_label = state.tr("Restore backup");
+    if let VaultView::Failed {
+        message,
+        passphrase,
+    } = &mut state.vault
+    {
+        egui::CentralPanel::default().show(ui, |ui| {
+            ui.heading(title);
+            ui.colored_label(DANGER, message.as_str());
+            ui.add_space(8.0);
+            ui.horizontal(|ui| {
+                let label = ui.label(passphrase_label);
+                ui.add(egui::TextEdit::singleline(passphrase).password(true))
+                    .labelled_by(label.id);
+                if ui.button(unlock).clicked() {
+                    retry = Some(Some(passphrase.clone()));
+                }
+            });
+            if ui.button(restore_label).clicked() {
+                restore = true;
+            }
+        });
+    }
+    if let Some(passphrase) = retry {
+        state.retry_open(passphrase);
+    } else if restore {
+        state.restore_backup();
+    }
+}

@@ -1,0 +1,45 @@
+//! The desktop app: the Intrexx-style *Edit data source* dialog done right.
+
+pub mod app;
+pub mod edit_dialog;
+pub mod i18n;
+pub mod main_window;
+pub mod sign_in_dialog;
+pub mod worker;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub use app::{AppState, Options, TokendeskApp};
+
+use crate::clock::SystemClock;
+use crate::vault::KeySource;
+
+/// Opens the window and runs until it is closed.
+pub fn run(vault_dir: PathBuf, keys: KeySource) -> Result<(), String> {
+    let native = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_title("tokendesk — Connector for Microsoft Exchange")
+            .with_app_id("tokendesk")
+            .with_inner_size([1100.0, 700.0])
+            .with_min_inner_size([800.0, 480.0]),
+        persist_window: true,
+        renderer: eframe::Renderer::Glow,
+        ..Default::default()
+    };
+    eframe::run_native(
+        "tokendesk",
+        native,
+        Box::new(move |creation| {
+            let _ = creation;
+            let state = AppState::new(Options {
+                vault_dir,
+                keys,
+                locale: i18n::Locale::detect(),
+                clock: Arc::new(SystemClock),
+            });
+            Ok(Box::new(TokendeskApp { state }))
+        }),
+    )
+    .map_err(|e| format!("The window could not be opened: {e}"))
+}

@@ -1,0 +1,261 @@
+//! The *Request MS365 Refresh Token* dialog: the device flow made visible. Step one
+//! shows the code (already on the clipboard) and the page; step two waits with a
+//! countdown while the worker polls.
+
+use std::sync::{Arc, Mutex};
+
+use egui::{Color32, RichText};
+
+use super::app::AppState;
+use super::i18n::Locale;
+use super::main_window::DANGER;
+use super::worker::Command;
+use crate::identity::{DeviceAuthorization, IdentityError, ProviderConfig, TokenSet};
+use crate::vault::ops::TokenTarget;
+
+pub enum Step {
+    Requesting,
+    Code,
+    Waiting,
+    Failed(IdentityError),
+    Mismatch(Box<TokenSet>),
+}
+
+pub struct SignInDialog {
+    pub target: TokenTarget,
+    pub expected_account: String,
+    /// The token's owner is in the vault, so the result is written there directly.
+    pub saved: bool,
+    config: ProviderConfig,
+    pub step: Step,
+    pub authorization: Option<DeviceAuthorization>,
+    pub seconds_left: Option<i64>,
+    copy_pending: bool,
+    /// Set by the thread that asked the desktop to open the page.
+    open_failure: Arc<Mutex<Option<String>>>,
+}
+
+impl SignInDialog {
+    pub fn new(
+        target: TokenTarget,
+        expected_account: String,
+        saved: bool,
+        config: &ProviderConfig,
+    ) -> Self {
+        SignInDialog {
+            target,
+            expected_account,
+            saved,
+            config: config.clone(),
+            step: Step::Requesting,
+            authorization: None,
+            seconds_left: None,
+            copy_pending: false,
+            open_failure: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    pub fn code_arrived(&mut self, authorization: DeviceAuthorization, _locale: Locale) {
+        self.seconds_left =
+            Some((authorization.expires_at - authorization.issued_at).num_seconds());
+        self.authorization = Some(authorization);
+        self.step = Step::Code;
+        self.copy_pending = true;
+    }
+
+    pub fn failed(&mut self, error: IdentityError) {
+        self.step = Step::Failed(error);
+    }
+
+    pub fn mismatch(&mut self, tokens: TokenSet) {
+        self.step = Step::Mismatch(Box::new(tokens));
+    }
+
+    fn open_page(&self, ctx: &egui::Context) {
+        let Some(authorization) = &self.authorization else {
+            return;
+        };
+        let page = authorization.page_to_open().clone();
+        let failure = self.open_failure.clone();
+        let ctx = ctx.clone();
+        // `open` waits for the launcher; never on the UI thread.
+        std::thread::spawn(move || {
+            let result = crate::desktop::open_in_browser(&page);
+            *failure.lock().unwrap_or_else(|e| e.into_inner()) = result.err();
+            ctx.request_repaint();
+        });
+    }
+}
+
+fn countdown(seconds: i64) -> String {
+    format!("{:02}:{:02}", seconds / 60, seconds % 60)
+}
+
+pub fn show(state: &mut AppState, ui: &mut egui::Ui) {
+    let Some(mut dialog) = state.sign_in.take() else {
+        return;
+    };
+    let mut keep = true;
+    let mut store_anyway: Option<TokenSet> = None;
+    let mut retry = false;
+    let modal = egui::Modal::new(egui::Id::unique("request-refresh-token")).show(ui.ctx(), |ui| {
+        ui.set_width(560.0);
+        ui.heading(state.tr("Request MS365 Refresh Token"));
+        ui.label(format!(
+            "{}: {} · {}: {}",
+            state.tr("Tenant"),
+            dialog.config.authority.display_name(),
+            state.tr("Client ID being approved"),
+            dialog.config.client_id
+        ));
+        ui.separator();
+        match &dialog.step {
+            Step::Requesting => {
+                ui.horizontal(|ui| {
+                    ui.spinner();
+                    ui.label(state.tr("Requesting a code…"));
+                });
+            }
+            Step::Code => {
+                if let Some(authorization) = dialog.authorization.clone() {
+                    if dialog.copy_pending {
+                        // Only the user code ever goes to the clipboard.
+                        ui.ctx().copy_text(authorization.user_code.clone());
+                        dialog.copy_pending = false;
+                    }
+                    ui.label(state.tr("Enter this code on the Microsoft login page:"));
+                    ui.horizontal(|ui| {
+                        ui.label(
+                            RichText::new(&authorization.user_code)
+                                .monospace()
+                                .size(34.0)
+                                .strong(),
+                        );
+                        ui.label(
+                            RichText::new(state.tr("Copied"))
+                                .color(Color32::from_rgb(0x2e, 0x7d, 0x32)),
+                        );
+                        if ui.button(state.tr("Copy")).clicked() {
+                            ui.ctx().copy_text(authorization.user_code.clone());
+                        }
+                    });
+                    ui.hyperlink(authorization.verification_uri.as_str());
+                    if ui.button(state.tr("Open Microsoft login page")).clicked() {
+                        dialog.open_page(ui.ctx());
+                    }
+                    if let Some(failure) = dialog
+                        .open_failure
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .clone()
+                    {
+                        ui.colored_label(DANGER, failure);
+                        let mut url = authorization.verification_uri.to_string();
+                        ui.add(egui::TextEdit::singleline(&mut url).interactive(true));
+                    }
+                    ui.colored_label(
+                        DANGER,
+                        state.tr("Never enter a code that you received from someone else."),
+                    );
+                    ui.horizontal(|ui| {
+                        if ui.button(state.tr("Next")).clicked() {
+                            dialog.step = Step::Waiting;
+                        }
+                        if ui.button(state.tr("Cancel")).clicked() {
+                            keep = false;
+                        }
+                    });
+                }
+            }
+            Step::Waiting => {
+                ui.horizontal(|ui| {
+                    ui.spinner();
+                    ui.label(state.tr("Waiting for the sign-in…"));
+                });
+                ui.label(format!(
+                    "{}: {}",
+                    state.tr("Sign in with"),
+                    dialog.expected_account
+                ));
+                let left = dialog
+                    .authorization
+                    .as_ref()
+                    .map(|a| a.seconds_left(state.now()))
+                    .or(dialog.seconds_left)
+                    .unwrap_or(0);
+                ui.label(format!(
+                    "{} {}",
+                    state.tr("Code expires in"),
+                    countdown(left)
+                ));
+                if ui.button(state.tr("Cancel")).clicked() {
+                    keep = false;
+                }
+            }
+            Step::Failed(error) => {
+                ui.heading(state.tr("Sign-in failed"));
+                ui.colored_label(DANGER, error.to_string());
+                let details = error.support_details();
+                if !details.is_empty() {
+                    ui.collapsing("Details for support", |ui| {
+                        ui.monospace(details);
+                    });
+                }
+                ui.horizontal(|ui| {
+                    if ui.button(state.tr("Retry")).clicked() {
+                        retry = true;
+                    }
+                    if ui.button(state.tr("Close")).clicked() {
+                        keep = false;
+                    }
+                });
+            }
+            Step::Mismatch(tokens) => {
+                let who = tokens
+                    .identity
+                    .as_ref()
+                    .and_then(|i| i.account())
+                    .unwrap_or("an unnamed account")
+                    .to_string();
+                ui.heading(state.tr("Signed in, but as another account"));
+                ui.colored_label(
+                    DANGER,
+                    format!(
+                        "{who} signed in, but this token is for {}. Nothing was stored.",
+                        dialog.expected_account
+                    ),
+                );
+                ui.horizontal(|ui| {
+                    if ui.button(state.tr("Store anyway")).clicked() {
+                        store_anyway = Some((**tokens).clone());
+                    }
+                    if ui.button(state.tr("Retry")).clicked() {
+                        retry = true;
+                    }
+                    if ui.button(state.tr("Cancel")).clicked() {
+                        keep = false;
+                    }
+                });
+            }
+        }
+    });
+    if modal.should_close() {
+        keep = false;
+    }
+    if retry {
+        dialog.step = Step::Requesting;
+        dialog.authorization = None;
+        state.send(Command::StartSignIn {
+            config: Box::new(dialog.config.clone()),
+        });
+    }
+    if let Some(tokens) = store_anyway {
+        state.store_tokens(dialog, tokens);
+        return;
+    }
+    if keep {
+        state.sign_in = Some(dialog);
+    } else {
+        state.send(Command::CancelSignIn);
+    }
+}

@@ -1,0 +1,244 @@
+//! Everything slow happens here, never on the UI thread: the vault's disk and
+//! keyring work and the identity provider's network calls. The UI sends
+//! [`Command`]s; results come back as [`Event`]s, each followed by a repaint request.
+
+use std::path::PathBuf;
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use chrono::NaiveDate;
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::{Clock, TokioSleeper};
+use crate::identity::{
+    DeviceAuthorization, HttpClient, HttpOptions, IdentityClient, IdentityError, PollEvent,
+    ProviderConfig, TokenSet,
+};
+use crate::vault::ops::TokenTarget;
+use crate::vault::{DataSource, KeySource, Vault, VaultData, VaultError};
+
+pub enum Command {
+    OpenVault {
+        keys: KeySource,
+    },
+    RestoreBackup {
+        keys: KeySource,
+    },
+    /// Adds the data source, or replaces the one with the same id.
+    SaveDataSource(Box<DataSource>),
+    DeleteDataSource(uuid::Uuid),
+    StoreSignIn {
+        target: TokenTarget,
+        tokens: Box<TokenSet>,
+    },
+    ClearToken(TokenTarget),
+    MarkReminderShown {
+        target: TokenTarget,
+        day: NaiveDate,
+    },
+    StartSignIn {
+        config: Box<ProviderConfig>,
+    },
+    CancelSignIn,
+}
+
+pub enum Event {
+    VaultOpened(Result<VaultData, String>),
+    /// The vault after a successful change.
+    VaultChanged(VaultData),
+    VaultError(String),
+    SignInCode(Box<DeviceAuthorization>),
+    SignInWaiting {
+        seconds_left: i64,
+    },
+    SignInFinished(Box<Result<TokenSet, IdentityError>>),
+}
+
+/// The UI's end of the worker.
+pub struct Worker {
+    commands: Sender<Command>,
+    pub events: Receiver<Event>,
+    repaint: Arc<OnceLock<egui::Context>>,
+}
+
+impl Worker {
+    pub fn start(vault_dir: PathBuf, clock: Arc<dyn Clock>) -> Self {
+        let (command_tx, command_rx) = channel::<Command>();
+        let (event_tx, event_rx) = channel::<Event>();
+        let repaint = Arc::new(OnceLock::new());
+        let reporter_repaint = repaint.clone();
+        std::thread::Builder::new()
+            .name("tokendesk-worker".into())
+            .spawn(move || {
+                let reporter = Reporter {
+                    tx: event_tx,
+                    repaint: reporter_repaint,
+                };
+                run(vault_dir, clock, command_rx, reporter)
+            })
+            .expect("the worker thread starts");
+        Worker {
+            commands: command_tx,
+            events: event_rx,
+            repaint,
+        }
+    }
+
+    /// The context to wake when results arrive; known from the first frame on.
+    pub fn attach(&self, ctx: &egui::Context) {
+        if self.repaint.get().is_none() {
+            let _ = self.repaint.set(ctx.clone());
+        }
+    }
+
+    pub fn send(&self, command: Command) {
+        // The worker only stops with the app, so a failed send means we are exiting.
+        let _ = self.commands.send(command);
+    }
+}
+
+#[derive(Clone)]
+struct Reporter {
+    tx: Sender<Event>,
+    repaint: Arc<OnceLock<egui::Context>>,
+}
+
+impl Reporter {
+    fn send(&self, event: Event) {
+        let _ = self.tx.send(event);
+        if let Some(ctx) = self.repaint.get() {
+            ctx.request_repaint();
+        }
+    }
+}
+
+struct ClockRef(Arc<dyn Clock>);
+
+impl Clock for ClockRef {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.0.now()
+    }
+}
+
+fn run(vault_dir: PathBuf, clock: Arc<dyn Clock>, commands: Receiver<Command>, reporter: Reporter) {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            reporter.send(Event::VaultOpened(Err(format!(
+                "Could not start the background worker: {e}"
+            ))));
+            return;
+        }
+    };
+    let vault: Arc<Mutex<Option<Vault>>> = Arc::new(Mutex::new(None));
+    let mut sign_in: Option<CancellationToken> = None;
+    while let Ok(command) = commands.recv() {
+        match command {
+            Command::OpenVault { keys } => {
+                let result = Vault::open_or_create(&vault_dir, &keys);
+                report_open(&vault, result, &reporter);
+            }
+            Command::RestoreBackup { keys } => {
+                let result = Vault::restore_backup(&vault_dir, &keys);
+                report_open(&vault, result, &reporter);
+            }
+            Command::SaveDataSource(source) => {
+                change(&vault, &reporter, |data| data.upsert_data_source(*source))
+            }
+            Command::DeleteDataSource(id) => change(&vault, &reporter, |data| {
+                data.data_sources.retain(|d| d.id != id);
+                Ok(())
+            }),
+            Command::StoreSignIn { target, tokens } => change(&vault, &reporter, |data| {
+                data.token_mut(&target)?.store_sign_in(&tokens);
+                Ok(())
+            }),
+            Command::ClearToken(target) => {
+                let by = crate::vault::model::os_user();
+                let now = clock.now();
+                change(&vault, &reporter, |data| {
+                    data.clear_token(&target, &by, now)
+                })
+            }
+            Command::MarkReminderShown { target, day } => change(&vault, &reporter, |data| {
+                data.token_mut(&target)?.reminder_shown_on = Some(day);
+                Ok(())
+            }),
+            Command::StartSignIn { config } => {
+                if let Some(previous) = sign_in.take() {
+                    previous.cancel();
+                }
+                let cancel = CancellationToken::new();
+                sign_in = Some(cancel.clone());
+                let reporter = reporter.clone();
+                let clock = ClockRef(clock.clone());
+                runtime.spawn(async move {
+                    let result = device_flow(*config, &clock, &cancel, &reporter).await;
+                    // After a cancel the dialog is gone; nothing may arrive for it.
+                    if !cancel.is_cancelled() {
+                        reporter.send(Event::SignInFinished(Box::new(result)));
+                    }
+                });
+            }
+            Command::CancelSignIn => {
+                if let Some(cancel) = sign_in.take() {
+                    cancel.cancel();
+                }
+            }
+        }
+    }
+}
+
+async fn device_flow(
+    config: ProviderConfig,
+    clock: &ClockRef,
+    cancel: &CancellationToken,
+    reporter: &Reporter,
+) -> Result<TokenSet, IdentityError> {
+    let http = HttpClient::new(&HttpOptions::default())?;
+    let client = IdentityClient::connect(http, config).await?;
+    let authorization = client.start_device_authorization(clock.now()).await?;
+    reporter.send(Event::SignInCode(Box::new(authorization.clone())));
+    client
+        .wait_for_device_approval(&authorization, clock, &TokioSleeper, cancel, |event| {
+            if let PollEvent::Waiting { seconds_left, .. } = event {
+                reporter.send(Event::SignInWaiting { seconds_left });
+            }
+        })
+        .await
+}
+
+fn report_open(
+    slot: &Mutex<Option<Vault>>,
+    result: Result<Vault, VaultError>,
+    reporter: &Reporter,
+) {
+    match result {
+        Ok(vault) => {
+            let data = vault.data().clone();
+            *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(vault);
+            reporter.send(Event::VaultOpened(Ok(data)));
+        }
+        Err(error) => reporter.send(Event::VaultOpened(Err(error.to_string()))),
+    }
+}
+
+fn change(
+    slot: &Mutex<Option<Vault>>,
+    reporter: &Reporter,
+    apply: impl FnOnce(&mut VaultData) -> Result<(), VaultError>,
+) {
+    let mut guard = slot.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(vault) = guard.as_mut() else {
+        reporter.send(Event::VaultError("The vault is not open.".into()));
+        return;
+    };
+    match vault.update(apply) {
+        Ok(()) => reporter.send(Event::VaultChanged(vault.data().clone())),
+        Err(error) => reporter.send(Event::VaultError(error.to_string())),
+    }
+}
