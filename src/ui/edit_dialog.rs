@@ -83,6 +83,9 @@ pub struct EditDialog {
     pub filter: String,
     pub sort: (SortBy, bool),
     pub error: Option<String>,
+    /// True until the dialog has been drawn once: the click or key that opened it
+    /// must not also close it.
+    fresh: bool,
 }
 
 impl EditDialog {
@@ -154,6 +157,7 @@ impl EditDialog {
             filter: String::new(),
             sort: (SortBy::AppUser, true),
             error: None,
+            fresh: true,
         }
     }
 
@@ -251,6 +255,7 @@ pub fn show(state: &mut AppState, ui: &mut egui::Ui) {
     let Some(mut dialog) = state.editor.take() else {
         return;
     };
+    let first_frame = std::mem::replace(&mut dialog.fresh, false);
     let mut keep_open = true;
     let modal = egui::Modal::new(egui::Id::unique("edit-data-source")).show(ui.ctx(), |ui| {
         ui.set_width(720.0);
@@ -278,7 +283,8 @@ pub fn show(state: &mut AppState, ui: &mut egui::Ui) {
         }
         ui.horizontal(|ui| {
             let ok = ui.button(state.tr("OK"));
-            let enter = dialog.mapping.is_none()
+            let enter = !first_frame
+                && dialog.mapping.is_none()
                 && dialog.confirm_clear.is_none()
                 && state.sign_in.is_none()
                 && ui.input(|i| i.key_pressed(egui::Key::Enter))
@@ -835,7 +841,7 @@ fn mapping_editor(state: &mut AppState, ui: &mut egui::Ui, dialog: &mut EditDial
         .unwrap_or_default();
     let mut keep = true;
     let mut request: Option<UserMapping> = None;
-    let modal = egui::Modal::new(egui::Id::unique("mapping-editor")).show(ui.ctx(), |ui| {
+    let modal = super::widgets::nested_modal(ui.ctx(), "mapping-editor", |ui| {
         ui.set_width(520.0);
         ui.heading(state.tr("Additional users"));
         egui::Grid::new("mapping")
@@ -943,7 +949,7 @@ fn confirm_clear(state: &mut AppState, ui: &mut egui::Ui, dialog: &mut EditDialo
     let Some(target) = dialog.confirm_clear.clone() else {
         return;
     };
-    let modal = egui::Modal::new(egui::Id::unique("confirm-clear")).show(ui.ctx(), |ui| {
+    let modal = super::widgets::nested_modal(ui.ctx(), "confirm-clear", |ui| {
         ui.heading(state.tr("Clear Token"));
         ui.label(state.tr(
             "Clear this token? The connection stays suspended until a new token is requested.",
@@ -967,7 +973,7 @@ fn confirm_remove(state: &mut AppState, ui: &mut egui::Ui, dialog: &mut EditDial
     let Some(id) = dialog.confirm_remove else {
         return;
     };
-    let modal = egui::Modal::new(egui::Id::unique("confirm-remove")).show(ui.ctx(), |ui| {
+    let modal = super::widgets::nested_modal(ui.ctx(), "confirm-remove", |ui| {
         ui.label(state.tr("Remove this mapping and its token?"));
         ui.horizontal(|ui| {
             if ui.button(state.tr("Remove")).clicked() {

@@ -77,7 +77,9 @@ pub fn show(state: &mut AppState, ui: &mut egui::Ui) {
     let items = attention(&data, now);
 
     egui::Panel::bottom("status").show(ui, |ui| status_strip(state, ui, &data, &items));
-    egui::Panel::top("reminders").show(ui, |ui| banner(state, ui, &items));
+    if !items.is_empty() {
+        egui::Panel::top("reminders").show(ui, |ui| banner(state, ui, &items));
+    }
     egui::Panel::left("navigation")
         .resizable(true)
         .default_size(230.0)
@@ -101,6 +103,15 @@ fn status_strip(state: &AppState, ui: &mut egui::Ui, data: &VaultData, items: &[
             data.data_sources.len()
         ));
         ui.separator();
+        let without: usize = data
+            .all_targets()
+            .iter()
+            .filter(|t| data.token(t).is_ok_and(|r| !r.has_refresh_token()))
+            .count();
+        if without > 0 {
+            ui.label(format!("{without} {}", state.tr("without a token")));
+            ui.separator();
+        }
         if items.is_empty() {
             ui.label(state.tr("All tokens are healthy."));
         } else {
@@ -213,8 +224,10 @@ fn data_source_table(
     }
     let dialogs_open =
         state.editor.is_some() || state.sign_in.is_some() || state.confirm_delete.is_some();
+    // Consumed, so the dialog it opens does not take the same press as its OK.
     if !dialogs_open
-        && ui.input(|i| i.key_pressed(Key::Enter))
+        && state.selected.is_some()
+        && ui.input_mut(|i| i.consume_key(egui::Modifiers::NONE, Key::Enter))
         && let Some(source) = state
             .selected
             .and_then(|id| data.data_sources.iter().find(|d| d.id == id))

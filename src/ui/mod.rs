@@ -5,6 +5,7 @@ pub mod edit_dialog;
 pub mod i18n;
 pub mod main_window;
 pub mod sign_in_dialog;
+pub mod widgets;
 pub mod worker;
 
 use std::path::PathBuf;

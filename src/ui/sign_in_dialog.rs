@@ -30,6 +30,8 @@ pub struct SignInDialog {
     pub step: Step,
     pub authorization: Option<DeviceAuthorization>,
     pub seconds_left: Option<i64>,
+    /// When the code runs out, on the UI's own monotonic clock.
+    deadline: Option<std::time::Instant>,
     copy_pending: bool,
     /// Set by the thread that asked the desktop to open the page.
     open_failure: Arc<Mutex<Option<String>>>,
@@ -50,6 +52,7 @@ impl SignInDialog {
             step: Step::Requesting,
             authorization: None,
             seconds_left: None,
+            deadline: None,
             copy_pending: false,
             open_failure: Arc::new(Mutex::new(None)),
         }
@@ -98,7 +101,7 @@ pub fn show(state: &mut AppState, ui: &mut egui::Ui) {
     let mut keep = true;
     let mut store_anyway: Option<TokenSet> = None;
     let mut retry = false;
-    let modal = egui::Modal::new(egui::Id::unique("request-refresh-token")).show(ui.ctx(), |ui| {
+    let modal = super::widgets::nested_modal(ui.ctx(), "request-refresh-token", |ui| {
         ui.set_width(560.0);
         ui.heading(state.tr("Request MS365 Refresh Token"));
         ui.label(format!(
@@ -178,9 +181,11 @@ pub fn show(state: &mut AppState, ui: &mut egui::Ui) {
                     dialog.expected_account
                 ));
                 let left = dialog
-                    .authorization
-                    .as_ref()
-                    .map(|a| a.seconds_left(state.now()))
+                    .deadline
+                    .map(|d| {
+                        d.saturating_duration_since(std::time::Instant::now())
+                            .as_secs() as i64
+                    })
                     .or(dialog.seconds_left)
                     .unwrap_or(0);
                 ui.label(format!(

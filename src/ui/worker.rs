@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use chrono::NaiveDate;
 use tokio_util::sync::CancellationToken;
 
-use crate::clock::{Clock, TokioSleeper};
+use crate::clock::{Clock, SystemClock, TokioSleeper};
 use crate::identity::{
     DeviceAuthorization, HttpClient, HttpOptions, IdentityClient, IdentityError, PollEvent,
     ProviderConfig, TokenSet,
@@ -112,14 +112,6 @@ impl Reporter {
     }
 }
 
-struct ClockRef(Arc<dyn Clock>);
-
-impl Clock for ClockRef {
-    fn now(&self) -> chrono::DateTime<chrono::Utc> {
-        self.0.now()
-    }
-}
-
 fn run(vault_dir: PathBuf, clock: Arc<dyn Clock>, commands: Receiver<Command>, reporter: Reporter) {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -175,9 +167,10 @@ fn run(vault_dir: PathBuf, clock: Arc<dyn Clock>, commands: Receiver<Command>, r
                 let cancel = CancellationToken::new();
                 sign_in = Some(cancel.clone());
                 let reporter = reporter.clone();
-                let clock = ClockRef(clock.clone());
                 runtime.spawn(async move {
-                    let result = device_flow(*config, &clock, &cancel, &reporter).await;
+                    // Polling is a conversation with the real world: real time, whatever
+                    // clock the app's expiry display runs on.
+                    let result = device_flow(*config, &SystemClock, &cancel, &reporter).await;
                     // After a cancel the dialog is gone; nothing may arrive for it.
                     if !cancel.is_cancelled() {
                         reporter.send(Event::SignInFinished(Box::new(result)));
@@ -195,7 +188,7 @@ fn run(vault_dir: PathBuf, clock: Arc<dyn Clock>, commands: Receiver<Command>, r
 
 async fn device_flow(
     config: ProviderConfig,
-    clock: &ClockRef,
+    clock: &SystemClock,
     cancel: &CancellationToken,
     reporter: &Reporter,
 ) -> Result<TokenSet, IdentityError> {

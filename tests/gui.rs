@@ -1,0 +1,324 @@
+//! The desktop app driven through its AccessKit tree with egui_kittest: real app
+//! state, a real vault (in-memory keyring), a real worker thread and the loopback
+//! identity provider.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{TimeZone, Utc};
+use egui_kittest::Harness;
+use egui_kittest::kittest::{NodeT, Queryable};
+use support::microsoft_config;
+use support::provider::{Endpoint, TestProvider};
+use tokendesk::Secret;
+use tokendesk::clock::ManualClock;
+use tokendesk::identity::Scopes;
+use tokendesk::ui::i18n::{Lang, Locale};
+use tokendesk::ui::{AppState, Options};
+use tokendesk::vault::ops::TokenTarget;
+use tokendesk::vault::{DataSource, KeySource, Keyring, Vault};
+
+struct Setup {
+    provider: TestProvider,
+    dir: tempfile::TempDir,
+    keys: KeySource,
+    clock: ManualClock,
+}
+
+fn setup() -> Setup {
+    let provider = TestProvider::microsoft();
+    provider.set_interval(Some(1));
+    let dir = support::temp_dir();
+    let store: Arc<keyring_core::CredentialStore> = keyring_core::mock::Store::new().unwrap();
+    let keys = KeySource::with_keyring(Keyring::with_store(store));
+    let mut vault = Vault::create(dir.path(), &keys, false).unwrap();
+    let config = microsoft_config(&provider, Scopes::Ews);
+    vault
+        .update(|data| {
+            data.add_data_source(DataSource::new("Exchange", config, "sales@contoso.com"))
+        })
+        .unwrap();
+    let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 22, 9, 0, 0).unwrap());
+    Setup {
+        provider,
+        dir,
+        keys,
+        clock,
+    }
+}
+
+fn harness(setup: &Setup, lang: Lang) -> Harness<'static, AppState> {
+    let state = AppState::new(Options {
+        vault_dir: setup.dir.path().to_path_buf(),
+        keys: setup.keys.clone(),
+        locale: Locale::new(lang),
+        clock: Arc::new(setup.clock.clone()),
+    });
+    let mut harness = Harness::builder()
+        .with_size(egui::vec2(1200.0, 800.0))
+        .build_ui_state(|ui, state: &mut AppState| state.ui(ui), state);
+    settle(&mut harness, |h| h.state().data().is_some());
+    harness
+}
+
+/// Steps frames until `done` holds, giving the worker thread time between frames.
+fn settle(
+    harness: &mut Harness<'static, AppState>,
+    done: impl Fn(&Harness<'static, AppState>) -> bool,
+) {
+    for _ in 0..200 {
+        harness.step();
+        if done(harness) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    let labels: Vec<String> = harness
+        .root()
+        .children_recursive()
+        .filter_map(|n| {
+            n.accesskit_node()
+                .label()
+                .or_else(|| n.accesskit_node().value())
+        })
+        .collect();
+    panic!("the condition did not come true within 5 s; the window shows: {labels:?}");
+}
+
+/// Selects the data source and presses Enter, as the Intrexx guide says.
+fn open_data_source(harness: &mut Harness<'static, AppState>, name: &str) {
+    harness.get_by_label(name).click();
+    harness.step();
+    harness.key_press(egui::Key::Enter);
+    settle(harness, |h| h.state().editor.is_some());
+}
+
+/// Clicks the widget and lets the window show the result (a click acts in one
+/// frame and shows in the next).
+fn press(harness: &mut Harness<'static, AppState>, label: &str) {
+    // A dialog sizes itself in its first frame; click where it settled.
+    harness.step();
+    harness.get_by_label(label).click();
+    harness.step();
+    harness.step();
+}
+
+/// Clicks a dialog tab (the main table behind has a column of the same name).
+fn tab(harness: &mut Harness<'static, AppState>, name: &str) {
+    let nodes: Vec<_> = harness.query_all_by_label(name).collect();
+    nodes.last().expect("tab exists").click();
+    harness.step();
+    harness.step();
+}
+
+/// The text field with this label (the main table behind the dialog has headers
+/// with the same words).
+fn input<'h>(harness: &'h Harness<'static, AppState>, label: &'h str) -> egui_kittest::Node<'h> {
+    harness
+        .query_all_by_label(label)
+        .find(|n| {
+            matches!(
+                n.accesskit_node().role(),
+                egui::accesskit::Role::TextInput | egui::accesskit::Role::PasswordInput
+            )
+        })
+        .expect("text field exists")
+}
+
+fn stored(setup: &Setup, target: &TokenTarget) -> tokendesk::vault::TokenRecord {
+    Vault::open(setup.dir.path(), &setup.keys)
+        .unwrap()
+        .data()
+        .token(target)
+        .unwrap()
+        .clone()
+}
+
+#[test]
+fn enter_opens_the_data_source_and_the_whole_device_flow_stores_a_token() {
+    let setup = setup();
+    let mut harness = harness(&setup, Lang::En);
+    open_data_source(&mut harness, "Exchange");
+    tab(&mut harness, "Exchange account");
+    assert!(
+        harness.query_all_by_label_contains("no token").count() >= 2,
+        "table and tab"
+    );
+
+    press(&mut harness, "Request MS365 Refresh Token");
+    settle(&mut harness, |h| {
+        h.state()
+            .sign_in
+            .as_ref()
+            .is_some_and(|d| d.authorization.is_some())
+    });
+    let code = harness
+        .state()
+        .sign_in
+        .as_ref()
+        .unwrap()
+        .authorization
+        .as_ref()
+        .unwrap()
+        .user_code
+        .clone();
+    assert!(harness.query_by_label(&code).is_some(), "the code is shown");
+    let copied = harness
+        .output()
+        .platform_output
+        .commands
+        .iter()
+        .any(|command| matches!(command, egui::OutputCommand::CopyText(text) if *text == code));
+    assert!(copied, "the user code went to the clipboard");
+    assert!(
+        harness
+            .query_by_label_contains("Never enter a code")
+            .is_some()
+    );
+    assert!(harness.query_by_label_contains("/devicelogin").is_some());
+
+    press(&mut harness, "Next");
+    assert!(
+        harness
+            .query_by_label_contains("Sign in with: sales@contoso.com")
+            .is_some()
+    );
+    setup.provider.approve();
+    settle(&mut harness, |h| h.state().sign_in.is_none());
+    let target = TokenTarget::data_source("Exchange");
+    settle(&mut harness, |_| {
+        stored(&setup, &target).has_refresh_token()
+    });
+    settle(&mut harness, |h| {
+        h.query_by_label_contains("no token").is_none()
+            && h.query_all_by_label_contains("healthy").count() >= 2
+    });
+
+    let record = stored(&setup, &target);
+    assert_eq!(
+        record
+            .refresh_token
+            .as_ref()
+            .map(Secret::expose)
+            .map(String::from),
+        setup.provider.current_refresh_token_of("sales@contoso.com")
+    );
+    let button = harness.get_by_label("Request MS365 Refresh Token");
+    assert!(
+        button.accesskit_node().is_disabled(),
+        "gray while the token is healthy"
+    );
+
+    // Clear Token asks first, then suspends the connection.
+    press(&mut harness, "Clear Token");
+    press(&mut harness, "Yes");
+    settle(&mut harness, |_| {
+        !stored(&setup, &target).has_refresh_token()
+    });
+    assert!(stored(&setup, &target).cleared.is_some());
+}
+
+#[test]
+fn declined_sign_in_shows_the_reason_and_offers_retry() {
+    let setup = setup();
+    let mut harness = harness(&setup, Lang::En);
+    open_data_source(&mut harness, "Exchange");
+    tab(&mut harness, "Exchange account");
+    setup
+        .provider
+        .script_polls(&[support::provider::PollAnswer::Decline]);
+    press(&mut harness, "Request MS365 Refresh Token");
+    settle(&mut harness, |h| {
+        h.query_by_label("Sign-in failed").is_some()
+    });
+    assert!(harness.query_by_label_contains("declined").is_some());
+    assert!(harness.query_by_label("Retry").is_some());
+    press(&mut harness, "Close");
+    assert!(harness.state().sign_in.is_none());
+    assert!(!stored(&setup, &TokenTarget::data_source("Exchange")).has_refresh_token());
+    assert!(setup.provider.requests_to(Endpoint::Token).len() <= 2);
+}
+
+#[test]
+fn invalid_values_are_reported_beside_the_fields() {
+    let setup = setup();
+    let mut harness = harness(&setup, Lang::En);
+    press(&mut harness, "New data source");
+    harness.step();
+    input(&harness, "Tenant").focus();
+    input(&harness, "Tenant").type_text("contoso");
+    harness.step();
+    input(&harness, "Client ID").focus();
+    input(&harness, "Client ID").type_text("not-a-guid");
+    harness.step();
+    harness.step();
+    assert!(
+        harness
+            .query_by_label_contains("'contoso' is not a tenant")
+            .is_some()
+    );
+    assert!(
+        harness
+            .query_by_label_contains("is not an Application (client) ID")
+            .is_some()
+    );
+    press(&mut harness, "OK");
+    assert!(
+        harness.state().editor.is_some(),
+        "nothing is saved with errors"
+    );
+}
+
+#[test]
+fn reminder_banner_at_29_days_and_warning_at_9() {
+    let setup = setup();
+    let mut vault = Vault::open(setup.dir.path(), &setup.keys).unwrap();
+    let issued = tokendesk::clock::Clock::now(&setup.clock) - chrono::Duration::days(61);
+    vault
+        .update(|data| {
+            let record = data.token_mut(&TokenTarget::data_source("Exchange"))?;
+            record.refresh_token = Some(Secret::new("rt"));
+            record.obtained_at = Some(issued);
+            Ok(())
+        })
+        .unwrap();
+    let mut harness = harness(&setup, Lang::En);
+    assert!(
+        harness
+            .query_by_label_contains("Exchange token for sales@contoso.com will expire on")
+            .is_some()
+    );
+    press(&mut harness, "Dismiss for today");
+    settle(&mut harness, |h| {
+        h.query_by_label_contains("will expire on").is_none()
+    });
+
+    setup.clock.advance(chrono::Duration::days(20));
+    harness.step();
+    harness.step();
+    assert!(
+        harness
+            .query_by_label_contains("Renewal is required now")
+            .is_some()
+    );
+    assert!(
+        harness.query_by_label("Dismiss for today").is_none(),
+        "the last-10-days warning stays"
+    );
+}
+
+#[test]
+fn the_german_ui() {
+    let setup = setup();
+    let mut harness = harness(&setup, Lang::De);
+    assert!(harness.query_by_label("Neue Datenquelle").is_some());
+    open_data_source(&mut harness, "Exchange");
+    tab(&mut harness, "Exchange-Konto");
+    assert!(
+        harness
+            .query_by_label("MS365-Aktualisierungstoken anfordern")
+            .is_some()
+    );
+}
