@@ -95,11 +95,18 @@ fn open_data_source(harness: &mut Harness<'static, AppState>, name: &str) {
     settle(harness, |h| h.state().editor.is_some());
 }
 
+/// Dialogs size and centre themselves over a few frames (a reopened one starts at
+/// its last size); clicks must land where they settled.
+fn steady(harness: &mut Harness<'static, AppState>) {
+    for _ in 0..3 {
+        harness.step();
+    }
+}
+
 /// Clicks the widget and lets the window show the result (a click acts in one
 /// frame and shows in the next).
 fn press(harness: &mut Harness<'static, AppState>, label: &str) {
-    // A dialog sizes itself in its first frame; click where it settled.
-    harness.step();
+    steady(harness);
     harness.get_by_label(label).click();
     harness.step();
     harness.step();
@@ -107,6 +114,7 @@ fn press(harness: &mut Harness<'static, AppState>, label: &str) {
 
 /// Clicks a dialog tab (the main table behind has a column of the same name).
 fn tab(harness: &mut Harness<'static, AppState>, name: &str) {
+    steady(harness);
     let nodes: Vec<_> = harness.query_all_by_label(name).collect();
     nodes.last().expect("tab exists").click();
     harness.step();
@@ -321,4 +329,101 @@ fn the_german_ui() {
             .query_by_label("MS365-Aktualisierungstoken anfordern")
             .is_some()
     );
+}
+
+/// Clicks the last widget with this label: the one in the dialog on top.
+fn press_last(harness: &mut Harness<'static, AppState>, label: &str) {
+    steady(harness);
+    let nodes: Vec<_> = harness.query_all_by_label(label).collect();
+    nodes.last().expect("widget exists").click();
+    harness.step();
+    harness.step();
+}
+
+fn type_into(harness: &mut Harness<'static, AppState>, label: &str, text: &str) {
+    input(harness, label).focus();
+    harness.step();
+    input(harness, label).type_text(text);
+    harness.step();
+}
+
+fn vault_users(setup: &Setup) -> Vec<(String, String)> {
+    let vault = Vault::open(setup.dir.path(), &setup.keys).unwrap();
+    vault.data().data_sources[0]
+        .users
+        .iter()
+        .map(|m| (m.app_user.login.clone(), m.exchange_user.clone()))
+        .collect()
+}
+
+#[test]
+fn add_edit_and_remove_an_additional_user() {
+    let setup = setup();
+    let mut harness = harness(&setup, Lang::En);
+    open_data_source(&mut harness, "Exchange");
+    tab(&mut harness, "Additional users");
+
+    press(&mut harness, "+");
+    type_into(&mut harness, "Application user", "USER/jdoe");
+    type_into(&mut harness, "Exchange user", "jane");
+    press_last(&mut harness, "OK");
+    assert!(
+        harness
+            .query_by_label_contains("'jane' is not an e-mail address")
+            .is_some()
+    );
+    type_into(&mut harness, "Exchange user", "@contoso.com");
+    press_last(&mut harness, "OK");
+    assert!(harness.state().editor.as_ref().unwrap().mapping.is_none());
+    assert!(harness.query_by_label("USER/jdoe").is_some());
+
+    // A second mapping for the same application user is refused.
+    press(&mut harness, "+");
+    type_into(&mut harness, "Application user", "user/JDOE");
+    type_into(&mut harness, "Exchange user", "other@contoso.com");
+    press_last(&mut harness, "OK");
+    assert!(
+        harness
+            .query_by_label_contains("is already mapped")
+            .is_some()
+    );
+    press_last(&mut harness, "Cancel");
+
+    // Nothing reaches the vault before OK.
+    assert!(vault_users(&setup).is_empty());
+    press(&mut harness, "OK");
+    settle(&mut harness, |_| !vault_users(&setup).is_empty());
+    assert_eq!(
+        vault_users(&setup),
+        vec![("USER/jdoe".to_string(), "jane@contoso.com".to_string())]
+    );
+    settle(&mut harness, |h| {
+        h.state()
+            .data()
+            .is_some_and(|d| d.data_sources[0].users.len() == 1)
+    });
+
+    // Edit, then remove with confirmation.
+    open_data_source(&mut harness, "Exchange");
+    tab(&mut harness, "Additional users");
+    settle(&mut harness, |h| h.query_by_label("USER/jdoe").is_some());
+    harness.get_by_label("USER/jdoe").click_secondary();
+    harness.step();
+    harness.step();
+    press_last(&mut harness, "Edit");
+    type_into(&mut harness, "Exchange user", ".de");
+    press_last(&mut harness, "OK");
+    harness.get_by_label("USER/jdoe").click_secondary();
+    harness.step();
+    harness.step();
+    press_last(&mut harness, "Remove");
+    assert!(
+        harness
+            .query_by_label_contains("Remove this mapping")
+            .is_some()
+    );
+    press_last(&mut harness, "Remove");
+    assert!(harness.query_by_label("USER/jdoe").is_none());
+    press(&mut harness, "OK");
+    settle(&mut harness, |_| vault_users(&setup).is_empty());
 }

@@ -689,7 +689,7 @@ fn users_tab(state: &mut AppState, ui: &mut egui::Ui, dialog: &mut EditDialog) {
             for (sort, title) in columns {
                 header.col(|ui| {
                     let arrow = if dialog.sort.0 == sort {
-                        if dialog.sort.1 { " ▲" } else { " ▼" }
+                        if dialog.sort.1 { " ^" } else { " v" }
                     } else {
                         ""
                     };
