@@ -113,7 +113,9 @@ fn status_strip(state: &AppState, ui: &mut egui::Ui, data: &VaultData, items: &[
             ui.separator();
         }
         if items.is_empty() {
-            ui.label(state.tr("All tokens are healthy."));
+            if without == 0 {
+                ui.label(state.tr("All tokens are healthy."));
+            }
         } else {
             let urgent = items.iter().filter(|i| i.state.is_urgent()).count();
             let text = format!("{} token(s) need attention, {urgent} urgent", items.len());

@@ -1,0 +1,122 @@
+//! The real binary in a real window under X (Xvfb in CI): it must reach its first
+//! frame, and a screenshot of it is saved for the README. Without a display the
+//! test says it skipped — unless TOKENDESK_REQUIRE_DISPLAY=1 (set by .ci/run).
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn tool(name: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {name}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+#[test]
+fn the_window_opens_and_is_photographed() {
+    let display = std::env::var("DISPLAY").unwrap_or_default();
+    let required = std::env::var("TOKENDESK_REQUIRE_DISPLAY").as_deref() == Ok("1");
+    if display.is_empty() || !tool("xdotool") || !tool("import") {
+        assert!(
+            !required,
+            "TOKENDESK_REQUIRE_DISPLAY=1 but DISPLAY, xdotool or ImageMagick is missing"
+        );
+        eprintln!("SKIPPED: no X display with xdotool and ImageMagick");
+        return;
+    }
+    let home = support::temp_dir();
+    let add = Command::new(support::bin())
+        .args([
+            "data-source",
+            "add",
+            "Exchange",
+            "--tenant",
+            "contoso.onmicrosoft.com",
+        ])
+        .args([
+            "--client-id",
+            "11111111-2222-3333-4444-555555555555",
+            "--preset",
+            "graph",
+            "--account",
+            "sales@contoso.com",
+        ])
+        .env("TOKENDESK_HOME", home.path())
+        .env("TOKENDESK_PASSPHRASE", "window test")
+        .output()
+        .unwrap();
+    assert!(
+        add.status.success(),
+        "{}",
+        String::from_utf8_lossy(&add.stderr)
+    );
+
+    let started = Instant::now();
+    let mut app = Command::new(support::bin())
+        .env("TOKENDESK_HOME", home.path())
+        .env("TOKENDESK_PASSPHRASE", "window test")
+        .env("TOKENDESK_LANG", "en-GB")
+        .env("XDG_CONFIG_HOME", home.path())
+        .env("XDG_DATA_HOME", home.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut window = None;
+    while started.elapsed() < Duration::from_secs(30) {
+        let found = Command::new("xdotool")
+            .args(["search", "--onlyvisible", "--name", "^tokendesk"])
+            .output()
+            .unwrap();
+        let id = String::from_utf8_lossy(&found.stdout)
+            .lines()
+            .next()
+            .map(String::from);
+        if id.is_some() {
+            window = id;
+            break;
+        }
+        if let Ok(Some(status)) = app.try_wait() {
+            let mut stderr = String::new();
+            use std::io::Read;
+            app.stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut stderr)
+                .unwrap();
+            panic!("the app exited with {status} before showing a window: {stderr}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let window = window.expect("a window titled tokendesk appeared within 30 s");
+    let name = Command::new("xdotool")
+        .args(["getwindowname", &window])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&name.stdout).starts_with("tokendesk"));
+    // Give the vault a moment to open (Argon2) and the frame to be drawn.
+    std::thread::sleep(Duration::from_secs(3));
+    let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("main-window.png");
+    let shot = Command::new("import")
+        .args(["-window", "root"])
+        .arg(&out)
+        .status()
+        .unwrap();
+    let _ = app.kill();
+    let _ = app.wait();
+    assert!(shot.success());
+    let size = std::fs::metadata(&out).unwrap().len();
+    assert!(
+        size > 10_000,
+        "the screenshot is suspiciously small ({size} bytes)"
+    );
+    println!(
+        "window after {:?}; screenshot at {}",
+        started.elapsed(),
+        out.display()
+    );
+}
