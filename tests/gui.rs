@@ -35,11 +35,10 @@ fn setup() -> Setup {
     let keys = KeySource::with_keyring(Keyring::with_store(store));
     let mut vault = Vault::create(dir.path(), &keys, false).unwrap();
     let config = microsoft_config(&provider, Scopes::Ews);
-    vault
-        .update(|data| {
-            data.add_data_source(DataSource::new("Exchange", config, "sales@contoso.com"))
-        })
-        .unwrap();
+    let mut source = DataSource::new("Exchange", config, "sales@contoso.com");
+    // Test Connection calls the loopback provider's EWS endpoint, never the real one.
+    source.account.api_root = Some(provider.base_url());
+    vault.update(|data| data.add_data_source(source)).unwrap();
     let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 22, 9, 0, 0).unwrap());
     Setup {
         provider,
@@ -426,4 +425,87 @@ fn add_edit_and_remove_an_additional_user() {
     assert!(harness.query_by_label("USER/jdoe").is_none());
     press(&mut harness, "OK");
     settle(&mut harness, |_| vault_users(&setup).is_empty());
+}
+
+#[test]
+fn test_connection_redeems_calls_ews_and_checks_the_account() {
+    let setup = setup();
+    let scope = "https://outlook.office365.com/EWS.AccessAsUser.All offline_access openid profile";
+    let first = setup
+        .provider
+        .issue_grant("sales@contoso.com", scope, Utc::now());
+    let target = TokenTarget::data_source("Exchange");
+    Vault::open(setup.dir.path(), &setup.keys)
+        .unwrap()
+        .update(|data| {
+            let record = data.token_mut(&target)?;
+            record.refresh_token = Some(Secret::new(first.clone()));
+            record.obtained_at = Some(tokendesk::clock::Clock::now(&setup.clock));
+            Ok(())
+        })
+        .unwrap();
+    let mut harness = harness(&setup, Lang::En);
+    open_data_source(&mut harness, "Exchange");
+    tab(&mut harness, "Exchange account");
+    press(&mut harness, "Test Connection");
+    settle(&mut harness, |h| {
+        h.state()
+            .editor
+            .as_ref()
+            .is_some_and(|e| e.test_result.is_some())
+    });
+    let result = harness
+        .state()
+        .editor
+        .as_ref()
+        .unwrap()
+        .test_result
+        .clone()
+        .unwrap();
+    assert_eq!(result, Ok("sales@contoso.com".to_string()));
+    assert_eq!(setup.provider.requests_to(Endpoint::Ews).len(), 1);
+    // The rotated refresh token was stored.
+    let stored_token = stored(&setup, &target)
+        .refresh_token
+        .unwrap()
+        .expose()
+        .to_string();
+    assert_ne!(stored_token, first);
+    assert_eq!(
+        Some(stored_token),
+        setup.provider.current_refresh_token_of("sales@contoso.com")
+    );
+
+    // Signed in as someone else: the test says so.
+    setup.provider.set_user("other@contoso.com");
+    let other = setup
+        .provider
+        .issue_grant("other@contoso.com", scope, Utc::now());
+    Vault::open(setup.dir.path(), &setup.keys)
+        .unwrap()
+        .update(|data| {
+            data.token_mut(&target)?.refresh_token = Some(Secret::new(other.clone()));
+            Ok(())
+        })
+        .unwrap();
+    press(&mut harness, "Test Connection");
+    settle(&mut harness, |h| {
+        h.state()
+            .editor
+            .as_ref()
+            .is_some_and(|e| e.test_result.is_some())
+    });
+    let result = harness
+        .state()
+        .editor
+        .as_ref()
+        .unwrap()
+        .test_result
+        .clone()
+        .unwrap();
+    assert!(
+        result
+            .unwrap_err()
+            .contains("configured for sales@contoso.com")
+    );
 }

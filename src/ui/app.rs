@@ -110,6 +110,12 @@ impl AppState {
                     }
                 }
                 Event::SignInFinished(result) => self.sign_in_finished(*result),
+                Event::TestFinished(result) => {
+                    if let Some(editor) = self.editor.as_mut() {
+                        editor.testing = false;
+                        editor.test_result = Some(result);
+                    }
+                }
             }
         }
     }

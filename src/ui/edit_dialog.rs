@@ -83,6 +83,9 @@ pub struct EditDialog {
     pub filter: String,
     pub sort: (SortBy, bool),
     pub error: Option<String>,
+    pub testing: bool,
+    /// The last Test Connection: the account the API answered for, or the problem.
+    pub test_result: Option<Result<String, String>>,
     /// True until the dialog has been drawn once: the click or key that opened it
     /// must not also close it.
     fresh: bool,
@@ -157,6 +160,8 @@ impl EditDialog {
             filter: String::new(),
             sort: (SortBy::AppUser, true),
             error: None,
+            testing: false,
+            test_result: None,
             fresh: true,
         }
     }
@@ -591,6 +596,21 @@ fn exchange_tab(state: &mut AppState, ui: &mut egui::Ui, dialog: &mut EditDialog
                 Err(problem) => dialog.error = Some(problem),
             }
         }
+        let can_test = dialog.saved && dialog.source.token.has_refresh_token() && !dialog.testing;
+        if ui
+            .add_enabled(can_test, egui::Button::new(state.tr("Test Connection")))
+            .clicked()
+        {
+            dialog.test_result = None;
+            if token_state.is_urgent() {
+                // Inside the last 10 days, as in ASSURE, testing forces the renewal.
+                let expected = dialog.email.trim().to_string();
+                start_sign_in(state, dialog, None, expected, true);
+            } else {
+                dialog.testing = true;
+                state.send(Command::TestConnection(dialog.target(None)));
+            }
+        }
         let can_clear = dialog.saved && dialog.source.token.has_refresh_token();
         if ui
             .add_enabled(can_clear, egui::Button::new(state.tr("Clear Token")))
@@ -598,7 +618,22 @@ fn exchange_tab(state: &mut AppState, ui: &mut egui::Ui, dialog: &mut EditDialog
         {
             dialog.confirm_clear = Some(dialog.target(None));
         }
+        if dialog.testing {
+            ui.spinner();
+        }
     });
+    match &dialog.test_result {
+        Some(Ok(account)) => {
+            ui.colored_label(
+                egui::Color32::from_rgb(0x2e, 0x7d, 0x32),
+                format!("{}: {account}", state.tr("Connection works")),
+            );
+        }
+        Some(Err(problem)) => {
+            ui.colored_label(DANGER, problem);
+        }
+        None => {}
+    }
 }
 
 fn sorted_rows(

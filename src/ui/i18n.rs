@@ -137,6 +137,7 @@ fn german(english: &str) -> Option<&'static str> {
         "No data sources yet. Create one with New data source." => {
             "Noch keine Datenquellen. Legen Sie eine mit „Neue Datenquelle“ an."
         }
+        "Connection works" => "Verbindung funktioniert",
         "without a token" => "ohne Token",
         "All tokens are healthy." => "Alle Token sind in Ordnung.",
         "Dismiss for today" => "Für heute ausblenden",

@@ -40,6 +40,7 @@ pub enum Command {
         config: Box<ProviderConfig>,
     },
     CancelSignIn,
+    TestConnection(TokenTarget),
 }
 
 pub enum Event {
@@ -52,6 +53,8 @@ pub enum Event {
         seconds_left: i64,
     },
     SignInFinished(Box<Result<TokenSet, IdentityError>>),
+    /// The account the API answered for, or what went wrong.
+    TestFinished(Result<String, String>),
 }
 
 /// The UI's end of the worker.
@@ -177,6 +180,15 @@ fn run(vault_dir: PathBuf, clock: Arc<dyn Clock>, commands: Receiver<Command>, r
                     }
                 });
             }
+            Command::TestConnection(target) => {
+                let result = runtime.block_on(test_connection(&vault, &target, &SystemClock));
+                if let Ok(guard) = vault.lock()
+                    && let Some(open) = guard.as_ref()
+                {
+                    reporter.send(Event::VaultChanged(open.data().clone()));
+                }
+                reporter.send(Event::TestFinished(result));
+            }
             Command::CancelSignIn => {
                 if let Some(cancel) = sign_in.take() {
                     cancel.cancel();
@@ -203,6 +215,59 @@ async fn device_flow(
             }
         })
         .await
+}
+
+/// Redeems and calls the API. It runs on the worker thread, which handles one
+/// command at a time, so holding the in-process vault handle across the calls
+/// blocks nothing; other processes are locked out only while the vault is written.
+async fn test_connection(
+    slot: &Mutex<Option<Vault>>,
+    target: &TokenTarget,
+    clock: &SystemClock,
+) -> Result<String, String> {
+    let (config, check) = {
+        let guard = slot.lock().unwrap_or_else(|e| e.into_inner());
+        let vault = guard.as_ref().ok_or("The vault is not open.")?;
+        let source = vault
+            .data()
+            .data_source(&target.data_source)
+            .map_err(|e| e.to_string())?;
+        let (server, api_root) = match &target.app_user {
+            Some(login) => {
+                let mapping = source
+                    .mapping(login)
+                    .ok_or_else(|| format!("'{login}' has no mapping."))?;
+                match &mapping.server_url {
+                    Some(url) => (crate::vault::ExchangeServer::Ews(url.clone()), None),
+                    None => (
+                        source.account.server.clone(),
+                        source.account.api_root.clone(),
+                    ),
+                }
+            }
+            None => (
+                source.account.server.clone(),
+                source.account.api_root.clone(),
+            ),
+        };
+        (source.provider.clone(), (server, api_root))
+    };
+    let http = HttpClient::new(&HttpOptions::default()).map_err(|e| e.to_string())?;
+    let client = IdentityClient::connect(http, config)
+        .await
+        .map_err(|e| e.to_string())?;
+    let check = crate::lifecycle::ApiCheck::for_account(
+        &client.config().authority,
+        &check.0,
+        check.1.as_ref(),
+        client.endpoints().userinfo.as_ref(),
+    )
+    .ok_or("This provider names no userinfo endpoint to test against.")?;
+    let mut guard = slot.lock().unwrap_or_else(|e| e.into_inner());
+    let vault = guard.as_mut().ok_or("The vault is not open.")?;
+    crate::lifecycle::test_connection(vault, &client, target, &check, clock)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 fn report_open(

@@ -92,6 +92,11 @@ pub struct ExchangeAccount {
     pub email: String,
     #[serde(default)]
     pub server: ExchangeServer,
+    /// Replaces the cloud's API host for Test Connection (a proxy; the tests'
+    /// loopback provider): Graph is called at `{api_root}/v1.0/me`, Exchange Online's
+    /// EWS at `{api_root}/EWS/Exchange.asmx`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_root: Option<Url>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -119,6 +124,7 @@ impl DataSource {
             account: ExchangeAccount {
                 email: email.into(),
                 server: ExchangeServer::Office365,
+                api_root: None,
             },
             token: TokenRecord::default(),
             users: Vec::new(),
