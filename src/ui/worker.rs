@@ -263,11 +263,18 @@ async fn test_connection(
         client.endpoints().userinfo.as_ref(),
     )
     .ok_or("This provider names no userinfo endpoint to test against.")?;
-    let mut guard = slot.lock().unwrap_or_else(|e| e.into_inner());
-    let vault = guard.as_mut().ok_or("The vault is not open.")?;
-    crate::lifecycle::test_connection(vault, &client, target, &check, clock)
+    // Borrow the vault out of its slot for the network calls; no lock is held
+    // across an await.
+    let mut vault = slot
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take()
+        .ok_or("The vault is not open.")?;
+    let result = crate::lifecycle::test_connection(&mut vault, &client, target, &check, clock)
         .await
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string());
+    *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(vault);
+    result
 }
 
 fn report_open(
