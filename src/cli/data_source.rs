@@ -15,7 +15,8 @@ pub fn run(command: DataSourceCommand, context: &Context) -> Result<ExitCode, St
             provider,
             account,
             ews_url,
-        } => add(context, &name, &provider, &account, ews_url),
+            api_root,
+        } => add(context, &name, &provider, &account, ews_url, api_root),
         DataSourceCommand::List => list(context),
         DataSourceCommand::Remove { name } => {
             let mut vault = context.open()?;
@@ -38,7 +39,11 @@ fn add(
     provider: &ProviderArgs,
     account: &str,
     ews_url: Option<url::Url>,
+    api_root: Option<url::Url>,
 ) -> Result<ExitCode, String> {
+    if let Some(root) = &api_root {
+        crate::identity::config::check_endpoint_url(root)?;
+    }
     let config = provider.to_config()?;
     let graph = matches!(config.scopes, crate::identity::Scopes::Graph);
     let mut source = DataSource::new(name.trim(), config, account.trim());
@@ -47,6 +52,7 @@ fn add(
         (None, true) => ExchangeServer::Graph,
         (None, false) => ExchangeServer::Office365,
     };
+    source.account.api_root = api_root;
     let mut vault = context.open_or_create()?;
     vault
         .update(|data| data.add_data_source(source))

@@ -74,6 +74,9 @@ pub enum DataSourceCommand {
         /// An explicit EWS endpoint (on-premises or hybrid Exchange).
         #[arg(long, value_name = "URL")]
         ews_url: Option<Url>,
+        /// Call Graph or Exchange Online at this host instead of the cloud's (Test Connection).
+        #[arg(long, value_name = "URL")]
+        api_root: Option<Url>,
     },
     /// List data sources with the state of their tokens.
     List,
