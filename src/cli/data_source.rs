@@ -10,13 +10,14 @@ use crate::vault::{DataSource, ExchangeServer, policy};
 
 pub fn run(command: DataSourceCommand, context: &Context) -> Result<ExitCode, String> {
     match command {
-        DataSourceCommand::Add {
-            name,
-            provider,
-            account,
-            ews_url,
-            api_root,
-        } => add(context, &name, &provider, &account, ews_url, api_root),
+        DataSourceCommand::Add(args) => add(
+            context,
+            &args.name,
+            &args.provider,
+            &args.account,
+            args.ews_url,
+            args.api_root,
+        ),
         DataSourceCommand::List => list(context),
         DataSourceCommand::Remove { name } => {
             let mut vault = context.open()?;

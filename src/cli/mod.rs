@@ -64,24 +64,27 @@ pub enum DataSourceCommand {
     #[command(
         after_help = "Example:\n  tokendesk data-source add Exchange --tenant contoso.onmicrosoft.com --client-id 11111111-2222-3333-4444-555555555555 --preset graph --account sales@contoso.com"
     )]
-    Add {
-        name: String,
-        #[command(flatten)]
-        provider: Box<ProviderArgs>,
-        /// Sign-in e-mail address or UPN of the data-source user.
-        #[arg(long)]
-        account: String,
-        /// An explicit EWS endpoint (on-premises or hybrid Exchange).
-        #[arg(long, value_name = "URL")]
-        ews_url: Option<Url>,
-        /// Call Graph or Exchange Online at this host instead of the cloud's (Test Connection).
-        #[arg(long, value_name = "URL")]
-        api_root: Option<Url>,
-    },
+    Add(Box<AddDataSourceArgs>),
     /// List data sources with the state of their tokens.
     List,
     /// Remove a data source and all its tokens.
     Remove { name: String },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AddDataSourceArgs {
+    pub name: String,
+    #[command(flatten)]
+    pub provider: ProviderArgs,
+    /// Sign-in e-mail address or UPN of the data-source user.
+    #[arg(long)]
+    pub account: String,
+    /// An explicit EWS endpoint (on-premises or hybrid Exchange).
+    #[arg(long, value_name = "URL")]
+    pub ews_url: Option<Url>,
+    /// Call Graph or Exchange Online at this host instead of the cloud's (Test Connection).
+    #[arg(long, value_name = "URL")]
+    pub api_root: Option<Url>,
 }
 
 #[derive(Debug, Subcommand)]
