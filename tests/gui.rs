@@ -509,3 +509,42 @@ fn test_connection_redeems_calls_ews_and_checks_the_account() {
             .contains("configured for sales@contoso.com")
     );
 }
+
+#[test]
+fn an_expired_code_says_so_and_retry_starts_over() {
+    let setup = setup();
+    let mut harness = harness(&setup, Lang::En);
+    open_data_source(&mut harness, "Exchange");
+    tab(&mut harness, "Exchange account");
+    setup
+        .provider
+        .script_polls(&[support::provider::PollAnswer::Expire]);
+    press(&mut harness, "Request MS365 Refresh Token");
+    settle(&mut harness, |h| {
+        h.query_by_label("Sign-in failed").is_some()
+    });
+    assert!(
+        harness
+            .query_by_label_contains("sign-in code expired")
+            .is_some()
+    );
+    let codes_before = setup.provider.requests_to(Endpoint::DeviceCode).len();
+    press(&mut harness, "Retry");
+    settle(&mut harness, |h| {
+        h.state()
+            .sign_in
+            .as_ref()
+            .is_some_and(|d| d.authorization.is_some())
+    });
+    assert_eq!(
+        setup.provider.requests_to(Endpoint::DeviceCode).len(),
+        codes_before + 1
+    );
+    press_last(&mut harness, "Cancel");
+    assert!(harness.state().sign_in.is_none());
+    assert!(
+        harness.state().editor.is_some(),
+        "only the request dialog closed"
+    );
+    assert!(!stored(&setup, &TokenTarget::data_source("Exchange")).has_refresh_token());
+}
