@@ -691,6 +691,7 @@ fn users_tab(state: &mut AppState, ui: &mut egui::Ui, dialog: &mut EditDialog) {
         if ui.button("+").on_hover_text(state.tr("Add")).clicked()
             || ui.button(state.tr("Add")).clicked()
         {
+            dialog.test_result = None;
             dialog.mapping = Some(MappingEditor {
                 editing: None,
                 login: String::new(),
@@ -798,6 +799,7 @@ fn users_tab(state: &mut AppState, ui: &mut egui::Ui, dialog: &mut EditDialog) {
         });
     if let Some(index) = edit {
         let mapping = &dialog.source.users[index];
+        dialog.test_result = None;
         dialog.mapping = Some(MappingEditor {
             editing: Some(mapping.id),
             login: mapping.app_user.login.clone(),
@@ -956,10 +958,36 @@ fn mapping_editor(state: &mut AppState, ui: &mut egui::Ui, dialog: &mut EditDial
                     Err(error) => editor.error = Some(error),
                 }
             }
+            let can_test = stored && !dialog.testing;
+            if ui
+                .add_enabled(can_test, egui::Button::new(state.tr("Test Connection")))
+                .clicked()
+            {
+                dialog.test_result = None;
+                dialog.testing = true;
+                state.send(Command::TestConnection(
+                    dialog.target(Some(editor.login.trim())),
+                ));
+            }
             if !stored {
                 ui.label(state.tr("Save the data source with OK first."));
             }
         });
+        if dialog.testing {
+            ui.spinner();
+        }
+        match &dialog.test_result {
+            Some(Ok(account)) => {
+                ui.colored_label(
+                    egui::Color32::from_rgb(0x2e, 0x7d, 0x32),
+                    format!("{}: {account}", state.tr("Connection works")),
+                );
+            }
+            Some(Err(problem)) => {
+                ui.colored_label(DANGER, problem);
+            }
+            None => {}
+        }
     });
     if modal.should_close() && state.sign_in.is_none() {
         keep = false;
