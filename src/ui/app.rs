@@ -25,8 +25,12 @@ pub struct Options {
 
 pub enum VaultView {
     Opening,
-    Failed { message: String, passphrase: String },
-    Ready(VaultData),
+    Failed {
+        message: String,
+        passphrase: String,
+    },
+    /// Shared, so that a frame can hold the data while it changes the state.
+    Ready(Arc<VaultData>),
 }
 
 pub struct AppState {
@@ -73,7 +77,15 @@ impl AppState {
 
     pub fn data(&self) -> Option<&VaultData> {
         match &self.vault {
-            VaultView::Ready(data) => Some(data),
+            VaultView::Ready(data) => Some(data.as_ref()),
+            _ => None,
+        }
+    }
+
+    /// The data for a frame, without copying it.
+    pub fn shared_data(&self) -> Option<Arc<VaultData>> {
+        match &self.vault {
+            VaultView::Ready(data) => Some(data.clone()),
             _ => None,
         }
     }
@@ -90,7 +102,7 @@ impl AppState {
                     if let Some(editor) = self.editor.as_mut() {
                         editor.refresh_tokens(&data);
                     }
-                    self.vault = VaultView::Ready(data);
+                    self.vault = VaultView::Ready(Arc::new(data));
                 }
                 Event::VaultOpened(Err(message)) => {
                     self.vault = VaultView::Failed {

@@ -580,7 +580,7 @@ fn exchange_tab(state: &mut AppState, ui: &mut egui::Ui, dialog: &mut EditDialog
         });
     field_error(ui, validate_email(&dialog.email).err());
     ui.separator();
-    let Some(data) = state.data().cloned() else {
+    let Some(data) = state.shared_data() else {
         return;
     };
     let token_state = token_details(state, ui, &dialog.source.token, &data.settings);
@@ -683,7 +683,7 @@ fn sorted_rows(
 }
 
 fn users_tab(state: &mut AppState, ui: &mut egui::Ui, dialog: &mut EditDialog) {
-    let Some(data) = state.data().cloned() else {
+    let Some(data) = state.shared_data() else {
         return;
     };
     let now = state.now();
