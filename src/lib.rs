@@ -7,6 +7,7 @@ pub mod desktop;
 pub mod identity;
 pub mod lifecycle;
 pub mod logging;
+pub mod runtime;
 pub mod secret;
 pub mod ui;
 pub mod vault;

@@ -618,10 +618,15 @@ fn exchange_tab(state: &mut AppState, ui: &mut egui::Ui, dialog: &mut EditDialog
         {
             dialog.confirm_clear = Some(dialog.target(None));
         }
-        if dialog.testing {
-            ui.spinner();
-        }
     });
+    test_result_ui(state, ui, dialog);
+}
+
+/// The outcome of the last Test Connection, under the buttons that started it.
+fn test_result_ui(state: &AppState, ui: &mut egui::Ui, dialog: &EditDialog) {
+    if dialog.testing {
+        ui.spinner();
+    }
     match &dialog.test_result {
         Some(Ok(account)) => {
             ui.colored_label(
@@ -973,21 +978,7 @@ fn mapping_editor(state: &mut AppState, ui: &mut egui::Ui, dialog: &mut EditDial
                 ui.label(state.tr("Save the data source with OK first."));
             }
         });
-        if dialog.testing {
-            ui.spinner();
-        }
-        match &dialog.test_result {
-            Some(Ok(account)) => {
-                ui.colored_label(
-                    egui::Color32::from_rgb(0x2e, 0x7d, 0x32),
-                    format!("{}: {account}", state.tr("Connection works")),
-                );
-            }
-            Some(Err(problem)) => {
-                ui.colored_label(DANGER, problem);
-            }
-            None => {}
-        }
+        test_result_ui(state, ui, dialog);
     });
     if modal.should_close() && state.sign_in.is_none() {
         keep = false;

@@ -116,11 +116,7 @@ impl Reporter {
 }
 
 fn run(vault_dir: PathBuf, clock: Arc<dyn Clock>, commands: Receiver<Command>, reporter: Reporter) {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let runtime = match crate::runtime::build() {
         Ok(runtime) => runtime,
         Err(e) => {
             reporter.send(Event::VaultOpened(Err(format!(
