@@ -1,10 +1,12 @@
 //! tokendesk: keeps OAuth 2.0 refresh tokens for Microsoft 365 (and any OpenID
 //! provider) alive, in an encrypted vault, with the Intrexx-style dialog on top.
 
+pub mod audit;
 pub mod cli;
 pub mod clock;
 pub mod desktop;
 pub mod identity;
+pub mod keepalive;
 pub mod lifecycle;
 pub mod logging;
 pub mod runtime;

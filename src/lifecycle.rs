@@ -5,9 +5,12 @@
 use serde::Deserialize;
 use url::Url;
 
+use chrono::{DateTime, Utc};
+
+use crate::audit::{AuditEntry, AuditLog, Operation, Outcome};
 use crate::clock::Clock;
 use crate::identity::{Authority, Cloud};
-use crate::identity::{IdentityClient, IdentityError, TokenSet};
+use crate::identity::{HttpClient, IdentityClient, IdentityError, TokenSet};
 use crate::vault::ExchangeServer;
 use crate::vault::ops::TokenTarget;
 use crate::vault::{Vault, VaultError};
@@ -40,6 +43,18 @@ pub async fn redeem(
     target: &TokenTarget,
     clock: &impl Clock,
 ) -> Result<TokenSet, RedeemError> {
+    redeem_for_scope(vault, client, target, None, clock).await
+}
+
+/// [`redeem`] asking for an access token for `scope` (a subset of the grant, or
+/// another resource the grant covers) instead of the stored scopes.
+pub async fn redeem_for_scope(
+    vault: &mut Vault,
+    client: &IdentityClient,
+    target: &TokenTarget,
+    scope: Option<&str>,
+    clock: &impl Clock,
+) -> Result<TokenSet, RedeemError> {
     // Read the newest token from disk: another process may have rotated it.
     vault.reload()?;
     let record = vault.data().token(target)?;
@@ -47,23 +62,86 @@ pub async fn redeem(
         .refresh_token
         .clone()
         .ok_or_else(|| RedeemError::NoToken(target.clone()))?;
-    match client.refresh(&refresh_token, None, clock.now()).await {
+    let answer = client.refresh(&refresh_token, scope, clock.now()).await;
+    let entry = store_redemption(vault, target, &answer, scope.is_some(), clock.now())?;
+    AuditLog::in_dir(vault.dir()).record(&entry);
+    answer.map_err(RedeemError::Identity)
+}
+
+/// Writes what a redemption brought: the tokens, or the error on the token record.
+/// Returns the audit entry that describes it.
+pub fn store_redemption(
+    vault: &mut Vault,
+    target: &TokenTarget,
+    answer: &Result<TokenSet, IdentityError>,
+    for_other_scope: bool,
+    now: DateTime<Utc>,
+) -> Result<AuditEntry, VaultError> {
+    match answer {
         Ok(tokens) => {
             vault.update(|data| {
-                data.token_mut(target)?.store_refresh(&tokens);
+                data.token_mut(target)?
+                    .store_refresh(tokens, for_other_scope);
                 Ok(())
             })?;
-            Ok(tokens)
+            Ok(AuditEntry::new(Operation::Renew, Outcome::Ok, now).for_target(target))
         }
         Err(error) => {
-            let now = clock.now();
             vault.update(|data| {
-                data.token_mut(target)?.store_error(&error, now);
+                data.token_mut(target)?.store_error(error, now);
                 Ok(())
             })?;
-            Err(RedeemError::Identity(error))
+            Ok(audit_failure(Operation::Renew, target, error, now))
         }
     }
+}
+
+pub fn audit_failure(
+    operation: Operation,
+    target: &TokenTarget,
+    error: &IdentityError,
+    now: DateTime<Utc>,
+) -> AuditEntry {
+    AuditEntry::new(operation, Outcome::Failed, now)
+        .for_target(target)
+        .with_error(error.code_label(), error.message.clone())
+}
+
+/// Stores the tokens of a finished sign-in for `target` and records it.
+pub fn store_sign_in(
+    vault: &mut Vault,
+    target: &TokenTarget,
+    tokens: &TokenSet,
+    now: DateTime<Utc>,
+) -> Result<(), VaultError> {
+    vault.update(|data| {
+        data.token_mut(target)?.store_sign_in(tokens);
+        Ok(())
+    })?;
+    let who = tokens
+        .identity
+        .as_ref()
+        .and_then(|i| i.username.clone().or_else(|| i.email.clone()));
+    let mut entry = AuditEntry::new(Operation::SignIn, Outcome::Ok, now).for_target(target);
+    if let Some(who) = who {
+        entry = entry.with_detail(format!("signed in as {who}"));
+    }
+    AuditLog::in_dir(vault.dir()).record(&entry);
+    Ok(())
+}
+
+/// Clear Token: forgets the tokens of `target` (the connection stays suspended until
+/// the next sign-in) and records who did it.
+pub fn clear(
+    vault: &mut Vault,
+    target: &TokenTarget,
+    now: DateTime<Utc>,
+) -> Result<(), VaultError> {
+    let by = crate::vault::model::os_user();
+    vault.update(|data| data.clear_token(target, &by, now))?;
+    AuditLog::in_dir(vault.dir())
+        .record(&AuditEntry::new(Operation::Clear, Outcome::Ok, now).for_target(target));
+    Ok(())
 }
 
 /// Which API Test Connection calls.
@@ -147,6 +225,73 @@ struct UserInfo {
 /// API with the new access token and checks that the mailbox is the configured one.
 /// Returns the account the API answered for.
 pub async fn test_connection(
+    vault: &mut Vault,
+    client: &IdentityClient,
+    target: &TokenTarget,
+    check: &ApiCheck,
+    clock: &impl Clock,
+) -> Result<String, RedeemError> {
+    let result = call_api(vault, client, target, check, clock).await;
+    let now = clock.now();
+    let entry = match &result {
+        Ok(account) => AuditEntry::new(Operation::Test, Outcome::Ok, now)
+            .for_target(target)
+            .with_detail(format!("{} answered for {account}", check.label())),
+        Err(RedeemError::Identity(error)) => audit_failure(Operation::Test, target, error, now),
+        Err(other) => AuditEntry::new(Operation::Test, Outcome::Failed, now)
+            .for_target(target)
+            .with_error(None, other.to_string()),
+    };
+    AuditLog::in_dir(vault.dir()).record(&entry);
+    result
+}
+
+/// Test Connection the way both front ends press it: connects to the data source's
+/// provider, picks the API the target's account lives behind, and tests.
+pub async fn test_target(
+    vault: &mut Vault,
+    http: HttpClient,
+    target: &TokenTarget,
+    clock: &impl Clock,
+) -> Result<String, RedeemError> {
+    vault.reload()?;
+    let source = vault.data().data_source(&target.data_source)?;
+    let (server, api_root) = match &target.app_user {
+        Some(login) => {
+            let mapping = source.mapping(login).ok_or_else(|| {
+                VaultError::NotFound(format!(
+                    "'{login}' is not mapped in data source '{}'.",
+                    source.name
+                ))
+            })?;
+            match &mapping.server_url {
+                Some(url) => (ExchangeServer::Ews(url.clone()), None),
+                None => (
+                    source.account.server.clone(),
+                    source.account.api_root.clone(),
+                ),
+            }
+        }
+        None => (
+            source.account.server.clone(),
+            source.account.api_root.clone(),
+        ),
+    };
+    let client = IdentityClient::connect(http, source.provider.clone()).await?;
+    let check = ApiCheck::for_account(
+        &client.config().authority,
+        &server,
+        api_root.as_ref(),
+        client.endpoints().userinfo.as_ref(),
+    )
+    .ok_or_else(|| RedeemError::Api {
+        api: "the provider".into(),
+        detail: "its discovery document names no userinfo endpoint to test against".into(),
+    })?;
+    test_connection(vault, &client, target, &check, clock).await
+}
+
+async fn call_api(
     vault: &mut Vault,
     client: &IdentityClient,
     target: &TokenTarget,

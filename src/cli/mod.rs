@@ -3,7 +3,11 @@
 
 mod context;
 mod data_source;
+mod renew;
 mod sign_in;
+pub mod status;
+pub mod token;
+mod token_ops;
 mod user;
 mod vault_cmd;
 
@@ -56,6 +60,100 @@ pub enum Command {
     /// Create, restore, export or import the vault.
     #[command(subcommand)]
     Vault(VaultCommand),
+
+    /// Show every token's state; the exit code tells a monitoring system what to do.
+    #[command(
+        after_help = "Exit codes: 0 all healthy, 1 a reminder is due (30 days or less left), 2 renewal forced, expired or a sign-in is needed, 3 the vault could not be read.\n\nExamples:\n  tokendesk status\n  tokendesk status --data-source Exchange --json"
+    )]
+    Status {
+        /// Only this data source and its additional users.
+        #[arg(long)]
+        data_source: Option<String>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+
+    /// Redeem refresh tokens now, storing each rotated token at once.
+    #[command(
+        after_help = "Exit codes: 0 all renewed (or nothing due), 1 some failed for now and stay for the next run, 2 someone must sign in again, 3 the vault could not be read.\n\nExamples:\n  tokendesk renew --due            # what the keep-alive schedule runs\n  tokendesk renew --all --concurrency 8\n  tokendesk renew --data-source Exchange --user USER/jdoe"
+    )]
+    Renew(RenewArgs),
+
+    /// Print a fresh access token on standard output, and nothing else.
+    #[command(
+        after_help = "A cached access token is reused while more than 5 minutes remain; otherwise the refresh token is redeemed (and the rotated one stored). Without a valid token the configured consumer status message goes to standard error and the exit code is 2 (1 when the provider could not be reached).\n\nExamples:\n  tokendesk token --data-source Exchange\n  passwordeval = \"tokendesk token --data-source Exchange --user USER/jdoe\"\n  curl -H \"Authorization: Bearer $(tokendesk token --data-source Graph --scope https://graph.microsoft.com/Mail.Read)\" https://graph.microsoft.com/v1.0/me"
+    )]
+    Token {
+        #[command(flatten)]
+        target: TargetArgs,
+        /// Ask for an access token for these scopes instead of the stored ones.
+        #[arg(long)]
+        scope: Option<String>,
+    },
+
+    /// Test Connection: redeem the token, call the API and check the account.
+    #[command(
+        after_help = "Examples:\n  tokendesk test --data-source Exchange\n  tokendesk test --data-source Exchange --user USER/jdoe"
+    )]
+    Test {
+        #[command(flatten)]
+        target: TargetArgs,
+    },
+
+    /// Clear Token: forget a token; the connection stays suspended until the next sign-in.
+    #[command(
+        after_help = "Examples:\n  tokendesk clear --data-source Exchange\n  tokendesk clear --data-source Exchange --user USER/jdoe --yes"
+    )]
+    Clear {
+        #[command(flatten)]
+        target: TargetArgs,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+/// One token: the data-source user's, or a mapped application user's.
+#[derive(Debug, Clone, Args)]
+pub struct TargetArgs {
+    #[arg(long)]
+    pub data_source: String,
+    /// The application user (login) of an additional-users mapping.
+    #[arg(long)]
+    pub user: Option<String>,
+}
+
+impl TargetArgs {
+    pub fn target(&self) -> crate::vault::ops::TokenTarget {
+        match &self.user {
+            Some(user) => crate::vault::ops::TokenTarget::user(&self.data_source, user),
+            None => crate::vault::ops::TokenTarget::data_source(&self.data_source),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+#[group(id = "which", required = true, args = ["all", "due", "data_source"])]
+pub struct RenewArgs {
+    /// Every token that can be redeemed.
+    #[arg(long)]
+    pub all: bool,
+    /// Tokens not redeemed for the keep-alive age (7 days, with jitter) or inside
+    /// the reminder window.
+    #[arg(long)]
+    pub due: bool,
+    /// One data source's own token (with --user: one mapping's).
+    #[arg(long)]
+    pub data_source: Option<String>,
+    #[arg(long, requires = "data_source")]
+    pub user: Option<String>,
+    /// Redemptions in flight at once.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub concurrency: u16,
+    /// Machine-readable report.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -268,6 +366,18 @@ pub struct SignInArgs {
     pub no_clipboard: bool,
 }
 
+/// Commands whose exit code a monitoring system reads: a vault that cannot even be
+/// located is exit code 3 like one that cannot be read.
+fn monitored(context: Result<Context, String>, run: impl FnOnce(Context) -> ExitCode) -> ExitCode {
+    match context {
+        Ok(context) => run(context),
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::from(status::EXIT_VAULT_UNREADABLE)
+        }
+    }
+}
+
 /// Runs a parsed command line; without a command, opens the window.
 pub fn run(cli: Cli) -> ExitCode {
     let Some(command) = cli.command else {
@@ -295,6 +405,21 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::DataSource(command) => context().and_then(|c| data_source::run(command, &c)),
         Command::User(command) => context().and_then(|c| user::run(command, &c)),
         Command::Vault(command) => context().and_then(|c| vault_cmd::run(command, &c)),
+        Command::Status { data_source, json } => {
+            return monitored(context(), |c| status::run(&c, data_source.as_deref(), json));
+        }
+        Command::Renew(args) => {
+            return monitored(context(), |c| runtime.block_on(renew::run(args, &c)));
+        }
+        Command::Token { target, scope } => {
+            return monitored(context(), |c| {
+                runtime.block_on(token::run(target, scope, &c))
+            });
+        }
+        Command::Test { target } => {
+            context().and_then(|c| runtime.block_on(token_ops::test(target, &c)))
+        }
+        Command::Clear { target, yes } => context().and_then(|c| token_ops::clear(target, yes, &c)),
     };
     match result {
         Ok(code) => code,

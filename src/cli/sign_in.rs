@@ -218,11 +218,7 @@ fn store(
             "{who} signed in, but {target} is configured for {expected}. Nothing was stored. Sign in again as {expected}, or add --accept-other-account to store this account's tokens anyway."
         ));
     }
-    vault
-        .update(|data| {
-            data.token_mut(target)?.store_sign_in(tokens);
-            Ok(())
-        })
+    crate::lifecycle::store_sign_in(vault, target, tokens, chrono::Utc::now())
         .map_err(|e| format!("The sign-in worked but the tokens could not be stored: {e}"))?;
     println!("  Stored the refresh token for {target} in the vault.");
     Ok(())

@@ -124,6 +124,14 @@ pub fn run(command: UserCommand, context: &Context) -> Result<ExitCode, String> 
             let count = vault
                 .update(|data| data.import_app_users(users))
                 .map_err(|e| e.to_string())?;
+            crate::audit::AuditLog::in_dir(&context.vault_dir).record(
+                &crate::audit::AuditEntry::new(
+                    crate::audit::Operation::Import,
+                    crate::audit::Outcome::Ok,
+                    chrono::Utc::now(),
+                )
+                .with_detail(format!("imported {count} user(s) from {}", file.display())),
+            );
             println!("Imported {count} user(s) into the user directory.");
             Ok(ExitCode::SUCCESS)
         }

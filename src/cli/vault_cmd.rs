@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use super::VaultCommand;
 use super::context::{Context, prompt};
+use crate::audit::{AuditEntry, AuditLog, Operation, Outcome};
 use crate::secret::Secret;
 use crate::vault::Vault;
 use crate::vault::crypto::KdfParams;
@@ -44,6 +45,15 @@ pub fn run(command: VaultCommand, context: &Context) -> Result<ExitCode, String>
                 .export_bundle(&passphrase, KdfParams::recommended())
                 .map_err(|e| e.to_string())?;
             write_private(&file, &bundle)?;
+            audit(
+                &context.vault_dir,
+                Operation::Export,
+                format!(
+                    "exported {} data source(s) to {}",
+                    vault.data().data_sources.len(),
+                    file.display()
+                ),
+            );
             println!(
                 "Exported {} data source(s) to {}, encrypted with the bundle passphrase.",
                 vault.data().data_sources.len(),
@@ -59,6 +69,11 @@ pub fn run(command: VaultCommand, context: &Context) -> Result<ExitCode, String>
             let count = imported.data_sources.len();
             let mut vault = context.open_or_create()?;
             vault.import(imported).map_err(|e| e.to_string())?;
+            audit(
+                &context.vault_dir,
+                Operation::Import,
+                format!("imported {count} data source(s) from {}", file.display()),
+            );
             println!(
                 "Imported {count} data source(s) into {}; the previous contents are the backup.",
                 context.vault_dir.display()
@@ -101,4 +116,9 @@ fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<(), String> {
         .open(path)
         .and_then(|mut f| f.write_all(bytes).and_then(|_| f.sync_all()))
         .map_err(|e| format!("Could not write {}: {e}", path.display()))
+}
+
+fn audit(dir: &std::path::Path, operation: Operation, detail: String) {
+    AuditLog::in_dir(dir)
+        .record(&AuditEntry::new(operation, Outcome::Ok, chrono::Utc::now()).with_detail(detail));
 }

@@ -16,12 +16,21 @@ pub use app::{AppState, Options, TokendeskApp};
 use crate::clock::SystemClock;
 use crate::vault::KeySource;
 
+/// The icon for the window and the taskbar, rendered from `assets/tokendesk.svg`.
+pub fn app_icon() -> Arc<egui::IconData> {
+    const PNG: &[u8] = include_bytes!("../../assets/icons/tokendesk-256.png");
+    // The PNG is part of the binary and checked by a test, so decoding cannot fail at
+    // run time; an empty icon (the platform default) is still better than no window.
+    Arc::new(eframe::icon_data::from_png_bytes(PNG).unwrap_or_default())
+}
+
 /// Opens the window and runs until it is closed.
 pub fn run(vault_dir: PathBuf, keys: KeySource) -> Result<(), String> {
     let native = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("tokendesk — Connector for Microsoft Exchange")
             .with_app_id("tokendesk")
+            .with_icon(app_icon())
             .with_inner_size([1100.0, 700.0])
             .with_min_inner_size([800.0, 480.0]),
         persist_window: true,
@@ -43,4 +52,16 @@ pub fn run(vault_dir: PathBuf, keys: KeySource) -> Result<(), String> {
         }),
     )
     .map_err(|e| format!("The window could not be opened: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_window_icon_is_the_256_pixel_rendering() {
+        let icon = app_icon();
+        assert_eq!((icon.width, icon.height), (256, 256));
+        assert_eq!(icon.rgba.len(), 256 * 256 * 4);
+    }
 }

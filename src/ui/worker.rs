@@ -144,15 +144,16 @@ fn run(vault_dir: PathBuf, clock: Arc<dyn Clock>, commands: Receiver<Command>, r
                 data.data_sources.retain(|d| d.id != id);
                 Ok(())
             }),
-            Command::StoreSignIn { target, tokens } => change(&vault, &reporter, |data| {
-                data.token_mut(&target)?.store_sign_in(&tokens);
-                Ok(())
-            }),
-            Command::ClearToken(target) => {
-                let by = crate::vault::model::os_user();
+            Command::StoreSignIn { target, tokens } => {
                 let now = clock.now();
-                change(&vault, &reporter, |data| {
-                    data.clear_token(&target, &by, now)
+                with_vault(&vault, &reporter, |vault| {
+                    crate::lifecycle::store_sign_in(vault, &target, &tokens, now)
+                })
+            }
+            Command::ClearToken(target) => {
+                let now = clock.now();
+                with_vault(&vault, &reporter, |vault| {
+                    crate::lifecycle::clear(vault, &target, now)
                 })
             }
             Command::MarkReminderShown { target, day } => change(&vault, &reporter, |data| {
@@ -213,60 +214,21 @@ async fn device_flow(
         .await
 }
 
-/// Redeems and calls the API. It runs on the worker thread, which handles one
-/// command at a time, so holding the in-process vault handle across the calls
-/// blocks nothing; other processes are locked out only while the vault is written.
+/// Redeems and calls the API. The vault handle is borrowed out of its slot for
+/// the network calls, so no lock is held across an await; the worker handles one
+/// command at a time, so nothing else needs the handle meanwhile.
 async fn test_connection(
     slot: &Mutex<Option<Vault>>,
     target: &TokenTarget,
     clock: &SystemClock,
 ) -> Result<String, String> {
-    let (config, check) = {
-        let guard = slot.lock().unwrap_or_else(|e| e.into_inner());
-        let vault = guard.as_ref().ok_or("The vault is not open.")?;
-        let source = vault
-            .data()
-            .data_source(&target.data_source)
-            .map_err(|e| e.to_string())?;
-        let (server, api_root) = match &target.app_user {
-            Some(login) => {
-                let mapping = source
-                    .mapping(login)
-                    .ok_or_else(|| format!("'{login}' has no mapping."))?;
-                match &mapping.server_url {
-                    Some(url) => (crate::vault::ExchangeServer::Ews(url.clone()), None),
-                    None => (
-                        source.account.server.clone(),
-                        source.account.api_root.clone(),
-                    ),
-                }
-            }
-            None => (
-                source.account.server.clone(),
-                source.account.api_root.clone(),
-            ),
-        };
-        (source.provider.clone(), (server, api_root))
-    };
     let http = HttpClient::new(&HttpOptions::default()).map_err(|e| e.to_string())?;
-    let client = IdentityClient::connect(http, config)
-        .await
-        .map_err(|e| e.to_string())?;
-    let check = crate::lifecycle::ApiCheck::for_account(
-        &client.config().authority,
-        &check.0,
-        check.1.as_ref(),
-        client.endpoints().userinfo.as_ref(),
-    )
-    .ok_or("This provider names no userinfo endpoint to test against.")?;
-    // Borrow the vault out of its slot for the network calls; no lock is held
-    // across an await.
     let mut vault = slot
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .take()
         .ok_or("The vault is not open.")?;
-    let result = crate::lifecycle::test_connection(&mut vault, &client, target, &check, clock)
+    let result = crate::lifecycle::test_target(&mut vault, http, target, clock)
         .await
         .map_err(|e| e.to_string());
     *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(vault);
@@ -293,12 +255,21 @@ fn change(
     reporter: &Reporter,
     apply: impl FnOnce(&mut VaultData) -> Result<(), VaultError>,
 ) {
+    with_vault(slot, reporter, |vault| vault.update(apply))
+}
+
+/// Runs an operation on the open vault and reports the vault as it is afterwards.
+fn with_vault(
+    slot: &Mutex<Option<Vault>>,
+    reporter: &Reporter,
+    operation: impl FnOnce(&mut Vault) -> Result<(), VaultError>,
+) {
     let mut guard = slot.lock().unwrap_or_else(|e| e.into_inner());
     let Some(vault) = guard.as_mut() else {
         reporter.send(Event::VaultError("The vault is not open.".into()));
         return;
     };
-    match vault.update(apply) {
+    match operation(vault) {
         Ok(()) => reporter.send(Event::VaultChanged(vault.data().clone())),
         Err(error) => reporter.send(Event::VaultError(error.to_string())),
     }

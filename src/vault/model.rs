@@ -40,6 +40,7 @@ impl Default for VaultData {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Settings {
     pub reminder_days: i64,
     pub forced_renewal_days: i64,
@@ -48,6 +49,10 @@ pub struct Settings {
     /// What consumers (the `token` command) print when no valid token exists,
     /// like ASSURE's StatusMessage.
     pub consumer_status_message: String,
+    /// The keep-alive redeems a token once its last redemption is this old.
+    pub keepalive_age_days: i64,
+    /// How often the open desktop app runs the keep-alive.
+    pub keepalive_interval_hours: i64,
 }
 
 impl Default for Settings {
@@ -59,6 +64,8 @@ impl Default for Settings {
             consumer_status_message:
                 "The Microsoft 365 connection is not available at the moment. Please try again later or contact your administrator."
                     .into(),
+            keepalive_age_days: 7,
+            keepalive_interval_hours: 4,
         }
     }
 }
@@ -255,13 +262,14 @@ impl TokenRecord {
     }
 
     /// Stores the result of a refresh. A rotated refresh token replaces the old one;
-    /// without rotation the old one stays.
-    pub fn store_refresh(&mut self, tokens: &TokenSet) {
+    /// without rotation the old one stays. An access token asked for another scope
+    /// says nothing about the grant's scopes, so those stay as they are.
+    pub fn store_refresh(&mut self, tokens: &TokenSet, for_other_scope: bool) {
         if let Some(rotated) = &tokens.refresh_token {
             self.refresh_token = Some(rotated.clone());
         }
         self.last_redeemed_at = Some(tokens.obtained_at);
-        if tokens.scope.is_some() {
+        if tokens.scope.is_some() && !for_other_scope {
             self.scopes = tokens.scope.clone();
         }
         if tokens.identity.is_some() {
@@ -379,10 +387,10 @@ mod tests {
             identity: None,
             obtained_at: now,
         };
-        record.store_refresh(&tokens);
+        record.store_refresh(&tokens, false);
         assert_eq!(record.refresh_token, Some(Secret::new("old")));
         tokens.refresh_token = Some(Secret::new("new"));
-        record.store_refresh(&tokens);
+        record.store_refresh(&tokens, false);
         assert_eq!(record.refresh_token, Some(Secret::new("new")));
         assert_eq!(record.last_redeemed_at, Some(now));
     }

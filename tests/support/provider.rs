@@ -363,6 +363,11 @@ impl TestProvider {
         self.lock().refresh_index.keys().cloned().collect()
     }
 
+    /// Every access token the provider ever issued.
+    pub fn issued_access_tokens(&self) -> Vec<String> {
+        self.lock().access_tokens.keys().cloned().collect()
+    }
+
     /// The refresh token a grant currently accepts (its newest).
     pub fn current_refresh_token_of(&self, upn: &str) -> Option<String> {
         self.lock()

@@ -1,0 +1,228 @@
+//! The audit log: one JSON line per sign-in, renewal, test, clear, import and export,
+//! appended beside the vault. It answers "who renewed what, when, and did it work"
+//! without ever holding a token or a secret — entries are built from names, codes and
+//! admin messages only.
+
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::vault::ops::TokenTarget;
+
+pub const AUDIT_FILE: &str = "audit.jsonl";
+/// A log grows to this size before it is rotated to `audit.jsonl.1`.
+pub const DEFAULT_MAX_BYTES: u64 = 1024 * 1024;
+/// Rotated generations kept: `audit.jsonl.1` … `audit.jsonl.5`.
+pub const KEPT_GENERATIONS: u32 = 5;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Operation {
+    SignIn,
+    Renew,
+    Test,
+    Clear,
+    Import,
+    Export,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Ok,
+    Failed,
+    Skipped,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub at: DateTime<Utc>,
+    pub os_user: String,
+    pub operation: Operation,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_source: Option<String>,
+    /// The application user of a mapping; absent for the data-source user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    pub outcome: Outcome,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+    /// An admin-readable sentence (an error message or what was imported).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl AuditEntry {
+    pub fn new(operation: Operation, outcome: Outcome, at: DateTime<Utc>) -> Self {
+        AuditEntry {
+            at,
+            os_user: crate::vault::model::os_user(),
+            operation,
+            data_source: None,
+            user: None,
+            outcome,
+            error_code: None,
+            detail: None,
+        }
+    }
+
+    pub fn for_target(mut self, target: &TokenTarget) -> Self {
+        self.data_source = Some(target.data_source.clone());
+        self.user = target.app_user.clone();
+        self
+    }
+
+    pub fn with_error(mut self, code: Option<String>, message: impl Into<String>) -> Self {
+        self.error_code = code;
+        self.detail = Some(message.into());
+        self
+    }
+
+    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct AuditLog {
+    path: PathBuf,
+    max_bytes: u64,
+}
+
+impl AuditLog {
+    /// The log that belongs to the vault in `dir`.
+    pub fn in_dir(dir: &Path) -> Self {
+        AuditLog {
+            path: dir.join(AUDIT_FILE),
+            max_bytes: DEFAULT_MAX_BYTES,
+        }
+    }
+
+    pub fn with_max_bytes(mut self, max_bytes: u64) -> Self {
+        self.max_bytes = max_bytes;
+        self
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends one entry. The operation it records has already happened, so a log
+    /// that cannot be written is reported as a warning and never undoes the work.
+    pub fn record(&self, entry: &AuditEntry) {
+        if let Err(error) = self.append(entry) {
+            tracing::warn!(path = %self.path.display(), %error, "could not write the audit log");
+        }
+    }
+
+    pub fn record_all<'a>(&self, entries: impl IntoIterator<Item = &'a AuditEntry>) {
+        for entry in entries {
+            self.record(entry);
+        }
+    }
+
+    fn append(&self, entry: &AuditEntry) -> std::io::Result<()> {
+        let mut line = serde_json::to_vec(entry).map_err(std::io::Error::other)?;
+        line.push(b'\n');
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)?;
+        // Several processes (the GUI, a scheduled renew, a script asking for a token)
+        // write here; the lock keeps rotation and lines from interleaving.
+        file.lock()?;
+        let file = if file.metadata()?.len() + line.len() as u64 > self.max_bytes
+            && file.metadata()?.len() > 0
+        {
+            self.rotate()?;
+            let fresh = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)?;
+            fresh.lock()?;
+            drop(file);
+            fresh
+        } else {
+            file
+        };
+        (&file).write_all(&line)?;
+        file.unlock()
+    }
+
+    fn rotate(&self) -> std::io::Result<()> {
+        let generation = |n: u32| PathBuf::from(format!("{}.{n}", self.path.display()));
+        let _ = fs::remove_file(generation(KEPT_GENERATIONS));
+        for n in (1..KEPT_GENERATIONS).rev() {
+            if generation(n).exists() {
+                fs::rename(generation(n), generation(n + 1))?;
+            }
+        }
+        fs::rename(&self.path, generation(1))
+    }
+
+    /// Every entry of the current log (not the rotated ones), oldest first.
+    pub fn read(&self) -> std::io::Result<Vec<AuditEntry>> {
+        let text = match fs::read_to_string(&self.path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        Ok(text
+            .lines()
+            .filter_map(|line| serde_json::from_str(line).ok())
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(n: usize) -> AuditEntry {
+        AuditEntry::new(Operation::Renew, Outcome::Ok, Utc::now())
+            .for_target(&TokenTarget::user("Exchange", format!("USER/{n}")))
+    }
+
+    #[test]
+    fn entries_are_json_lines_read_back_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = AuditLog::in_dir(dir.path());
+        log.record(&entry(1));
+        log.record(
+            &AuditEntry::new(Operation::Test, Outcome::Failed, Utc::now())
+                .with_error(Some("AADSTS50173".into()), "The grant was revoked."),
+        );
+        let read = log.read().unwrap();
+        assert_eq!(read.len(), 2);
+        assert_eq!(read[0].user.as_deref(), Some("USER/1"));
+        assert_eq!(read[1].error_code.as_deref(), Some("AADSTS50173"));
+        let text = fs::read_to_string(log.path()).unwrap();
+        assert_eq!(text.lines().count(), 2);
+        assert!(text.lines().all(|l| l.starts_with("{\"at\":")));
+    }
+
+    #[test]
+    fn the_log_rotates_by_size_and_keeps_five_generations() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = AuditLog::in_dir(dir.path()).with_max_bytes(1_000);
+        for n in 0..200 {
+            log.record(&entry(n));
+        }
+        assert!(fs::metadata(log.path()).unwrap().len() <= 1_000);
+        for n in 1..=KEPT_GENERATIONS {
+            let rotated = dir.path().join(format!("{AUDIT_FILE}.{n}"));
+            assert!(rotated.exists(), "{} missing", rotated.display());
+            assert!(fs::metadata(&rotated).unwrap().len() <= 1_000);
+        }
+        assert!(!dir.path().join(format!("{AUDIT_FILE}.6")).exists());
+        // The newest entry is in the current file.
+        assert_eq!(
+            log.read().unwrap().last().unwrap().user.as_deref(),
+            Some("USER/199")
+        );
+    }
+}

@@ -1,0 +1,222 @@
+//! `tokendesk status`: the health of every token, for people and for monitoring.
+
+use std::process::ExitCode;
+
+use chrono::{DateTime, Local, Utc};
+use serde::Serialize;
+
+use super::context::Context;
+use crate::vault::policy::{self, TokenState};
+use crate::vault::{TokenRecord, VaultData};
+
+/// Exit codes a monitoring system can act on.
+pub const EXIT_HEALTHY: u8 = 0;
+pub const EXIT_REMINDER: u8 = 1;
+pub const EXIT_ACTION_NEEDED: u8 = 2;
+pub const EXIT_VAULT_UNREADABLE: u8 = 3;
+
+#[derive(Debug, Serialize)]
+struct TokenLine {
+    data_source: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user: Option<String>,
+    account: String,
+    state: TokenState,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expires_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    days_left: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    obtained_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_renewed_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_error: Option<ErrorLine>,
+}
+
+#[derive(Debug, Serialize)]
+struct ErrorLine {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    code: Option<String>,
+    message: String,
+    at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize)]
+struct StatusReport {
+    checked_at: DateTime<Utc>,
+    exit_code: u8,
+    tokens: Vec<TokenLine>,
+}
+
+/// The exit code for a set of states: the most urgent one wins.
+pub fn exit_code_for(states: impl IntoIterator<Item = TokenState>) -> u8 {
+    states
+        .into_iter()
+        .map(|state| match state {
+            TokenState::Healthy => EXIT_HEALTHY,
+            TokenState::ReminderDue => EXIT_REMINDER,
+            _ => EXIT_ACTION_NEEDED,
+        })
+        .max()
+        .unwrap_or(EXIT_HEALTHY)
+}
+
+pub fn run(context: &Context, data_source: Option<&str>, json: bool) -> ExitCode {
+    let vault = match context.open() {
+        Ok(vault) => vault,
+        Err(message) => {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({ "exit_code": EXIT_VAULT_UNREADABLE, "error": message })
+                );
+            }
+            eprintln!("error: {message}");
+            return ExitCode::from(EXIT_VAULT_UNREADABLE);
+        }
+    };
+    let data = vault.data();
+    if let Some(name) = data_source
+        && let Err(e) = data.data_source(name)
+    {
+        eprintln!("error: {e}");
+        return ExitCode::from(EXIT_VAULT_UNREADABLE);
+    }
+    let now = Utc::now();
+    let lines = collect(data, data_source, now);
+    let report = StatusReport {
+        checked_at: now,
+        exit_code: exit_code_for(lines.iter().map(|l| l.state)),
+        tokens: lines,
+    };
+    if json {
+        match serde_json::to_string_pretty(&report) {
+            Ok(text) => println!("{text}"),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        print_table(&report);
+    }
+    ExitCode::from(report.exit_code)
+}
+
+fn collect(data: &VaultData, only: Option<&str>, now: DateTime<Utc>) -> Vec<TokenLine> {
+    let line = |source: &str, user: Option<&str>, account: &str, record: &TokenRecord| {
+        let status = policy::evaluate(record, &data.settings, now);
+        TokenLine {
+            data_source: source.to_string(),
+            user: user.map(str::to_string),
+            account: account.to_string(),
+            state: status.state,
+            expires_at: status.expires_at,
+            days_left: status.days_left,
+            obtained_at: record.obtained_at,
+            last_renewed_at: record.last_redeemed_at,
+            last_error: record.last_error.as_ref().map(|e| ErrorLine {
+                code: e.code.clone(),
+                message: e.message.clone(),
+                at: e.at,
+            }),
+        }
+    };
+    let mut lines = Vec::new();
+    for source in data
+        .data_sources
+        .iter()
+        .filter(|s| only.is_none_or(|name| s.name.eq_ignore_ascii_case(name)))
+    {
+        lines.push(line(
+            &source.name,
+            None,
+            &source.account.email,
+            &source.token,
+        ));
+        for mapping in &source.users {
+            lines.push(line(
+                &source.name,
+                Some(&mapping.app_user.login),
+                &mapping.exchange_user,
+                &mapping.token,
+            ));
+        }
+    }
+    lines
+}
+
+fn local(at: Option<DateTime<Utc>>) -> String {
+    at.map(|t| t.with_timezone(&Local).format("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_else(|| "-".into())
+}
+
+fn print_table(report: &StatusReport) {
+    if report.tokens.is_empty() {
+        println!("No tokens in the vault yet. Add a data source: tokendesk data-source add --help");
+        return;
+    }
+    println!(
+        "{:<20} {:<16} {:<30} {:<15} {:<16} {:>5} {:<16} LAST ERROR",
+        "DATA SOURCE", "USER", "ACCOUNT", "STATE", "EXPIRES", "DAYS", "LAST RENEWED"
+    );
+    for line in &report.tokens {
+        let error = line
+            .last_error
+            .as_ref()
+            .map(|e| match &e.code {
+                Some(code) => format!("{code}: {}", e.message),
+                None => e.message.clone(),
+            })
+            .unwrap_or_else(|| "-".into());
+        println!(
+            "{:<20} {:<16} {:<30} {:<15} {:<16} {:>5} {:<16} {}",
+            line.data_source,
+            line.user.as_deref().unwrap_or("-"),
+            line.account,
+            line.state.label(),
+            local(line.expires_at),
+            line.days_left
+                .map(|d| d.to_string())
+                .unwrap_or_else(|| "-".into()),
+            local(line.last_renewed_at.or(line.obtained_at)),
+            error
+        );
+    }
+    let count =
+        |wanted: fn(TokenState) -> bool| report.tokens.iter().filter(|l| wanted(l.state)).count();
+    println!(
+        "\n{} token(s): {} healthy, {} renewal due, {} need action now.",
+        report.tokens.len(),
+        count(|s| s == TokenState::Healthy),
+        count(|s| s == TokenState::ReminderDue),
+        count(|s| !matches!(s, TokenState::Healthy | TokenState::ReminderDue)),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_most_urgent_state_sets_the_exit_code() {
+        assert_eq!(exit_code_for([]), EXIT_HEALTHY);
+        assert_eq!(exit_code_for([TokenState::Healthy]), EXIT_HEALTHY);
+        assert_eq!(
+            exit_code_for([TokenState::Healthy, TokenState::ReminderDue]),
+            EXIT_REMINDER
+        );
+        for urgent in [
+            TokenState::RenewalForced,
+            TokenState::Expired,
+            TokenState::NeedsSignIn,
+            TokenState::Missing,
+        ] {
+            assert_eq!(
+                exit_code_for([TokenState::ReminderDue, urgent, TokenState::Healthy]),
+                EXIT_ACTION_NEEDED
+            );
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! Which tokens a keep-alive run redeems. Microsoft's 90 days are an inactivity
+//! window: a token redeemed every week never reaches them. Pure functions of "now".
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::vault::model::{Settings, TokenRecord};
+use crate::vault::ops::TokenTarget;
+use crate::vault::policy::{self, TokenState};
+
+/// Why a token is (or is not) part of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Redeem it now.
+    Due,
+    /// Alive and recently redeemed; nothing to do.
+    Fresh,
+    /// No refresh token, cleared, or rejected by the provider: only a sign-in helps.
+    NeedsSignIn,
+}
+
+/// Up to one day, different for every token but the same on every run, so tokens
+/// signed in on the same afternoon do not stay renewed in one burst forever.
+pub fn jitter(target: &TokenTarget) -> Duration {
+    // FNV-1a: stable across runs and builds, unlike std's randomly keyed hasher.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let key = format!(
+        "{}\u{0}{}",
+        target.data_source,
+        target.app_user.as_deref().unwrap_or("")
+    );
+    for byte in key.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    Duration::seconds((hash % 86_400) as i64)
+}
+
+/// The `--due` rule: redeem when the last redemption is older than the keep-alive
+/// age (less this token's jitter) or when the token is inside the reminder window.
+pub fn decide(
+    target: &TokenTarget,
+    record: &TokenRecord,
+    settings: &Settings,
+    now: DateTime<Utc>,
+) -> Decision {
+    let status = policy::evaluate(record, settings, now);
+    if matches!(status.state, TokenState::Missing | TokenState::NeedsSignIn) {
+        return Decision::NeedsSignIn;
+    }
+    if status.state != TokenState::Healthy {
+        // Reminder window, forced renewal, or past our estimate of expiry: the
+        // estimate may be wrong (another system may have redeemed it), so try.
+        return Decision::Due;
+    }
+    let last_use = record.last_redeemed_at.or(record.obtained_at);
+    match last_use {
+        Some(at) if now - at >= Duration::days(settings.keepalive_age_days) - jitter(target) => {
+            Decision::Due
+        }
+        Some(_) => Decision::Fresh,
+        None => Decision::Due,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Secret;
+    use chrono::TimeZone;
+
+    fn used(at: DateTime<Utc>) -> TokenRecord {
+        TokenRecord {
+            refresh_token: Some(Secret::new("rt")),
+            obtained_at: Some(at),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn jitter_is_stable_and_spread_over_a_day() {
+        let a = TokenTarget::user("Exchange", "USER/a");
+        assert_eq!(jitter(&a), jitter(&a.clone()));
+        let spread: std::collections::BTreeSet<i64> = (0..200)
+            .map(|n| jitter(&TokenTarget::user("Exchange", format!("USER/{n}"))).num_hours())
+            .collect();
+        assert!(spread.len() >= 20, "jitter hours: {spread:?}");
+        assert!(spread.iter().all(|h| (0..24).contains(h)));
+    }
+
+    #[test]
+    fn a_token_is_due_after_the_keepalive_age_and_in_the_reminder_window() {
+        let settings = Settings::default();
+        let start = Utc.with_ymd_and_hms(2026, 1, 1, 9, 0, 0).unwrap();
+        let target = TokenTarget::data_source("Exchange");
+        let record = used(start);
+        assert_eq!(
+            decide(&target, &record, &settings, start + Duration::days(5)),
+            Decision::Fresh
+        );
+        assert_eq!(
+            decide(&target, &record, &settings, start + Duration::days(7)),
+            Decision::Due
+        );
+        // A keep-alive age longer than the reminder window: the window still wins.
+        let lazy = Settings {
+            keepalive_age_days: 80,
+            ..Settings::default()
+        };
+        assert_eq!(
+            decide(&target, &record, &lazy, start + Duration::days(59)),
+            Decision::Fresh
+        );
+        assert_eq!(
+            decide(&target, &record, &lazy, start + Duration::days(61)),
+            Decision::Due
+        );
+        assert_eq!(
+            decide(&target, &record, &settings, start + Duration::days(200)),
+            Decision::Due,
+            "past the estimated expiry the provider decides"
+        );
+    }
+
+    #[test]
+    fn dead_and_missing_tokens_need_a_sign_in() {
+        let settings = Settings::default();
+        let now = Utc::now();
+        let target = TokenTarget::data_source("Exchange");
+        assert_eq!(
+            decide(&target, &TokenRecord::default(), &settings, now),
+            Decision::NeedsSignIn
+        );
+        let mut cleared = used(now);
+        cleared.clear("admin", now);
+        assert_eq!(
+            decide(&target, &cleared, &settings, now),
+            Decision::NeedsSignIn
+        );
+        let mut revoked = used(now);
+        revoked.store_error(
+            &crate::identity::IdentityError::new(
+                crate::identity::ErrorKind::NeedsSignIn,
+                "revoked",
+            ),
+            now,
+        );
+        assert_eq!(
+            decide(&target, &revoked, &settings, now),
+            Decision::NeedsSignIn
+        );
+    }
+}

@@ -1,0 +1,10 @@
+//! Keeping every stored token alive without anyone clicking: which tokens are due,
+//! and a run that renews them with bounded concurrency.
+
+pub mod due;
+pub mod engine;
+
+pub use due::{Decision, decide, jitter};
+pub use engine::{
+    RenewLock, RenewOptions, RenewOutcome, RenewReport, RenewResult, Selection, renew,
+};
