@@ -1,7 +1,7 @@
 //! The vault on disk: round trips, clear errors for damaged files, backups,
 //! passphrase mode, export/import.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 

@@ -2,7 +2,7 @@
 //! two processes updating at once through the lock. The children are this test
 //! binary run again in a child mode.
 
-mod support;
+use crate::support;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -58,11 +58,14 @@ fn setup(dir: &Path) {
 }
 
 fn child(test: &str, dir: &Path, user: &str) -> Command {
+    // Test names are paths inside the test binary: "vault_processes::child_counter".
+    let module = module_path!().split_once("::").map_or("", |(_, rest)| rest);
+    let test = format!("{module}::{test}");
     let mut command = Command::new(std::env::current_exe().unwrap());
     command
         .args([
             "--exact",
-            test,
+            &test,
             "--ignored",
             "--nocapture",
             "--test-threads=1",

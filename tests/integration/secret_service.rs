@@ -3,7 +3,7 @@
 //! in-memory store stands in and the test says it was skipped — unless
 //! TOKENDESK_REQUIRE_SECRET_SERVICE=1, which CI sets, turns that into a failure.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 

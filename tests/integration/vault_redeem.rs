@@ -1,13 +1,13 @@
 //! Redeeming stored tokens against the loopback provider: rotation is written
 //! through to the vault, the old token is never sent again, failures are recorded.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 
+use crate::support::provider::{Endpoint, Fault, TestProvider};
+use crate::support::{connect, microsoft_config};
 use chrono::Utc;
-use support::provider::{Endpoint, Fault, TestProvider};
-use support::{connect, microsoft_config};
 use tokendesk::Secret;
 use tokendesk::clock::SystemClock;
 use tokendesk::identity::{ErrorKind, Scopes};

@@ -1,11 +1,11 @@
 //! `tokendesk sign-in` as an admin runs it, against the loopback provider.
 
-mod support;
+use crate::support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
-use support::provider::{CLIENT_ID, PollAnswer, TestProvider};
+use crate::support::provider::{CLIENT_ID, PollAnswer, TestProvider};
 
 /// A stand-in for the desktop's URL launcher that records what it was asked to open.
 fn recording_opener(dir: &std::path::Path) -> std::path::PathBuf {

@@ -2,16 +2,16 @@
 //! state, a real vault (in-memory keyring), a real worker thread and the loopback
 //! identity provider.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::microsoft_config;
+use crate::support::provider::{Endpoint, TestProvider};
 use chrono::{TimeZone, Utc};
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT, Queryable};
-use support::microsoft_config;
-use support::provider::{Endpoint, TestProvider};
 use tokendesk::Secret;
 use tokendesk::clock::ManualClock;
 use tokendesk::identity::Scopes;

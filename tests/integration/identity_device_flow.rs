@@ -1,12 +1,12 @@
 //! The device authorization grant against the loopback provider, in virtual time.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 
+use crate::support::provider::{Endpoint, Fault, PollAnswer, TestProvider};
+use crate::support::{connect, microsoft_config, oidc_config};
 use chrono::{TimeZone, Utc};
-use support::provider::{Endpoint, Fault, PollAnswer, TestProvider};
-use support::{connect, microsoft_config, oidc_config};
 use tokendesk::clock::{Clock, ManualClock};
 use tokendesk::identity::IdentityError;
 use tokendesk::identity::{

@@ -2,7 +2,7 @@
 //! frame, and a screenshot of it is saved for the README. Without a display the
 //! test says it skipped — unless TOKENDESK_REQUIRE_DISPLAY=1 (set by .ci/run).
 
-mod support;
+use crate::support;
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};

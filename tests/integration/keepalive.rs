@@ -1,17 +1,17 @@
 //! The keep-alive engine against the loopback provider: a simulated year with 1,000
 //! mappings, the concurrency limit, Retry-After, and what failures leave behind.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::provider::{Endpoint, Fault, TestProvider};
+use crate::support::{microsoft_config, quick_http};
 use chrono::{DateTime, TimeZone, Utc};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use support::provider::{Endpoint, Fault, TestProvider};
-use support::{microsoft_config, quick_http};
 use tokendesk::Secret;
 use tokendesk::clock::{Clock, ManualClock, SystemClock, TokioSleeper};
 use tokendesk::identity::{ErrorKind, Scopes};

@@ -1,12 +1,12 @@
 //! Refresh with rotation, and the classification of every provider failure.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 
+use crate::support::provider::{Endpoint, Fault, TestProvider};
+use crate::support::{connect, microsoft_config, oidc_config};
 use chrono::Utc;
-use support::provider::{Endpoint, Fault, TestProvider};
-use support::{connect, microsoft_config, oidc_config};
 use tokendesk::Secret;
 use tokendesk::identity::error::{KNOWN_AADSTS_CODES, aadsts};
 use tokendesk::identity::{ErrorKind, Scopes};

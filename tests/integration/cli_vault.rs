@@ -1,12 +1,12 @@
 //! The vault commands as an admin runs them: data sources, users, sign-in into the
 //! vault, backup, export and import, and the error without any key store.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::{Command, Output};
 
-use support::provider::{CLIENT_ID, PollAnswer, TestProvider};
+use crate::support::provider::{CLIENT_ID, PollAnswer, TestProvider};
 
 fn tokendesk(home: &Path, args: &[&str]) -> Output {
     Command::new(support::bin())

@@ -1,0 +1,19 @@
+//! Every integration test in one binary: the loopback provider and the egui stack
+//! are compiled and linked once instead of once per file, which keeps a clean CI
+//! build within budget. Each module is one area, as its first lines say.
+
+mod support;
+
+mod assets;
+mod cli_keepalive;
+mod cli_sign_in;
+mod cli_vault;
+mod gui;
+mod gui_window;
+mod identity_device_flow;
+mod identity_refresh_errors;
+mod keepalive;
+mod secret_service;
+mod vault_processes;
+mod vault_redeem;
+mod vault_store;
