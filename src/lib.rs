@@ -10,6 +10,7 @@ pub mod keepalive;
 pub mod lifecycle;
 pub mod logging;
 pub mod runtime;
+pub mod schedule;
 pub mod secret;
 pub mod ui;
 pub mod vault;

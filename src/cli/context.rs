@@ -59,6 +59,10 @@ impl Context {
         self.with_prompt(|keys| Vault::open_or_create(&self.vault_dir, keys))
     }
 
+    pub fn passphrase_file(&self) -> Option<&std::path::Path> {
+        self.passphrase_file.as_deref()
+    }
+
     pub fn key_source(&self) -> Result<KeySource, String> {
         self.keys()
     }

@@ -101,6 +101,13 @@ pub enum Command {
         target: TargetArgs,
     },
 
+    /// The daily keep-alive as a systemd user timer, launchd agent or Windows task.
+    #[command(
+        subcommand,
+        after_help = "The job runs `tokendesk renew --due` with this vault (and --passphrase-file, when given) once a day.\n\nExamples:\n  tokendesk schedule install\n  tokendesk --vault-dir /srv/tokendesk schedule install\n  tokendesk schedule show"
+    )]
+    Schedule(ScheduleCommand),
+
     /// Clear Token: forget a token; the connection stays suspended until the next sign-in.
     #[command(
         after_help = "Examples:\n  tokendesk clear --data-source Exchange\n  tokendesk clear --data-source Exchange --user USER/jdoe --yes"
@@ -112,6 +119,16 @@ pub enum Command {
         #[arg(long)]
         yes: bool,
     },
+}
+
+#[derive(Debug, Clone, Copy, Subcommand)]
+pub enum ScheduleCommand {
+    /// Install the daily keep-alive (`tokendesk renew --due`) for this vault.
+    Install,
+    /// Remove the keep-alive schedule.
+    Remove,
+    /// Show what is installed and when it runs next.
+    Show,
 }
 
 /// One token: the data-source user's, or a mapped application user's.
@@ -419,6 +436,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Test { target } => {
             context().and_then(|c| runtime.block_on(token_ops::test(target, &c)))
         }
+        Command::Schedule(command) => context().and_then(|c| schedule(command, &c)),
         Command::Clear { target, yes } => context().and_then(|c| token_ops::clear(target, yes, &c)),
     };
     match result {
@@ -428,4 +446,27 @@ pub fn run(cli: Cli) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn schedule(command: ScheduleCommand, context: &Context) -> Result<ExitCode, String> {
+    let platform = crate::schedule::Platform::detect().map_err(|e| e.to_string())?;
+    let report = match command {
+        ScheduleCommand::Install => {
+            let exe = std::env::current_exe()
+                .map_err(|e| format!("Could not find the tokendesk program itself: {e}"))?;
+            let absolute =
+                |path: &std::path::Path| std::path::absolute(path).unwrap_or(path.to_path_buf());
+            let job = crate::schedule::Job {
+                exe,
+                vault_dir: Some(absolute(&context.vault_dir)),
+                passphrase_file: context.passphrase_file().map(absolute),
+            };
+            crate::schedule::install(&platform, &job)
+        }
+        ScheduleCommand::Remove => crate::schedule::remove(&platform),
+        ScheduleCommand::Show => crate::schedule::show(&platform),
+    }
+    .map_err(|e| e.to_string())?;
+    println!("{report}");
+    Ok(ExitCode::SUCCESS)
 }

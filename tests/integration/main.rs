@@ -6,6 +6,7 @@ mod support;
 
 mod assets;
 mod cli_keepalive;
+mod cli_schedule;
 mod cli_sign_in;
 mod cli_vault;
 mod gui;

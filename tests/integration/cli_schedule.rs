@@ -1,0 +1,105 @@
+//! `tokendesk schedule` on Linux: the systemd user units are written where systemd
+//! looks for them and switched on with systemctl. CI containers run no systemd user
+//! instance, so a `systemctl` on PATH records what it was asked and answers as
+//! systemd would; the unit files themselves are the real output.
+#![cfg(target_os = "linux")]
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use crate::support;
+
+fn systemctl_stand_in(bin: &Path, log: &Path) {
+    let script = bin.join("systemctl");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho \"$*\" >> '{}'\ncase \"$*\" in\n  *list-timers*) echo 'NEXT                        LEFT     LAST PASSED UNIT                     ACTIVATES'; echo 'Mon 2026-11-23 00:41:07 UTC 16h left -    -      tokendesk-keepalive.timer tokendesk-keepalive.service';;\nesac\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+fn schedule(home: &Path, path: &str, action: &str) -> Output {
+    Command::new(support::bin())
+        .args([
+            "--vault-dir",
+            &home.join("vault dir").display().to_string(),
+            "schedule",
+            action,
+        ])
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("PATH", path)
+        .env_remove("TOKENDESK_HOME")
+        .output()
+        .expect("run tokendesk")
+}
+
+#[test]
+fn install_show_and_remove_the_systemd_timer() {
+    let home = support::temp_dir();
+    let home = home.path();
+    let bin = home.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let log = home.join("systemctl.log");
+    systemctl_stand_in(&bin, &log);
+    let path = format!("{}:/usr/bin:/bin", bin.display());
+
+    let installed = schedule(home, &path, "install");
+    let out = String::from_utf8_lossy(&installed.stdout);
+    assert!(
+        installed.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&installed.stderr)
+    );
+    assert!(out.contains("loginctl enable-linger"), "{out}");
+    let units = home.join("config/systemd/user");
+    let service = std::fs::read_to_string(units.join("tokendesk-keepalive.service")).unwrap();
+    let exec = format!(
+        "ExecStart=\"{}\" \"--vault-dir\" \"{}\" \"renew\" \"--due\"",
+        support::bin().display(),
+        home.join("vault dir").display()
+    );
+    assert!(service.lines().any(|l| l == exec), "{service}");
+    assert!(units.join("tokendesk-keepalive.timer").exists());
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        "--user daemon-reload\n--user enable --now tokendesk-keepalive.timer\n"
+    );
+
+    let shown = schedule(home, &path, "show");
+    let out = String::from_utf8_lossy(&shown.stdout);
+    assert!(shown.status.success());
+    assert!(out.contains("Mon 2026-11-23 00:41:07 UTC"), "{out}");
+    assert!(out.contains("renew"), "{out}");
+
+    let removed = schedule(home, &path, "remove");
+    assert!(removed.status.success());
+    assert!(!units.join("tokendesk-keepalive.timer").exists());
+    assert!(!units.join("tokendesk-keepalive.service").exists());
+    assert!(
+        std::fs::read_to_string(&log)
+            .unwrap()
+            .contains("--user disable --now tokendesk-keepalive.timer\n")
+    );
+    let shown = schedule(home, &path, "show");
+    assert!(String::from_utf8_lossy(&shown.stdout).contains("No keep-alive schedule is installed"));
+}
+
+#[test]
+fn without_systemctl_install_says_so() {
+    let home = support::temp_dir();
+    let empty = home.path().join("empty-bin");
+    std::fs::create_dir_all(&empty).unwrap();
+    let failed = schedule(home.path(), &empty.display().to_string(), "install");
+    assert!(!failed.status.success());
+    let err = String::from_utf8_lossy(&failed.stderr);
+    assert!(
+        err.contains("systemctl is not installed or not on PATH"),
+        "{err}"
+    );
+}
