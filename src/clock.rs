@@ -24,6 +24,17 @@ impl Clock for SystemClock {
     }
 }
 
+/// Any clock behind an `Arc`, for code that needs a `Clone + 'static` clock (the
+/// keep-alive's workers) while the app holds whichever clock it was started with.
+#[derive(Clone)]
+pub struct SharedClock(pub Arc<dyn Clock>);
+
+impl Clock for SharedClock {
+    fn now(&self) -> DateTime<Utc> {
+        self.0.now()
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TokioSleeper;
 

@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use super::edit_dialog::EditDialog;
 use super::i18n::Locale;
+use super::settings_dialog::SettingsDialog;
 use super::sign_in_dialog::SignInDialog;
 use super::worker::{Command, Event, Worker};
 use crate::clock::Clock;
@@ -45,7 +46,22 @@ pub struct AppState {
     pub sign_in: Option<SignInDialog>,
     /// The last error worth a message strip, with when it came.
     pub notice: Option<(String, DateTime<Utc>)>,
+    pub settings: Option<SettingsDialog>,
+    pub keepalive: KeepAlive,
 }
+
+/// The background keep-alive of the open app: `renew --due` every few hours.
+#[derive(Debug, Default)]
+pub struct KeepAlive {
+    pub running: bool,
+    pub next_at: Option<DateTime<Utc>>,
+    /// When the last run finished, and its summary or what went wrong.
+    pub last: Option<(DateTime<Utc>, Result<String, String>)>,
+}
+
+/// The first keep-alive waits this long after the vault opens, so starting the app
+/// to do something else is not slowed by a burst of renewals.
+pub const FIRST_KEEPALIVE_AFTER: chrono::Duration = chrono::Duration::minutes(1);
 
 impl AppState {
     pub fn new(options: Options) -> Self {
@@ -64,6 +80,8 @@ impl AppState {
             confirm_delete: None,
             sign_in: None,
             notice: None,
+            settings: None,
+            keepalive: KeepAlive::default(),
         }
     }
 
@@ -102,6 +120,12 @@ impl AppState {
                     if let Some(editor) = self.editor.as_mut() {
                         editor.refresh_tokens(&data);
                     }
+                    if self.keepalive.next_at.is_none() {
+                        self.keepalive.next_at = Some(self.now() + FIRST_KEEPALIVE_AFTER);
+                    }
+                    if let Some(language) = &data.settings.language {
+                        self.locale = Locale::preferred(language);
+                    }
                     self.vault = VaultView::Ready(Arc::new(data));
                 }
                 Event::VaultOpened(Err(message)) => {
@@ -122,6 +146,21 @@ impl AppState {
                     }
                 }
                 Event::SignInFinished(result) => self.sign_in_finished(*result),
+                Event::KeepAliveFinished(result) => {
+                    let now = self.now();
+                    let interval = self
+                        .data()
+                        .map_or(4, |d| d.settings.keepalive_interval_hours.max(1));
+                    self.keepalive.running = false;
+                    self.keepalive.next_at = Some(now + chrono::Duration::hours(interval));
+                    self.keepalive.last = Some((now, result.map(|report| report.summary())));
+                }
+                Event::ScheduleFinished(result) => {
+                    if let Some(dialog) = self.settings.as_mut() {
+                        dialog.schedule_busy = false;
+                        dialog.schedule_result = Some(result);
+                    }
+                }
                 Event::TestFinished(result) => {
                     if let Some(editor) = self.editor.as_mut() {
                         editor.testing = false;
@@ -185,13 +224,42 @@ impl AppState {
         });
     }
 
+    /// Starts the keep-alive when it is time, and wakes the window for the next one.
+    fn tick_keepalive(&mut self, ctx: &egui::Context) {
+        if self.keepalive.running || !self.data().is_some_and(|d| d.settings.keepalive_in_app) {
+            return;
+        }
+        let Some(next_at) = self.keepalive.next_at else {
+            return;
+        };
+        let now = self.now();
+        if now >= next_at {
+            self.run_keepalive_now();
+        } else if let Ok(wait) = (next_at - now).to_std() {
+            ctx.request_repaint_after(wait);
+        }
+    }
+
+    pub(crate) fn run_keepalive_now(&mut self) {
+        self.keepalive.running = true;
+        self.send(Command::RunKeepAlive);
+    }
+
+    pub(crate) fn open_settings(&mut self) {
+        if let Some(data) = self.data() {
+            self.settings = Some(SettingsDialog::new(&data.settings));
+        }
+    }
+
     /// One frame: the whole window.
     pub fn ui(&mut self, ui: &mut egui::Ui) {
         self.worker.attach(ui.ctx());
         self.drain_events();
+        self.tick_keepalive(ui.ctx());
         super::main_window::show(self, ui);
         super::edit_dialog::show(self, ui);
         super::sign_in_dialog::show(self, ui);
+        super::settings_dialog::show(self, ui);
         // Countdowns need a tick even when nothing else happens.
         if self.sign_in.is_some() {
             ui.ctx()

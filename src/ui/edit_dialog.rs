@@ -10,6 +10,7 @@ use uuid::Uuid;
 use super::app::AppState;
 use super::main_window::{DANGER, state_color};
 use super::sign_in_dialog::SignInDialog;
+use super::widgets::labelled_edit;
 use super::worker::Command;
 use crate::identity::config::{
     check_endpoint_url, validate_client_id, validate_scopes, validate_tenant,
@@ -77,6 +78,8 @@ pub struct EditDialog {
     email: String,
     server: ServerKind,
     ews_url: String,
+    /// Override of the cloud's Graph / Exchange Online host (proxies, test tenants).
+    api_root: String,
     pub confirm_clear: Option<TokenTarget>,
     pub mapping: Option<MappingEditor>,
     pub confirm_remove: Option<Uuid>,
@@ -154,6 +157,12 @@ impl EditDialog {
             email: source.account.email.clone(),
             server,
             ews_url,
+            api_root: source
+                .account
+                .api_root
+                .as_ref()
+                .map(|u| u.to_string())
+                .unwrap_or_default(),
             confirm_clear: None,
             mapping: None,
             confirm_remove: None,
@@ -212,6 +221,15 @@ impl EditDialog {
                     .map_err(|e| format!("The EWS URL is not a URL ({e})."))?;
                 check_endpoint_url(&url)?;
                 ExchangeServer::Ews(url)
+            }
+        };
+        source.account.api_root = match self.api_root.trim() {
+            "" => None,
+            text => {
+                let url =
+                    Url::parse(text).map_err(|e| format!("The API root is not a URL ({e})."))?;
+                check_endpoint_url(&url)?;
+                Some(url)
             }
         };
         Ok(source)
@@ -328,21 +346,6 @@ fn field_error(ui: &mut egui::Ui, problem: Option<String>) {
     if let Some(problem) = problem {
         ui.colored_label(DANGER, problem);
     }
-}
-
-fn labelled_edit(
-    ui: &mut egui::Ui,
-    label: &str,
-    value: &mut String,
-    password: bool,
-) -> egui::Response {
-    let label = ui.label(label);
-    ui.add(
-        egui::TextEdit::singleline(value)
-            .password(password)
-            .desired_width(380.0),
-    )
-    .labelled_by(label.id)
 }
 
 fn general_tab(state: &AppState, ui: &mut egui::Ui, dialog: &mut EditDialog) {
@@ -576,9 +579,26 @@ fn exchange_tab(state: &mut AppState, ui: &mut egui::Ui, dialog: &mut EditDialog
             if dialog.server == ServerKind::Ews {
                 labelled_edit(ui, state.tr("EWS URL"), &mut dialog.ews_url, false);
                 ui.end_row();
+            } else {
+                labelled_edit(
+                    ui,
+                    state.tr("API root (optional)"),
+                    &mut dialog.api_root,
+                    false,
+                );
+                ui.end_row();
             }
         });
     field_error(ui, validate_email(&dialog.email).err());
+    if !dialog.api_root.trim().is_empty() && dialog.server != ServerKind::Ews {
+        let problem = match Url::parse(dialog.api_root.trim()) {
+            Ok(url) => check_endpoint_url(&url).err(),
+            Err(_) => {
+                Some("Enter the API root as a URL, e.g. https://graph.microsoft.com/.".to_string())
+            }
+        };
+        field_error(ui, problem);
+    }
     ui.separator();
     let Some(data) = state.shared_data() else {
         return;

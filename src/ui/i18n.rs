@@ -25,15 +25,28 @@ impl Locale {
         }
     }
 
-    /// `TOKENDESK_LANG` (a setting) wins over the OS locale.
+    /// `TOKENDESK_LANG` wins over the OS locale.
     pub fn detect() -> Self {
-        let tag = std::env::var("TOKENDESK_LANG")
+        let tag = Self::override_tag()
+            .or_else(sys_locale::get_locale)
+            .unwrap_or_else(|| "en".into());
+        Self::from_tag(&tag)
+    }
+
+    fn override_tag() -> Option<String> {
+        std::env::var("TOKENDESK_LANG")
             .ok()
             .filter(|v| !v.is_empty())
-            .or_else(sys_locale::get_locale)
-            .unwrap_or_else(|| "en".into())
-            .to_ascii_lowercase()
-            .replace('_', "-");
+    }
+
+    /// The language chosen in Settings; `TOKENDESK_LANG` still wins, so a support
+    /// session can switch to English without touching the admin's settings.
+    pub fn preferred(language: &str) -> Self {
+        Self::from_tag(&Self::override_tag().unwrap_or_else(|| language.to_string()))
+    }
+
+    fn from_tag(tag: &str) -> Self {
+        let tag = tag.to_ascii_lowercase().replace('_', "-");
         let lang = if tag.starts_with("de") {
             Lang::De
         } else {
@@ -50,6 +63,16 @@ impl Locale {
             Lang::En => english,
             Lang::De => german(english).unwrap_or(english),
         }
+    }
+
+    /// Translates a sentence with `{name}` placeholders, then fills them in, so each
+    /// language can put the values where its grammar wants them.
+    pub fn fill(&self, template: &'static str, values: &[(&str, &str)]) -> String {
+        let mut text = self.tr(template).to_string();
+        for (name, value) in values {
+            text = text.replace(&format!("{{{name}}}"), value);
+        }
+        text
     }
 
     pub fn date_time(&self, at: DateTime<Utc>) -> String {
@@ -95,6 +118,7 @@ fn german(english: &str) -> Option<&'static str> {
         "E-mail / user name" => "E-Mail / Benutzername",
         "Server" => "Server",
         "EWS URL" => "EWS-URL",
+        "API root (optional)" => "API-Basis-URL (optional)",
         "Signed in as" => "Angemeldet als",
         "Obtained" => "Erhalten",
         "Last renewed" => "Zuletzt erneuert",
@@ -160,6 +184,48 @@ fn german(english: &str) -> Option<&'static str> {
         "expired" => "abgelaufen",
         "needs sign-in" => "Anmeldung nötig",
         "no token" => "kein Token",
+        "Exchange token for {account} will expire on {when}. Request a new token in Edit data source to avoid inconvenience." => {
+            "Das Exchange-Token für {account} läuft am {when} ab. Fordern Sie unter „Datenquelle bearbeiten“ ein neues Token an, um Unannehmlichkeiten zu vermeiden."
+        }
+        "Exchange token for {account} expires on {when}. Renewal is required now: Edit data source › Exchange account › Request MS365 Refresh Token." => {
+            "Das Exchange-Token für {account} läuft am {when} ab. Die Erneuerung ist jetzt erforderlich: Datenquelle bearbeiten › Exchange-Konto › MS365-Aktualisierungstoken anfordern."
+        }
+        "Exchange token for {account} expired on {when}. Request a new token in Edit data source." => {
+            "Das Exchange-Token für {account} ist am {when} abgelaufen. Fordern Sie unter „Datenquelle bearbeiten“ ein neues Token an."
+        }
+        "Exchange token for {account} was rejected by Microsoft. {account} must sign in again." => {
+            "Microsoft hat das Exchange-Token für {account} abgelehnt. {account} muss sich erneut anmelden."
+        }
+        "The token for {account} was cleared. Request a new token to resume the connection." => {
+            "Das Token für {account} wurde gelöscht. Fordern Sie ein neues Token an, um die Verbindung fortzusetzen."
+        }
+        "{count} token(s) need attention, {urgent} urgent" => {
+            "{count} Token benötigen Aufmerksamkeit, {urgent} davon dringend"
+        }
+        "Keep-alive is renewing tokens…" => "Keep-alive erneuert Token…",
+        "Keep-alive {when}: {summary}" => "Keep-alive {when}: {summary}",
+        "Keep-alive {when} failed: {error}" => "Keep-alive {when} fehlgeschlagen: {error}",
+        "next run {when}" => "nächster Lauf {when}",
+        "Renew due tokens now" => "Fällige Token jetzt erneuern",
+        "Settings" => "Einstellungen",
+        "Reminders from (days before expiry)" => "Erinnerungen ab (Tage vor Ablauf)",
+        "Forced renewal in the last (days)" => "Erzwungene Erneuerung in den letzten (Tagen)",
+        "Keep-alive renews tokens unused for (days)" => {
+            "Keep-alive erneuert Token, die so lange unbenutzt sind (Tage)"
+        }
+        "Renew due tokens while this window is open" => {
+            "Fällige Token erneuern, solange dieses Fenster offen ist"
+        }
+        "Keep-alive runs every (hours)" => "Keep-alive läuft alle (Stunden)",
+        "Message for consumers without a token" => "Meldung für Anwendungen ohne Token",
+        "Language" => "Sprache",
+        "As the system" => "Wie das System",
+        "Scheduled keep-alive (runs tokendesk renew --due daily, also while this window is closed)" => {
+            "Geplantes Keep-alive (führt täglich tokendesk renew --due aus, auch wenn dieses Fenster geschlossen ist)"
+        }
+        "Install schedule" => "Zeitplan einrichten",
+        "Remove schedule" => "Zeitplan entfernen",
+        "Show schedule" => "Zeitplan anzeigen",
         _ => return None,
     })
 }

@@ -90,12 +90,17 @@ pub fn show(state: &mut AppState, ui: &mut egui::Ui) {
                 .show(ui, |ui| {
                     let _ = ui.selectable_label(true, state.tr("Connector for Microsoft Exchange"));
                 });
+            ui.add_space(12.0);
+            if ui.button(state.tr("Settings")).clicked() {
+                state.open_settings();
+            }
         });
     egui::CentralPanel::default().show(ui, |ui| data_source_table(state, ui, &data, now));
     confirm_delete(state, ui, &data);
 }
 
-fn status_strip(state: &AppState, ui: &mut egui::Ui, data: &VaultData, items: &[Attention]) {
+fn status_strip(state: &mut AppState, ui: &mut egui::Ui, data: &VaultData, items: &[Attention]) {
+    let locale = state.locale;
     ui.horizontal(|ui| {
         ui.label(format!(
             "{}: {}",
@@ -118,9 +123,17 @@ fn status_strip(state: &AppState, ui: &mut egui::Ui, data: &VaultData, items: &[
             }
         } else {
             let urgent = items.iter().filter(|i| i.state.is_urgent()).count();
-            let text = format!("{} token(s) need attention, {urgent} urgent", items.len());
+            let text = locale.fill(
+                "{count} token(s) need attention, {urgent} urgent",
+                &[
+                    ("count", &items.len().to_string()),
+                    ("urgent", &urgent.to_string()),
+                ],
+            );
             ui.colored_label(if urgent > 0 { DANGER } else { WARNING }, text);
         }
+        ui.separator();
+        keepalive_status(state, ui);
         if let Some((notice, _)) = &state.notice {
             ui.separator();
             ui.colored_label(DANGER, notice);
@@ -128,57 +141,78 @@ fn status_strip(state: &AppState, ui: &mut egui::Ui, data: &VaultData, items: &[
     });
 }
 
+/// The last keep-alive run and the next one, with a button to run it now.
+fn keepalive_status(state: &mut AppState, ui: &mut egui::Ui) {
+    let locale = state.locale;
+    if state.keepalive.running {
+        ui.spinner();
+        ui.label(state.tr("Keep-alive is renewing tokens…"));
+        return;
+    }
+    match &state.keepalive.last {
+        Some((at, Ok(summary))) => {
+            ui.label(locale.fill(
+                "Keep-alive {when}: {summary}",
+                &[("when", &locale.date_time(*at)), ("summary", summary)],
+            ));
+        }
+        Some((at, Err(error))) => {
+            ui.colored_label(
+                DANGER,
+                locale.fill(
+                    "Keep-alive {when} failed: {error}",
+                    &[("when", &locale.date_time(*at)), ("error", error)],
+                ),
+            );
+        }
+        None => {}
+    }
+    if let Some(next) = state.keepalive.next_at {
+        ui.label(locale.fill("next run {when}", &[("when", &locale.date_time(next))]));
+    }
+    if ui.small_button(state.tr("Renew due tokens now")).clicked() {
+        state.run_keepalive_now();
+    }
+}
+
 fn banner(state: &mut AppState, ui: &mut egui::Ui, items: &[Attention]) {
     let today = state.now().with_timezone(&chrono::Local).date_naive();
+    let locale = state.locale;
     for item in items {
         let when = item
             .expires_at
-            .map(|at| state.locale.date_time(at))
+            .map(|at| locale.date_time(at))
             .unwrap_or_default();
-        let (text, color, dismissable) = match item.state {
+        let (template, color, dismissable) = match item.state {
             TokenState::ReminderDue if item.reminder_due => (
-                format!(
-                    "Exchange token for {} will expire on {when}. Request a new token in Edit data source to avoid inconvenience.",
-                    item.account
-                ),
+                "Exchange token for {account} will expire on {when}. Request a new token in Edit data source to avoid inconvenience.",
                 WARNING,
                 true,
             ),
             TokenState::ReminderDue => continue,
             TokenState::RenewalForced => (
-                format!(
-                    "Exchange token for {} expires on {when}. Renewal is required now: Edit data source › Exchange account › Request MS365 Refresh Token.",
-                    item.account
-                ),
+                "Exchange token for {account} expires on {when}. Renewal is required now: Edit data source › Exchange account › Request MS365 Refresh Token.",
                 DANGER,
                 false,
             ),
             TokenState::Expired => (
-                format!(
-                    "Exchange token for {} expired on {when}. Request a new token in Edit data source.",
-                    item.account
-                ),
+                "Exchange token for {account} expired on {when}. Request a new token in Edit data source.",
                 DANGER,
                 false,
             ),
             TokenState::NeedsSignIn => (
-                format!(
-                    "Exchange token for {} was rejected by Microsoft. {} must sign in again.",
-                    item.account, item.account
-                ),
+                "Exchange token for {account} was rejected by Microsoft. {account} must sign in again.",
                 DANGER,
                 false,
             ),
             TokenState::Missing => (
-                format!(
-                    "The token for {} was cleared. Request a new token to resume the connection.",
-                    item.account
-                ),
+                "The token for {account} was cleared. Request a new token to resume the connection.",
                 WARNING,
                 false,
             ),
             TokenState::Healthy => continue,
         };
+        let text = locale.fill(template, &[("account", &item.account), ("when", &when)]);
         ui.horizontal_wrapped(|ui| {
             ui.colored_label(color, RichText::new(text).strong());
             if dismissable && ui.button(state.tr("Dismiss for today")).clicked() {

@@ -4,6 +4,7 @@ pub mod app;
 pub mod edit_dialog;
 pub mod i18n;
 pub mod main_window;
+pub mod settings_dialog;
 pub mod sign_in_dialog;
 pub mod widgets;
 pub mod worker;

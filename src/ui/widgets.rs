@@ -12,3 +12,20 @@ pub fn nested_modal<R>(
     ctx.move_to_top(response.response.layer_id);
     response
 }
+
+/// A text field with its label in the grid column before it, labelled for AccessKit
+/// (screen readers, and the tests find the field by this label).
+pub fn labelled_edit(
+    ui: &mut egui::Ui,
+    label: &str,
+    value: &mut String,
+    password: bool,
+) -> egui::Response {
+    let label = ui.label(label);
+    ui.add(
+        egui::TextEdit::singleline(value)
+            .password(password)
+            .desired_width(380.0),
+    )
+    .labelled_by(label.id)
+}

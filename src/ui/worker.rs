@@ -9,13 +9,14 @@ use std::sync::{Arc, Mutex, OnceLock};
 use chrono::NaiveDate;
 use tokio_util::sync::CancellationToken;
 
-use crate::clock::{Clock, SystemClock, TokioSleeper};
+use crate::clock::{Clock, SharedClock, SystemClock, TokioSleeper};
 use crate::identity::{
     DeviceAuthorization, HttpClient, HttpOptions, IdentityClient, IdentityError, PollEvent,
     ProviderConfig, TokenSet,
 };
+use crate::keepalive::{RenewOptions, RenewReport, Selection};
 use crate::vault::ops::TokenTarget;
-use crate::vault::{DataSource, KeySource, Vault, VaultData, VaultError};
+use crate::vault::{DataSource, KeySource, Settings, Vault, VaultData, VaultError};
 
 pub enum Command {
     OpenVault {
@@ -41,6 +42,17 @@ pub enum Command {
     },
     CancelSignIn,
     TestConnection(TokenTarget),
+    /// Renew what is due (the keep-alive of the open app).
+    RunKeepAlive,
+    SaveSettings(Box<Settings>),
+    Schedule(ScheduleAction),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScheduleAction {
+    Install,
+    Remove,
+    Show,
 }
 
 pub enum Event {
@@ -55,6 +67,8 @@ pub enum Event {
     SignInFinished(Box<Result<TokenSet, IdentityError>>),
     /// The account the API answered for, or what went wrong.
     TestFinished(Result<String, String>),
+    KeepAliveFinished(Result<RenewReport, String>),
+    ScheduleFinished(Result<String, String>),
 }
 
 /// The UI's end of the worker.
@@ -186,6 +200,23 @@ fn run(vault_dir: PathBuf, clock: Arc<dyn Clock>, commands: Receiver<Command>, r
                 }
                 reporter.send(Event::TestFinished(result));
             }
+            Command::RunKeepAlive => {
+                let clock = SharedClock(clock.clone());
+                let result = runtime.block_on(keep_alive(&vault, clock));
+                if let Ok(guard) = vault.lock()
+                    && let Some(open) = guard.as_ref()
+                {
+                    reporter.send(Event::VaultChanged(open.data().clone()));
+                }
+                reporter.send(Event::KeepAliveFinished(result));
+            }
+            Command::SaveSettings(settings) => change(&vault, &reporter, |data| {
+                data.settings = *settings;
+                Ok(())
+            }),
+            Command::Schedule(action) => {
+                reporter.send(Event::ScheduleFinished(schedule(action, &vault_dir)));
+            }
             Command::CancelSignIn => {
                 if let Some(cancel) = sign_in.take() {
                     cancel.cancel();
@@ -233,6 +264,51 @@ async fn test_connection(
         .map_err(|e| e.to_string());
     *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(vault);
     result
+}
+
+/// The `renew --due` of the open app; the same engine and lock as the CLI's, so it
+/// never redeems a token a scheduled run is redeeming.
+async fn keep_alive(
+    slot: &Mutex<Option<Vault>>,
+    clock: SharedClock,
+) -> Result<RenewReport, String> {
+    let http = HttpClient::new(&HttpOptions::default()).map_err(|e| e.to_string())?;
+    let mut vault = slot
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take()
+        .ok_or("The vault is not open.")?;
+    let result = crate::keepalive::renew(
+        &mut vault,
+        &Selection::Due,
+        &RenewOptions::default(),
+        &http,
+        &clock,
+        &TokioSleeper,
+        |_| {},
+    )
+    .await
+    .map_err(|e| e.to_string());
+    *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(vault);
+    result
+}
+
+fn schedule(action: ScheduleAction, vault_dir: &std::path::Path) -> Result<String, String> {
+    let platform = crate::schedule::Platform::detect().map_err(|e| e.to_string())?;
+    match action {
+        ScheduleAction::Install => {
+            let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+            let job = crate::schedule::Job {
+                exe,
+                vault_dir: Some(std::path::absolute(vault_dir).unwrap_or(vault_dir.to_path_buf())),
+                passphrase_file: None,
+            };
+            crate::schedule::install(&platform, &job)
+        }
+        ScheduleAction::Remove => crate::schedule::remove(&platform),
+        ScheduleAction::Show => crate::schedule::show(&platform),
+    }
+    .map_err(|e| e.to_string())
 }
 
 fn report_open(

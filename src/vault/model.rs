@@ -51,8 +51,50 @@ pub struct Settings {
     pub consumer_status_message: String,
     /// The keep-alive redeems a token once its last redemption is this old.
     pub keepalive_age_days: i64,
+    /// Whether the open desktop app renews due tokens by itself.
+    pub keepalive_in_app: bool,
     /// How often the open desktop app runs the keep-alive.
     pub keepalive_interval_hours: i64,
+    /// The window's language ("en", "de"); none follows the OS.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+}
+
+impl Settings {
+    /// What is wrong with these settings, one sentence per problem.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if !(1..=365).contains(&self.inactivity_window_days) {
+            problems.push("The inactivity window must be between 1 and 365 days.".to_string());
+        }
+        if self.forced_renewal_days < 1 {
+            problems.push("Forced renewal needs at least 1 day.".to_string());
+        }
+        if self.reminder_days <= self.forced_renewal_days {
+            problems.push(
+                "Reminders must start earlier than forced renewal (more days before expiry)."
+                    .to_string(),
+            );
+        }
+        if self.reminder_days >= self.inactivity_window_days {
+            problems.push("Reminders must start inside the inactivity window.".to_string());
+        }
+        if !(1..=60).contains(&self.keepalive_age_days)
+            || self.keepalive_age_days >= self.inactivity_window_days
+        {
+            problems.push(
+                "The keep-alive age must be 1 to 60 days and shorter than the inactivity window."
+                    .to_string(),
+            );
+        }
+        if !(1..=24).contains(&self.keepalive_interval_hours) {
+            problems.push("The keep-alive runs every 1 to 24 hours.".to_string());
+        }
+        if self.consumer_status_message.trim().is_empty() {
+            problems.push("Consumers need a status message to show.".to_string());
+        }
+        problems
+    }
 }
 
 impl Default for Settings {
@@ -65,7 +107,9 @@ impl Default for Settings {
                 "The Microsoft 365 connection is not available at the moment. Please try again later or contact your administrator."
                     .into(),
             keepalive_age_days: 7,
+            keepalive_in_app: true,
             keepalive_interval_hours: 4,
+            language: None,
         }
     }
 }

@@ -38,7 +38,13 @@ fn setup() -> Setup {
     let mut source = DataSource::new("Exchange", config, "sales@contoso.com");
     // Test Connection calls the loopback provider's EWS endpoint, never the real one.
     source.account.api_root = Some(provider.base_url());
-    vault.update(|data| data.add_data_source(source)).unwrap();
+    vault
+        .update(|data| {
+            // These tests move the clock by hand; the keep-alive has its own test.
+            data.settings.keepalive_in_app = false;
+            data.add_data_source(source)
+        })
+        .unwrap();
     let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 22, 9, 0, 0).unwrap());
     Setup {
         provider,
@@ -57,6 +63,9 @@ fn harness(setup: &Setup, lang: Lang) -> Harness<'static, AppState> {
     });
     let mut harness = Harness::builder()
         .with_size(egui::vec2(1200.0, 800.0))
+        // Frames as a screen paints them, so two clicks a few frames apart are a
+        // double-click (egui allows 0.3 s between them).
+        .with_step_dt(1.0 / 60.0)
         .build_ui_state(|ui, state: &mut AppState| state.ui(ui), state);
     settle(&mut harness, |h| h.state().data().is_some());
     harness
@@ -547,4 +556,146 @@ fn an_expired_code_says_so_and_retry_starts_over() {
         "only the request dialog closed"
     );
     assert!(!stored(&setup, &TokenTarget::data_source("Exchange")).has_refresh_token());
+}
+
+#[test]
+fn the_open_app_renews_due_tokens_by_itself() {
+    let setup = setup();
+    let mut vault = Vault::open(setup.dir.path(), &setup.keys).unwrap();
+    let now = tokendesk::clock::Clock::now(&setup.clock);
+    let issued = now - chrono::Duration::days(8);
+    let grant = setup.provider.issue_grant(
+        "sales@contoso.com",
+        "https://outlook.office365.com/EWS.AccessAsUser.All offline_access",
+        issued,
+    );
+    setup.provider.set_now(now);
+    vault
+        .update(|data| {
+            data.settings.keepalive_in_app = true;
+            let record = data.token_mut(&TokenTarget::data_source("Exchange"))?;
+            record.refresh_token = Some(Secret::new(grant.clone()));
+            record.obtained_at = Some(issued);
+            Ok(())
+        })
+        .unwrap();
+    let mut harness = harness(&setup, Lang::En);
+    assert!(
+        harness
+            .query_by_label_contains("next run 22/11/2026")
+            .is_some()
+    );
+    assert!(setup.provider.requests_to(Endpoint::Token).is_empty());
+
+    // A minute after opening, the first run renews the 8-day-old token.
+    setup.clock.advance(chrono::Duration::minutes(2));
+    settle(&mut harness, |h| {
+        h.query_by_label_contains("1 renewed").is_some()
+    });
+    let record = stored(&setup, &TokenTarget::data_source("Exchange"));
+    assert_eq!(
+        record.refresh_token.map(|t| t.expose().to_string()),
+        setup.provider.current_refresh_token_of("sales@contoso.com")
+    );
+    assert_ne!(
+        setup.provider.current_refresh_token_of("sales@contoso.com"),
+        Some(grant)
+    );
+    assert_eq!(
+        record.last_redeemed_at,
+        Some(now + chrono::Duration::minutes(2))
+    );
+    // The next run is the interval (4 hours) later, and it is shown.
+    assert!(
+        harness
+            .query_by_label_contains("next run 22/11/2026")
+            .is_some()
+    );
+    assert_eq!(
+        harness.state().keepalive.next_at,
+        Some(now + chrono::Duration::minutes(2) + chrono::Duration::hours(4))
+    );
+    // "Renew due tokens now" runs at once; nothing is due any more.
+    press(&mut harness, "Renew due tokens now");
+    settle(&mut harness, |h| {
+        h.query_by_label_contains("0 renewed, 1 not due").is_some()
+    });
+    assert_eq!(setup.provider.requests_to(Endpoint::Token).len(), 1);
+}
+
+#[test]
+fn settings_are_checked_saved_and_switch_the_language() {
+    let setup = setup();
+    let mut harness = harness(&setup, Lang::En);
+    press(&mut harness, "Settings");
+    settle(&mut harness, |h| h.state().settings.is_some());
+    let field = "Reminders from (days before expiry)";
+    input(&harness, field).focus();
+    harness.step();
+    harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    harness.step();
+    input(&harness, field).type_text("5");
+    harness.step();
+    harness.step();
+    assert!(
+        harness
+            .query_by_label_contains("Reminders must start earlier than forced renewal")
+            .is_some()
+    );
+    harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    harness.step();
+    input(&harness, field).type_text("45");
+    harness.step();
+    harness.step();
+    assert!(
+        harness
+            .query_by_label_contains("Reminders must start")
+            .is_none()
+    );
+    press(&mut harness, "Deutsch");
+    press_last(&mut harness, "OK");
+    settle(&mut harness, |h| {
+        h.query_by_label("Einstellungen").is_some()
+    });
+    let vault = Vault::open(setup.dir.path(), &setup.keys).unwrap();
+    assert_eq!(vault.data().settings.reminder_days, 45);
+    assert_eq!(vault.data().settings.language.as_deref(), Some("de"));
+    assert!(harness.query_by_label("Neue Datenquelle").is_some());
+}
+
+#[test]
+fn double_click_and_context_menu_open_the_dialog_and_escape_closes_it() {
+    let setup = setup();
+    let mut harness = harness(&setup, Lang::En);
+    // A real double-click: press and release in separate frames, twice, quickly.
+    let at = harness.get_by_label("Exchange").rect().center();
+    harness.event(egui::Event::PointerMoved(at));
+    for pressed in [true, false, true, false] {
+        harness.event(egui::Event::PointerButton {
+            pos: at,
+            button: egui::PointerButton::Primary,
+            pressed,
+            modifiers: egui::Modifiers::default(),
+        });
+        harness.step();
+    }
+    harness.step();
+    assert!(
+        harness.state().editor.is_some(),
+        "double-click opens the dialog"
+    );
+    steady(&mut harness);
+    harness.key_press(egui::Key::Escape);
+    harness.step();
+    harness.step();
+    assert!(harness.state().editor.is_none(), "Esc is Cancel");
+
+    harness.get_by_label("Exchange").click_secondary();
+    harness.step();
+    harness.step();
+    press_last(&mut harness, "Edit");
+    assert!(
+        harness.state().editor.is_some(),
+        "right-click › Edit opens the dialog"
+    );
 }

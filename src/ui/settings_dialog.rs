@@ -1,0 +1,203 @@
+//! Settings: the reminder and renewal thresholds, the keep-alive, the message
+//! consumers see without a token, the language, and the scheduled keep-alive.
+
+use super::app::AppState;
+use super::main_window::DANGER;
+use super::widgets::labelled_edit;
+use super::worker::{Command, ScheduleAction};
+use crate::vault::Settings;
+
+pub struct SettingsDialog {
+    reminder_days: String,
+    forced_renewal_days: String,
+    keepalive_age_days: String,
+    keepalive_interval_hours: String,
+    keepalive_in_app: bool,
+    consumer_status_message: String,
+    language: Option<String>,
+    base: Settings,
+    /// What the scheduler said about the last Install/Remove/Show.
+    pub schedule_result: Option<Result<String, String>>,
+    pub schedule_busy: bool,
+}
+
+impl SettingsDialog {
+    pub fn new(settings: &Settings) -> Self {
+        SettingsDialog {
+            reminder_days: settings.reminder_days.to_string(),
+            forced_renewal_days: settings.forced_renewal_days.to_string(),
+            keepalive_age_days: settings.keepalive_age_days.to_string(),
+            keepalive_interval_hours: settings.keepalive_interval_hours.to_string(),
+            keepalive_in_app: settings.keepalive_in_app,
+            consumer_status_message: settings.consumer_status_message.clone(),
+            language: settings.language.clone(),
+            base: settings.clone(),
+            schedule_result: None,
+            schedule_busy: false,
+        }
+    }
+
+    /// The settings as typed, or what is wrong with them.
+    pub fn parsed(&self) -> Result<Settings, Vec<String>> {
+        let number = |text: &str, what: &str| {
+            text.trim()
+                .parse::<i64>()
+                .map_err(|_| format!("{what}: enter a whole number."))
+        };
+        let mut problems = Vec::new();
+        let mut take = |text: &str, what: &str, fallback: i64| {
+            number(text, what).unwrap_or_else(|p| {
+                problems.push(p);
+                fallback
+            })
+        };
+        let settings = Settings {
+            reminder_days: take(&self.reminder_days, "Reminder", self.base.reminder_days),
+            forced_renewal_days: take(
+                &self.forced_renewal_days,
+                "Forced renewal",
+                self.base.forced_renewal_days,
+            ),
+            keepalive_age_days: take(
+                &self.keepalive_age_days,
+                "Keep-alive age",
+                self.base.keepalive_age_days,
+            ),
+            keepalive_interval_hours: take(
+                &self.keepalive_interval_hours,
+                "Keep-alive interval",
+                self.base.keepalive_interval_hours,
+            ),
+            keepalive_in_app: self.keepalive_in_app,
+            consumer_status_message: self.consumer_status_message.trim().to_string(),
+            language: self.language.clone(),
+            ..self.base.clone()
+        };
+        problems.extend(settings.problems());
+        if problems.is_empty() {
+            Ok(settings)
+        } else {
+            Err(problems)
+        }
+    }
+}
+
+pub fn show(state: &mut AppState, ui: &mut egui::Ui) {
+    let Some(mut dialog) = state.settings.take() else {
+        return;
+    };
+    let mut close = false;
+    let modal = egui::Modal::new(egui::Id::unique("settings")).show(ui.ctx(), |ui| {
+        ui.set_width(620.0);
+        ui.heading(state.tr("Settings"));
+        ui.add_space(6.0);
+        egui::Grid::new("settings-grid")
+            .num_columns(2)
+            .spacing([12.0, 6.0])
+            .show(ui, |ui| {
+                labelled_edit(
+                    ui,
+                    state.tr("Reminders from (days before expiry)"),
+                    &mut dialog.reminder_days,
+                    false,
+                );
+                ui.end_row();
+                labelled_edit(
+                    ui,
+                    state.tr("Forced renewal in the last (days)"),
+                    &mut dialog.forced_renewal_days,
+                    false,
+                );
+                ui.end_row();
+                labelled_edit(
+                    ui,
+                    state.tr("Keep-alive renews tokens unused for (days)"),
+                    &mut dialog.keepalive_age_days,
+                    false,
+                );
+                ui.end_row();
+                ui.label("");
+                ui.checkbox(
+                    &mut dialog.keepalive_in_app,
+                    state.tr("Renew due tokens while this window is open"),
+                );
+                ui.end_row();
+                labelled_edit(
+                    ui,
+                    state.tr("Keep-alive runs every (hours)"),
+                    &mut dialog.keepalive_interval_hours,
+                    false,
+                );
+                ui.end_row();
+                let label = ui.label(state.tr("Message for consumers without a token"));
+                ui.add(
+                    egui::TextEdit::multiline(&mut dialog.consumer_status_message)
+                        .desired_rows(2)
+                        .desired_width(380.0),
+                )
+                .labelled_by(label.id);
+                ui.end_row();
+                ui.label(state.tr("Language"));
+                ui.horizontal(|ui| {
+                    ui.radio_value(&mut dialog.language, None, state.tr("As the system"));
+                    ui.radio_value(&mut dialog.language, Some("en".into()), "English");
+                    ui.radio_value(&mut dialog.language, Some("de".into()), "Deutsch");
+                });
+                ui.end_row();
+            });
+        let parsed = dialog.parsed();
+        if let Err(problems) = &parsed {
+            for problem in problems {
+                ui.colored_label(DANGER, problem);
+            }
+        }
+        ui.separator();
+        ui.label(state.tr("Scheduled keep-alive (runs tokendesk renew --due daily, also while this window is closed)"));
+        ui.horizontal(|ui| {
+            ui.add_enabled_ui(!dialog.schedule_busy, |ui| {
+                for (label, action) in [
+                    ("Install schedule", ScheduleAction::Install),
+                    ("Remove schedule", ScheduleAction::Remove),
+                    ("Show schedule", ScheduleAction::Show),
+                ] {
+                    if ui.button(state.tr(label)).clicked() {
+                        dialog.schedule_busy = true;
+                        dialog.schedule_result = None;
+                        state.send(Command::Schedule(action));
+                    }
+                }
+            });
+            if dialog.schedule_busy {
+                ui.spinner();
+            }
+        });
+        match &dialog.schedule_result {
+            Some(Ok(text)) => {
+                ui.label(egui::RichText::new(text).monospace());
+            }
+            Some(Err(text)) => {
+                ui.colored_label(DANGER, text);
+            }
+            None => {}
+        }
+        ui.separator();
+        ui.horizontal(|ui| {
+            let ok = ui.add_enabled(parsed.is_ok(), egui::Button::new(state.tr("OK")));
+            if ok.clicked()
+                && let Ok(settings) = parsed
+            {
+                state.send(Command::SaveSettings(Box::new(settings)));
+                close = true;
+            }
+            if ui.button(state.tr("Cancel")).clicked() {
+                close = true;
+            }
+        });
+    });
+    if modal.should_close() {
+        close = true;
+    }
+    if !close {
+        state.settings = Some(dialog);
+    }
+}
