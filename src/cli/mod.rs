@@ -26,7 +26,7 @@ use context::Context;
     version,
     about = "Keeps Microsoft 365 / OAuth 2.0 refresh tokens alive: device-code sign-in, an encrypted vault, reminders and renewal.",
     long_about = None,
-    after_help = "Run without a command to open the desktop app."
+    after_help = "Run without a command to open the desktop app.\n\nFirst steps on a server:\n  tokendesk data-source add Exchange --tenant contoso.onmicrosoft.com --client-id <app id> --preset graph --account sales@contoso.com\n  tokendesk sign-in --data-source Exchange\n  tokendesk schedule install\n  tokendesk status"
 )]
 pub struct Cli {
     /// Folder of the vault (default: the platform data directory).
@@ -124,10 +124,15 @@ pub enum Command {
 #[derive(Debug, Clone, Copy, Subcommand)]
 pub enum ScheduleCommand {
     /// Install the daily keep-alive (`tokendesk renew --due`) for this vault.
+    #[command(
+        after_help = "Examples:\n  tokendesk schedule install\n  tokendesk --vault-dir /srv/tokendesk --passphrase-file /etc/tokendesk/pass schedule install"
+    )]
     Install,
     /// Remove the keep-alive schedule.
+    #[command(after_help = "Example:\n  tokendesk schedule remove")]
     Remove,
     /// Show what is installed and when it runs next.
+    #[command(after_help = "Example:\n  tokendesk schedule show")]
     Show,
 }
 
@@ -181,8 +186,10 @@ pub enum DataSourceCommand {
     )]
     Add(Box<AddDataSourceArgs>),
     /// List data sources with the state of their tokens.
+    #[command(after_help = "Example:\n  tokendesk data-source list")]
     List,
     /// Remove a data source and all its tokens.
+    #[command(after_help = "Example:\n  tokendesk data-source remove Exchange")]
     Remove { name: String },
 }
 
@@ -225,36 +232,52 @@ pub enum UserCommand {
         server_url: Option<Url>,
     },
     /// List the user directory, or the mappings of one data source.
+    #[command(
+        after_help = "Examples:\n  tokendesk user list\n  tokendesk user list --data-source Exchange"
+    )]
     List {
         #[arg(long)]
         data_source: Option<String>,
     },
     /// Remove a user from the directory, or its mapping from --data-source.
+    #[command(
+        after_help = "Examples:\n  tokendesk user remove USER/jdoe --data-source Exchange\n  tokendesk user remove USER/jdoe"
+    )]
     Remove {
         login: String,
         #[arg(long)]
         data_source: Option<String>,
     },
     /// Import application users from CSV (header row: login, display name, e-mail).
+    #[command(
+        after_help = "Example (users.csv):\n  login,display name,e-mail\n  USER/jdoe,Jane Doe,jane@contoso.com\n\n  tokendesk user import-csv users.csv"
+    )]
     ImportCsv { file: PathBuf },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum VaultCommand {
     /// Create an empty vault (keyring key, or passphrase when one is given).
+    #[command(
+        after_help = "Examples:\n  tokendesk vault init                                   # key in the OS keyring\n  tokendesk --passphrase-file /etc/tokendesk/pass vault init   # servers without a keyring"
+    )]
     Init {
         /// Replace an existing vault; its contents are lost.
         #[arg(long)]
         force: bool,
     },
     /// Bring back the previous generation of the vault.
+    #[command(after_help = "Example:\n  tokendesk vault restore-backup")]
     RestoreBackup,
     /// Write the whole vault to FILE, encrypted with a bundle passphrase.
     #[command(
-        after_help = "The bundle passphrase comes from TOKENDESK_BUNDLE_PASSPHRASE or is asked for."
+        after_help = "The bundle passphrase comes from TOKENDESK_BUNDLE_PASSPHRASE or is asked for.\n\nExample:\n  tokendesk vault export tokendesk-backup.tdb"
     )]
     Export { file: PathBuf },
     /// Replace the vault's contents with an exported bundle.
+    #[command(
+        after_help = "The previous contents stay as the vault's backup generation.\n\nExample:\n  tokendesk vault import tokendesk-backup.tdb"
+    )]
     Import { file: PathBuf },
 }
 
@@ -469,4 +492,38 @@ fn schedule(command: ScheduleCommand, context: &Context) -> Result<ExitCode, Str
     .map_err(|e| e.to_string())?;
     println!("{report}");
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// Every command an admin can run shows an example in its --help.
+    #[test]
+    fn every_command_has_an_example() {
+        fn walk(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            let path = format!("{path} {}", command.get_name());
+            let subcommands: Vec<_> = command
+                .get_subcommands()
+                .filter(|c| c.get_name() != "help")
+                .collect();
+            if subcommands.is_empty() {
+                let help = command
+                    .get_after_help()
+                    .map(|h| h.to_string())
+                    .unwrap_or_default();
+                if !help.contains("Example") {
+                    missing.push(path.clone());
+                }
+            }
+            for sub in subcommands {
+                walk(sub, &path, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "", &mut missing);
+        assert!(missing.is_empty(), "no example in --help of: {missing:?}");
+        Cli::command().debug_assert();
+    }
 }
