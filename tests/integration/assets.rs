@@ -78,3 +78,31 @@ fn desktop_entry_and_metainfo_point_at_each_other() {
         env!("CARGO_PKG_VERSION")
     )));
 }
+
+/// The README's troubleshooting table is the engine's own table: every AADSTS code
+/// tokendesk knows, with the exact sentence the admin sees.
+#[test]
+fn the_readme_explains_every_aadsts_code_as_the_app_does() {
+    let readme = String::from_utf8(
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap(),
+    )
+    .unwrap();
+    for code in tokendesk::identity::error::KNOWN_AADSTS_CODES {
+        let (_, message) = tokendesk::identity::error::aadsts(code).unwrap();
+        let row = readme
+            .lines()
+            .find(|line| {
+                line.starts_with('|')
+                    && line.split('|').nth(1).is_some_and(|codes| {
+                        codes
+                            .split(',')
+                            .any(|c| c.trim() == format!("AADSTS{code}"))
+                    })
+            })
+            .unwrap_or_else(|| panic!("README has no row for AADSTS{code}"));
+        assert!(
+            row.contains(message),
+            "README row for AADSTS{code} differs from the app:\n{row}\n{message}"
+        );
+    }
+}
