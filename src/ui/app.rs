@@ -153,7 +153,19 @@ impl AppState {
                         .map_or(4, |d| d.settings.keepalive_interval_hours.max(1));
                     self.keepalive.running = false;
                     self.keepalive.next_at = Some(now + chrono::Duration::hours(interval));
-                    self.keepalive.last = Some((now, result.map(|report| report.summary())));
+                    let locale = self.locale;
+                    let summary = result.map(|report| {
+                        locale.fill(
+                            "{renewed} renewed, {fresh} not due, {failed} failed for now, {dead} need a new sign-in",
+                            &[
+                                ("renewed", &report.renewed().to_string()),
+                                ("fresh", &report.fresh.to_string()),
+                                ("failed", &report.transient().to_string()),
+                                ("dead", &report.dead().to_string()),
+                            ],
+                        )
+                    });
+                    self.keepalive.last = Some((now, summary));
                 }
                 Event::ScheduleFinished(result) => {
                     if let Some(dialog) = self.settings.as_mut() {

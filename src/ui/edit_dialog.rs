@@ -431,7 +431,7 @@ fn general_tab(state: &AppState, ui: &mut egui::Ui, dialog: &mut EditDialog) {
     if dialog.api == Api::Ews {
         ui.colored_label(
             super::main_window::WARNING,
-            "Exchange Online began blocking EWS on 2026-10-01; prefer Microsoft Graph where the application supports it.",
+            state.tr("Exchange Online began blocking EWS on 2026-10-01; prefer Microsoft Graph where the application supports it."),
         );
     }
     if dialog.api == Api::Custom {

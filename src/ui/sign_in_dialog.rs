@@ -202,7 +202,7 @@ pub fn show(state: &mut AppState, ui: &mut egui::Ui) {
                 ui.colored_label(DANGER, error.to_string());
                 let details = error.support_details();
                 if !details.is_empty() {
-                    ui.collapsing("Details for support", |ui| {
+                    ui.collapsing(state.tr("Details for support"), |ui| {
                         ui.monospace(details);
                     });
                 }
