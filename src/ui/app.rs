@@ -283,10 +283,16 @@ impl AppState {
 /// The eframe application around [`AppState`].
 pub struct TokendeskApp {
     pub state: AppState,
+    /// `TOKENDESK_REPORT_FIRST_FRAME` set: say on stderr when the first frame is
+    /// drawn, for the cold-start benchmark.
+    pub report_first_frame: bool,
 }
 
 impl eframe::App for TokendeskApp {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         self.state.ui(ui);
+        if std::mem::take(&mut self.report_first_frame) {
+            eprintln!("tokendesk: first frame drawn");
+        }
     }
 }

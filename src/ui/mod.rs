@@ -49,7 +49,10 @@ pub fn run(vault_dir: PathBuf, keys: KeySource) -> Result<(), String> {
                 locale: i18n::Locale::detect(),
                 clock: Arc::new(SystemClock),
             });
-            Ok(Box::new(TokendeskApp { state }))
+            Ok(Box::new(TokendeskApp {
+                state,
+                report_first_frame: std::env::var_os("TOKENDESK_REPORT_FIRST_FRAME").is_some(),
+            }))
         }),
     )
     .map_err(|e| format!("The window could not be opened: {e}"))

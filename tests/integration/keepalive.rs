@@ -8,64 +8,32 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::support::provider::{Endpoint, Fault, TestProvider};
-use crate::support::{microsoft_config, quick_http};
+use crate::support::{quick_http, upn};
 use chrono::{DateTime, TimeZone, Utc};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use tokendesk::Secret;
 use tokendesk::clock::{Clock, ManualClock, SystemClock, TokioSleeper};
-use tokendesk::identity::{ErrorKind, Scopes};
+use tokendesk::identity::ErrorKind;
 use tokendesk::keepalive::{RenewOptions, RenewOutcome, Selection, renew};
 use tokendesk::vault::ops::TokenTarget;
-use tokendesk::vault::{
-    AppUser, DataSource, KeySource, Keyring, TokenState, UserMapping, Vault, policy,
-};
-
-const EWS: &str =
-    "https://outlook.office365.com/EWS.AccessAsUser.All offline_access openid profile";
+use tokendesk::vault::{KeySource, Keyring, TokenState, Vault, policy};
 
 fn keys() -> KeySource {
     let store: Arc<keyring_core::CredentialStore> = keyring_core::mock::Store::new().unwrap();
     KeySource::with_keyring(Keyring::with_store(store))
 }
 
-fn upn(n: usize) -> String {
-    format!("user{n:04}@contoso.com")
-}
-
-fn login(n: usize) -> String {
-    format!("USER/{n:04}")
-}
-
 /// A vault with one data source whose account and `mappings` additional users all
 /// signed in at `at`.
+/// A vault (in-memory keyring) with one data source whose account and `mappings`
+/// additional users all signed in at `at`.
 fn seeded_vault(
     provider: &TestProvider,
     mappings: usize,
     at: DateTime<Utc>,
 ) -> (tempfile::TempDir, Vault) {
     let dir = support::temp_dir();
-    let mut vault = Vault::create(dir.path(), &keys(), false).unwrap();
-    let config = microsoft_config(provider, Scopes::Ews);
-    let mut source = DataSource::new("Exchange", config, "sales@contoso.com");
-    source.token.refresh_token = Some(Secret::new(provider.issue_grant(
-        "sales@contoso.com",
-        EWS,
-        at,
-    )));
-    source.token.obtained_at = Some(at);
-    for n in 0..mappings {
-        let app_user = AppUser {
-            login: login(n),
-            display_name: format!("User {n}"),
-            email: upn(n),
-        };
-        let mut mapping = UserMapping::new(app_user, upn(n));
-        mapping.token.refresh_token = Some(Secret::new(provider.issue_grant(&upn(n), EWS, at)));
-        mapping.token.obtained_at = Some(at);
-        source.users.push(mapping);
-    }
-    vault.update(|data| data.add_data_source(source)).unwrap();
+    let vault = support::vault_with_mappings(provider, dir.path(), &keys(), mappings, at);
     (dir, vault)
 }
 

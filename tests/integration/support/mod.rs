@@ -64,3 +64,54 @@ pub async fn connect(config: ProviderConfig) -> IdentityClient {
         .await
         .expect("connect to loopback provider")
 }
+
+pub const EWS_GRANT: &str =
+    "https://outlook.office365.com/EWS.AccessAsUser.All offline_access openid profile";
+
+/// The Exchange user of mapping `n`: `user0042@contoso.com`.
+pub fn upn(n: usize) -> String {
+    format!("user{n:04}@contoso.com")
+}
+
+/// The application user of mapping `n`: `USER/0042`.
+pub fn login(n: usize) -> String {
+    format!("USER/{n:04}")
+}
+
+/// A new vault in `dir` with one data source "Exchange" whose account and `mappings`
+/// additional users all signed in at the provider at `at`.
+pub fn vault_with_mappings(
+    provider: &TestProvider,
+    dir: &std::path::Path,
+    keys: &tokendesk::vault::KeySource,
+    mappings: usize,
+    at: chrono::DateTime<chrono::Utc>,
+) -> tokendesk::vault::Vault {
+    use tokendesk::Secret;
+    use tokendesk::vault::{AppUser, DataSource, UserMapping, Vault};
+    let mut vault = Vault::create(dir, keys, false).expect("create vault");
+    let config = microsoft_config(provider, Scopes::Ews);
+    let mut source = DataSource::new("Exchange", config, "sales@contoso.com");
+    source.token.refresh_token = Some(Secret::new(provider.issue_grant(
+        "sales@contoso.com",
+        EWS_GRANT,
+        at,
+    )));
+    source.token.obtained_at = Some(at);
+    for n in 0..mappings {
+        let app_user = AppUser {
+            login: login(n),
+            display_name: format!("User {n}"),
+            email: upn(n),
+        };
+        let mut mapping = UserMapping::new(app_user, upn(n));
+        mapping.token.refresh_token =
+            Some(Secret::new(provider.issue_grant(&upn(n), EWS_GRANT, at)));
+        mapping.token.obtained_at = Some(at);
+        source.users.push(mapping);
+    }
+    vault
+        .update(|data| data.add_data_source(source))
+        .expect("store data source");
+    vault
+}
