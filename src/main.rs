@@ -1,8 +1,27 @@
+// A window program on Windows: started from the Start menu it opens no console.
+// Commands run from a terminal attach to that terminal's console (see below).
+#![cfg_attr(windows, windows_subsystem = "windows")]
+
 use std::process::ExitCode;
 
 use clap::Parser;
 
 fn main() -> ExitCode {
+    attach_to_parent_console();
     tokendesk::logging::init();
     tokendesk::cli::run(tokendesk::cli::Cli::parse())
 }
+
+/// A GUI-subsystem program has no console of its own; when started from cmd.exe or
+/// PowerShell, print into theirs. Redirected output (pipes, files) works either way.
+#[cfg(windows)]
+fn attach_to_parent_console() {
+    use windows_sys::Win32::System::Console::{ATTACH_PARENT_PROCESS, AttachConsole};
+    // SAFETY: AttachConsole only reads its argument; failing (no parent console) is fine.
+    unsafe {
+        AttachConsole(ATTACH_PARENT_PROCESS);
+    }
+}
+
+#[cfg(not(windows))]
+fn attach_to_parent_console() {}
