@@ -245,23 +245,34 @@ async fn device_flow(
         .await
 }
 
-/// Redeems and calls the API. The vault handle is borrowed out of its slot for
-/// the network calls, so no lock is held across an await; the worker handles one
-/// command at a time, so nothing else needs the handle meanwhile.
+/// Redeems and calls the API; the worker handles one command at a time, so nothing
+/// else needs the vault while it is lent out.
 async fn test_connection(
     slot: &Mutex<Option<Vault>>,
     target: &TokenTarget,
     clock: &SystemClock,
 ) -> Result<String, String> {
     let http = HttpClient::new(&HttpOptions::default()).map_err(|e| e.to_string())?;
+    with_borrowed_vault(slot, async |vault| {
+        crate::lifecycle::test_target(vault, http, target, clock)
+            .await
+            .map_err(|e| e.to_string())
+    })
+    .await
+}
+
+/// Lends the open vault to network work: taken out of its slot for the duration, so
+/// no lock is held across an await, and put back whatever the outcome.
+async fn with_borrowed_vault<T>(
+    slot: &Mutex<Option<Vault>>,
+    work: impl AsyncFnOnce(&mut Vault) -> Result<T, String>,
+) -> Result<T, String> {
     let mut vault = slot
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .take()
         .ok_or("The vault is not open.")?;
-    let result = crate::lifecycle::test_target(&mut vault, http, target, clock)
-        .await
-        .map_err(|e| e.to_string());
+    let result = work(&mut vault).await;
     *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(vault);
     result
 }
@@ -273,24 +284,20 @@ async fn keep_alive(
     clock: SharedClock,
 ) -> Result<RenewReport, String> {
     let http = HttpClient::new(&HttpOptions::default()).map_err(|e| e.to_string())?;
-    let mut vault = slot
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .take()
-        .ok_or("The vault is not open.")?;
-    let result = crate::keepalive::renew(
-        &mut vault,
-        &Selection::Due,
-        &RenewOptions::default(),
-        &http,
-        &clock,
-        &TokioSleeper,
-        |_| {},
-    )
+    with_borrowed_vault(slot, async |vault| {
+        crate::keepalive::renew(
+            vault,
+            &Selection::Due,
+            &RenewOptions::default(),
+            &http,
+            &clock,
+            &TokioSleeper,
+            |_| {},
+        )
+        .await
+        .map_err(|e| e.to_string())
+    })
     .await
-    .map_err(|e| e.to_string());
-    *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(vault);
-    result
 }
 
 fn schedule(action: ScheduleAction, vault_dir: &std::path::Path) -> Result<String, String> {

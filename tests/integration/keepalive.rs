@@ -37,6 +37,26 @@ fn seeded_vault(
     (dir, vault)
 }
 
+/// A run whose clock and waits are the virtual clock's.
+async fn in_virtual_time(
+    vault: &mut Vault,
+    selection: &Selection,
+    options: &RenewOptions,
+    clock: &ManualClock,
+) -> tokendesk::keepalive::RenewReport {
+    renew(
+        vault,
+        selection,
+        options,
+        &quick_http(),
+        clock,
+        clock,
+        |_| {},
+    )
+    .await
+    .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_year_of_weekly_keepalive_keeps_1000_mappings_alive() {
     let start = Utc.with_ymd_and_hms(2026, 1, 5, 3, 0, 0).unwrap();
@@ -45,7 +65,6 @@ async fn a_year_of_weekly_keepalive_keeps_1000_mappings_alive() {
     provider.set_inactivity_window(chrono::Duration::days(90));
     let (_dir, mut vault) = seeded_vault(&provider, 1_000, start);
     let clock = ManualClock::new(start);
-    let http = quick_http();
     let mut rng = StdRng::seed_from_u64(2026);
     let mut revoked: BTreeSet<usize> = BTreeSet::new();
     let mut renewals = 0;
@@ -62,17 +81,13 @@ async fn a_year_of_weekly_keepalive_keeps_1000_mappings_alive() {
                 new_revocations.insert(n);
             }
         }
-        let report = renew(
+        let report = in_virtual_time(
             &mut vault,
             &Selection::Due,
             &RenewOptions::default(),
-            &http,
             &clock,
-            &clock,
-            |_| {},
         )
-        .await
-        .unwrap();
+        .await;
         renewals += report.renewed();
         assert_eq!(report.transient(), 0, "week {week}: {}", report.summary());
         for result in &report.results {
@@ -211,17 +226,7 @@ async fn throttling_pauses_the_run_for_retry_after_and_then_succeeds() {
         concurrency: 1,
         ..RenewOptions::default()
     };
-    let report = renew(
-        &mut vault,
-        &Selection::All,
-        &options,
-        &quick_http(),
-        &clock,
-        &clock,
-        |_| {},
-    )
-    .await
-    .unwrap();
+    let report = in_virtual_time(&mut vault, &Selection::All, &options, &clock).await;
     assert_eq!(report.renewed(), 4, "{}", report.summary());
     assert_eq!(
         clock.waits(),
@@ -241,17 +246,13 @@ async fn throttling_pauses_the_run_for_retry_after_and_then_succeeds() {
     }
     let target = TokenTarget::data_source("Exchange");
     let before = vault.data().token(&target).unwrap().refresh_token.clone();
-    let report = renew(
+    let report = in_virtual_time(
         &mut vault,
         &Selection::Only(vec![target.clone()]),
         &options,
-        &quick_http(),
         &clock,
-        &clock,
-        |_| {},
     )
-    .await
-    .unwrap();
+    .await;
     assert_eq!(report.transient(), 1, "{}", report.summary());
     let record = vault.data().token(&target).unwrap();
     assert_eq!(record.refresh_token, before);
@@ -277,17 +278,13 @@ async fn a_retry_after_beyond_the_limit_leaves_the_token_for_the_next_run() {
         },
     );
     let clock = ManualClock::new(Utc::now());
-    let report = renew(
+    let report = in_virtual_time(
         &mut vault,
         &Selection::All,
         &RenewOptions::default(),
-        &quick_http(),
         &clock,
-        &clock,
-        |_| {},
     )
-    .await
-    .unwrap();
+    .await;
     assert_eq!(report.transient(), 1);
     assert!(
         clock.waits().is_empty(),
