@@ -206,6 +206,7 @@ fn german(english: &str) -> Option<&'static str> {
         "Keep-alive {when}: {summary}" => "Keep-alive {when}: {summary}",
         "Keep-alive {when} failed: {error}" => "Keep-alive {when} fehlgeschlagen: {error}",
         "next run {when}" => "nächster Lauf {when}",
+        "Keep-alive: next run {when}" => "Keep-alive: nächster Lauf {when}",
         "Renew due tokens now" => "Fällige Token jetzt erneuern",
         "Settings" => "Einstellungen",
         "Reminders from (days before expiry)" => "Erinnerungen ab (Tage vor Ablauf)",

@@ -115,13 +115,15 @@ fn status_strip(state: &mut AppState, ui: &mut egui::Ui, data: &VaultData, items
             .count();
         if without > 0 {
             ui.label(format!("{without} {}", state.tr("without a token")));
-            ui.separator();
         }
         if items.is_empty() {
             if without == 0 {
                 ui.label(state.tr("All tokens are healthy."));
             }
         } else {
+            if without > 0 {
+                ui.separator();
+            }
             let urgent = items.iter().filter(|i| i.state.is_urgent()).count();
             let text = locale.fill(
                 "{count} token(s) need attention, {urgent} urgent",
@@ -168,7 +170,11 @@ fn keepalive_status(state: &mut AppState, ui: &mut egui::Ui) {
         None => {}
     }
     if let Some(next) = state.keepalive.next_at {
-        ui.label(locale.fill("next run {when}", &[("when", &locale.date_time(next))]));
+        let template = match state.keepalive.last {
+            Some(_) => "next run {when}",
+            None => "Keep-alive: next run {when}",
+        };
+        ui.label(locale.fill(template, &[("when", &locale.date_time(next))]));
     }
     if ui.small_button(state.tr("Renew due tokens now")).clicked() {
         state.run_keepalive_now();

@@ -98,6 +98,18 @@ fn the_window_opens_and_is_photographed() {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&name.stdout).starts_with("tokendesk"));
+    // The app icon from assets/ is on the window (the taskbar reads the same property).
+    let icon = Command::new("xprop")
+        // Only the first two numbers, the size; the pixels are 256 KiB.
+        .args(["-len", "8", "-id", &window, "_NET_WM_ICON"])
+        .output()
+        .unwrap();
+    let icon = String::from_utf8_lossy(&icon.stdout);
+    assert!(
+        icon.contains("Icon (256 x 256)"),
+        "no 256 px icon on the window: {}",
+        icon.chars().take(200).collect::<String>()
+    );
     // Give the vault a moment to open (Argon2) and the frame to be drawn.
     std::thread::sleep(Duration::from_secs(3));
     let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("main-window.png");
