@@ -6,7 +6,7 @@
 //! stores it in one vault write, so a thousand renewals cost far fewer than a thousand
 //! full-vault writes while no rotated token waits longer than one write.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fs::{File, OpenOptions};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -22,7 +22,7 @@ use crate::audit::{AuditEntry, AuditLog, Operation, Outcome};
 use crate::clock::{Clock, Sleeper};
 use crate::identity::{ErrorKind, HttpClient, IdentityClient, IdentityError, TokenSet};
 use crate::vault::ops::TokenTarget;
-use crate::vault::{Vault, VaultError};
+use crate::vault::{TokenRecord, Vault, VaultError};
 
 pub const RENEW_LOCK_FILE: &str = "renew.lock";
 
@@ -211,13 +211,19 @@ where
     let mut pending: BTreeMap<String, Vec<(TokenTarget, String, Secret)>> = BTreeMap::new();
     {
         let data = vault.data();
-        let targets = match selection {
-            Selection::All | Selection::Due => data.all_targets(),
-            Selection::Only(targets) => targets.clone(),
+        // Walk the vault once; looking every target up again would be a search per
+        // token (quadratic at 10,000 mappings).
+        let owners: Vec<(TokenTarget, &TokenRecord, String)> = match selection {
+            Selection::All | Selection::Due => data
+                .each_token()
+                .map(|o| (o.target(), o.record(), o.account().to_string()))
+                .collect(),
+            Selection::Only(targets) => targets
+                .iter()
+                .map(|t| Ok((t.clone(), data.token(t)?, data.expected_account(t)?)))
+                .collect::<Result<_, VaultError>>()?,
         };
-        for target in targets {
-            let record = data.token(&target)?;
-            let account = data.expected_account(&target)?;
+        for (target, record, account) in owners {
             let decision = match selection {
                 Selection::Due => decide(&target, record, &data.settings, started_at),
                 _ if decide(&target, record, &data.settings, started_at)
@@ -453,12 +459,36 @@ fn store_batch(
     progress: &mut impl FnMut(&RenewResult),
 ) -> Result<(), VaultError> {
     vault.update(|data| {
-        for answer in &batch {
-            let record = data.token_mut(&answer.target)?;
-            match &answer.result {
-                Ok(tokens) => record.store_refresh(tokens, false),
-                Err(error) => record.store_error(error, now),
+        // One index per write instead of a search per answer.
+        let wanted: HashMap<&TokenTarget, &Result<TokenSet, IdentityError>> =
+            batch.iter().map(|a| (&a.target, &a.result)).collect();
+        let mut stored = 0;
+        for source in data.data_sources.iter_mut() {
+            let name = source.name.clone();
+            let mut apply = |target: TokenTarget, record: &mut crate::vault::TokenRecord| {
+                if let Some(result) = wanted.get(&target) {
+                    match result {
+                        Ok(tokens) => record.store_refresh(tokens, false),
+                        Err(error) => record.store_error(error, now),
+                    }
+                    stored += 1;
+                }
+            };
+            apply(TokenTarget::data_source(name.clone()), &mut source.token);
+            for mapping in source.users.iter_mut() {
+                apply(
+                    TokenTarget::user(name.clone(), mapping.app_user.login.clone()),
+                    &mut mapping.token,
+                );
             }
+        }
+        if stored != wanted.len() {
+            // A data source or mapping was removed while its token was being renewed.
+            tracing::warn!(
+                stored,
+                answers = wanted.len(),
+                "renewed tokens whose owner is gone were dropped"
+            );
         }
         Ok(())
     })?;

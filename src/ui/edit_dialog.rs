@@ -85,6 +85,10 @@ pub struct EditDialog {
     pub confirm_remove: Option<Uuid>,
     pub filter: String,
     pub sort: (SortBy, bool),
+    /// Bumped whenever the draft's mappings change, so the sorted rows are
+    /// recomputed only then (10,000 rows must not be sorted every frame).
+    users_version: u64,
+    rows_cache: Option<(RowsKey, Vec<Row>)>,
     pub error: Option<String>,
     pub testing: bool,
     /// The last Test Connection: the account the API answered for, or the problem.
@@ -95,6 +99,15 @@ pub struct EditDialog {
 }
 
 impl EditDialog {
+    /// Adds the mapping to the draft, or replaces the one with its id.
+    fn put_mapping(&mut self, mapping: UserMapping) {
+        match self.source.users.iter_mut().find(|m| m.id == mapping.id) {
+            Some(slot) => *slot = mapping,
+            None => self.source.users.push(mapping),
+        }
+        self.users_version += 1;
+    }
+
     pub fn new_source() -> Self {
         let config = ProviderConfig {
             authority: Authority::microsoft(Cloud::Global, ""),
@@ -167,6 +180,8 @@ impl EditDialog {
             mapping: None,
             confirm_remove: None,
             filter: String::new(),
+            users_version: 0,
+            rows_cache: None,
             sort: (SortBy::AppUser, true),
             error: None,
             testing: false,
@@ -243,11 +258,14 @@ impl EditDialog {
         self.saved = true;
         self.stored_name = stored.name.clone();
         self.source.token = stored.token.clone();
+        let stored_tokens: std::collections::HashMap<Uuid, &TokenRecord> =
+            stored.users.iter().map(|m| (m.id, &m.token)).collect();
         for mapping in self.source.users.iter_mut() {
-            if let Some(old) = stored.users.iter().find(|m| m.id == mapping.id) {
-                mapping.token = old.token.clone();
+            if let Some(token) = stored_tokens.get(&mapping.id) {
+                mapping.token = (*token).clone();
             }
         }
+        self.users_version += 1;
     }
 
     fn target(&self, login: Option<&str>) -> TokenTarget {
@@ -661,49 +679,65 @@ fn test_result_ui(state: &AppState, ui: &mut egui::Ui, dialog: &EditDialog) {
     }
 }
 
+/// One row of the Additional users table: the mapping's index, state and days left.
+type Row = (usize, TokenState, Option<i64>);
+
+/// What the sorted rows depend on. Token states move with the clock, so the minute
+/// is part of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct RowsKey {
+    filter: String,
+    sort: (SortBy, bool),
+    users_version: u64,
+    vault_generation: u64,
+    minute: i64,
+}
+
 fn sorted_rows(
-    dialog: &EditDialog,
+    dialog: &mut EditDialog,
     data: &VaultData,
     now: chrono::DateTime<chrono::Utc>,
-) -> Vec<(usize, TokenState, Option<i64>)> {
-    let filter = dialog.filter.trim().to_lowercase();
-    let mut rows: Vec<(usize, TokenState, Option<i64>)> = dialog
-        .source
-        .users
+) -> Vec<Row> {
+    let key = RowsKey {
+        filter: dialog.filter.trim().to_lowercase(),
+        sort: dialog.sort,
+        users_version: dialog.users_version,
+        vault_generation: data.generation,
+        minute: now.timestamp().div_euclid(60),
+    };
+    if let Some((cached_key, rows)) = &dialog.rows_cache
+        && *cached_key == key
+    {
+        return rows.clone();
+    }
+    let filter = &key.filter;
+    let users = &dialog.source.users;
+    let mut rows: Vec<Row> = users
         .iter()
         .enumerate()
         .filter(|(_, m)| {
             filter.is_empty()
-                || m.app_user.login.to_lowercase().contains(&filter)
-                || m.app_user.display_name.to_lowercase().contains(&filter)
-                || m.exchange_user.to_lowercase().contains(&filter)
+                || m.app_user.login.to_lowercase().contains(filter)
+                || m.app_user.display_name.to_lowercase().contains(filter)
+                || m.exchange_user.to_lowercase().contains(filter)
         })
         .map(|(i, m)| {
             let status = policy::evaluate(&m.token, &data.settings, now);
             (i, status.state, status.days_left)
         })
         .collect();
-    let users = &dialog.source.users;
-    rows.sort_by(|a, b| {
-        let order = match dialog.sort.0 {
-            SortBy::AppUser => users[a.0]
-                .app_user
-                .login
-                .to_lowercase()
-                .cmp(&users[b.0].app_user.login.to_lowercase()),
-            SortBy::ExchangeUser => users[a.0]
-                .exchange_user
-                .to_lowercase()
-                .cmp(&users[b.0].exchange_user.to_lowercase()),
-            SortBy::State => b.1.cmp(&a.1),
-            SortBy::DaysLeft => a.2.unwrap_or(i64::MIN).cmp(&b.2.unwrap_or(i64::MIN)),
-        };
-        if dialog.sort.1 {
-            order
-        } else {
-            order.reverse()
+    match dialog.sort.0 {
+        SortBy::AppUser => rows.sort_by_cached_key(|r| users[r.0].app_user.login.to_lowercase()),
+        SortBy::ExchangeUser => {
+            rows.sort_by_cached_key(|r| users[r.0].exchange_user.to_lowercase())
         }
-    });
+        SortBy::State => rows.sort_by_key(|r| std::cmp::Reverse(r.1)),
+        SortBy::DaysLeft => rows.sort_by_key(|r| r.2.unwrap_or(i64::MIN)),
+    }
+    if !dialog.sort.1 {
+        rows.reverse();
+    }
+    dialog.rows_cache = Some((key, rows.clone()));
     rows
 }
 
@@ -965,10 +999,7 @@ fn mapping_editor(state: &mut AppState, ui: &mut egui::Ui, dialog: &mut EditDial
             if ui.button(state.tr("OK")).clicked() {
                 match build_mapping(dialog, &editor, &directory) {
                     Ok(mapping) => {
-                        match dialog.source.users.iter_mut().find(|m| m.id == mapping.id) {
-                            Some(slot) => *slot = mapping,
-                            None => dialog.source.users.push(mapping),
-                        }
+                        dialog.put_mapping(mapping);
                         keep = false;
                     }
                     Err(error) => editor.error = Some(error),
@@ -1006,10 +1037,7 @@ fn mapping_editor(state: &mut AppState, ui: &mut egui::Ui, dialog: &mut EditDial
     if let Some(mapping) = request {
         let login = mapping.app_user.login.clone();
         let expected = mapping.exchange_user.clone();
-        match dialog.source.users.iter_mut().find(|m| m.id == mapping.id) {
-            Some(slot) => *slot = mapping,
-            None => dialog.source.users.push(mapping),
-        }
+        dialog.put_mapping(mapping);
         let saved = dialog.saved && dialog.stored_mapping(state.data(), &login);
         start_sign_in(state, dialog, Some(&login), expected, saved);
         keep = false;
@@ -1052,6 +1080,7 @@ fn confirm_remove(state: &mut AppState, ui: &mut egui::Ui, dialog: &mut EditDial
         ui.horizontal(|ui| {
             if ui.button(state.tr("Remove")).clicked() {
                 dialog.source.users.retain(|m| m.id != id);
+                dialog.users_version += 1;
                 dialog.confirm_remove = None;
             }
             if ui.button(state.tr("Cancel")).clicked() {

@@ -26,11 +26,8 @@ pub struct Attention {
 pub fn attention(data: &VaultData, now: chrono::DateTime<chrono::Utc>) -> Vec<Attention> {
     let today = now.with_timezone(&chrono::Local).date_naive();
     let mut list = Vec::new();
-    for target in data.all_targets() {
-        let (Ok(record), Ok(account)) = (data.token(&target), data.expected_account(&target))
-        else {
-            continue;
-        };
+    for owner in data.each_token() {
+        let record = owner.record();
         let status = policy::evaluate(record, &data.settings, now);
         if matches!(status.state, TokenState::Healthy) {
             continue;
@@ -41,8 +38,8 @@ pub fn attention(data: &VaultData, now: chrono::DateTime<chrono::Utc>) -> Vec<At
         }
         list.push(Attention {
             reminder_due: policy::reminder_due(record, &data.settings, now, today),
-            target,
-            account,
+            target: owner.target(),
+            account: owner.account().to_string(),
             state: status.state,
             expires_at: status.expires_at,
         });
@@ -108,10 +105,9 @@ fn status_strip(state: &mut AppState, ui: &mut egui::Ui, data: &VaultData, items
             data.data_sources.len()
         ));
         ui.separator();
-        let without: usize = data
-            .all_targets()
-            .iter()
-            .filter(|t| data.token(t).is_ok_and(|r| !r.has_refresh_token()))
+        let without = data
+            .each_token()
+            .filter(|owner| !owner.record().has_refresh_token())
             .count();
         if without > 0 {
             ui.label(format!("{without} {}", state.tr("without a token")));

@@ -40,6 +40,34 @@ impl std::fmt::Display for TokenTarget {
     }
 }
 
+/// A token and who it belongs to: a data source's user, or one of its mappings.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenOwner<'a> {
+    pub source: &'a DataSource,
+    pub mapping: Option<&'a UserMapping>,
+}
+
+impl<'a> TokenOwner<'a> {
+    pub fn record(&self) -> &'a TokenRecord {
+        self.mapping.map_or(&self.source.token, |m| &m.token)
+    }
+
+    /// The Exchange user who signs in for this token.
+    pub fn account(&self) -> &'a str {
+        self.mapping
+            .map_or(self.source.account.email.as_str(), |m| {
+                m.exchange_user.as_str()
+            })
+    }
+
+    pub fn target(&self) -> TokenTarget {
+        match self.mapping {
+            Some(m) => TokenTarget::user(&self.source.name, &m.app_user.login),
+            None => TokenTarget::data_source(&self.source.name),
+        }
+    }
+}
+
 /// An e-mail address or UPN: `local@domain.tld`.
 pub fn validate_email(value: &str) -> Result<(), String> {
     let value = value.trim();
@@ -279,6 +307,21 @@ impl VaultData {
                     VaultError::NotFound(format!("'{login}' has no mapping in '{}'.", source.name))
                 }),
         }
+    }
+
+    /// Every token with its owner, data-source users first, in one pass: looking
+    /// each target up again would cost a search per token.
+    pub fn each_token(&self) -> impl Iterator<Item = TokenOwner<'_>> {
+        self.data_sources.iter().flat_map(|source| {
+            std::iter::once(TokenOwner {
+                source,
+                mapping: None,
+            })
+            .chain(source.users.iter().map(move |mapping| TokenOwner {
+                source,
+                mapping: Some(mapping),
+            }))
+        })
     }
 
     /// Every token in the vault with its target, data-source users first.
