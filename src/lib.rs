@@ -5,6 +5,8 @@ pub mod audit;
 pub mod cli;
 pub mod clock;
 pub mod desktop;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod identity;
 pub mod keepalive;
 pub mod lifecycle;

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use url::Url;
 
 use super::error::{ErrorKind, IdentityError};
+use super::http::HttpResponse;
 use super::token::{TokenSet, number_or_string};
 use crate::secret::Secret;
 
@@ -49,6 +50,18 @@ pub(crate) struct DeviceAuthorizationResponse {
     interval: Option<i64>,
     #[serde(default)]
     message: Option<String>,
+}
+
+/// The device authorization endpoint's answer, or the error it carries.
+pub fn authorization_from(
+    response: &HttpResponse,
+    now: DateTime<Utc>,
+) -> Result<DeviceAuthorization, IdentityError> {
+    if !response.is_success() {
+        return Err(response.error());
+    }
+    let parsed: DeviceAuthorizationResponse = response.json("device code answer")?;
+    parsed.into_authorization(now)
 }
 
 impl DeviceAuthorizationResponse {

@@ -6,7 +6,7 @@ use url::Url;
 
 use super::config::{Authority, check_endpoint_url};
 use super::error::{ErrorKind, IdentityError};
-use super::http::HttpClient;
+use super::http::{HttpClient, HttpResponse};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoints {
@@ -83,7 +83,11 @@ pub async fn discover(
 }
 
 async fn fetch(http: &HttpClient, url: &Url) -> Result<Endpoints, IdentityError> {
-    let response = http.get(url).await?;
+    endpoints_from(&http.get(url).await?)
+}
+
+/// The endpoints a discovery document names, or what is wrong with it.
+pub fn endpoints_from(response: &HttpResponse) -> Result<Endpoints, IdentityError> {
     if !response.is_success() {
         return Err(response.error());
     }

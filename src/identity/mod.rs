@@ -20,8 +20,6 @@ pub use token::{SignedInIdentity, TokenSet};
 
 use crate::clock::{Clock, Sleeper};
 use crate::secret::Secret;
-use device::DeviceAuthorizationResponse;
-use token::TokenResponse;
 
 const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
@@ -79,11 +77,7 @@ impl IdentityClient {
             .http
             .post_form(&self.endpoints.device_authorization, &form)
             .await?;
-        if !response.is_success() {
-            return Err(response.error());
-        }
-        let parsed: DeviceAuthorizationResponse = response.json("device code answer")?;
-        parsed.into_authorization(now)
+        device::authorization_from(&response, now)
     }
 
     /// One token request for a pending device code.
@@ -182,10 +176,6 @@ impl IdentityClient {
         now: DateTime<Utc>,
     ) -> Result<TokenSet, IdentityError> {
         let response = self.http.post_form(&self.endpoints.token, form).await?;
-        if !response.is_success() {
-            return Err(response.error());
-        }
-        let parsed: TokenResponse = response.json("token answer")?;
-        parsed.into_token_set(now)
+        token::token_set_from(&response, now)
     }
 }

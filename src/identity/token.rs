@@ -5,6 +5,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::error::IdentityError;
+use super::http::HttpResponse;
 use crate::secret::Secret;
 
 /// Who signed in, as the id_token says. Used to show the admin and to check the
@@ -131,6 +132,18 @@ pub struct TokenSet {
     pub scope: Option<String>,
     pub identity: Option<SignedInIdentity>,
     pub obtained_at: DateTime<Utc>,
+}
+
+/// The token endpoint's answer, or the error it carries.
+pub fn token_set_from(
+    response: &HttpResponse,
+    now: DateTime<Utc>,
+) -> Result<TokenSet, IdentityError> {
+    if !response.is_success() {
+        return Err(response.error());
+    }
+    let parsed: TokenResponse = response.json("token answer")?;
+    parsed.into_token_set(now)
 }
 
 impl TokenResponse {
