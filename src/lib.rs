@@ -14,6 +14,7 @@ pub mod logging;
 pub mod runtime;
 pub mod schedule;
 pub mod secret;
+#[cfg(feature = "gui")]
 pub mod ui;
 pub mod vault;
 

@@ -406,6 +406,16 @@ pub struct SignInArgs {
     pub no_clipboard: bool,
 }
 
+#[cfg(feature = "gui")]
+fn open_window(dir: PathBuf, keys: crate::vault::KeySource) -> Result<(), String> {
+    crate::ui::run(dir, keys)
+}
+
+#[cfg(not(feature = "gui"))]
+fn open_window(_dir: PathBuf, _keys: crate::vault::KeySource) -> Result<(), String> {
+    Err("This tokendesk was built without the desktop window (feature \"gui\"); run a command, see --help.".into())
+}
+
 /// Commands whose exit code a monitoring system reads: a vault that cannot even be
 /// located is exit code 3 like one that cannot be read.
 fn monitored(context: Result<Context, String>, run: impl FnOnce(Context) -> ExitCode) -> ExitCode {
@@ -423,7 +433,7 @@ pub fn run(cli: Cli) -> ExitCode {
     let Some(command) = cli.command else {
         let result = Context::new(cli.vault_dir.clone(), cli.passphrase_file.clone())
             .and_then(|context| Ok((context.vault_dir.clone(), context.key_source()?)))
-            .and_then(|(dir, keys)| crate::ui::run(dir, keys));
+            .and_then(|(dir, keys)| open_window(dir, keys));
         return match result {
             Ok(()) => ExitCode::SUCCESS,
             Err(message) => {
