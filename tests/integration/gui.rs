@@ -208,7 +208,7 @@ fn enter_opens_the_data_source_and_the_whole_device_flow_stores_a_token() {
         stored(&setup, &target).has_refresh_token()
     });
     settle(&mut harness, |h| {
-        h.query_by_label_contains("no token").is_none()
+        h.query_all_by_label_contains("no token").next().is_none()
             && h.query_all_by_label_contains("healthy").count() >= 2
     });
 
@@ -247,7 +247,7 @@ fn declined_sign_in_shows_the_reason_and_offers_retry() {
         .script_polls(&[support::provider::PollAnswer::Decline]);
     press(&mut harness, "Request MS365 Refresh Token");
     settle(&mut harness, |h| {
-        h.query_by_label("Sign-in failed").is_some()
+        h.query_all_by_label("Sign-in failed").next().is_some()
     });
     assert!(harness.query_by_label_contains("declined").is_some());
     assert!(harness.query_by_label("Retry").is_some());
@@ -308,7 +308,9 @@ fn reminder_banner_at_29_days_and_warning_at_9() {
     );
     press(&mut harness, "Dismiss for today");
     settle(&mut harness, |h| {
-        h.query_by_label_contains("will expire on").is_none()
+        h.query_all_by_label_contains("will expire on")
+            .next()
+            .is_none()
     });
 
     setup.clock.advance(chrono::Duration::days(20));
@@ -320,7 +322,10 @@ fn reminder_banner_at_29_days_and_warning_at_9() {
             .is_some()
     );
     assert!(
-        harness.query_by_label("Dismiss for today").is_none(),
+        harness
+            .query_all_by_label("Dismiss for today")
+            .next()
+            .is_none(),
         "the last-10-days warning stays"
     );
 }
@@ -414,7 +419,9 @@ fn add_edit_and_remove_an_additional_user() {
     // Edit, then remove with confirmation.
     open_data_source(&mut harness, "Exchange");
     tab(&mut harness, "Additional users");
-    settle(&mut harness, |h| h.query_by_label("USER/jdoe").is_some());
+    settle(&mut harness, |h| {
+        h.query_all_by_label("USER/jdoe").next().is_some()
+    });
     harness.get_by_label("USER/jdoe").click_secondary();
     harness.step();
     harness.step();
@@ -431,7 +438,7 @@ fn add_edit_and_remove_an_additional_user() {
             .is_some()
     );
     press_last(&mut harness, "Remove");
-    assert!(harness.query_by_label("USER/jdoe").is_none());
+    assert!(harness.query_all_by_label("USER/jdoe").next().is_none());
     press(&mut harness, "OK");
     settle(&mut harness, |_| vault_users(&setup).is_empty());
 }
@@ -530,7 +537,7 @@ fn an_expired_code_says_so_and_retry_starts_over() {
         .script_polls(&[support::provider::PollAnswer::Expire]);
     press(&mut harness, "Request MS365 Refresh Token");
     settle(&mut harness, |h| {
-        h.query_by_label("Sign-in failed").is_some()
+        h.query_all_by_label("Sign-in failed").next().is_some()
     });
     assert!(
         harness
@@ -590,7 +597,7 @@ fn the_open_app_renews_due_tokens_by_itself() {
     // A minute after opening, the first run renews the 8-day-old token.
     setup.clock.advance(chrono::Duration::minutes(2));
     settle(&mut harness, |h| {
-        h.query_by_label_contains("1 renewed").is_some()
+        h.query_all_by_label_contains("1 renewed").next().is_some()
     });
     let record = stored(&setup, &TokenTarget::data_source("Exchange"));
     assert_eq!(
@@ -618,7 +625,9 @@ fn the_open_app_renews_due_tokens_by_itself() {
     // "Renew due tokens now" runs at once; nothing is due any more.
     press(&mut harness, "Renew due tokens now");
     settle(&mut harness, |h| {
-        h.query_by_label_contains("0 renewed, 1 not due").is_some()
+        h.query_all_by_label_contains("0 renewed, 1 not due")
+            .next()
+            .is_some()
     });
     assert_eq!(setup.provider.requests_to(Endpoint::Token).len(), 1);
 }
@@ -649,13 +658,14 @@ fn settings_are_checked_saved_and_switch_the_language() {
     harness.step();
     assert!(
         harness
-            .query_by_label_contains("Reminders must start")
+            .query_all_by_label_contains("Reminders must start")
+            .next()
             .is_none()
     );
     press(&mut harness, "Deutsch");
     press_last(&mut harness, "OK");
     settle(&mut harness, |h| {
-        h.query_by_label("Einstellungen").is_some()
+        h.query_all_by_label("Einstellungen").next().is_some()
     });
     let vault = Vault::open(setup.dir.path(), &setup.keys).unwrap();
     assert_eq!(vault.data().settings.reminder_days, 45);
