@@ -128,10 +128,7 @@ impl AuditLog {
     fn append(&self, entry: &AuditEntry) -> std::io::Result<()> {
         let mut line = serde_json::to_vec(entry).map_err(std::io::Error::other)?;
         line.push(b'\n');
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)?;
+        let file = open_private_append(&self.path)?;
         // Several processes (the GUI, a scheduled renew, a script asking for a token)
         // write here; the lock keeps rotation and lines from interleaving.
         file.lock()?;
@@ -139,10 +136,7 @@ impl AuditLog {
             && file.metadata()?.len() > 0
         {
             self.rotate()?;
-            let fresh = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&self.path)?;
+            let fresh = open_private_append(&self.path)?;
             fresh.lock()?;
             drop(file);
             fresh
@@ -176,6 +170,24 @@ impl AuditLog {
             .filter_map(|line| serde_json::from_str(line).ok())
             .collect())
     }
+}
+
+/// The log names users and data sources: readable by this OS user only.
+fn open_private_append(path: &Path) -> std::io::Result<fs::File> {
+    let mut options = OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let file = options.open(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(file)
 }
 
 #[cfg(test)]

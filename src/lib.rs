@@ -5,15 +5,18 @@ pub mod audit;
 pub mod cli;
 pub mod clock;
 pub mod desktop;
+pub mod hardening;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod identity;
 pub mod keepalive;
 pub mod lifecycle;
+pub mod redemption;
 pub mod logging;
 pub mod runtime;
 pub mod schedule;
 pub mod secret;
+pub mod text;
 #[cfg(feature = "gui")]
 pub mod ui;
 pub mod vault;

@@ -15,85 +15,41 @@ use crate::vault::ExchangeServer;
 use crate::vault::ops::TokenTarget;
 use crate::vault::{Vault, VaultError};
 
-#[derive(Debug, thiserror::Error)]
-pub enum RedeemError {
-    #[error("The token works, but {api} refused the call: {detail}")]
-    Api { api: String, detail: String },
-    #[error(
-        "The token belongs to {actual}, but this connection is configured for {expected}. Request a new token signed in as {expected}."
-    )]
-    WrongAccount { expected: String, actual: String },
-    #[error(
-        "{0} has no refresh token: request one with Request MS365 Refresh Token (tokendesk sign-in)."
-    )]
-    NoToken(TokenTarget),
-    #[error(transparent)]
-    Identity(#[from] IdentityError),
-    #[error(transparent)]
-    Vault(#[from] VaultError),
-}
+pub use crate::redemption::RedeemError;
+use crate::redemption::{Access, CachePolicy, DEFAULT_LOCK_WAIT, Request};
 
-/// Redeems the refresh token of `target` and stores the answer: a rotated refresh
-/// token replaces the old one, the access token is cached, the redemption restarts
-/// the inactivity window. A failure is recorded on the token; only a failure that
-/// says the token is dead changes its state.
+/// Redeems the refresh token of `target` along the guarded path and returns the
+/// fresh tokens; the rotated refresh token is durably in the vault before this
+/// returns. Another process's renewal of the same token a moment ago serves
+/// instead (then nothing is redeemed).
 pub async fn redeem(
     vault: &mut Vault,
     client: &IdentityClient,
     target: &TokenTarget,
     clock: &impl Clock,
-) -> Result<TokenSet, RedeemError> {
-    redeem_for_scope(vault, client, target, None, clock).await
+) -> Result<Access, RedeemError> {
+    redeem_for_scope(vault, client, target, None, CachePolicy::RenewedSince(clock.now()), clock)
+        .await
 }
 
 /// [`redeem`] asking for an access token for `scope` (a subset of the grant, or
-/// another resource the grant covers) instead of the stored scopes.
+/// another resource the grant covers) instead of the stored scopes, serving a
+/// cached access token when `cache` allows.
 pub async fn redeem_for_scope(
     vault: &mut Vault,
     client: &IdentityClient,
     target: &TokenTarget,
     scope: Option<&str>,
+    cache: CachePolicy,
     clock: &impl Clock,
-) -> Result<TokenSet, RedeemError> {
-    // Read the newest token from disk: another process may have rotated it.
-    vault.reload()?;
-    let record = vault.data().token(target)?;
-    let refresh_token = record
-        .refresh_token
-        .clone()
-        .ok_or_else(|| RedeemError::NoToken(target.clone()))?;
-    let answer = client.refresh(&refresh_token, scope, clock.now()).await;
-    let entry = store_redemption(vault, target, &answer, scope.is_some(), clock.now())?;
-    AuditLog::in_dir(vault.dir()).record(&entry);
-    answer.map_err(RedeemError::Identity)
-}
-
-/// Writes what a redemption brought: the tokens, or the error on the token record.
-/// Returns the audit entry that describes it.
-pub fn store_redemption(
-    vault: &mut Vault,
-    target: &TokenTarget,
-    answer: &Result<TokenSet, IdentityError>,
-    for_other_scope: bool,
-    now: DateTime<Utc>,
-) -> Result<AuditEntry, VaultError> {
-    match answer {
-        Ok(tokens) => {
-            vault.update(|data| {
-                data.token_mut(target)?
-                    .store_refresh(tokens, for_other_scope);
-                Ok(())
-            })?;
-            Ok(AuditEntry::new(Operation::Renew, Outcome::Ok, now).for_target(target))
-        }
-        Err(error) => {
-            vault.update(|data| {
-                data.token_mut(target)?.store_error(error, now);
-                Ok(())
-            })?;
-            Ok(audit_failure(Operation::Renew, target, error, now))
-        }
-    }
+) -> Result<Access, RedeemError> {
+    let request = Request {
+        target,
+        scope,
+        cache,
+        lock_wait: DEFAULT_LOCK_WAIT,
+    };
+    crate::redemption::redeem(vault, client, request, clock).await
 }
 
 pub fn audit_failure(
@@ -299,8 +255,8 @@ async fn call_api(
     clock: &impl Clock,
 ) -> Result<String, RedeemError> {
     let expected = vault.data().expected_account(target)?;
-    let tokens = redeem(vault, client, target, clock).await?;
-    let token = tokens.access_token.expose();
+    let access = redeem(vault, client, target, clock).await?;
+    let token = access.access_token().expose();
     let http = client.http();
     let api_error = |detail: String| RedeemError::Api {
         api: check.label().into(),
@@ -344,9 +300,9 @@ async fn call_api(
                 )));
             }
             // EWS answers for the token's user; the id_token names that user.
-            tokens
-                .identity
-                .iter()
+            access
+                .identity()
+                .into_iter()
                 .flat_map(|i| i.username.clone().into_iter().chain(i.email.clone()))
                 .collect()
         }

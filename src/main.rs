@@ -7,6 +7,10 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // First, while this is the only thread: secrets out of the environment, and no
+    // core dumps of a process that will hold them.
+    tokendesk::hardening::take_env_secrets();
+    tokendesk::hardening::forbid_core_dumps();
     attach_to_parent_console();
     tokendesk::logging::init();
     tokendesk::cli::run(tokendesk::cli::Cli::parse())

@@ -35,10 +35,7 @@ impl Context {
             }
             return Ok(Some(Secret::new(line)));
         }
-        Ok(std::env::var("TOKENDESK_PASSPHRASE")
-            .ok()
-            .filter(|p| !p.is_empty())
-            .map(Secret::new))
+        Ok(crate::hardening::env_passphrase())
     }
 
     fn keys(&self) -> Result<KeySource, String> {

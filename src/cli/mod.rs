@@ -63,7 +63,7 @@ pub enum Command {
 
     /// Show every token's state; the exit code tells a monitoring system what to do.
     #[command(
-        after_help = "Exit codes: 0 all healthy, 1 a reminder is due (30 days or less left), 2 renewal forced, expired or a sign-in is needed, 3 the vault could not be read.\n\nExamples:\n  tokendesk status\n  tokendesk status --data-source Exchange --json"
+        after_help = "Exit codes: 0 all healthy, 1 a reminder is due (30 days or less left), 2 renewal forced, expired, at risk or a sign-in is needed, 3 the vault could not be read, 64 no such data source.\n\nExamples:\n  tokendesk status\n  tokendesk status --data-source Exchange --json"
     )]
     Status {
         /// Only this data source and its additional users.
@@ -82,7 +82,7 @@ pub enum Command {
 
     /// Print a fresh access token on standard output, and nothing else.
     #[command(
-        after_help = "A cached access token is reused while more than 5 minutes remain; otherwise the refresh token is redeemed (and the rotated one stored). Without a valid token the configured consumer status message goes to standard error and the exit code is 2 (1 when the provider could not be reached).\n\nExamples:\n  tokendesk token --data-source Exchange\n  passwordeval = \"tokendesk token --data-source Exchange --user USER/jdoe\"\n  curl -H \"Authorization: Bearer $(tokendesk token --data-source Graph --scope https://graph.microsoft.com/Mail.Read)\" https://graph.microsoft.com/v1.0/me"
+        after_help = "A cached access token is reused while more than 5 minutes remain; otherwise the refresh token is redeemed (and the rotated one stored). Without a valid token the configured consumer status message goes to standard error and the exit code is 2 (1 when the provider could not be reached or another process held the token longer than 20 s, 3 when the vault cannot be read or written).\n\nExamples:\n  tokendesk token --data-source Exchange\n  passwordeval = \"tokendesk token --data-source Exchange --user USER/jdoe\"\n  curl -H \"Authorization: Bearer $(tokendesk token --data-source Graph --scope https://graph.microsoft.com/Mail.Read)\" https://graph.microsoft.com/v1.0/me"
     )]
     Token {
         #[command(flatten)]
@@ -266,9 +266,15 @@ pub enum VaultCommand {
         #[arg(long)]
         force: bool,
     },
-    /// Bring back the previous generation of the vault.
-    #[command(after_help = "Example:\n  tokendesk vault restore-backup")]
-    RestoreBackup,
+    /// Bring back the previous generation of the vault; every token keeps its newest state.
+    #[command(
+        after_help = "Tokens are never turned back: for each one the newer of the current file and the backup is kept, and tokens that may have been used since the backup are marked. The replaced file is kept as vault.tdv.damaged-<time>.\n\nExamples:\n  tokendesk vault restore-backup            # the vault does not open\n  tokendesk vault restore-backup --yes      # it opens, restore anyway"
+    )]
+    RestoreBackup {
+        /// Restore even though the current vault opens fine.
+        #[arg(long)]
+        yes: bool,
+    },
     /// Write the whole vault to FILE, encrypted with a bundle passphrase.
     #[command(
         after_help = "The bundle passphrase comes from TOKENDESK_BUNDLE_PASSPHRASE or is asked for.\n\nExample:\n  tokendesk vault export tokendesk-backup.tdb"

@@ -139,6 +139,14 @@ fn print_report(report: &RenewReport) {
                 result.target(),
                 result.account
             ),
+            RenewOutcome::Busy { holder } => println!(
+                "  {}: left to {holder}, which was renewing it at the same moment",
+                result.target()
+            ),
+            RenewOutcome::Superseded => println!(
+                "  {}: cleared or signed in again during the renewal; the newer state was kept",
+                result.target()
+            ),
         }
     }
     let seconds = (report.finished_at - report.started_at).num_milliseconds() as f64 / 1000.0;

@@ -14,6 +14,8 @@ pub const EXIT_HEALTHY: u8 = 0;
 pub const EXIT_REMINDER: u8 = 1;
 pub const EXIT_ACTION_NEEDED: u8 = 2;
 pub const EXIT_VAULT_UNREADABLE: u8 = 3;
+/// A name on the command line that the vault does not know (sysexits' EX_USAGE).
+pub const EXIT_USAGE: u8 = 64;
 
 #[derive(Debug, Serialize)]
 struct TokenLine {
@@ -81,7 +83,7 @@ pub fn run(context: &Context, data_source: Option<&str>, json: bool) -> ExitCode
         && let Err(e) = data.data_source(name)
     {
         eprintln!("error: {e}");
-        return ExitCode::from(EXIT_VAULT_UNREADABLE);
+        return ExitCode::from(EXIT_USAGE);
     }
     let now = Utc::now();
     let lines = collect(data, data_source, now);

@@ -10,8 +10,8 @@ use super::context::Context;
 use super::status::{EXIT_ACTION_NEEDED, EXIT_VAULT_UNREADABLE};
 use crate::clock::SystemClock;
 use crate::identity::{HttpClient, HttpOptions, IdentityClient};
-use crate::keepalive::RenewLock;
 use crate::lifecycle::{RedeemError, redeem_for_scope};
+use crate::redemption::CachePolicy;
 use crate::vault::TokenRecord;
 
 /// The provider or the network failed for now; the next try may work.
@@ -20,23 +20,7 @@ pub const EXIT_TRANSIENT: u8 = 1;
 /// A cached access token is handed out only while it lives at least this long.
 pub const MIN_REMAINING: chrono::Duration = chrono::Duration::minutes(5);
 
-/// Whether an access token granted for `granted` serves a request for `wanted`.
-/// Microsoft names Graph scopes without their resource in answers, so
-/// `https://graph.microsoft.com/Mail.Read` is served by `Mail.Read`.
-pub fn scope_covers(granted: &str, wanted: &str) -> bool {
-    let granted: Vec<String> = granted.split_whitespace().map(str::to_lowercase).collect();
-    wanted.split_whitespace().all(|scope| {
-        let scope = scope.to_lowercase();
-        if matches!(
-            scope.as_str(),
-            "openid" | "profile" | "email" | "offline_access"
-        ) {
-            return true;
-        }
-        let short = scope.rsplit('/').next().unwrap_or(&scope).to_string();
-        granted.iter().any(|g| *g == scope || *g == short)
-    })
-}
+pub use crate::redemption::scope_covers;
 
 fn cached(record: &TokenRecord, scope: Option<&str>) -> Option<String> {
     let access = record.access.as_ref()?;
@@ -73,19 +57,8 @@ pub async fn run(target: TargetArgs, scope: Option<String>, context: &Context) -
         println!("{token}");
         return ExitCode::SUCCESS;
     }
-    // A scheduled renewal may be redeeming this very token; wait for it, then look
-    // again — it may have left a fresh access token behind.
-    let _lock = match RenewLock::acquire(vault.dir()) {
-        Ok(lock) => lock,
-        Err(e) => return unavailable(&e.to_string(), EXIT_VAULT_UNREADABLE),
-    };
-    if vault.reload().is_ok()
-        && let Ok(record) = vault.data().token(&target)
-        && let Some(token) = cached(record, scope.as_deref())
-    {
-        println!("{token}");
-        return ExitCode::SUCCESS;
-    }
+    // Not cached: the guarded path locks this token (waiting for a renewal another
+    // process may be making), looks again, and only then redeems.
     let config = match vault.data().data_source(&target.data_source) {
         Ok(source) => source.provider.clone(),
         Err(e) => return unavailable(&e.to_string(), EXIT_ACTION_NEEDED),
@@ -98,13 +71,26 @@ pub async fn run(target: TargetArgs, scope: Option<String>, context: &Context) -
         Ok(client) => client,
         Err(e) => return unavailable(&e.to_string(), EXIT_TRANSIENT),
     };
-    match redeem_for_scope(&mut vault, &client, &target, scope.as_deref(), &SystemClock).await {
-        Ok(tokens) => {
-            println!("{}", tokens.access_token.expose());
+    let cache = CachePolicy::Usable {
+        margin: MIN_REMAINING,
+    };
+    match redeem_for_scope(
+        &mut vault,
+        &client,
+        &target,
+        scope.as_deref(),
+        cache,
+        &SystemClock,
+    )
+    .await
+    {
+        Ok(access) => {
+            println!("{}", access.access_token().expose());
             ExitCode::SUCCESS
         }
-        Err(RedeemError::Identity(e)) if !e.kind.invalidates_token() => {
-            unavailable(&e.to_string(), EXIT_TRANSIENT)
+        Err(e) if e.is_transient() => unavailable(&e.to_string(), EXIT_TRANSIENT),
+        Err(e @ (RedeemError::Vault(_) | RedeemError::NotWritable(_))) => {
+            unavailable(&e.to_string(), EXIT_VAULT_UNREADABLE)
         }
         Err(e) => unavailable(&e.to_string(), EXIT_ACTION_NEEDED),
     }

@@ -27,15 +27,31 @@ pub fn run(command: VaultCommand, context: &Context) -> Result<ExitCode, String>
             );
             Ok(ExitCode::SUCCESS)
         }
-        VaultCommand::RestoreBackup => {
+        VaultCommand::RestoreBackup { yes } => {
             let keys = context.key_source()?;
-            let vault =
-                Vault::restore_backup(&context.vault_dir, &keys).map_err(|e| e.to_string())?;
+            let (vault, report) =
+                Vault::restore_backup(&context.vault_dir, &keys, yes, chrono::Utc::now())
+                    .map_err(|e| e.to_string())?;
             println!(
-                "Restored the previous generation ({}) of the vault in {}; the replaced file was kept as vault.tdv.damaged.",
+                "Restored the backup generation of the vault in {} (now generation {}).",
+                context.vault_dir.display(),
                 vault.generation(),
-                context.vault_dir.display()
             );
+            if report.kept_newer > 0 {
+                println!(
+                    "  {} token(s) kept their newer state from the current file.",
+                    report.kept_newer
+                );
+            }
+            if report.possibly_stale > 0 {
+                println!(
+                    "  {} token(s) came from the backup and may have been used since; if one fails, sign in again for it. `tokendesk status` marks them.",
+                    report.possibly_stale
+                );
+            }
+            if let Some(copy) = &report.damaged_copy {
+                println!("  The replaced file was kept as {}.", copy.display());
+            }
             Ok(ExitCode::SUCCESS)
         }
         VaultCommand::Export { file } => {
@@ -85,10 +101,8 @@ pub fn run(command: VaultCommand, context: &Context) -> Result<ExitCode, String>
 
 /// The passphrase of an export bundle: TOKENDESK_BUNDLE_PASSPHRASE, or asked twice.
 fn bundle_passphrase(confirm: bool) -> Result<Secret, String> {
-    if let Ok(value) = std::env::var("TOKENDESK_BUNDLE_PASSPHRASE")
-        && !value.is_empty()
-    {
-        return Ok(Secret::new(value));
+    if let Some(value) = crate::hardening::env_bundle_passphrase() {
+        return Ok(value);
     }
     if !std::io::stdin().is_terminal() {
         return Err("Set TOKENDESK_BUNDLE_PASSPHRASE, or run in a terminal to be asked for the bundle passphrase.".into());
@@ -114,7 +128,16 @@ fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<(), String> {
     use std::io::Write;
     options
         .open(path)
-        .and_then(|mut f| f.write_all(bytes).and_then(|_| f.sync_all()))
+        .and_then(|mut f| {
+            // An existing file keeps its mode on open: make it private before
+            // the bundle goes in.
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+            }
+            f.write_all(bytes).and_then(|_| f.sync_all())
+        })
         .map_err(|e| format!("Could not write {}: {e}", path.display()))
 }
 

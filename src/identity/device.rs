@@ -86,10 +86,18 @@ impl DeviceAuthorizationResponse {
             .ok_or_else(|| bad("no verification_uri"))?;
         let verification_uri =
             parse_page(&uri).ok_or_else(|| bad("the verification_uri is not an http(s) URL"))?;
+        // A "complete" page on another host than the one shown would send the user
+        // somewhere the terminal never named: such a page is not used.
         let verification_uri_complete = self
             .verification_uri_complete
             .as_deref()
-            .and_then(parse_page);
+            .and_then(parse_page)
+            .filter(|complete| {
+                complete.host_str().map(str::to_ascii_lowercase)
+                    == verification_uri.host_str().map(str::to_ascii_lowercase)
+                    && complete.port_or_known_default() == verification_uri.port_or_known_default()
+                    && complete.scheme() == verification_uri.scheme()
+            });
         let expires_in = self.expires_in.ok_or_else(|| bad("no expires_in"))?;
         if expires_in <= 0 {
             return Err(bad("expires_in is not positive"));
@@ -100,12 +108,13 @@ impl DeviceAuthorizationResponse {
         };
         Ok(DeviceAuthorization {
             device_code: self.device_code,
-            user_code: self.user_code.trim().to_string(),
+            // Shown large, copied and typed by a person: never raw control characters.
+            user_code: crate::text::escape(self.user_code.trim()),
             verification_uri,
             verification_uri_complete,
             expires_at: now + chrono::Duration::seconds(expires_in.min(24 * 3600)),
             interval,
-            message: self.message,
+            message: self.message.map(|m| crate::text::escape(&m)),
             issued_at: now,
         })
     }

@@ -30,9 +30,19 @@ impl Default for HttpOptions {
     }
 }
 
+/// How much of a token answer is read to take a rotated refresh token out of it,
+/// even when the answer is larger than a provider should ever send.
+pub const SALVAGE_BYTES: usize = 16 * 1024 * 1024;
+
 #[derive(Debug, Clone)]
 pub struct HttpClient {
+    /// For plain GETs that carry nothing secret (discovery): follows redirects,
+    /// but only to https or loopback addresses.
     inner: reqwest::Client,
+    /// For every request that carries a secret (a refresh token, a device code, a
+    /// client secret, a bearer token): never follows a redirect, since a 307 would
+    /// send the form again to wherever the Location header points.
+    credentialed: reqwest::Client,
     max_response_bytes: usize,
 }
 
@@ -59,31 +69,49 @@ pub fn install_crypto_provider() {
 impl HttpClient {
     pub fn new(options: &HttpOptions) -> Result<Self, IdentityError> {
         install_crypto_provider();
-        let inner = reqwest::Client::builder()
-            .user_agent(user_agent())
-            .connect_timeout(options.connect_timeout)
-            .read_timeout(options.read_timeout)
-            .timeout(options.total_timeout)
-            .redirect(reqwest::redirect::Policy::limited(5))
-            .build()
-            .map_err(|e| {
-                IdentityError::admin(format!(
-                    "Could not set up HTTPS (trust store or proxy settings): {e}"
-                ))
-            })?;
+        let safe_redirects = reqwest::redirect::Policy::custom(|attempt| {
+            if attempt.previous().len() >= 5 {
+                attempt.error("too many redirects")
+            } else if crate::identity::config::check_endpoint_url(attempt.url()).is_err() {
+                attempt.stop()
+            } else {
+                attempt.follow()
+            }
+        });
+        let build = |policy: reqwest::redirect::Policy| {
+            reqwest::Client::builder()
+                .user_agent(user_agent())
+                .connect_timeout(options.connect_timeout)
+                .read_timeout(options.read_timeout)
+                .timeout(options.total_timeout)
+                .redirect(policy)
+                .build()
+                .map_err(|e| {
+                    IdentityError::admin(format!(
+                        "Could not set up HTTPS (trust store or proxy settings): {e}"
+                    ))
+                })
+        };
         Ok(HttpClient {
-            inner,
+            inner: build(safe_redirects)?,
+            credentialed: build(reqwest::redirect::Policy::none())?,
             max_response_bytes: options.max_response_bytes,
         })
     }
 
+    pub fn max_response_bytes(&self) -> usize {
+        self.max_response_bytes
+    }
+
     pub async fn get(&self, url: &Url) -> Result<HttpResponse, IdentityError> {
-        self.send(self.inner.get(url.clone()), url).await
+        self.send(self.inner.get(url.clone()), url, self.max_response_bytes)
+            .await
     }
 
     pub async fn get_bearer(&self, url: &Url, token: &str) -> Result<HttpResponse, IdentityError> {
-        self.send(self.inner.get(url.clone()).bearer_auth(token), url)
-            .await
+        check_secret_destination(url)?;
+        let request = self.credentialed.get(url.clone()).bearer_auth(token);
+        self.send(request, url, self.max_response_bytes).await
     }
 
     pub async fn post_form(
@@ -91,7 +119,22 @@ impl HttpClient {
         url: &Url,
         form: &[(&str, &str)],
     ) -> Result<HttpResponse, IdentityError> {
-        self.send(self.inner.post(url.clone()).form(form), url)
+        check_secret_destination(url)?;
+        let request = self.credentialed.post(url.clone()).form(form);
+        self.send(request, url, self.max_response_bytes).await
+    }
+
+    /// [`HttpClient::post_form`] for a refresh: reads up to [`SALVAGE_BYTES`] so a
+    /// rotated refresh token can be taken even out of an oversized answer; the
+    /// caller refuses the rest of a body over the usual limit.
+    pub async fn post_form_salvaging(
+        &self,
+        url: &Url,
+        form: &[(&str, &str)],
+    ) -> Result<HttpResponse, IdentityError> {
+        check_secret_destination(url)?;
+        let request = self.credentialed.post(url.clone()).form(form);
+        self.send(request, url, SALVAGE_BYTES.max(self.max_response_bytes))
             .await
     }
 
@@ -102,19 +145,21 @@ impl HttpClient {
         content_type: &str,
         body: String,
     ) -> Result<HttpResponse, IdentityError> {
+        check_secret_destination(url)?;
         let request = self
-            .inner
+            .credentialed
             .post(url.clone())
             .bearer_auth(token)
             .header(reqwest::header::CONTENT_TYPE, content_type)
             .body(body);
-        self.send(request, url).await
+        self.send(request, url, self.max_response_bytes).await
     }
 
     async fn send(
         &self,
         request: reqwest::RequestBuilder,
         url: &Url,
+        max_response_bytes: usize,
     ) -> Result<HttpResponse, IdentityError> {
         let host = url
             .host_str()
@@ -125,9 +170,9 @@ impl HttpClient {
         let headers = response.headers().clone();
         let final_url = response.url().clone();
         if let Some(length) = response.content_length()
-            && length > self.max_response_bytes as u64
+            && length > max_response_bytes as u64
         {
-            return Err(too_large(&host, self.max_response_bytes));
+            return Err(too_large(&host, max_response_bytes));
         }
         let mut body = Vec::new();
         while let Some(chunk) = response
@@ -135,8 +180,8 @@ impl HttpClient {
             .await
             .map_err(|e| network_error(&host, &e))?
         {
-            if body.len() + chunk.len() > self.max_response_bytes {
-                return Err(too_large(&host, self.max_response_bytes));
+            if body.len() + chunk.len() > max_response_bytes {
+                return Err(too_large(&host, max_response_bytes));
             }
             body.extend_from_slice(&chunk);
         }
@@ -147,6 +192,16 @@ impl HttpClient {
             url: final_url,
         })
     }
+}
+
+/// Every URL that receives a secret passes the same check as the configured
+/// endpoints: https, or plain http on a loopback address only.
+fn check_secret_destination(url: &Url) -> Result<(), IdentityError> {
+    crate::identity::config::check_endpoint_url(url).map_err(|problem| {
+        IdentityError::admin(format!(
+            "tokendesk did not send a token to {url}: {problem}"
+        ))
+    })
 }
 
 fn too_large(host: &str, cap: usize) -> IdentityError {
@@ -235,6 +290,14 @@ impl HttpResponse {
             )),
             500..=599 => IdentityError::transient(format!(
                 "{host} had an internal error (HTTP {status}). tokendesk will try again later."
+            )),
+            300..=399 => IdentityError::admin(format!(
+                "{host} answered with a redirect (HTTP {status}) to {}. tokendesk does not follow redirects with credentials, so nothing was sent there; check the endpoint URLs of this data source.",
+                self.headers
+                    .get(reqwest::header::LOCATION)
+                    .and_then(|l| l.to_str().ok())
+                    .map(crate::text::escape)
+                    .unwrap_or_else(|| "an unnamed place".into())
             )),
             404 => IdentityError::admin(format!(
                 "{host} has no such endpoint (HTTP 404, {}). Check the authority, tenant or issuer URL.",

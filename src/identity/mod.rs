@@ -16,7 +16,7 @@ pub use device::{DeviceAuthorization, DevicePoller, PollAction, PollEvent, PollS
 pub use discovery::Endpoints;
 pub use error::{ErrorKind, IdentityError};
 pub use http::{HttpClient, HttpOptions};
-pub use token::{SignedInIdentity, TokenSet};
+pub use token::{RefreshAnswer, SignedInIdentity, TokenSet};
 
 use crate::clock::{Clock, Sleeper};
 use crate::secret::Secret;
@@ -151,14 +151,17 @@ impl IdentityClient {
         }
     }
 
-    /// Redeems a refresh token. When the answer carries a new refresh token it is in
-    /// `TokenSet::refresh_token`, and the caller must store it in place of the old one.
+    /// Redeems a refresh token. Only the guarded redemption path
+    /// (`crate::redemption`) calls this: it holds the token's lock, has room to
+    /// store the answer, and stores `RefreshAnswer::rotated` before anything else —
+    /// the provider may have retired the old token even when the rest of the answer
+    /// is unusable.
     pub async fn refresh(
         &self,
         refresh_token: &Secret,
         scope: Option<&str>,
         now: DateTime<Utc>,
-    ) -> Result<TokenSet, IdentityError> {
+    ) -> token::RefreshAnswer {
         let mut form = vec![
             ("grant_type", "refresh_token"),
             ("refresh_token", refresh_token.expose()),
@@ -167,7 +170,16 @@ impl IdentityClient {
         if let Some(scope) = scope.filter(|s| !s.trim().is_empty()) {
             form.push(("scope", scope));
         }
-        self.token_request(&form, now).await
+        match self
+            .http
+            .post_form_salvaging(&self.endpoints.token, &form)
+            .await
+        {
+            Ok(response) => {
+                token::refresh_answer_from(&response, now, self.http.max_response_bytes())
+            }
+            Err(error) => token::RefreshAnswer::failed(error),
+        }
     }
 
     async fn token_request(

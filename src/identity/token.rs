@@ -77,12 +77,14 @@ pub fn read_id_token(id_token: &str) -> Result<SignedInIdentity, IdentityError> 
         .map_err(|_| unreadable("its payload is not base64url"))?;
     let claims: Claims = serde_json::from_slice(&bytes)
         .map_err(|_| unreadable("its payload is not a JSON object"))?;
+    // Names are shown in terminals and the window: escape what would steer them.
+    let safe = |value: Option<String>| value.map(|v| crate::text::escape(&v));
     Ok(SignedInIdentity {
-        username: claims.preferred_username.or(claims.upn),
-        email: claims.email,
-        name: claims.name,
-        oid: claims.oid.or(claims.sub),
-        tid: claims.tid,
+        username: safe(claims.preferred_username.or(claims.upn)),
+        email: safe(claims.email),
+        name: safe(claims.name),
+        oid: safe(claims.oid.or(claims.sub)),
+        tid: safe(claims.tid),
     })
 }
 
@@ -132,6 +134,87 @@ pub struct TokenSet {
     pub scope: Option<String>,
     pub identity: Option<SignedInIdentity>,
     pub obtained_at: DateTime<Utc>,
+}
+
+/// A refresh answer: the tokens, or why not — and in both cases the new refresh
+/// token when the provider sent one. A provider that rotates has already retired
+/// the old token when it answers 200, so the new one must be kept even when the
+/// rest of the answer is unusable (a broken id_token, an unknown token type, no
+/// access token, an oversized body).
+#[derive(Debug)]
+pub struct RefreshAnswer {
+    pub rotated: Option<Secret>,
+    pub result: Result<TokenSet, IdentityError>,
+}
+
+impl RefreshAnswer {
+    pub fn failed(error: IdentityError) -> Self {
+        RefreshAnswer {
+            rotated: None,
+            result: Err(error),
+        }
+    }
+}
+
+/// Reads a refresh answer; `max_bytes` is the size above which a success body is
+/// refused (after its refresh token has been taken out).
+pub fn refresh_answer_from(
+    response: &HttpResponse,
+    now: DateTime<Utc>,
+    max_bytes: usize,
+) -> RefreshAnswer {
+    if !response.is_success() {
+        return RefreshAnswer::failed(response.error());
+    }
+    let rotated = salvage_refresh_token(&response.body);
+    let result = if response.body.len() > max_bytes {
+        Err(IdentityError::transient(format!(
+            "{} sent a token answer larger than {} KiB; tokendesk did not use it.",
+            response.host(),
+            max_bytes / 1024
+        )))
+    } else {
+        token_set_from(response, now)
+    };
+    let result = result.map(|mut tokens| {
+        // One source of truth for the new token, whichever way it was read.
+        if tokens.refresh_token.is_none() {
+            tokens.refresh_token = rotated.clone();
+        }
+        tokens
+    });
+    RefreshAnswer { rotated, result }
+}
+
+/// The `refresh_token` of a success body, read as leniently as is safe: from the
+/// JSON object when it parses, else from the first `"refresh_token":"…"` member
+/// of a body that is not valid JSON as a whole.
+pub fn salvage_refresh_token(body: &[u8]) -> Option<Secret> {
+    #[derive(Deserialize)]
+    struct OnlyRefresh {
+        #[serde(default)]
+        refresh_token: Option<serde_json::Value>,
+    }
+    if let Ok(parsed) = serde_json::from_slice::<OnlyRefresh>(body) {
+        return match parsed.refresh_token {
+            Some(serde_json::Value::String(token)) if is_plausible_token(&token) => {
+                Some(Secret::new(token))
+            }
+            _ => None,
+        };
+    }
+    let text = String::from_utf8_lossy(body);
+    let start = text.find("\"refresh_token\"")? + "\"refresh_token\"".len();
+    let rest = text[start..].trim_start().strip_prefix(':')?.trim_start();
+    let rest = rest.strip_prefix('"')?;
+    let end = rest.find('"')?;
+    let token = &rest[..end];
+    (is_plausible_token(token) && !token.contains('\\')).then(|| Secret::new(token))
+}
+
+/// A refresh token is printable ASCII without spaces (RFC 6749 appendix A.17).
+fn is_plausible_token(token: &str) -> bool {
+    !token.is_empty() && token.len() <= 64 * 1024 && token.bytes().all(|b| (0x21..=0x7e).contains(&b))
 }
 
 /// The token endpoint's answer, or the error it carries.
@@ -208,6 +291,54 @@ mod tests {
         assert!(read_id_token("nonsense").is_err());
         assert!(read_id_token("a.!!!.c").is_err());
         assert!(read_id_token(&format!("a.{}.c", "bm90IGpzb24")).is_err());
+    }
+
+    fn ok(body: &str) -> HttpResponse {
+        HttpResponse {
+            status: 200,
+            headers: Default::default(),
+            body: body.as_bytes().to_vec(),
+            url: url::Url::parse("https://login.example/token").unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_rotated_token_survives_every_bad_part_of_a_success_answer() {
+        let now = Utc::now();
+        for body in [
+            r#"{"access_token":"a","token_type":"Bearer","refresh_token":"rt-new","id_token":"not-a-jwt"}"#,
+            r#"{"access_token":"a","token_type":"DPoP","refresh_token":"rt-new"}"#,
+            r#"{"access_token":"","token_type":"Bearer","refresh_token":"rt-new"}"#,
+            r#"{"token_type":"Bearer","refresh_token":"rt-new"}"#,
+            r#"{"refresh_token":"rt-new","access_token":"a", broken"#,
+        ] {
+            let answer = refresh_answer_from(&ok(body), now, 1024 * 1024);
+            assert!(answer.result.is_err(), "{body}");
+            assert_eq!(answer.rotated, Some(Secret::new("rt-new")), "{body}");
+        }
+        let big = format!(
+            r#"{{"access_token":"a","token_type":"Bearer","refresh_token":"rt-new","pad":"{}"}}"#,
+            "x".repeat(2000)
+        );
+        let answer = refresh_answer_from(&ok(&big), now, 1024);
+        assert!(answer.result.is_err());
+        assert_eq!(answer.rotated, Some(Secret::new("rt-new")));
+    }
+
+    #[test]
+    fn a_good_answer_carries_its_rotation_once() {
+        let answer = refresh_answer_from(
+            &ok(r#"{"access_token":"a","token_type":"Bearer","refresh_token":"rt-2"}"#),
+            Utc::now(),
+            1024,
+        );
+        let tokens = answer.result.unwrap();
+        assert_eq!(tokens.refresh_token, Some(Secret::new("rt-2")));
+        assert_eq!(answer.rotated, Some(Secret::new("rt-2")));
+        let none = refresh_answer_from(&ok(r#"{"access_token":"a"}"#), Utc::now(), 1024);
+        assert!(none.rotated.is_none() && none.result.unwrap().refresh_token.is_none());
+        assert!(salvage_refresh_token(br#"{"refresh_token":"has space"}"#).is_none());
+        assert!(salvage_refresh_token(br#"{"refresh_token":5}"#).is_none());
     }
 
     #[test]

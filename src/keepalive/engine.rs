@@ -1,14 +1,17 @@
-//! Renewing many tokens at once: a few redemptions in flight, the provider's
-//! throttling honoured, and every rotated token in the vault before the run moves on.
+//! Renewing many tokens at once along the guarded redemption path
+//! (`crate::redemption`): a few redemptions in flight, the provider's throttling
+//! honoured, and every rotated token in the vault before the run moves on.
 //!
-//! Workers only talk to the provider; one writer (the caller's task) stores what
-//! they bring. It takes everything that arrived while the previous write ran and
-//! stores it in one vault write, so a thousand renewals cost far fewer than a thousand
-//! full-vault writes while no rotated token waits longer than one write.
+//! Tokens are taken in groups of one data source: each group locks its tokens
+//! (a token another process is renewing is left to it), re-reads them, reserves the
+//! space for the write, and only then asks the provider. Workers only talk to the
+//! provider; one writer (the caller's task) stores what they bring, everything that
+//! arrived while the previous write ran in one vault write, so a thousand renewals
+//! cost far fewer than a thousand full-vault writes while no rotated token waits
+//! longer than one write. The space for the next write is held before the current
+//! one uses its own, so an answer in flight always has somewhere to go.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::fs::{File, OpenOptions};
-use std::path::Path;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -20,11 +23,16 @@ use super::due::{Decision, decide};
 use crate::Secret;
 use crate::audit::{AuditEntry, AuditLog, Operation, Outcome};
 use crate::clock::{Clock, Sleeper};
-use crate::identity::{ErrorKind, HttpClient, IdentityClient, IdentityError, TokenSet};
+use crate::identity::{ErrorKind, HttpClient, IdentityClient, RefreshAnswer};
+use crate::redemption::commit::{self, Applied, Settled};
+use crate::redemption::{LockFailure, RedeemError, TokenLock};
 use crate::vault::ops::TokenTarget;
-use crate::vault::{TokenRecord, Vault, VaultError};
+use crate::vault::reserve::WriteReservation;
+use crate::vault::{TokenId, Vault};
 
-pub const RENEW_LOCK_FILE: &str = "renew.lock";
+/// Tokens locked and re-read together: one vault read per group, few lock files
+/// open at once.
+const GROUP: usize = 64;
 
 /// Which tokens a run looks at.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,6 +79,11 @@ pub enum RenewOutcome {
     },
     /// Only a sign-in by `account` brings this token back.
     NeedsSignIn { reason: String },
+    /// Another process was renewing this token at that moment; it is left to it.
+    Busy { holder: String },
+    /// Cleared, signed in again or removed while it was being renewed: the newer
+    /// state was kept and this renewal's result discarded.
+    Superseded,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -97,7 +110,9 @@ impl RenewResult {
         match &self.outcome {
             RenewOutcome::NeedsSignIn { .. } => true,
             RenewOutcome::Failed { kind, .. } => kind.invalidates_token(),
-            RenewOutcome::Renewed { .. } => false,
+            RenewOutcome::Renewed { .. } | RenewOutcome::Busy { .. } | RenewOutcome::Superseded => {
+                false
+            }
         }
     }
 }
@@ -125,6 +140,11 @@ impl RenewReport {
         self.count(RenewResult::is_dead)
     }
 
+    /// Tokens left to another process that was renewing them.
+    pub fn busy(&self) -> usize {
+        self.count(|r| matches!(r.outcome, RenewOutcome::Busy { .. }))
+    }
+
     fn count(&self, predicate: impl Fn(&RenewResult) -> bool) -> usize {
         self.results.iter().filter(|r| predicate(r)).count()
     }
@@ -144,51 +164,64 @@ impl RenewReport {
         if self.dead() > 0 {
             parts.push(format!("{} need a new sign-in", self.dead()));
         }
+        if self.busy() > 0 {
+            parts.push(format!(
+                "{} being renewed by another process",
+                self.busy()
+            ));
+        }
         parts.join(", ")
     }
 }
 
-/// Held while a run redeems tokens, so the desktop app's keep-alive and a scheduled
-/// `tokendesk renew` never redeem the same token at once (a provider that detects
-/// refresh-token replay would revoke the whole grant).
-pub struct RenewLock(File);
-
-impl RenewLock {
-    pub fn acquire(dir: &Path) -> Result<RenewLock, VaultError> {
-        let path = dir.join(RENEW_LOCK_FILE);
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| VaultError::io("Could not open the renewal lock", &path, e))?;
-        file.lock()
-            .map_err(|e| VaultError::io("Could not take the renewal lock", &path, e))?;
-        Ok(RenewLock(file))
-    }
-}
-
-impl Drop for RenewLock {
-    fn drop(&mut self) {
-        let _ = self.0.unlock();
-    }
+/// A token picked for this run, before its lock is taken.
+struct Candidate {
+    id: TokenId,
+    target: TokenTarget,
+    account: String,
 }
 
 struct Job {
+    id: TokenId,
     target: TokenTarget,
     account: String,
+    revision: u64,
     refresh_token: Secret,
     client: Arc<IdentityClient>,
 }
 
 struct Answer {
+    id: TokenId,
     target: TokenTarget,
     account: String,
-    result: Result<TokenSet, IdentityError>,
+    revision: u64,
+    answer: RefreshAnswer,
+}
+
+/// What the run has found so far.
+struct Tally<'a, P> {
+    results: Vec<RenewResult>,
+    fresh: usize,
+    progress: &'a mut P,
+}
+
+impl<P: FnMut(&RenewResult)> Tally<'_, P> {
+    fn push(&mut self, target: &TokenTarget, account: &str, outcome: RenewOutcome) {
+        let result = RenewResult {
+            data_source: target.data_source.clone(),
+            user: target.app_user.clone(),
+            account: account.to_string(),
+            outcome,
+        };
+        (self.progress)(&result);
+        self.results.push(result);
+    }
 }
 
 /// Renews the selected tokens and stores each answer as it comes. `progress` sees
-/// every result once it is durably stored.
+/// every result once it is durably stored. An error means the vault could not
+/// take a write: nothing more was redeemed after it, and a rotated token that
+/// could not be stored is in a rescue file the error names.
 pub async fn renew<C, S>(
     vault: &mut Vault,
     selection: &Selection,
@@ -197,145 +230,273 @@ pub async fn renew<C, S>(
     clock: &C,
     sleeper: &S,
     mut progress: impl FnMut(&RenewResult),
-) -> Result<RenewReport, VaultError>
+) -> Result<RenewReport, RedeemError>
 where
     C: Clock + Clone + 'static,
     S: Sleeper + Clone + 'static,
 {
-    let _lock = RenewLock::acquire(vault.dir())?;
     let started_at = clock.now();
     vault.reload()?;
     let audit = AuditLog::in_dir(vault.dir());
-    let mut results = Vec::new();
-    let mut fresh = 0;
-    let mut pending: BTreeMap<String, Vec<(TokenTarget, String, Secret)>> = BTreeMap::new();
-    {
-        let data = vault.data();
-        // Walk the vault once; looking every target up again would be a search per
-        // token (quadratic at 10,000 mappings).
-        let owners: Vec<(TokenTarget, &TokenRecord, String)> = match selection {
-            Selection::All | Selection::Due => data
-                .each_token()
-                .map(|o| (o.target(), o.record(), o.account().to_string()))
-                .collect(),
-            Selection::Only(targets) => targets
-                .iter()
-                .map(|t| Ok((t.clone(), data.token(t)?, data.expected_account(t)?)))
-                .collect::<Result<_, VaultError>>()?,
+    let mut tally = Tally {
+        results: Vec::new(),
+        fresh: 0,
+        progress: &mut progress,
+    };
+    let pending = select(vault, selection, started_at, &audit, &mut tally)?;
+    for (source_id, candidates) in pending {
+        let Some(config) = vault
+            .data()
+            .data_sources
+            .iter()
+            .find(|d| d.id == source_id)
+            .map(|d| d.provider.clone())
+        else {
+            continue;
         };
-        for (target, record, account) in owners {
-            let decision = match selection {
-                Selection::Due => decide(&target, record, &data.settings, started_at),
-                _ if decide(&target, record, &data.settings, started_at)
-                    == Decision::NeedsSignIn =>
-                {
-                    Decision::NeedsSignIn
-                }
-                _ => Decision::Due,
-            };
-            match (decision, &record.refresh_token) {
-                (Decision::Fresh, _) => fresh += 1,
-                (Decision::Due, Some(token)) => pending
-                    .entry(target.data_source.clone())
-                    .or_default()
-                    .push((target, account, token.clone())),
-                (Decision::NeedsSignIn, _) | (Decision::Due, None) => {
-                    let reason = match (&record.last_error, &record.cleared) {
-                        (_, Some(cleared)) => format!("cleared by {}", cleared.by),
-                        (Some(error), None) if error.kind == ErrorKind::NeedsSignIn => {
-                            error.message.clone()
-                        }
-                        _ => "no refresh token stored".to_string(),
-                    };
-                    audit.record(
-                        &AuditEntry::new(Operation::Renew, Outcome::Skipped, started_at)
-                            .for_target(&target)
-                            .with_detail(format!("needs a new sign-in: {reason}")),
-                    );
-                    let result = RenewResult {
-                        data_source: target.data_source.clone(),
-                        user: target.app_user.clone(),
-                        account,
-                        outcome: RenewOutcome::NeedsSignIn { reason },
-                    };
-                    progress(&result);
-                    results.push(result);
-                }
+        // One discovery per data source; a provider that cannot be reached fails
+        // its tokens for this run and leaves them untouched.
+        let client = match IdentityClient::connect(http.clone(), config).await {
+            Ok(client) => Arc::new(client),
+            Err(error) => {
+                store_unreachable(vault, &candidates, &error, clock, &mut tally)?;
+                continue;
             }
-        }
-    }
-
-    // One discovery per data source; a provider that cannot be reached fails its
-    // tokens for this run and leaves them untouched.
-    let mut queue = VecDeque::new();
-    let mut unreachable = Vec::new();
-    for (source_name, jobs) in pending {
-        let config = vault.data().data_source(&source_name)?.provider.clone();
-        match IdentityClient::connect(http.clone(), config).await {
-            Ok(client) => {
-                let client = Arc::new(client);
-                queue.extend(
-                    jobs.into_iter()
-                        .map(|(target, account, refresh_token)| Job {
-                            target,
-                            account,
-                            refresh_token,
-                            client: client.clone(),
-                        }),
-                );
-            }
-            Err(error) => unreachable.extend(jobs.into_iter().map(|(target, account, _)| Answer {
-                target,
-                account,
-                result: Err(error.clone()),
-            })),
-        }
-    }
-    if !queue.is_empty() {
-        run_workers(queue, options, clock, sleeper, |batch| {
-            store_batch(
-                vault,
-                &audit,
-                batch,
-                clock.now(),
-                &mut results,
-                &mut progress,
+        };
+        let mut candidates = candidates.into_iter().peekable();
+        while candidates.peek().is_some() {
+            let group: Vec<Candidate> = candidates.by_ref().take(GROUP).collect();
+            run_group(
+                vault, group, &client, selection, started_at, options, clock, sleeper,
+                &mut tally,
             )
-        })
-        .await?;
-    }
-    if !unreachable.is_empty() {
-        store_batch(
-            vault,
-            &audit,
-            unreachable,
-            clock.now(),
-            &mut results,
-            &mut progress,
-        )?;
+            .await?;
+        }
     }
     Ok(RenewReport {
         started_at,
         finished_at: clock.now(),
-        fresh,
-        results,
+        fresh: tally.fresh,
+        results: tally.results,
     })
 }
 
-/// Runs the jobs on `options.concurrency` tasks and hands every batch of answers to
-/// `store` as soon as the previous batch is stored. Stops at the first failed store.
-async fn run_workers<C, S>(
-    queue: VecDeque<Job>,
+/// Which tokens the run looks at, grouped by data source; those that only a
+/// sign-in can bring back are reported at once.
+fn select<P: FnMut(&RenewResult)>(
+    vault: &Vault,
+    selection: &Selection,
+    now: DateTime<Utc>,
+    audit: &AuditLog,
+    tally: &mut Tally<'_, P>,
+) -> Result<BTreeMap<uuid::Uuid, Vec<Candidate>>, RedeemError> {
+    let data = vault.data();
+    let only: Option<Vec<TokenId>> = match selection {
+        Selection::Only(targets) => Some(
+            targets
+                .iter()
+                .map(|t| data.token_id(t))
+                .collect::<Result<_, _>>()?,
+        ),
+        _ => None,
+    };
+    let mut pending: BTreeMap<uuid::Uuid, Vec<Candidate>> = BTreeMap::new();
+    // Walk the vault once; looking every target up again would be a search per
+    // token (quadratic at 10,000 mappings).
+    for owner in data.each_token() {
+        let id = owner.id();
+        if only.as_ref().is_some_and(|only| !only.contains(&id)) {
+            continue;
+        }
+        let target = owner.target();
+        let record = owner.record();
+        match decision(selection, &target, record, &data.settings, now) {
+            Decision::Fresh => tally.fresh += 1,
+            Decision::Due => pending.entry(id.source).or_default().push(Candidate {
+                id,
+                target,
+                account: owner.account().to_string(),
+            }),
+            Decision::NeedsSignIn => {
+                let reason = sign_in_reason(record);
+                audit.record(
+                    &AuditEntry::new(Operation::Renew, Outcome::Skipped, now)
+                        .for_target(&target)
+                        .with_detail(format!("needs a new sign-in: {reason}")),
+                );
+                tally.push(&target, owner.account(), RenewOutcome::NeedsSignIn { reason });
+            }
+        }
+    }
+    Ok(pending)
+}
+
+fn decision(
+    selection: &Selection,
+    target: &TokenTarget,
+    record: &crate::vault::TokenRecord,
+    settings: &crate::vault::Settings,
+    now: DateTime<Utc>,
+) -> Decision {
+    let rule = decide(target, record, settings, now);
+    match (selection, rule) {
+        (_, Decision::NeedsSignIn) => Decision::NeedsSignIn,
+        _ if record.refresh_token.is_none() => Decision::NeedsSignIn,
+        (Selection::Due, rule) => rule,
+        _ => Decision::Due,
+    }
+}
+
+fn sign_in_reason(record: &crate::vault::TokenRecord) -> String {
+    match (&record.last_error, &record.cleared) {
+        (_, Some(cleared)) => format!("cleared by {}", cleared.by),
+        (Some(error), None) if error.kind == ErrorKind::NeedsSignIn => error.message.clone(),
+        _ => "no refresh token stored".to_string(),
+    }
+}
+
+/// Records, for each token of an unreachable provider, why it was not renewed.
+fn store_unreachable<P: FnMut(&RenewResult)>(
+    vault: &mut Vault,
+    candidates: &[Candidate],
+    error: &crate::identity::IdentityError,
+    clock: &impl Clock,
+    tally: &mut Tally<'_, P>,
+) -> Result<(), RedeemError> {
+    let settled: Vec<Settled> = candidates
+        .iter()
+        .filter_map(|c| {
+            let owner = vault.data().token_by_id(&c.id)?;
+            Some(Settled {
+                id: c.id,
+                target: c.target.clone(),
+                revision: owner.record().revision,
+                answer: RefreshAnswer::failed(error.clone()),
+                for_other_scope: false,
+            })
+        })
+        .collect();
+    let mut reservation = reserve(vault, settled.len())?;
+    let applied = commit::store(vault, &mut reservation, &settled, clock.now())?;
+    for (s, applied) in settled.iter().zip(applied) {
+        let account = candidates
+            .iter()
+            .find(|c| c.id == s.id)
+            .map(|c| c.account.as_str())
+            .unwrap_or("");
+        tally.push(&s.target, account, outcome(&s.answer, applied));
+    }
+    Ok(())
+}
+
+fn reserve(vault: &Vault, answers: usize) -> Result<WriteReservation, RedeemError> {
+    vault
+        .reserve_write(commit::GROWTH_PER_ANSWER * answers.max(1) as u64)
+        .map_err(RedeemError::NotWritable)
+}
+
+/// Locks a group of one data source's tokens, re-reads them, and renews those
+/// that still need it.
+#[allow(clippy::too_many_arguments)]
+async fn run_group<C, S, P>(
+    vault: &mut Vault,
+    group: Vec<Candidate>,
+    client: &Arc<IdentityClient>,
+    selection: &Selection,
+    started_at: DateTime<Utc>,
     options: &RenewOptions,
     clock: &C,
     sleeper: &S,
-    mut store: impl FnMut(Vec<Answer>) -> Result<(), VaultError>,
-) -> Result<(), VaultError>
+    tally: &mut Tally<'_, P>,
+) -> Result<(), RedeemError>
 where
     C: Clock + Clone + 'static,
     S: Sleeper + Clone + 'static,
+    P: FnMut(&RenewResult),
 {
-    let queue = Arc::new(Mutex::new(queue));
+    let mut locks = Vec::with_capacity(group.len());
+    let mut claimed = Vec::with_capacity(group.len());
+    for candidate in group {
+        match TokenLock::try_acquire(vault.dir(), &candidate.id) {
+            Ok(lock) => {
+                locks.push(lock);
+                claimed.push(candidate);
+            }
+            Err(LockFailure::Busy { holder }) => {
+                tally.push(
+                    &candidate.target,
+                    &candidate.account,
+                    RenewOutcome::Busy { holder },
+                );
+            }
+            Err(LockFailure::Io(error)) => return Err(RedeemError::NotWritable(error)),
+        }
+    }
+    // Another process may have renewed, cleared or re-signed these tokens since
+    // they were picked: decide again on what is stored now.
+    vault.reload()?;
+    let now = clock.now();
+    let mut jobs = VecDeque::new();
+    for candidate in claimed {
+        let data = vault.data();
+        let Some(owner) = data.token_by_id(&candidate.id) else {
+            continue;
+        };
+        let record = owner.record();
+        let renewed_meanwhile = record.last_redeemed_at.is_some_and(|at| at > started_at);
+        match decision(selection, &candidate.target, record, &data.settings, now) {
+            _ if renewed_meanwhile => tally.fresh += 1,
+            Decision::Fresh => tally.fresh += 1,
+            Decision::NeedsSignIn => {
+                let reason = sign_in_reason(record);
+                tally.push(
+                    &candidate.target,
+                    &candidate.account,
+                    RenewOutcome::NeedsSignIn { reason },
+                );
+            }
+            Decision::Due => {
+                let Some(refresh_token) = record.refresh_token.clone() else {
+                    continue;
+                };
+                jobs.push_back(Job {
+                    id: candidate.id,
+                    target: candidate.target,
+                    account: candidate.account,
+                    revision: record.revision,
+                    refresh_token,
+                    client: client.clone(),
+                });
+            }
+        }
+    }
+    if jobs.is_empty() {
+        return Ok(());
+    }
+    let reservation = reserve(vault, jobs.len())?;
+    let result = run_workers(vault, jobs, reservation, options, clock, sleeper, tally).await;
+    drop(locks);
+    result
+}
+
+/// Runs the jobs on `options.concurrency` tasks and stores every batch of answers
+/// as soon as the previous batch is stored.
+async fn run_workers<C, S, P>(
+    vault: &mut Vault,
+    jobs: VecDeque<Job>,
+    mut reservation: WriteReservation,
+    options: &RenewOptions,
+    clock: &C,
+    sleeper: &S,
+    tally: &mut Tally<'_, P>,
+) -> Result<(), RedeemError>
+where
+    C: Clock + Clone + 'static,
+    S: Sleeper + Clone + 'static,
+    P: FnMut(&RenewResult),
+{
+    let mut outstanding = jobs.len();
+    let queue = Arc::new(Mutex::new(jobs));
     let paused_until: Arc<Mutex<Option<DateTime<Utc>>>> = Arc::new(Mutex::new(None));
     let (tx, mut rx) = mpsc::unbounded_channel::<Answer>();
     let mut workers = tokio::task::JoinSet::new();
@@ -352,20 +513,108 @@ where
         workers.spawn(worker.run());
     }
     drop(tx);
+    let stop_queue = || {
+        // No new redemption starts; those in flight finish and are stored.
+        let mut queue = queue.lock().unwrap_or_else(|e| e.into_inner());
+        let dropped = queue.len();
+        queue.clear();
+        dropped
+    };
+    let mut failure = None;
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         while let Ok(more) = rx.try_recv() {
             batch.push(more);
         }
-        if let Err(error) = store(batch) {
-            // Nothing more may be redeemed when its answer cannot be stored.
-            queue.lock().unwrap_or_else(|e| e.into_inner()).clear();
-            workers.abort_all();
-            return Err(error);
+        outstanding -= batch.len();
+        // Hold the space for the next write before this one uses the held space.
+        let mut next = None;
+        if outstanding > 0 && failure.is_none() {
+            match reserve(vault, outstanding) {
+                Ok(r) => next = Some(r),
+                Err(error) => {
+                    outstanding -= stop_queue();
+                    while outstanding > 0 {
+                        let Some(more) = rx.recv().await else { break };
+                        batch.push(more);
+                        outstanding -= 1;
+                    }
+                    failure = Some(error);
+                }
+            }
+        }
+        let settled: Vec<(Settled, String)> = batch
+            .into_iter()
+            .map(|a| {
+                (
+                    Settled {
+                        id: a.id,
+                        target: a.target,
+                        revision: a.revision,
+                        answer: a.answer,
+                        for_other_scope: false,
+                    },
+                    a.account,
+                )
+            })
+            .collect();
+        let (settled, accounts): (Vec<Settled>, Vec<String>) = settled.into_iter().unzip();
+        match commit::store(vault, &mut reservation, &settled, clock.now()) {
+            Ok(applied) => {
+                for ((s, account), applied) in settled.iter().zip(&accounts).zip(applied) {
+                    tally.push(&s.target, account, outcome(&s.answer, applied));
+                }
+            }
+            Err(error) => {
+                // The vault cannot be written: stop, and store what is still in
+                // flight the same way (its rotated tokens into a rescue file).
+                stop_queue();
+                let mut rest = Vec::new();
+                while let Some(more) = rx.recv().await {
+                    rest.push(Settled {
+                        id: more.id,
+                        target: more.target,
+                        revision: more.revision,
+                        answer: more.answer,
+                        for_other_scope: false,
+                    });
+                }
+                if !rest.is_empty() {
+                    let mut space = next.unwrap_or(reservation);
+                    let _ = commit::store(vault, &mut space, &rest, clock.now());
+                }
+                return Err(error);
+            }
+        }
+        if let Some(next) = next {
+            reservation = next;
         }
     }
     while workers.join_next().await.is_some() {}
-    Ok(())
+    match failure {
+        Some(error) => Err(error),
+        None => Ok(()),
+    }
+}
+
+fn outcome(answer: &RefreshAnswer, applied: Applied) -> RenewOutcome {
+    match (applied, &answer.result) {
+        (Applied::Superseded, _) => RenewOutcome::Superseded,
+        (Applied::Stored, Ok(tokens)) => RenewOutcome::Renewed {
+            rotated: tokens.refresh_token.is_some(),
+        },
+        (Applied::Stored, Err(error)) => {
+            let error = match &answer.rotated {
+                Some(_) => commit::kept_rotation(error),
+                None => error.clone(),
+            };
+            RenewOutcome::Failed {
+                kind: error.kind,
+                code: error.code_label(),
+                message: error.message,
+            }
+        }
+    }
 }
 
 struct Worker<C, S> {
@@ -387,11 +636,13 @@ impl<C: Clock, S: Sleeper> Worker<C, S> {
                 .unwrap_or_else(|e| e.into_inner())
                 .pop_front();
             let Some(job) = job else { return };
-            let result = self.redeem(&job).await;
+            let answer = self.redeem(&job).await;
             let answer = Answer {
+                id: job.id,
                 target: job.target,
                 account: job.account,
-                result,
+                revision: job.revision,
+                answer,
             };
             if self.answers.send(answer).is_err() {
                 return;
@@ -399,30 +650,30 @@ impl<C: Clock, S: Sleeper> Worker<C, S> {
         }
     }
 
-    async fn redeem(&self, job: &Job) -> Result<TokenSet, IdentityError> {
+    async fn redeem(&self, job: &Job) -> RefreshAnswer {
         let mut attempt = 1;
         loop {
             self.wait_out_throttling().await;
-            let result = job
+            let answer = job
                 .client
                 .refresh(&job.refresh_token, None, self.clock.now())
                 .await;
-            let error = match result {
-                Ok(tokens) => return Ok(tokens),
-                Err(error) => error,
+            let error = match &answer.result {
+                Err(error) if answer.rotated.is_none() => error,
+                _ => return answer,
             };
             let throttled =
                 matches!(error.http_status, Some(429 | 503)) || error.retry_after.is_some();
             if error.kind != ErrorKind::Transient || !throttled || attempt >= self.max_attempts {
-                return Err(error);
+                return answer;
             }
-            // Retry-After when given, else 2 s, 4 s, ...: the whole run pauses, since
-            // throttling is per client and tenant, not per token.
+            // Retry-After when given, else 2 s, 4 s, ...: the data source's tokens
+            // pause together, since throttling is per client and tenant.
             let wait = error
                 .retry_after
                 .unwrap_or(Duration::from_secs(1 << attempt));
             if wait > self.max_wait {
-                return Err(error);
+                return answer;
             }
             let until = self.clock.now()
                 + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::zero());
@@ -447,77 +698,4 @@ impl<C: Clock, S: Sleeper> Worker<C, S> {
             }
         }
     }
-}
-
-/// Stores a batch of answers in one vault write, then audits and reports them.
-fn store_batch(
-    vault: &mut Vault,
-    audit: &AuditLog,
-    batch: Vec<Answer>,
-    now: DateTime<Utc>,
-    results: &mut Vec<RenewResult>,
-    progress: &mut impl FnMut(&RenewResult),
-) -> Result<(), VaultError> {
-    vault.update(|data| {
-        // One index per write instead of a search per answer.
-        let wanted: HashMap<&TokenTarget, &Result<TokenSet, IdentityError>> =
-            batch.iter().map(|a| (&a.target, &a.result)).collect();
-        let mut stored = 0;
-        for source in data.data_sources.iter_mut() {
-            let name = source.name.clone();
-            let mut apply = |target: TokenTarget, record: &mut crate::vault::TokenRecord| {
-                if let Some(result) = wanted.get(&target) {
-                    match result {
-                        Ok(tokens) => record.store_refresh(tokens, false),
-                        Err(error) => record.store_error(error, now),
-                    }
-                    stored += 1;
-                }
-            };
-            apply(TokenTarget::data_source(name.clone()), &mut source.token);
-            for mapping in source.users.iter_mut() {
-                apply(
-                    TokenTarget::user(name.clone(), mapping.app_user.login.clone()),
-                    &mut mapping.token,
-                );
-            }
-        }
-        if stored != wanted.len() {
-            // A data source or mapping was removed while its token was being renewed.
-            tracing::warn!(
-                stored,
-                answers = wanted.len(),
-                "renewed tokens whose owner is gone were dropped"
-            );
-        }
-        Ok(())
-    })?;
-    for answer in batch {
-        let entry = match &answer.result {
-            Ok(_) => AuditEntry::new(Operation::Renew, Outcome::Ok, now).for_target(&answer.target),
-            Err(error) => {
-                crate::lifecycle::audit_failure(Operation::Renew, &answer.target, error, now)
-            }
-        };
-        audit.record(&entry);
-        let outcome = match answer.result {
-            Ok(tokens) => RenewOutcome::Renewed {
-                rotated: tokens.refresh_token.is_some(),
-            },
-            Err(error) => RenewOutcome::Failed {
-                kind: error.kind,
-                code: error.code_label(),
-                message: error.message,
-            },
-        };
-        let result = RenewResult {
-            data_source: answer.target.data_source,
-            user: answer.target.app_user,
-            account: answer.account,
-            outcome,
-        };
-        progress(&result);
-        results.push(result);
-    }
-    Ok(())
 }

@@ -6,5 +6,5 @@ pub mod engine;
 
 pub use due::{Decision, decide, jitter};
 pub use engine::{
-    RenewLock, RenewOptions, RenewOutcome, RenewReport, RenewResult, Selection, renew,
+    RenewOptions, RenewOutcome, RenewReport, RenewResult, Selection, renew,
 };

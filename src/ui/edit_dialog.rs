@@ -472,7 +472,7 @@ pub enum RequestButton {
 
 pub fn request_button(state: TokenState) -> RequestButton {
     match state {
-        TokenState::Healthy => RequestButton::Disabled,
+        TokenState::Healthy | TokenState::AtRisk => RequestButton::Disabled,
         TokenState::ReminderDue => RequestButton::Enabled,
         TokenState::RenewalForced
         | TokenState::Expired

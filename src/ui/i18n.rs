@@ -184,6 +184,7 @@ fn german(english: &str) -> Option<&'static str> {
         "expired" => "abgelaufen",
         "needs sign-in" => "Anmeldung nötig",
         "no token" => "kein Token",
+        "at risk: vault not writable" => "gefährdet: Tresor nicht beschreibbar",
         "Exchange token for {account} will expire on {when}. Request a new token in Edit data source to avoid inconvenience." => {
             "Das Exchange-Token für {account} läuft am {when} ab. Fordern Sie unter „Datenquelle bearbeiten“ ein neues Token an, um Unannehmlichkeiten zu vermeiden."
         }
@@ -198,6 +199,9 @@ fn german(english: &str) -> Option<&'static str> {
         }
         "The token for {account} was cleared. Request a new token to resume the connection." => {
             "Das Token für {account} wurde gelöscht. Fordern Sie ein neues Token an, um die Verbindung fortzusetzen."
+        }
+        "The newest token for {account} could not be saved in the vault (disk full or folder not writable) and waits in a rescue file. Free disk space now: tokendesk stores it at the next save." => {
+            "Das neueste Token für {account} konnte nicht im Tresor gespeichert werden (Datenträger voll oder Ordner nicht beschreibbar) und liegt in einer Rettungsdatei. Geben Sie jetzt Speicherplatz frei: tokendesk übernimmt es beim nächsten Speichern."
         }
         "{count} token(s) need attention, {urgent} urgent" => {
             "{count} Token benötigen Aufmerksamkeit, {urgent} davon dringend"

@@ -212,6 +212,11 @@ fn banner(state: &mut AppState, ui: &mut egui::Ui, items: &[Attention]) {
                 WARNING,
                 false,
             ),
+            TokenState::AtRisk => (
+                "The newest token for {account} could not be saved in the vault (disk full or folder not writable) and waits in a rescue file. Free disk space now: tokendesk stores it at the next save.",
+                DANGER,
+                false,
+            ),
             TokenState::Healthy => continue,
         };
         let text = locale.fill(template, &[("account", &item.account), ("when", &when)]);

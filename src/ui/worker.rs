@@ -148,7 +148,9 @@ fn run(vault_dir: PathBuf, clock: Arc<dyn Clock>, commands: Receiver<Command>, r
                 report_open(&vault, result, &reporter);
             }
             Command::RestoreBackup { keys } => {
-                let result = Vault::restore_backup(&vault_dir, &keys);
+                // Offered when the vault did not open; the admin's click confirms.
+                let result = Vault::restore_backup(&vault_dir, &keys, true, clock.now())
+                    .map(|(vault, _)| vault);
                 report_open(&vault, result, &reporter);
             }
             Command::SaveDataSource(source) => {

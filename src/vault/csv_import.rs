@@ -1,6 +1,9 @@
 //! The user directory from a CSV export of the application: a header row, then
-//! login, display name and e-mail per line (UTF-8, quoted fields allowed). One bad
-//! row stops the import and is reported with its line number.
+//! login, display name and e-mail per line (UTF-8, quoted fields allowed; comma,
+//! semicolon — German Excel — or tab as the separator). One bad row stops the
+//! import and is reported with its line number.
+
+use std::collections::HashSet;
 
 use super::error::VaultError;
 use super::model::AppUser;
@@ -19,11 +22,32 @@ fn column(headers: &csv::StringRecord, names: &[&str]) -> Option<usize> {
     })
 }
 
+/// The separator the header row uses: the one of `,` `;` and tab it has most of,
+/// outside quotes.
+fn delimiter(text: &str) -> u8 {
+    let header = text.lines().next().unwrap_or("");
+    let mut counts = [(b',', 0usize), (b';', 0), (b'\t', 0)];
+    let mut quoted = false;
+    for byte in header.bytes() {
+        if byte == b'"' {
+            quoted = !quoted;
+        } else if !quoted && let Some(entry) = counts.iter_mut().find(|(d, _)| *d == byte) {
+            entry.1 += 1;
+        }
+    }
+    counts
+        .iter()
+        .max_by_key(|(_, n)| *n)
+        .filter(|(_, n)| *n > 0)
+        .map_or(b',', |(d, _)| *d)
+}
+
 pub fn parse_users(bytes: &[u8]) -> Result<Vec<AppUser>, VaultError> {
     let text = std::str::from_utf8(bytes).map_err(|e| {
         VaultError::Invalid(format!("The CSV file is not UTF-8 (first bad byte at offset {}); save it as UTF-8 and import again.", e.valid_up_to()))
     })?;
     let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter(text))
         .flexible(false)
         .trim(csv::Trim::All)
         .from_reader(text.as_bytes());
@@ -33,10 +57,25 @@ pub fn parse_users(bytes: &[u8]) -> Result<Vec<AppUser>, VaultError> {
         .clone();
     let login = column(
         &headers,
-        &["login", "loginname", "user", "username", "path"],
+        &[
+            "login",
+            "loginname",
+            "user",
+            "username",
+            "path",
+            "anmeldename",
+            "benutzer",
+            "benutzername",
+        ],
     );
-    let display = column(&headers, &["displayname", "name", "fullname"]);
-    let email = column(&headers, &["email", "mail", "emailaddress"]);
+    let display = column(
+        &headers,
+        &["displayname", "name", "fullname", "anzeigename", "vollername"],
+    );
+    let email = column(
+        &headers,
+        &["email", "mail", "emailaddress", "emailadresse"],
+    );
     let Some(login) = login else {
         return Err(VaultError::Invalid(
             "The CSV header needs a 'login' column (and optionally 'display name' and 'e-mail')."
@@ -44,6 +83,8 @@ pub fn parse_users(bytes: &[u8]) -> Result<Vec<AppUser>, VaultError> {
         ));
     };
     let mut users: Vec<AppUser> = Vec::new();
+    // One set lookup per row: searching the rows so far made 200,000 rows take minutes.
+    let mut seen: HashSet<String> = HashSet::new();
     for record in reader.records() {
         let record = record.map_err(|e| {
             let line = e.position().map(|p| p.line()).unwrap_or(0);
@@ -72,10 +113,7 @@ pub fn parse_users(bytes: &[u8]) -> Result<Vec<AppUser>, VaultError> {
         if !user.email.is_empty() {
             validate_email(&user.email).map_err(bad)?;
         }
-        if users
-            .iter()
-            .any(|u| u.login.eq_ignore_ascii_case(&user.login))
-        {
+        if !seen.insert(user.login.to_lowercase()) {
             return Err(bad(format!("'{}' appears twice", user.login)));
         }
         users.push(user);
@@ -86,6 +124,16 @@ pub fn parse_users(bytes: &[u8]) -> Result<Vec<AppUser>, VaultError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn semicolons_and_tabs_are_separators_too() {
+        let csv = "Login;Anzeigename;E-Mail\nUSER/jdoe;\"Doe; Jane\";jane@contoso.com\n";
+        let users = parse_users(csv.as_bytes()).unwrap();
+        assert_eq!(users[0].login, "USER/jdoe");
+        assert_eq!(users[0].display_name, "Doe; Jane");
+        let tsv = "login\tname\temail\nUSER/a\tA\ta@contoso.com\n";
+        assert_eq!(parse_users(tsv.as_bytes()).unwrap()[0].email, "a@contoso.com");
+    }
 
     #[test]
     fn reads_quoted_fields_and_bom() {

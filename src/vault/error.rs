@@ -43,6 +43,12 @@ pub enum VaultError {
     #[error("The file is not a tokendesk vault.")]
     NotAVault,
 
+    #[error("{} is not a regular file (a device, a pipe or a folder); tokendesk reads only regular files there. It was left untouched.", .0.display())]
+    NotAFile(PathBuf),
+
+    #[error("{} is larger than any vault tokendesk writes (256 MiB); it was not read and left untouched.", .0.display())]
+    TooLarge(PathBuf),
+
     #[error(
         "The vault was written by a newer tokendesk (file format {found}; this version reads up to {supported}). Update tokendesk; the file was left untouched."
     )]
@@ -53,6 +59,11 @@ pub enum VaultError {
 
     #[error("A vault already exists in {}; add --force to replace it (its data would be lost).", .0.display())]
     AlreadyExists(PathBuf),
+
+    #[error(
+        "The current vault opens fine. Restoring the backup brings back the previous generation's settings, while every token keeps its newest state; confirm to go ahead (tokendesk vault restore-backup --yes)."
+    )]
+    RestoreOfHealthyVault,
 
     #[error("There is no backup in {} yet: one is kept from the second save on.", .0.display())]
     NoBackup(PathBuf),

@@ -9,12 +9,15 @@ pub mod keys;
 pub mod model;
 pub mod ops;
 pub mod policy;
+pub mod rescue;
+pub mod reserve;
+pub mod restore;
 pub mod store;
 
 pub use error::VaultError;
 pub use keys::{KeySource, Keyring};
 pub use model::{
-    AppUser, DataSource, ExchangeServer, Settings, TokenRecord, UserMapping, VaultData,
+    AppUser, DataSource, ExchangeServer, Settings, TokenId, TokenRecord, UserMapping, VaultData,
 };
 pub use policy::{TokenState, TokenStatus};
 pub use store::Vault;

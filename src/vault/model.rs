@@ -182,6 +182,17 @@ impl DataSource {
         }
     }
 
+    /// The URLs Test Connection sends this data source's access tokens to.
+    pub fn account_urls(&self) -> impl Iterator<Item = &Url> {
+        let ews = match &self.account.server {
+            ExchangeServer::Ews(url) => Some(url),
+            _ => None,
+        };
+        ews.into_iter()
+            .chain(self.account.api_root.iter())
+            .chain(self.users.iter().filter_map(|m| m.server_url.as_ref()))
+    }
+
     pub fn mapping(&self, app_login: &str) -> Option<&UserMapping> {
         self.users
             .iter()
@@ -282,11 +293,48 @@ pub struct TokenRecord {
     /// The local calendar day the daily reminder was last shown for this token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reminder_shown_on: Option<NaiveDate>,
+    /// Bumped by every change to the token (sign-in, renewal, failure, clear). A
+    /// renewal stores its result only while the record is still the one it redeemed,
+    /// so a Clear or a new sign-in that happened meanwhile wins.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub revision: u64,
+    /// The refresh token came back from a backup and may already have been redeemed
+    /// (a provider that detects replay then refuses it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restored_at: Option<DateTime<Utc>>,
+    /// Not stored: a renewal's rotated token is waiting in a rescue file beside the
+    /// vault, because the vault itself could not be written.
+    #[serde(skip)]
+    pub at_risk: bool,
+}
+
+fn is_zero(value: &u64) -> bool {
+    *value == 0
+}
+
+/// Which token, independent of names: the data source's id and, for an
+/// additional user, the mapping's id. Renaming never changes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct TokenId {
+    pub source: Uuid,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mapping: Option<Uuid>,
+}
+
+impl TokenId {
+    /// A file name for this token (its lock).
+    pub fn file_stem(&self) -> String {
+        match self.mapping {
+            Some(mapping) => format!("{}.{}", self.source.simple(), mapping.simple()),
+            None => self.source.simple().to_string(),
+        }
+    }
 }
 
 impl TokenRecord {
     /// Stores the result of a sign-in: a new grant, so earlier errors and limits go.
     pub fn store_sign_in(&mut self, tokens: &TokenSet) {
+        let revision = self.revision + 1;
         *self = TokenRecord {
             refresh_token: tokens.refresh_token.clone(),
             obtained_at: Some(tokens.obtained_at),
@@ -302,6 +350,9 @@ impl TokenRecord {
             hard_expires_at: None,
             cleared: None,
             reminder_shown_on: None,
+            revision,
+            restored_at: None,
+            at_risk: false,
         };
     }
 
@@ -309,6 +360,9 @@ impl TokenRecord {
     /// without rotation the old one stays. An access token asked for another scope
     /// says nothing about the grant's scopes, so those stay as they are.
     pub fn store_refresh(&mut self, tokens: &TokenSet, for_other_scope: bool) {
+        self.revision += 1;
+        // The provider accepted the token, so it was not a stale one from a backup.
+        self.restored_at = None;
         if let Some(rotated) = &tokens.refresh_token {
             self.refresh_token = Some(rotated.clone());
         }
@@ -330,10 +384,17 @@ impl TokenRecord {
     /// Records a failure. Only a failure that says the token is dead touches the
     /// token's validity; transient trouble is remembered but changes nothing else.
     pub fn store_error(&mut self, error: &IdentityError, now: DateTime<Utc>) {
+        self.revision += 1;
+        let mut message = error.message.clone();
+        if self.restored_at.is_some() && error.kind.invalidates_token() {
+            message.push_str(
+                " This token came back from a backup and had probably been used already: sign in again (Request MS365 Refresh Token).",
+            );
+        }
         self.last_error = Some(LastError {
             kind: error.kind,
             code: error.code_label(),
-            message: error.message.clone(),
+            message,
             at: now,
         });
         if error.kind.invalidates_token() {
@@ -351,6 +412,7 @@ impl TokenRecord {
                 at: now,
                 by: by.into(),
             }),
+            revision: self.revision + 1,
             ..TokenRecord::default()
         };
     }

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use super::error::VaultError;
-use super::model::{AppUser, DataSource, TokenRecord, UserMapping, VaultData};
+use super::model::{AppUser, DataSource, TokenId, TokenRecord, UserMapping, VaultData};
 use crate::identity::config::is_domain_name;
 
 /// Which token: the data-source user's, or one additional user's.
@@ -58,6 +58,13 @@ impl<'a> TokenOwner<'a> {
             .map_or(self.source.account.email.as_str(), |m| {
                 m.exchange_user.as_str()
             })
+    }
+
+    pub fn id(&self) -> TokenId {
+        TokenId {
+            source: self.source.id,
+            mapping: self.mapping.map(|m| m.id),
+        }
     }
 
     pub fn target(&self) -> TokenTarget {
@@ -116,6 +123,7 @@ impl VaultData {
         if name.is_empty() {
             return Err(VaultError::Invalid("Give the data source a name.".into()));
         }
+        crate::text::check_name("The data source name", name).map_err(VaultError::Invalid)?;
         if self
             .data_sources
             .iter()
@@ -129,6 +137,7 @@ impl VaultData {
             return Err(VaultError::Invalid(problem.message));
         }
         validate_email(&source.account.email).map_err(VaultError::Invalid)?;
+        check_token_urls(source.account_urls())?;
         self.data_sources.push(source);
         Ok(())
     }
@@ -143,6 +152,7 @@ impl VaultData {
         if name.is_empty() {
             return Err(VaultError::Invalid("Give the data source a name.".into()));
         }
+        crate::text::check_name("The data source name", &name).map_err(VaultError::Invalid)?;
         if self
             .data_sources
             .iter()
@@ -156,6 +166,7 @@ impl VaultData {
             return Err(VaultError::Invalid(problem.message));
         }
         validate_email(&source.account.email).map_err(VaultError::Invalid)?;
+        check_token_urls(source.account_urls())?;
         let existing = &self.data_sources[index];
         source.token = existing.token.clone();
         for mapping in source.users.iter_mut() {
@@ -188,6 +199,8 @@ impl VaultData {
                 "Choose the application user to map.".into(),
             ));
         }
+        check_app_user(&mapping.app_user)?;
+        check_token_urls(mapping.server_url.iter())?;
         let source = self.data_source_mut(data_source)?;
         if source.mapping(&mapping.app_user.login).is_some() {
             return Err(VaultError::Invalid(format!(
@@ -224,6 +237,7 @@ impl VaultData {
                 "An application user needs a login.".into(),
             ));
         }
+        check_app_user(&user)?;
         if !user.email.trim().is_empty() {
             validate_email(&user.email).map_err(VaultError::Invalid)?;
         }
@@ -254,21 +268,21 @@ impl VaultData {
 
     /// Adds users from an import; all or nothing.
     pub fn import_app_users(&mut self, users: Vec<AppUser>) -> Result<usize, VaultError> {
-        let mut staged = self.directory.clone();
+        // A set of known logins: a search per row made large imports quadratic.
+        let mut known: std::collections::HashSet<String> =
+            self.directory.iter().map(|u| u.login.to_lowercase()).collect();
         for user in &users {
-            if staged
-                .iter()
-                .any(|u| u.login.eq_ignore_ascii_case(&user.login))
-            {
+            check_app_user(user)?;
+            if !known.insert(user.login.to_lowercase()) {
                 return Err(VaultError::Invalid(format!(
                     "The user '{}' is already in the directory; nothing was imported.",
                     user.login
                 )));
             }
-            staged.push(user.clone());
         }
-        self.directory = staged;
-        Ok(users.len())
+        let count = users.len();
+        self.directory.extend(users);
+        Ok(count)
     }
 
     pub fn token(&self, target: &TokenTarget) -> Result<&TokenRecord, VaultError> {
@@ -293,6 +307,77 @@ impl VaultData {
                     VaultError::NotFound(format!("'{login}' has no mapping in '{name}'."))
                 }),
         }
+    }
+
+    /// The id of a named token: names are resolved once, at the edge; everything
+    /// that stores a result goes by id, so a rename meanwhile loses nothing.
+    pub fn token_id(&self, target: &TokenTarget) -> Result<TokenId, VaultError> {
+        let source = self.data_source(&target.data_source)?;
+        let mapping = match &target.app_user {
+            None => None,
+            Some(login) => Some(
+                source
+                    .mapping(login)
+                    .ok_or_else(|| {
+                        VaultError::NotFound(format!(
+                            "'{login}' has no mapping in '{}'.",
+                            source.name
+                        ))
+                    })?
+                    .id,
+            ),
+        };
+        Ok(TokenId {
+            source: source.id,
+            mapping,
+        })
+    }
+
+    /// The token with this id and its owner, if both still exist.
+    pub fn token_by_id(&self, id: &TokenId) -> Option<TokenOwner<'_>> {
+        let source = self.data_sources.iter().find(|d| d.id == id.source)?;
+        let mapping = match id.mapping {
+            None => None,
+            Some(mapping) => Some(source.users.iter().find(|m| m.id == mapping)?),
+        };
+        Some(TokenOwner { source, mapping })
+    }
+
+    pub fn token_by_id_mut(&mut self, id: &TokenId) -> Option<&mut TokenRecord> {
+        let source = self.data_sources.iter_mut().find(|d| d.id == id.source)?;
+        match id.mapping {
+            None => Some(&mut source.token),
+            Some(mapping) => source
+                .users
+                .iter_mut()
+                .find(|m| m.id == mapping)
+                .map(|m| &mut m.token),
+        }
+    }
+
+    /// Every token record by id, in one pass (for writes that store many results).
+    pub fn records_by_id_mut(&mut self) -> std::collections::HashMap<TokenId, &mut TokenRecord> {
+        let mut records = std::collections::HashMap::new();
+        for source in self.data_sources.iter_mut() {
+            let source_id = source.id;
+            records.insert(
+                TokenId {
+                    source: source_id,
+                    mapping: None,
+                },
+                &mut source.token,
+            );
+            for mapping in source.users.iter_mut() {
+                records.insert(
+                    TokenId {
+                        source: source_id,
+                        mapping: Some(mapping.id),
+                    },
+                    &mut mapping.token,
+                );
+            }
+        }
+        records
     }
 
     /// The Exchange user a token belongs to.
@@ -345,6 +430,22 @@ impl VaultData {
         self.token_mut(target)?.clear(by, now);
         Ok(())
     }
+}
+
+/// Every URL that will receive an access token: https, or http on loopback only —
+/// the same check the token endpoints pass.
+fn check_token_urls<'a>(urls: impl Iterator<Item = &'a url::Url>) -> Result<(), VaultError> {
+    for url in urls {
+        crate::identity::config::check_endpoint_url(url).map_err(VaultError::Invalid)?;
+    }
+    Ok(())
+}
+
+/// Logins and display names end up in terminals, CSV exports and the window.
+fn check_app_user(user: &AppUser) -> Result<(), VaultError> {
+    crate::text::check_name("The login", &user.login).map_err(VaultError::Invalid)?;
+    crate::text::check_name("The display name", &user.display_name)
+        .map_err(VaultError::Invalid)
 }
 
 fn not_found(name: &str, data: &VaultData) -> VaultError {

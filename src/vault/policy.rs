@@ -16,6 +16,9 @@ pub enum TokenState {
     Expired,
     NeedsSignIn,
     Missing,
+    /// The newest refresh token is only in a rescue file: the vault could not be
+    /// written when the provider rotated it.
+    AtRisk,
 }
 
 impl TokenState {
@@ -27,6 +30,7 @@ impl TokenState {
             TokenState::Expired => "expired",
             TokenState::NeedsSignIn => "needs sign-in",
             TokenState::Missing => "no token",
+            TokenState::AtRisk => "at risk: vault not writable",
         }
     }
 
@@ -34,7 +38,10 @@ impl TokenState {
     pub fn is_urgent(self) -> bool {
         matches!(
             self,
-            TokenState::RenewalForced | TokenState::Expired | TokenState::NeedsSignIn
+            TokenState::RenewalForced
+                | TokenState::Expired
+                | TokenState::NeedsSignIn
+                | TokenState::AtRisk
         )
     }
 
@@ -42,7 +49,10 @@ impl TokenState {
     pub fn is_usable(self) -> bool {
         matches!(
             self,
-            TokenState::Healthy | TokenState::ReminderDue | TokenState::RenewalForced
+            TokenState::Healthy
+                | TokenState::ReminderDue
+                | TokenState::RenewalForced
+                | TokenState::AtRisk
         )
     }
 }
@@ -81,7 +91,9 @@ pub fn evaluate(record: &TokenRecord, settings: &Settings, now: DateTime<Utc>) -
         .last_error
         .as_ref()
         .is_some_and(|e| e.kind == ErrorKind::NeedsSignIn);
-    let state = if rejected {
+    let state = if record.at_risk {
+        TokenState::AtRisk
+    } else if rejected {
         TokenState::NeedsSignIn
     } else if now >= expires {
         TokenState::Expired

@@ -10,6 +10,8 @@ use super::crypto::{self, Header, KeyKind, VaultKey};
 use super::error::VaultError;
 use super::keys::KeySource;
 use super::model::{FORMAT_VERSION, VaultData};
+use super::rescue::{self, RescueEntry};
+use super::reserve::WriteReservation;
 use crate::secret::Secret;
 
 pub const VAULT_FILE: &str = "vault.tdv";
@@ -17,6 +19,11 @@ pub const BACKUP_FILE: &str = "vault.tdv.bak";
 pub const LOCK_FILE: &str = "vault.lock";
 const TEMP_PREFIX: &str = ".vault.tdv.";
 const TEMP_SUFFIX: &str = ".tmp";
+/// No vault (or rescue file) is this large; a larger "file" is a device or a mistake.
+pub const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
+/// Room a write may need beyond the current file: a rotated token and a cached
+/// access token per renewed record, and some slack.
+pub const RESERVE_SLACK: u64 = 64 * 1024;
 
 /// The platform data directory (`~/.local/share/tokendesk`, `%APPDATA%\tokendesk\data`,
 /// `~/Library/Application Support/tokendesk`) unless one is given.
@@ -47,16 +54,12 @@ impl std::fmt::Debug for Vault {
 }
 
 /// Holds the exclusive lock on the vault directory until dropped.
-struct DirLock(File);
+pub(super) struct DirLock(File);
 
 impl DirLock {
-    fn acquire(dir: &Path) -> Result<Self, VaultError> {
+    pub(super) fn acquire(dir: &Path) -> Result<Self, VaultError> {
         let path = dir.join(LOCK_FILE);
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
+        let file = open_lock_file(&path)
             .map_err(|e| VaultError::io("Could not open the lock file", &path, e))?;
         file.lock()
             .map_err(|e| VaultError::io("Could not lock", &path, e))?;
@@ -135,7 +138,8 @@ impl Vault {
             other => other,
         })?;
         let key = keys.key_for(&parsed.header)?;
-        let data = decode(&parsed.open(&key)?)?;
+        let mut data = decode(&parsed.open(&key)?)?;
+        overlay_rescues(dir, &key, &mut data);
         Ok(Vault {
             dir: dir.to_path_buf(),
             key,
@@ -173,16 +177,92 @@ impl Vault {
         change: impl FnOnce(&mut VaultData) -> Result<T, VaultError>,
     ) -> Result<T, VaultError> {
         let _lock = DirLock::acquire(&self.dir)?;
-        let mut data = self.read_current()?;
+        let (mut data, rescued) = self.read_for_write()?;
         let result = change(&mut data)?;
         data.generation += 1;
         data.format_version = FORMAT_VERSION;
         self.write(&data)?;
+        remove_merged_rescues(&rescued);
         self.data = data;
         Ok(result)
     }
 
+    /// Checks, before anything irreversible happens elsewhere, that the vault can
+    /// take its next write: the lock can be taken and the folder holds space for a
+    /// whole new vault plus `growth` bytes, allocated now.
+    pub fn reserve_write(&self, growth: u64) -> Result<WriteReservation, VaultError> {
+        let _lock = DirLock::acquire(&self.dir)?;
+        let current = fs::metadata(Self::path_in(&self.dir))
+            .map(|m| m.len())
+            .unwrap_or(0);
+        WriteReservation::create(&self.dir, current + growth + RESERVE_SLACK)
+    }
+
+    /// [`Vault::update`] writing into space reserved earlier, so a disk that filled
+    /// up meanwhile cannot refuse it. Keeping the previous generation as the backup
+    /// is best effort here: the new tokens matter more than the old copy.
+    pub fn update_reserved<T>(
+        &mut self,
+        reservation: &mut WriteReservation,
+        change: impl FnOnce(&mut VaultData) -> Result<T, VaultError>,
+    ) -> Result<T, VaultError> {
+        let _lock = DirLock::acquire(&self.dir)?;
+        let (mut data, rescued) = self.read_for_write()?;
+        let result = change(&mut data)?;
+        data.generation += 1;
+        data.format_version = FORMAT_VERSION;
+        let sealed = self.seal(&data)?;
+        let current = Self::path_in(&self.dir);
+        if let Err(error) = keep_backup(&self.dir, &current) {
+            tracing::warn!(%error, "the previous vault generation was not kept as the backup");
+        }
+        reservation.install(&self.dir, &current, &sealed)?;
+        remove_merged_rescues(&rescued);
+        self.data = data;
+        Ok(result)
+    }
+
+    /// Writes rotated refresh tokens that the vault could not take to a rescue file
+    /// beside it, into the reserved space when it is still held. The next read of
+    /// the vault uses them and the next write stores them.
+    pub fn write_rescue(
+        &self,
+        reservation: &mut WriteReservation,
+        entries: &[RescueEntry],
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<PathBuf, VaultError> {
+        let sealed = rescue::seal(&self.header, &self.key, entries)?;
+        let path = rescue::new_name(&self.dir, now);
+        if reservation.is_armed() {
+            reservation.install(&self.dir, &path, &sealed)?;
+        } else {
+            write_file_durably(&self.dir, &path, &sealed)?;
+        }
+        Ok(path)
+    }
+
+    /// The data on disk with any rescue files merged, and the rescue files read.
+    fn read_for_write(&self) -> Result<(VaultData, Vec<PathBuf>), VaultError> {
+        let mut data = self.read_file_data()?;
+        let mut merged = Vec::new();
+        for path in rescue::list(&self.dir) {
+            if let Some(entries) = rescue::read(&path, &self.key) {
+                rescue::apply(&mut data, &entries, true);
+                merged.push(path);
+            } else {
+                tracing::warn!(path = %path.display(), "a rescue file could not be read with this vault's key; it was left in place");
+            }
+        }
+        Ok((data, merged))
+    }
+
     fn read_current(&self) -> Result<VaultData, VaultError> {
+        let mut data = self.read_file_data()?;
+        overlay_rescues(&self.dir, &self.key, &mut data);
+        Ok(data)
+    }
+
+    fn read_file_data(&self) -> Result<VaultData, VaultError> {
         let path = Self::path_in(&self.dir);
         let bytes = read_file(&path, &self.dir)?;
         let parsed = crypto::parse(&bytes)?;
@@ -194,43 +274,29 @@ impl Vault {
         decode(&parsed.open(&self.key)?)
     }
 
-    fn write(&self, data: &VaultData) -> Result<(), VaultError> {
+    pub(super) fn seal_data(&self) -> Result<Vec<u8>, VaultError> {
+        self.seal(&self.data)
+    }
+
+    fn seal(&self, data: &VaultData) -> Result<Vec<u8>, VaultError> {
         let body = zeroize::Zeroizing::new(
             serde_json::to_vec(data).map_err(|e| VaultError::Format(e.to_string()))?,
         );
-        let sealed = crypto::seal(&self.header, &self.key, &body)?;
+        crypto::seal(&self.header, &self.key, &body)
+    }
+
+    fn write(&self, data: &VaultData) -> Result<(), VaultError> {
+        let sealed = self.seal(data)?;
         write_atomically(&self.dir, &sealed)
     }
 
-    /// Puts the previous generation back. The current file is kept beside it as
-    /// `vault.tdv.damaged` in case support wants to look at it.
-    pub fn restore_backup(dir: &Path, keys: &KeySource) -> Result<Vault, VaultError> {
-        let _lock = DirLock::acquire(dir)?;
-        let backup_path = dir.join(BACKUP_FILE);
-        let bytes = match fs::read(&backup_path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(VaultError::NoBackup(dir.to_path_buf()));
-            }
-            Err(e) => return Err(VaultError::io("Could not read the backup", backup_path, e)),
-        };
-        let parsed = crypto::parse(&bytes)?;
-        let key = keys.key_for(&parsed.header)?;
-        let data = decode(&parsed.open(&key)?)?;
-        let current = Self::path_in(dir);
-        if current.exists() {
-            let damaged = dir.join(format!("{VAULT_FILE}.damaged"));
-            fs::copy(&current, &damaged).map_err(|e| {
-                VaultError::io("Could not keep a copy of the current vault at", damaged, e)
-            })?;
-        }
-        write_file_durably(dir, &current, &bytes)?;
-        Ok(Vault {
+    pub(super) fn from_parts(dir: &Path, key: VaultKey, header: Header, data: VaultData) -> Vault {
+        Vault {
             dir: dir.to_path_buf(),
             key,
-            header: parsed.header,
+            header,
             data,
-        })
+        }
     }
 
     /// The whole vault sealed with a passphrase, to move it to another machine.
@@ -274,14 +340,75 @@ impl Vault {
     }
 }
 
-fn read_file(path: &Path, dir: &Path) -> Result<Vec<u8>, VaultError> {
-    fs::read(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => VaultError::NotInitialized(dir.to_path_buf()),
-        _ => VaultError::io("Could not read the vault", path, e),
+pub(super) fn read_file(path: &Path, dir: &Path) -> Result<Vec<u8>, VaultError> {
+    read_capped(path).map_err(|e| match e {
+        VaultError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+            VaultError::NotInitialized(dir.to_path_buf())
+        }
+        other => other,
     })
 }
 
-fn decode(body: &[u8]) -> Result<VaultData, VaultError> {
+/// Reads a vault-folder file that must be a regular file of sane size: a link to
+/// a device or a pipe would otherwise read until memory runs out, or hang.
+pub(super) fn read_capped(path: &Path) -> Result<Vec<u8>, VaultError> {
+    use std::io::Read;
+    let metadata =
+        fs::metadata(path).map_err(|e| VaultError::io("Could not read the vault", path, e))?;
+    if !metadata.is_file() {
+        return Err(VaultError::NotAFile(path.to_path_buf()));
+    }
+    if metadata.len() > MAX_FILE_BYTES {
+        return Err(VaultError::TooLarge(path.to_path_buf()));
+    }
+    let file = File::open(path).map_err(|e| VaultError::io("Could not read the vault", path, e))?;
+    let mut bytes = Vec::with_capacity(metadata.len() as usize);
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| VaultError::io("Could not read the vault", path, e))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(VaultError::TooLarge(path.to_path_buf()));
+    }
+    Ok(bytes)
+}
+
+/// Uses rescued tokens for reading: the vault file does not hold them yet.
+fn overlay_rescues(dir: &Path, key: &VaultKey, data: &mut VaultData) {
+    for path in rescue::list(dir) {
+        if let Some(entries) = rescue::read(&path, key) {
+            rescue::apply(data, &entries, false);
+        }
+    }
+}
+
+fn remove_merged_rescues(paths: &[PathBuf]) {
+    for path in paths {
+        if let Err(error) = fs::remove_file(path) {
+            tracing::warn!(path = %path.display(), %error, "a merged rescue file could not be removed");
+        }
+    }
+}
+
+/// Opens (creating) a lock file readable by this user only.
+pub(crate) fn open_lock_file(path: &Path) -> std::io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.create(true).truncate(false).write(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let file = options.open(path)?;
+    #[cfg(unix)]
+    {
+        // Lock files made by earlier versions were 0644.
+        use std::os::unix::fs::PermissionsExt;
+        let _ = file.set_permissions(fs::Permissions::from_mode(0o600));
+    }
+    Ok(file)
+}
+
+pub(super) fn decode(body: &[u8]) -> Result<VaultData, VaultError> {
     #[derive(serde::Deserialize)]
     struct Version {
         format_version: u32,
@@ -308,7 +435,7 @@ fn ensure_dir(dir: &Path) -> Result<(), VaultError> {
     Ok(())
 }
 
-fn private_file(path: &Path) -> std::io::Result<File> {
+pub(super) fn private_file(path: &Path) -> std::io::Result<File> {
     let mut options = OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -319,7 +446,7 @@ fn private_file(path: &Path) -> std::io::Result<File> {
     options.open(path)
 }
 
-fn sync_dir(dir: &Path) -> Result<(), VaultError> {
+pub(super) fn sync_dir(dir: &Path) -> Result<(), VaultError> {
     #[cfg(unix)]
     {
         File::open(dir)
@@ -333,7 +460,7 @@ fn sync_dir(dir: &Path) -> Result<(), VaultError> {
 
 /// Writes `bytes` to a new file beside `target`, flushes it, renames it over
 /// `target` and flushes the folder. Call with the vault lock held.
-fn write_file_durably(dir: &Path, target: &Path, bytes: &[u8]) -> Result<(), VaultError> {
+pub(super) fn write_file_durably(dir: &Path, target: &Path, bytes: &[u8]) -> Result<(), VaultError> {
     let temp = dir.join(format!(
         "{TEMP_PREFIX}{}.{:016x}{TEMP_SUFFIX}",
         std::process::id(),
@@ -358,15 +485,22 @@ fn write_file_durably(dir: &Path, target: &Path, bytes: &[u8]) -> Result<(), Vau
 
 /// The previous generation becomes the backup (a hard link, so no second copy is
 /// written), then the new generation replaces the vault in one rename.
-fn write_atomically(dir: &Path, bytes: &[u8]) -> Result<(), VaultError> {
-    remove_stale_temp_files(dir);
+pub(super) fn write_atomically(dir: &Path, bytes: &[u8]) -> Result<(), VaultError> {
     let current = Vault::path_in(dir);
+    keep_backup(dir, &current)?;
+    write_file_durably(dir, &current, bytes)
+}
+
+/// Makes the current generation the backup, by a hard link where the file system
+/// has them (no second copy written).
+fn keep_backup(dir: &Path, current: &Path) -> Result<(), VaultError> {
+    remove_stale_temp_files(dir);
     if current.exists() {
         let backup = dir.join(BACKUP_FILE);
         let staged = dir.join(format!("{TEMP_PREFIX}backup{TEMP_SUFFIX}"));
         let _ = fs::remove_file(&staged);
-        if fs::hard_link(&current, &staged).is_err() {
-            fs::copy(&current, &staged)
+        if fs::hard_link(current, &staged).is_err() {
+            fs::copy(current, &staged)
                 .map_err(|e| VaultError::io("Could not copy the vault to", &staged, e))?;
             File::open(&staged)
                 .and_then(|f| f.sync_all())
@@ -375,7 +509,7 @@ fn write_atomically(dir: &Path, bytes: &[u8]) -> Result<(), VaultError> {
         fs::rename(&staged, &backup)
             .map_err(|e| VaultError::io("Could not keep the backup", &backup, e))?;
     }
-    write_file_durably(dir, &current, bytes)
+    Ok(())
 }
 
 /// Temp files left by a process that died mid-write. Only called under the lock,

@@ -98,8 +98,19 @@ fn assert_no_token_in_files(dir: &Path, provider: &TestProvider, also: &[&str]) 
     let mut tokens = provider.issued_refresh_tokens();
     tokens.extend(provider.issued_access_tokens());
     assert!(!tokens.is_empty());
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
+    let mut paths: Vec<std::path::PathBuf> = Vec::new();
+    let mut folders = vec![dir.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                folders.push(path);
+            } else {
+                paths.push(path);
+            }
+        }
+    }
+    for path in paths {
         let bytes = std::fs::read(&path).unwrap();
         let text = String::from_utf8_lossy(&bytes);
         for token in &tokens {

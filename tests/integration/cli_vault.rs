@@ -235,7 +235,8 @@ fn an_admin_sets_up_a_data_source_and_stores_tokens() {
     let err = failed(tokendesk(home, &["data-source", "list"]));
     assert!(err.contains("restore-backup"), "{err}");
     let out = ok(tokendesk(home, &["vault", "restore-backup"]));
-    assert!(out.contains("Restored the previous generation"));
+    assert!(out.contains("Restored the backup generation"), "{out}");
+    assert!(out.contains("vault.tdv.damaged-"), "{out}");
     assert!(ok(tokendesk(home, &["data-source", "list"])).contains("Exchange"));
 
     let out = ok(tokendesk(home, &["data-source", "remove", "Exchange"]));

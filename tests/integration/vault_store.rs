@@ -176,19 +176,22 @@ fn the_previous_generation_is_kept_and_restorable() {
 
     std::fs::write(dir.path().join(VAULT_FILE), b"TOKENDSK\x01\x00garbage").unwrap();
     assert!(Vault::open(dir.path(), &keys).is_err());
-    let restored = Vault::restore_backup(dir.path(), &keys).unwrap();
+    let (restored, report) =
+        Vault::restore_backup(dir.path(), &keys, false, chrono::Utc::now()).unwrap();
     assert_eq!(
         restored.generation(),
-        2,
-        "the generation before the last save"
+        3,
+        "the backup (generation 2) written again as a new generation"
     );
     assert_eq!(restored.data().data_sources.len(), 1);
-    assert!(dir.path().join(format!("{VAULT_FILE}.damaged")).exists());
+    assert!(!report.current_was_readable);
+    let copy = report.damaged_copy.expect("the replaced file is kept");
+    assert!(copy.exists() && copy.to_string_lossy().contains(".damaged-"));
     Vault::open(dir.path(), &keys).expect("opens after restore");
 
     let empty = support::temp_dir();
     assert!(matches!(
-        Vault::restore_backup(empty.path(), &keys),
+        Vault::restore_backup(empty.path(), &keys, true, chrono::Utc::now()),
         Err(VaultError::NoBackup(_))
     ));
 }

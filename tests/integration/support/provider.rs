@@ -72,6 +72,23 @@ pub enum Fault {
     Slow(Duration),
     /// Answer the token request without a refresh token.
     NoRefreshToken,
+    /// Redeem normally (rotating the refresh token), then spoil the success answer.
+    Spoil(Spoil),
+    /// A 307 to this URL: a client that follows it posts the form there again.
+    Redirect(String),
+}
+
+/// How a success answer that already rotated the refresh token is spoiled.
+#[derive(Debug, Clone)]
+pub enum Spoil {
+    /// An id_token that is not a JWT.
+    BrokenIdToken,
+    /// A token type tokendesk does not handle.
+    TokenType(&'static str),
+    /// An empty access_token.
+    EmptyAccessToken,
+    /// Padding to this many bytes.
+    Oversized(usize),
 }
 
 impl Fault {
@@ -144,6 +161,8 @@ struct State {
     user: TestUser,
     poll_script: VecDeque<PollAnswer>,
     faults: HashMap<Endpoint, VecDeque<Fault>>,
+    /// Faults for one tenant's endpoints only (two data sources on one provider).
+    tenant_faults: HashMap<(String, Endpoint), VecDeque<Fault>>,
     token_latency: Duration,
     device_codes: HashMap<String, DeviceCode>,
     grants: Vec<Grant>,
@@ -153,6 +172,8 @@ struct State {
     requests: Vec<Recorded>,
     counter: u64,
     denied_upns: HashSet<String>,
+    /// (grant, token) pairs presented after the grant had moved on.
+    replayed: HashSet<(usize, String)>,
 }
 
 /// A running provider. Dropping it stops the server.
@@ -195,6 +216,7 @@ impl TestProvider {
             user: TestUser::new("sales@contoso.com"),
             poll_script: VecDeque::new(),
             faults: HashMap::new(),
+            tenant_faults: HashMap::new(),
             token_latency: Duration::ZERO,
             device_codes: HashMap::new(),
             grants: Vec::new(),
@@ -203,6 +225,7 @@ impl TestProvider {
             requests: Vec::new(),
             counter: 0,
             denied_upns: HashSet::new(),
+            replayed: HashSet::new(),
         }));
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
         listener.set_nonblocking(true).expect("nonblocking");
@@ -336,6 +359,35 @@ impl TestProvider {
             .entry(endpoint)
             .or_default()
             .push_back(fault);
+    }
+
+    /// A fault for the next request to `endpoint` under `tenant` only.
+    pub fn fail_next_for_tenant(&self, tenant: &str, endpoint: Endpoint, fault: Fault) {
+        self.lock()
+            .tenant_faults
+            .entry((tenant.to_ascii_lowercase(), endpoint))
+            .or_default()
+            .push_back(fault);
+    }
+
+    /// Whether the grant of this user's newest sign-in was revoked (a replay).
+    pub fn grant_revoked(&self, upn: &str) -> bool {
+        self.lock()
+            .grants
+            .iter()
+            .rev()
+            .find(|g| g.user.upn.eq_ignore_ascii_case(upn))
+            .is_some_and(|g| g.revoked)
+    }
+
+    /// Grants revoked so far (replays detected).
+    pub fn revoked_grants(&self) -> usize {
+        self.lock().grants.iter().filter(|g| g.revoked).count()
+    }
+
+    /// Refresh tokens presented after their grant had already rotated them away.
+    pub fn replays(&self) -> usize {
+        self.lock().replayed.len()
     }
 
     /// Revokes every grant of this user (password reset, admin revocation).
@@ -604,7 +656,10 @@ impl Shared {
                 form: form.clone(),
                 authorization: authorization.clone(),
             });
-            let fault = state.faults.get_mut(&endpoint).and_then(|q| q.pop_front());
+            let tenant_key = tenant.as_deref().map(|t| (t.to_ascii_lowercase(), endpoint));
+            let fault = tenant_key
+                .and_then(|key| state.tenant_faults.get_mut(&key).and_then(|q| q.pop_front()))
+                .or_else(|| state.faults.get_mut(&endpoint).and_then(|q| q.pop_front()));
             let latency = if endpoint == Endpoint::Token {
                 state.token_latency
             } else {
@@ -616,8 +671,17 @@ impl Shared {
             tokio::time::sleep(latency).await;
         }
         let mut no_refresh = false;
+        let mut spoil = None;
         match fault {
             None => {}
+            Some(Fault::Spoil(how)) => spoil = Some(how),
+            Some(Fault::Redirect(location)) => {
+                return Response::builder()
+                    .status(307)
+                    .header(header::LOCATION, location)
+                    .body(Body::empty())
+                    .expect("response");
+            }
             Some(Fault::Slow(delay)) => tokio::time::sleep(delay).await,
             Some(Fault::NoRefreshToken) => no_refresh = true,
             Some(Fault::OAuth {
@@ -676,7 +740,15 @@ impl Shared {
         match endpoint {
             Endpoint::Discovery => self.discovery(tenant),
             Endpoint::DeviceCode => self.device_code(tenant, &form),
-            Endpoint::Token => self.token(tenant, &form, no_refresh),
+            Endpoint::Token => {
+                let response = self.token(tenant, &form, no_refresh);
+                match spoil {
+                    Some(how) if response.status() == StatusCode::OK => {
+                        spoiled(response, how).await
+                    }
+                    _ => response,
+                }
+            }
             Endpoint::UserInfo | Endpoint::GraphMe | Endpoint::Ews => {
                 self.api(endpoint, authorization.as_deref())
             }
@@ -972,6 +1044,9 @@ impl Shared {
             );
             return json_response(400, &body);
         }
+        if token != grant.current_refresh {
+            state.replayed.insert((index, token.clone()));
+        }
         if state.profile == Profile::Oidc && token != grant.current_refresh {
             // Replay of a rotated token: treat the grant as stolen (RFC 9700 §4.14.2).
             state.grants[index].revoked = true;
@@ -1026,6 +1101,84 @@ impl Shared {
                     user.oid
                 )))
                 .expect("response"),
+        }
+    }
+}
+
+/// A success answer made unusable after the refresh token was already rotated.
+async fn spoiled(response: Response, how: Spoil) -> Response {
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .expect("answer body");
+    let mut body: Value = serde_json::from_slice(&bytes).expect("json answer");
+    match how {
+        Spoil::BrokenIdToken => body["id_token"] = Value::String("not.a-jwt!".into()),
+        Spoil::TokenType(kind) => body["token_type"] = Value::String(kind.into()),
+        Spoil::EmptyAccessToken => body["access_token"] = Value::String(String::new()),
+        Spoil::Oversized(size) => body["padding"] = Value::String("x".repeat(size)),
+    }
+    json_response(200, &body)
+}
+
+/// A server on 127.0.0.1 that records every request body it receives: where a
+/// redirect would have sent a form.
+pub struct Recorder {
+    addr: SocketAddr,
+    bodies: Arc<Mutex<Vec<String>>>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Recorder {
+    pub fn start() -> Self {
+        let bodies: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let addr = listener.local_addr().expect("local addr");
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let seen = bodies.clone();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("recorder runtime");
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+                let app = axum::Router::new().fallback(move |body: Bytes| {
+                    let seen = seen.clone();
+                    async move {
+                        seen.lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .push(String::from_utf8_lossy(&body).to_string());
+                        json_response(200, &json!({"access_token": "stolen", "token_type": "Bearer"}))
+                    }
+                });
+                let _ = axum::serve(listener, app)
+                    .with_graceful_shutdown(async {
+                        let _ = rx.await;
+                    })
+                    .await;
+            });
+        });
+        Recorder {
+            addr,
+            bodies,
+            shutdown: Some(tx),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/steal", self.addr)
+    }
+
+    pub fn bodies(&self) -> Vec<String> {
+        self.bodies.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
         }
     }
 }

@@ -1,0 +1,199 @@
+//! The guarded redemption path: the only place a refresh token is sent to a
+//! provider. Every caller — `token`, `renew` and the keep-alive (CLI, window,
+//! schedule), Test Connection — comes through here, in this order:
+//!
+//! 1. lock **that token** (a waiter gives up after a bounded time, naming the holder);
+//! 2. re-read its record: another process may have just renewed it, and then its
+//!    fresh access token is served instead of redeeming again;
+//! 3. prove the vault can take the write (lock, a file, the disk space) before the
+//!    provider is asked anything;
+//! 4. redeem;
+//! 5. store the rotated refresh token first — even when the rest of the answer is
+//!    unusable — into the record only if it is still the one redeemed;
+//! 6. if the vault write keeps failing, put the new token in a rescue file.
+//!
+//! Many tokens at once (the keep-alive) use the same steps per group of tokens; see
+//! `crate::keepalive::engine`.
+
+pub mod commit;
+pub mod error;
+pub mod lock;
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+pub use commit::{Applied, Settled};
+pub use error::RedeemError;
+pub use lock::{LockFailure, TokenLock};
+
+use crate::Secret;
+use crate::clock::Clock;
+use crate::identity::{IdentityClient, SignedInIdentity, TokenSet};
+use crate::vault::ops::TokenTarget;
+use crate::vault::{TokenRecord, Vault};
+
+/// How long `token` and Test Connection wait for another process's renewal of the
+/// same token before giving up with a message.
+pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(20);
+
+/// When a cached access token serves instead of a redemption.
+#[derive(Debug, Clone)]
+pub enum CachePolicy {
+    /// Any cached access token that lives at least `margin` longer and covers the
+    /// scope (`tokendesk token`).
+    Usable { margin: chrono::Duration },
+    /// Only one obtained after `since`: another process renewed the token while
+    /// this one waited for it (Test Connection, renewing one token on request).
+    RenewedSince(DateTime<Utc>),
+}
+
+/// One token to redeem.
+#[derive(Debug, Clone)]
+pub struct Request<'a> {
+    pub target: &'a TokenTarget,
+    /// Ask for an access token for these scopes instead of the grant's.
+    pub scope: Option<&'a str>,
+    pub cache: CachePolicy,
+    pub lock_wait: Duration,
+}
+
+/// A usable access token.
+#[derive(Debug, Clone)]
+pub enum Access {
+    /// Served from the vault: another process had just renewed the token.
+    Cached {
+        access_token: Secret,
+        expires_at: DateTime<Utc>,
+        identity: Option<SignedInIdentity>,
+    },
+    /// Redeemed now; the answer is stored.
+    Redeemed(TokenSet),
+}
+
+impl Access {
+    pub fn access_token(&self) -> &Secret {
+        match self {
+            Access::Cached { access_token, .. } => access_token,
+            Access::Redeemed(tokens) => &tokens.access_token,
+        }
+    }
+
+    pub fn identity(&self) -> Option<&SignedInIdentity> {
+        match self {
+            Access::Cached { identity, .. } => identity.as_ref(),
+            Access::Redeemed(tokens) => tokens.identity.as_ref(),
+        }
+    }
+
+    pub fn was_redeemed(&self) -> bool {
+        matches!(self, Access::Redeemed(_))
+    }
+}
+
+/// Redeems one token along the guarded path (see the module documentation).
+pub async fn redeem(
+    vault: &mut Vault,
+    client: &IdentityClient,
+    request: Request<'_>,
+    clock: &impl Clock,
+) -> Result<Access, RedeemError> {
+    vault.reload()?;
+    let id = vault.data().token_id(request.target)?;
+    let _lock = match TokenLock::acquire(vault.dir(), &id, request.lock_wait).await {
+        Ok(lock) => lock,
+        Err(LockFailure::Busy { holder }) => {
+            return Err(RedeemError::Busy {
+                target: request.target.clone(),
+                holder,
+                waited_seconds: request.lock_wait.as_secs(),
+            });
+        }
+        Err(LockFailure::Io(error)) => return Err(RedeemError::NotWritable(error)),
+    };
+    vault.reload()?;
+    let record = vault
+        .data()
+        .token_by_id(&id)
+        .map(|owner| owner.record().clone())
+        .ok_or_else(|| RedeemError::Superseded {
+            target: request.target.clone(),
+        })?;
+    if let Some(access) = cached(&record, &request.cache, request.scope, clock.now()) {
+        return Ok(access);
+    }
+    let refresh_token = record
+        .refresh_token
+        .clone()
+        .ok_or_else(|| RedeemError::NoToken(request.target.clone()))?;
+    let mut reservation = vault
+        .reserve_write(commit::GROWTH_PER_ANSWER)
+        .map_err(RedeemError::NotWritable)?;
+    let answer = client
+        .refresh(&refresh_token, request.scope, clock.now())
+        .await;
+    let settled = [Settled {
+        id,
+        target: request.target.clone(),
+        revision: record.revision,
+        answer,
+        for_other_scope: request.scope.is_some(),
+    }];
+    let applied = commit::store(vault, &mut reservation, &settled, clock.now())?;
+    let [settled] = settled;
+    if applied.first() == Some(&Applied::Superseded) {
+        return Err(RedeemError::Superseded {
+            target: request.target.clone(),
+        });
+    }
+    match settled.answer.result {
+        Ok(tokens) => Ok(Access::Redeemed(tokens)),
+        Err(error) if settled.answer.rotated.is_some() => {
+            Err(RedeemError::Identity(commit::kept_rotation(&error)))
+        }
+        Err(error) => Err(RedeemError::Identity(error)),
+    }
+}
+
+fn cached(
+    record: &TokenRecord,
+    policy: &CachePolicy,
+    scope: Option<&str>,
+    now: DateTime<Utc>,
+) -> Option<Access> {
+    let access = record.access.as_ref()?;
+    if let Some(wanted) = scope
+        && !scope_covers(access.scope.as_deref().unwrap_or(""), wanted)
+    {
+        return None;
+    }
+    let usable = match policy {
+        CachePolicy::Usable { margin } => access.expires_at - *margin > now,
+        CachePolicy::RenewedSince(since) => {
+            record.last_redeemed_at.is_some_and(|at| at > *since) && access.expires_at > now
+        }
+    };
+    usable.then(|| Access::Cached {
+        access_token: access.token.clone(),
+        expires_at: access.expires_at,
+        identity: record.identity.clone(),
+    })
+}
+
+/// Whether an access token granted for `granted` serves a request for `wanted`.
+/// Microsoft names Graph scopes without their resource in answers, so
+/// `https://graph.microsoft.com/Mail.Read` is served by `Mail.Read`.
+pub fn scope_covers(granted: &str, wanted: &str) -> bool {
+    let granted: Vec<String> = granted.split_whitespace().map(str::to_lowercase).collect();
+    wanted.split_whitespace().all(|scope| {
+        let scope = scope.to_lowercase();
+        if matches!(
+            scope.as_str(),
+            "openid" | "profile" | "email" | "offline_access"
+        ) {
+            return true;
+        }
+        let short = scope.rsplit('/').next().unwrap_or(&scope).to_string();
+        granted.iter().any(|g| *g == scope || *g == short)
+    })
+}

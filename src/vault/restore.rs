@@ -1,0 +1,206 @@
+//! Restore backup without bringing back used refresh tokens.
+//!
+//! The backup is the previous generation, so its refresh tokens may already have
+//! been redeemed and rotated; a provider that detects replay revokes the whole
+//! grant when one is sent again. So the restore keeps, per token, whichever record
+//! is newer (the current file's, when it can be read), never drops a token that
+//! only one side has, marks tokens that may be stale, and keeps every replaced file.
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+
+use super::crypto;
+use super::error::VaultError;
+use super::keys::KeySource;
+use super::model::{FORMAT_VERSION, TokenId, TokenRecord, VaultData};
+use super::store::{self, BACKUP_FILE, DirLock, VAULT_FILE, Vault};
+
+/// What a restore did.
+#[derive(Debug, Clone, Default)]
+pub struct RestoreReport {
+    /// Tokens whose newer record from the current file was kept.
+    pub kept_newer: usize,
+    /// Tokens that came back from the backup and may have been used since.
+    pub possibly_stale: usize,
+    /// Where the replaced file was kept, if there was one.
+    pub damaged_copy: Option<PathBuf>,
+    /// Whether the current file could be read (then nothing newer was lost).
+    pub current_was_readable: bool,
+}
+
+impl Vault {
+    /// Puts the backup generation back, merged with the current file as described
+    /// in the module documentation. A current file that opens fine is replaced
+    /// only with `confirmed`.
+    pub fn restore_backup(
+        dir: &Path,
+        keys: &KeySource,
+        confirmed: bool,
+        now: DateTime<Utc>,
+    ) -> Result<(Vault, RestoreReport), VaultError> {
+        let _lock = DirLock::acquire(dir)?;
+        let backup_path = dir.join(BACKUP_FILE);
+        let bytes = match store::read_capped(&backup_path) {
+            Ok(bytes) => bytes,
+            Err(VaultError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                return Err(VaultError::NoBackup(dir.to_path_buf()));
+            }
+            Err(other) => return Err(other),
+        };
+        let parsed = crypto::parse(&bytes)?;
+        let key = keys.key_for(&parsed.header)?;
+        let backup = store::decode(&parsed.open(&key)?)?;
+        let current_path = dir.join(VAULT_FILE);
+        let current_bytes = store::read_file(&current_path, dir).ok();
+        let current = current_bytes
+            .as_deref()
+            .and_then(|bytes| crypto::parse(bytes).ok())
+            .filter(|p| p.header.key_id == parsed.header.key_id)
+            .and_then(|p| p.open(&key).ok())
+            .and_then(|body| store::decode(&body).ok());
+        if current.is_some() && !confirmed {
+            return Err(VaultError::RestoreOfHealthyVault);
+        }
+        let mut report = RestoreReport {
+            current_was_readable: current.is_some(),
+            ..RestoreReport::default()
+        };
+        let merged = merge(backup, current, now, &mut report);
+        if current_path.exists() {
+            let copy = dir.join(format!(
+                "{VAULT_FILE}.damaged-{}",
+                now.format("%Y%m%dT%H%M%S%.3fZ")
+            ));
+            fs::copy(&current_path, &copy).map_err(|e| {
+                VaultError::io("Could not keep a copy of the current vault at", &copy, e)
+            })?;
+            report.damaged_copy = Some(copy);
+        }
+        let mut vault = Vault::from_parts(dir, key, parsed.header, merged);
+        let sealed = vault.seal_data()?;
+        store::write_atomically(dir, &sealed)?;
+        vault.reload()?;
+        Ok((vault, report))
+    }
+}
+
+/// The backup with every token replaced by the current file's when that one is
+/// newer, and with what only the current file has added back.
+fn merge(
+    mut backup: VaultData,
+    current: Option<VaultData>,
+    now: DateTime<Utc>,
+    report: &mut RestoreReport,
+) -> VaultData {
+    let generation = backup.generation.max(current.as_ref().map_or(0, |c| c.generation)) + 1;
+    let mut newer: HashMap<TokenId, TokenRecord> = HashMap::new();
+    if let Some(current) = &current {
+        for owner in current.each_token() {
+            newer.insert(owner.id(), owner.record().clone());
+        }
+    }
+    let mut seen = Vec::new();
+    for (id, record) in backup.records_by_id_mut() {
+        seen.push(id);
+        match newer.get(&id) {
+            Some(current) if current.revision >= record.revision => {
+                *record = current.clone();
+                report.kept_newer += 1;
+            }
+            // The current file's record is older (cannot happen unless edited by
+            // hand) or missing: the backup's token may have been used since.
+            _ if record.refresh_token.is_some() => {
+                record.restored_at = Some(now);
+                report.possibly_stale += 1;
+            }
+            _ => {}
+        }
+    }
+    if let Some(current) = current {
+        // Data sources and mappings added after the backup keep their tokens.
+        for source in current.data_sources {
+            match backup.data_sources.iter_mut().find(|d| d.id == source.id) {
+                None => backup.data_sources.push(source),
+                Some(existing) => {
+                    for mapping in source.users {
+                        if !existing.users.iter().any(|m| m.id == mapping.id) {
+                            existing.users.push(mapping);
+                        }
+                    }
+                }
+            }
+        }
+        for user in current.directory {
+            if !backup.directory.iter().any(|u| u.login == user.login) {
+                backup.directory.push(user);
+            }
+        }
+    }
+    backup.generation = generation;
+    backup.format_version = FORMAT_VERSION;
+    backup
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::Secret;
+    use crate::vault::model::{DataSource, UserMapping};
+
+    fn source() -> DataSource {
+        let provider = crate::identity::ProviderConfig {
+            authority: crate::identity::Authority::microsoft(
+                crate::identity::Cloud::Global,
+                "contoso.onmicrosoft.com",
+            ),
+            client_id: "11111111-2222-3333-4444-555555555555".into(),
+            client_secret: None,
+            scopes: crate::identity::Scopes::Graph,
+        };
+        DataSource::new("Exchange", provider, "sales@contoso.com")
+    }
+
+    #[test]
+    fn newer_tokens_win_and_nothing_only_one_side_has_is_dropped() {
+        let mut old = source();
+        old.token.refresh_token = Some(Secret::new("rt-used"));
+        old.token.revision = 4;
+        let mut backup = VaultData {
+            generation: 7,
+            data_sources: vec![old.clone()],
+            ..VaultData::default()
+        };
+        let mut current = backup.clone();
+        current.generation = 8;
+        current.data_sources[0].token.refresh_token = Some(Secret::new("rt-new"));
+        current.data_sources[0].token.revision = 5;
+        let added = UserMapping::new(
+            crate::vault::AppUser {
+                login: "USER/new".into(),
+                display_name: String::new(),
+                email: String::new(),
+            },
+            "new@contoso.com",
+        );
+        current.data_sources[0].users.push(added);
+        let mut report = RestoreReport::default();
+        let merged = merge(backup.clone(), Some(current), Utc::now(), &mut report);
+        assert_eq!(
+            merged.data_sources[0].token.refresh_token,
+            Some(Secret::new("rt-new"))
+        );
+        assert_eq!(merged.data_sources[0].users.len(), 1, "the new mapping stays");
+        assert_eq!(merged.generation, 9);
+        assert_eq!((report.kept_newer, report.possibly_stale), (1, 0));
+
+        // Without a readable current file every backup token may be stale.
+        backup.generation = 7;
+        let mut report = RestoreReport::default();
+        let merged = merge(backup, None, Utc::now(), &mut report);
+        assert!(merged.data_sources[0].token.restored_at.is_some());
+        assert_eq!(report.possibly_stale, 1);
+    }
+}
