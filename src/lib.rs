@@ -5,14 +5,14 @@ pub mod audit;
 pub mod cli;
 pub mod clock;
 pub mod desktop;
-pub mod hardening;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod hardening;
 pub mod identity;
 pub mod keepalive;
 pub mod lifecycle;
-pub mod redemption;
 pub mod logging;
+pub mod redemption;
 pub mod runtime;
 pub mod schedule;
 pub mod secret;

@@ -28,8 +28,15 @@ pub async fn redeem(
     target: &TokenTarget,
     clock: &impl Clock,
 ) -> Result<Access, RedeemError> {
-    redeem_for_scope(vault, client, target, None, CachePolicy::RenewedSince(clock.now()), clock)
-        .await
+    redeem_for_scope(
+        vault,
+        client,
+        target,
+        None,
+        CachePolicy::RenewedSince(clock.now()),
+        clock,
+    )
+    .await
 }
 
 /// [`redeem`] asking for an access token for `scope` (a subset of the grant, or

@@ -214,7 +214,9 @@ pub fn salvage_refresh_token(body: &[u8]) -> Option<Secret> {
 
 /// A refresh token is printable ASCII without spaces (RFC 6749 appendix A.17).
 fn is_plausible_token(token: &str) -> bool {
-    !token.is_empty() && token.len() <= 64 * 1024 && token.bytes().all(|b| (0x21..=0x7e).contains(&b))
+    !token.is_empty()
+        && token.len() <= 64 * 1024
+        && token.bytes().all(|b| (0x21..=0x7e).contains(&b))
 }
 
 /// The token endpoint's answer, or the error it carries.

@@ -165,10 +165,7 @@ impl RenewReport {
             parts.push(format!("{} need a new sign-in", self.dead()));
         }
         if self.busy() > 0 {
-            parts.push(format!(
-                "{} being renewed by another process",
-                self.busy()
-            ));
+            parts.push(format!("{} being renewed by another process", self.busy()));
         }
         parts.join(", ")
     }
@@ -267,8 +264,7 @@ where
         while candidates.peek().is_some() {
             let group: Vec<Candidate> = candidates.by_ref().take(GROUP).collect();
             run_group(
-                vault, group, &client, selection, started_at, options, clock, sleeper,
-                &mut tally,
+                vault, group, &client, selection, started_at, options, clock, sleeper, &mut tally,
             )
             .await?;
         }
@@ -324,7 +320,11 @@ fn select<P: FnMut(&RenewResult)>(
                         .for_target(&target)
                         .with_detail(format!("needs a new sign-in: {reason}")),
                 );
-                tally.push(&target, owner.account(), RenewOutcome::NeedsSignIn { reason });
+                tally.push(
+                    &target,
+                    owner.account(),
+                    RenewOutcome::NeedsSignIn { reason },
+                );
             }
         }
     }
@@ -600,14 +600,11 @@ where
 fn outcome(answer: &RefreshAnswer, applied: Applied) -> RenewOutcome {
     match (applied, &answer.result) {
         (Applied::Superseded, _) => RenewOutcome::Superseded,
-        (Applied::Stored, Ok(tokens)) => RenewOutcome::Renewed {
+        (Applied::Stored { .. }, Ok(tokens)) => RenewOutcome::Renewed {
             rotated: tokens.refresh_token.is_some(),
         },
-        (Applied::Stored, Err(error)) => {
-            let error = match &answer.rotated {
-                Some(_) => commit::kept_rotation(error),
-                None => error.clone(),
-            };
+        (Applied::Stored { restored }, Err(error)) => {
+            let error = commit::explained(answer, error, restored);
             RenewOutcome::Failed {
                 kind: error.kind,
                 code: error.code_label(),

@@ -5,6 +5,4 @@ pub mod due;
 pub mod engine;
 
 pub use due::{Decision, decide, jitter};
-pub use engine::{
-    RenewOptions, RenewOutcome, RenewReport, RenewResult, Selection, renew,
-};
+pub use engine::{RenewOptions, RenewOutcome, RenewReport, RenewResult, Selection, renew};

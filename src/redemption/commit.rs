@@ -32,7 +32,8 @@ pub struct Settled {
 /// What became of one answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Applied {
-    Stored,
+    /// `restored`: the record had come back from a backup (its token may be stale).
+    Stored { restored: bool },
     /// The record changed meanwhile (cleared, signed in again) or is gone.
     Superseded,
 }
@@ -82,6 +83,7 @@ pub fn apply(data: &mut VaultData, settled: &[Settled], now: DateTime<Utc>) -> V
             if record.revision != s.revision {
                 return Applied::Superseded;
             }
+            let restored = record.restored_at.is_some();
             match (&s.answer.result, &s.answer.rotated) {
                 (Ok(tokens), _) => record.store_refresh(tokens, s.for_other_scope),
                 (Err(error), Some(rotated)) => {
@@ -95,9 +97,22 @@ pub fn apply(data: &mut VaultData, settled: &[Settled], now: DateTime<Utc>) -> V
                 }
                 (Err(error), None) => record.store_error(error, now),
             }
-            Applied::Stored
+            Applied::Stored { restored }
         })
         .collect()
+}
+
+/// The error an admin reads for a stored answer: saying that a new refresh token
+/// was kept, or that a refused token had come back from a backup.
+pub fn explained(answer: &RefreshAnswer, error: &IdentityError, restored: bool) -> IdentityError {
+    if answer.rotated.is_some() {
+        return kept_rotation(error);
+    }
+    let mut error = error.clone();
+    if restored && error.kind.invalidates_token() {
+        error.message = format!("{} {}", error.message, crate::vault::model::RESTORED_HINT);
+    }
+    error
 }
 
 /// The error of an answer whose new refresh token was kept, saying so.
@@ -124,14 +139,11 @@ fn audit(vault: &Vault, settled: &[Settled], applied: &[Applied], now: DateTime<
                         "result discarded: the token was cleared, signed in again or removed while it was being renewed",
                     )
             }
-            (Applied::Stored, Ok(_)) => {
+            (Applied::Stored { .. }, Ok(_)) => {
                 AuditEntry::new(Operation::Renew, Outcome::Ok, now).for_target(&s.target)
             }
-            (Applied::Stored, Err(error)) => {
-                let error = match &s.answer.rotated {
-                    Some(_) => kept_rotation(error),
-                    None => error.clone(),
-                };
+            (Applied::Stored { restored }, Err(error)) => {
+                let error = explained(&s.answer, error, *restored);
                 crate::lifecycle::audit_failure(Operation::Renew, &s.target, &error, now)
             }
         };

@@ -23,7 +23,9 @@ pub struct TokenLock {
 #[derive(Debug)]
 pub enum LockFailure {
     /// Another process holds it; what it wrote about itself.
-    Busy { holder: String },
+    Busy {
+        holder: String,
+    },
     Io(VaultError),
 }
 
@@ -143,7 +145,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (a, b) = (id(), id());
         let held = TokenLock::try_acquire(dir.path(), &a).unwrap();
-        assert!(TokenLock::try_acquire(dir.path(), &b).is_ok(), "another token is free");
+        assert!(
+            TokenLock::try_acquire(dir.path(), &b).is_ok(),
+            "another token is free"
+        );
         let started = Instant::now();
         match TokenLock::acquire(dir.path(), &a, Duration::from_millis(200)).await {
             Err(LockFailure::Busy { holder }) => {

@@ -146,12 +146,14 @@ pub async fn redeem(
             target: request.target.clone(),
         });
     }
-    match settled.answer.result {
-        Ok(tokens) => Ok(Access::Redeemed(tokens)),
-        Err(error) if settled.answer.rotated.is_some() => {
-            Err(RedeemError::Identity(commit::kept_rotation(&error)))
-        }
-        Err(error) => Err(RedeemError::Identity(error)),
+    let restored = matches!(applied.first(), Some(Applied::Stored { restored: true }));
+    match &settled.answer.result {
+        Ok(tokens) => Ok(Access::Redeemed(tokens.clone())),
+        Err(error) => Err(RedeemError::Identity(commit::explained(
+            &settled.answer,
+            error,
+            restored,
+        ))),
     }
 }
 

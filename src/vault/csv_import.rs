@@ -70,12 +70,15 @@ pub fn parse_users(bytes: &[u8]) -> Result<Vec<AppUser>, VaultError> {
     );
     let display = column(
         &headers,
-        &["displayname", "name", "fullname", "anzeigename", "vollername"],
+        &[
+            "displayname",
+            "name",
+            "fullname",
+            "anzeigename",
+            "vollername",
+        ],
     );
-    let email = column(
-        &headers,
-        &["email", "mail", "emailaddress", "emailadresse"],
-    );
+    let email = column(&headers, &["email", "mail", "emailaddress", "emailadresse"]);
     let Some(login) = login else {
         return Err(VaultError::Invalid(
             "The CSV header needs a 'login' column (and optionally 'display name' and 'e-mail')."
@@ -132,7 +135,10 @@ mod tests {
         assert_eq!(users[0].login, "USER/jdoe");
         assert_eq!(users[0].display_name, "Doe; Jane");
         let tsv = "login\tname\temail\nUSER/a\tA\ta@contoso.com\n";
-        assert_eq!(parse_users(tsv.as_bytes()).unwrap()[0].email, "a@contoso.com");
+        assert_eq!(
+            parse_users(tsv.as_bytes()).unwrap()[0].email,
+            "a@contoso.com"
+        );
     }
 
     #[test]

@@ -11,6 +11,9 @@ use uuid::Uuid;
 use crate::identity::{ErrorKind, IdentityError, ProviderConfig, SignedInIdentity, TokenSet};
 use crate::secret::Secret;
 
+/// Said when a token that came back from a backup is refused.
+pub const RESTORED_HINT: &str = "This token came back from a backup and had probably been used already: sign in again (Request MS365 Refresh Token).";
+
 /// Version of the serialized body (not of the file header).
 pub const FORMAT_VERSION: u32 = 1;
 
@@ -387,9 +390,8 @@ impl TokenRecord {
         self.revision += 1;
         let mut message = error.message.clone();
         if self.restored_at.is_some() && error.kind.invalidates_token() {
-            message.push_str(
-                " This token came back from a backup and had probably been used already: sign in again (Request MS365 Refresh Token).",
-            );
+            message.push(' ');
+            message.push_str(RESTORED_HINT);
         }
         self.last_error = Some(LastError {
             kind: error.kind,

@@ -269,8 +269,11 @@ impl VaultData {
     /// Adds users from an import; all or nothing.
     pub fn import_app_users(&mut self, users: Vec<AppUser>) -> Result<usize, VaultError> {
         // A set of known logins: a search per row made large imports quadratic.
-        let mut known: std::collections::HashSet<String> =
-            self.directory.iter().map(|u| u.login.to_lowercase()).collect();
+        let mut known: std::collections::HashSet<String> = self
+            .directory
+            .iter()
+            .map(|u| u.login.to_lowercase())
+            .collect();
         for user in &users {
             check_app_user(user)?;
             if !known.insert(user.login.to_lowercase()) {
@@ -444,8 +447,7 @@ fn check_token_urls<'a>(urls: impl Iterator<Item = &'a url::Url>) -> Result<(), 
 /// Logins and display names end up in terminals, CSV exports and the window.
 fn check_app_user(user: &AppUser) -> Result<(), VaultError> {
     crate::text::check_name("The login", &user.login).map_err(VaultError::Invalid)?;
-    crate::text::check_name("The display name", &user.display_name)
-        .map_err(VaultError::Invalid)
+    crate::text::check_name("The display name", &user.display_name).map_err(VaultError::Invalid)
 }
 
 fn not_found(name: &str, data: &VaultData) -> VaultError {

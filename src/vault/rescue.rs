@@ -57,7 +57,11 @@ pub fn new_name(dir: &Path, now: DateTime<Utc>) -> PathBuf {
     ))
 }
 
-pub fn seal(header: &Header, key: &VaultKey, entries: &[RescueEntry]) -> Result<Vec<u8>, VaultError> {
+pub fn seal(
+    header: &Header,
+    key: &VaultKey,
+    entries: &[RescueEntry],
+) -> Result<Vec<u8>, VaultError> {
     let body = zeroize::Zeroizing::new(
         serde_json::to_vec(&RescueBody {
             entries: entries.to_vec(),

@@ -74,7 +74,12 @@ impl WriteReservation {
     /// Writes `bytes` into the held space, flushes them and renames the file to
     /// `target`. The reservation is used up afterwards, whatever the outcome of the
     /// rename; a failed write leaves it armed for another try.
-    pub(super) fn install(&mut self, dir: &Path, target: &Path, bytes: &[u8]) -> Result<(), VaultError> {
+    pub(super) fn install(
+        &mut self,
+        dir: &Path,
+        target: &Path,
+        bytes: &[u8],
+    ) -> Result<(), VaultError> {
         let Some(file) = self.file.as_mut() else {
             return Err(VaultError::Invalid(
                 "internal: the space reserved for this write was already used".into(),
@@ -88,7 +93,8 @@ impl WriteReservation {
         })();
         written.map_err(|e| VaultError::io("Could not write", &self.path, e))?;
         // Until the rename succeeds the space stays held (for a rescue file).
-        fs::rename(&self.path, target).map_err(|e| VaultError::io("Could not replace", target, e))?;
+        fs::rename(&self.path, target)
+            .map_err(|e| VaultError::io("Could not replace", target, e))?;
         self.file = None;
         super::store::sync_dir(dir)
     }
@@ -172,7 +178,11 @@ mod tests {
         assert!(!reservation.is_armed());
         assert_eq!(fs::read(&target).unwrap(), b"hello");
         drop(reservation);
-        assert_eq!(fs::read(&target).unwrap(), b"hello", "drop leaves the installed file");
+        assert_eq!(
+            fs::read(&target).unwrap(),
+            b"hello",
+            "drop leaves the installed file"
+        );
     }
 
     #[test]
@@ -189,6 +199,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("not-there");
         let error = WriteReservation::create(&missing, 10).unwrap_err();
-        assert!(error.to_string().contains("nothing was sent to the provider"), "{error}");
+        assert!(
+            error
+                .to_string()
+                .contains("nothing was sent to the provider"),
+            "{error}"
+        );
     }
 }

@@ -81,7 +81,9 @@ impl Vault {
         }
         let mut vault = Vault::from_parts(dir, key, parsed.header, merged);
         let sealed = vault.seal_data()?;
-        store::write_atomically(dir, &sealed)?;
+        // The backup stays as it is: rotating it would make the damaged file the
+        // backup, and a second restore would then have nothing to restore.
+        store::write_file_durably(dir, &current_path, &sealed)?;
         vault.reload()?;
         Ok((vault, report))
     }
@@ -95,7 +97,10 @@ fn merge(
     now: DateTime<Utc>,
     report: &mut RestoreReport,
 ) -> VaultData {
-    let generation = backup.generation.max(current.as_ref().map_or(0, |c| c.generation)) + 1;
+    let generation = backup
+        .generation
+        .max(current.as_ref().map_or(0, |c| c.generation))
+        + 1;
     let mut newer: HashMap<TokenId, TokenRecord> = HashMap::new();
     if let Some(current) = &current {
         for owner in current.each_token() {
@@ -192,7 +197,11 @@ mod tests {
             merged.data_sources[0].token.refresh_token,
             Some(Secret::new("rt-new"))
         );
-        assert_eq!(merged.data_sources[0].users.len(), 1, "the new mapping stays");
+        assert_eq!(
+            merged.data_sources[0].users.len(),
+            1,
+            "the new mapping stays"
+        );
         assert_eq!(merged.generation, 9);
         assert_eq!((report.kept_newer, report.possibly_stale), (1, 0));
 

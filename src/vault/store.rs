@@ -460,7 +460,11 @@ pub(super) fn sync_dir(dir: &Path) -> Result<(), VaultError> {
 
 /// Writes `bytes` to a new file beside `target`, flushes it, renames it over
 /// `target` and flushes the folder. Call with the vault lock held.
-pub(super) fn write_file_durably(dir: &Path, target: &Path, bytes: &[u8]) -> Result<(), VaultError> {
+pub(super) fn write_file_durably(
+    dir: &Path,
+    target: &Path,
+    bytes: &[u8],
+) -> Result<(), VaultError> {
     let temp = dir.join(format!(
         "{TEMP_PREFIX}{}.{:016x}{TEMP_SUFFIX}",
         std::process::id(),

@@ -23,7 +23,8 @@ async fn rotation_replaces_the_token_and_the_old_one_is_never_sent_again() {
     for _ in 0..5 {
         let tokens = client
             .refresh(&current, None, Utc::now())
-            .await.result
+            .await
+            .result
             .expect("refresh");
         let rotated = tokens.refresh_token.expect("Microsoft rotates");
         assert_ne!(rotated, current);
@@ -55,7 +56,8 @@ async fn without_rotation_the_old_token_stays() {
     for _ in 0..3 {
         let tokens = client
             .refresh(&token, None, Utc::now())
-            .await.result
+            .await
+            .result
             .expect("refresh");
         assert!(
             tokens.refresh_token.is_none(),
@@ -72,14 +74,23 @@ async fn replaying_a_rotated_token_revokes_the_grant_at_an_oidc_provider() {
         Secret::new(provider.issue_grant("ops@example.org", "openid offline_access", Utc::now()));
     let second = client
         .refresh(&first, None, Utc::now())
-        .await.result
+        .await
+        .result
         .unwrap()
         .refresh_token
         .unwrap();
-    let replay = client.refresh(&first, None, Utc::now()).await.result.unwrap_err();
+    let replay = client
+        .refresh(&first, None, Utc::now())
+        .await
+        .result
+        .unwrap_err();
     assert_eq!(replay.kind, ErrorKind::NeedsSignIn);
     // The whole grant is gone: even the newest token no longer works.
-    let after = client.refresh(&second, None, Utc::now()).await.result.unwrap_err();
+    let after = client
+        .refresh(&second, None, Utc::now())
+        .await
+        .result
+        .unwrap_err();
     assert_eq!(after.kind, ErrorKind::NeedsSignIn);
 }
 
@@ -97,7 +108,8 @@ async fn scope_narrowing_and_secret_are_sent_as_configured() {
             Some("https://outlook.office365.com/EWS.AccessAsUser.All"),
             Utc::now(),
         )
-        .await.result
+        .await
+        .result
         .unwrap();
     let form = &provider.requests_to(Endpoint::Token)[0].form;
     assert_eq!(form["grant_type"], "refresh_token");
@@ -116,7 +128,11 @@ async fn every_aadsts_code_is_classified_with_its_admin_message() {
     for code in KNOWN_AADSTS_CODES {
         let (kind, message) = aadsts(code).unwrap();
         provider.fail_next(Endpoint::Token, Fault::aadsts("invalid_grant", code));
-        let error = client.refresh(&token, None, Utc::now()).await.result.unwrap_err();
+        let error = client
+            .refresh(&token, None, Utc::now())
+            .await
+            .result
+            .unwrap_err();
         assert_eq!(error.kind, kind, "AADSTS{code}");
         assert_eq!(error.message, message, "AADSTS{code}");
         assert_eq!(error.codes, vec![code]);
@@ -143,7 +159,11 @@ async fn dead_tokens_need_sign_in_at_both_profiles() {
     let client = connect(microsoft_config(&provider, Scopes::Ews)).await;
     let token = Secret::new(provider.issue_grant("sales@contoso.com", EWS, Utc::now()));
     provider.revoke_user("sales@contoso.com");
-    let error = client.refresh(&token, None, Utc::now()).await.result.unwrap_err();
+    let error = client
+        .refresh(&token, None, Utc::now())
+        .await
+        .result
+        .unwrap_err();
     assert_eq!(
         (error.kind, error.codes.clone()),
         (ErrorKind::NeedsSignIn, vec![50173])
@@ -153,7 +173,8 @@ async fn dead_tokens_need_sign_in_at_both_profiles() {
     let client = connect(oidc_config(&oidc)).await;
     let error = client
         .refresh(&Secret::new("never-issued"), None, Utc::now())
-        .await.result
+        .await
+        .result
         .unwrap_err();
     assert_eq!(
         (error.kind, error.error.as_deref()),
@@ -167,7 +188,11 @@ async fn inactivity_window_expires_an_unused_token() {
     let client = connect(microsoft_config(&provider, Scopes::Ews)).await;
     let issued = Utc::now() - chrono::Duration::days(91);
     let token = Secret::new(provider.issue_grant("sales@contoso.com", EWS, issued));
-    let error = client.refresh(&token, None, Utc::now()).await.result.unwrap_err();
+    let error = client
+        .refresh(&token, None, Utc::now())
+        .await
+        .result
+        .unwrap_err();
     assert!(error.has_code(700082));
     assert_eq!(error.kind, ErrorKind::NeedsSignIn);
 }
@@ -185,7 +210,11 @@ async fn throttling_outages_and_broken_answers_are_transient() {
             retry_after: Some(7),
         },
     );
-    let error = client.refresh(&token, None, Utc::now()).await.result.unwrap_err();
+    let error = client
+        .refresh(&token, None, Utc::now())
+        .await
+        .result
+        .unwrap_err();
     assert_eq!(error.kind, ErrorKind::Transient);
     assert_eq!(error.retry_after, Some(Duration::from_secs(7)));
     assert!(error.message.contains("429"));
@@ -197,19 +226,31 @@ async fn throttling_outages_and_broken_answers_are_transient() {
             retry_after: None,
         },
     );
-    let error = client.refresh(&token, None, Utc::now()).await.result.unwrap_err();
+    let error = client
+        .refresh(&token, None, Utc::now())
+        .await
+        .result
+        .unwrap_err();
     assert_eq!(
         (error.kind, error.http_status),
         (ErrorKind::Transient, Some(500))
     );
 
     provider.fail_next(Endpoint::Token, Fault::DropConnection);
-    let error = client.refresh(&token, None, Utc::now()).await.result.unwrap_err();
+    let error = client
+        .refresh(&token, None, Utc::now())
+        .await
+        .result
+        .unwrap_err();
     assert_eq!(error.kind, ErrorKind::Transient);
     assert!(error.message.contains("broke off"), "{}", error.message);
 
     provider.fail_next(Endpoint::Token, Fault::Malformed);
-    let error = client.refresh(&token, None, Utc::now()).await.result.unwrap_err();
+    let error = client
+        .refresh(&token, None, Utc::now())
+        .await
+        .result
+        .unwrap_err();
     assert_eq!(error.kind, ErrorKind::Transient);
     assert!(
         error.message.contains("could not read"),
@@ -218,12 +259,20 @@ async fn throttling_outages_and_broken_answers_are_transient() {
     );
 
     provider.fail_next(Endpoint::Token, Fault::Oversized(2 * 1024 * 1024));
-    let error = client.refresh(&token, None, Utc::now()).await.result.unwrap_err();
+    let error = client
+        .refresh(&token, None, Utc::now())
+        .await
+        .result
+        .unwrap_err();
     assert_eq!(error.kind, ErrorKind::Transient);
     assert!(error.message.contains("larger than"), "{}", error.message);
 
     provider.fail_next(Endpoint::Token, Fault::Slow(Duration::from_secs(3)));
-    let error = client.refresh(&token, None, Utc::now()).await.result.unwrap_err();
+    let error = client
+        .refresh(&token, None, Utc::now())
+        .await
+        .result
+        .unwrap_err();
     assert_eq!(error.kind, ErrorKind::Transient);
     assert!(
         error.message.contains("did not answer in time"),
@@ -235,13 +284,18 @@ async fn throttling_outages_and_broken_answers_are_transient() {
         Endpoint::Token,
         Fault::aadsts("temporarily_unavailable", 50196),
     );
-    let error = client.refresh(&token, None, Utc::now()).await.result.unwrap_err();
+    let error = client
+        .refresh(&token, None, Utc::now())
+        .await
+        .result
+        .unwrap_err();
     assert_eq!(error.kind, ErrorKind::Transient);
 
     // None of that hurt the token.
     client
         .refresh(&token, None, Utc::now())
-        .await.result
+        .await
+        .result
         .expect("token still works");
 }
 
@@ -257,7 +311,8 @@ async fn unreachable_provider_is_transient() {
         .expect("fallback endpoints");
     let error = client
         .refresh(&Secret::new("rt"), None, Utc::now())
-        .await.result
+        .await
+        .result
         .unwrap_err();
     assert_eq!(error.kind, ErrorKind::Transient);
     assert!(

@@ -9,6 +9,7 @@ mod cli_keepalive;
 mod cli_schedule;
 mod cli_sign_in;
 mod cli_vault;
+mod grant_safety;
 mod gui;
 mod gui_window;
 mod identity_device_flow;

@@ -2,6 +2,7 @@
 //! Each integration test includes this with `mod support;` and uses what it needs.
 #![allow(dead_code)]
 
+pub mod desk;
 pub mod provider;
 
 use std::path::PathBuf;

@@ -174,6 +174,9 @@ struct State {
     denied_upns: HashSet<String>,
     /// (grant, token) pairs presented after the grant had moved on.
     replayed: HashSet<(usize, String)>,
+    /// Hostile device-code answers: a user code and a "complete" page of our choosing.
+    user_code_override: Option<String>,
+    complete_override: Option<String>,
 }
 
 /// A running provider. Dropping it stops the server.
@@ -226,6 +229,8 @@ impl TestProvider {
             counter: 0,
             denied_upns: HashSet::new(),
             replayed: HashSet::new(),
+            user_code_override: None,
+            complete_override: None,
         }));
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
         listener.set_nonblocking(true).expect("nonblocking");
@@ -368,6 +373,13 @@ impl TestProvider {
             .entry((tenant.to_ascii_lowercase(), endpoint))
             .or_default()
             .push_back(fault);
+    }
+
+    /// Device-code answers carry this user code and `verification_uri_complete`.
+    pub fn set_device_overrides(&self, user_code: Option<&str>, complete: Option<&str>) {
+        let mut state = self.lock();
+        state.user_code_override = user_code.map(String::from);
+        state.complete_override = complete.map(String::from);
     }
 
     /// Whether the grant of this user's newest sign-in was revoked (a replay).
@@ -656,9 +668,16 @@ impl Shared {
                 form: form.clone(),
                 authorization: authorization.clone(),
             });
-            let tenant_key = tenant.as_deref().map(|t| (t.to_ascii_lowercase(), endpoint));
+            let tenant_key = tenant
+                .as_deref()
+                .map(|t| (t.to_ascii_lowercase(), endpoint));
             let fault = tenant_key
-                .and_then(|key| state.tenant_faults.get_mut(&key).and_then(|q| q.pop_front()))
+                .and_then(|key| {
+                    state
+                        .tenant_faults
+                        .get_mut(&key)
+                        .and_then(|q| q.pop_front())
+                })
                 .or_else(|| state.faults.get_mut(&endpoint).and_then(|q| q.pop_front()));
             let latency = if endpoint == Endpoint::Token {
                 state.token_latency
@@ -898,6 +917,13 @@ impl Shared {
         body[key] = Value::String(page.clone());
         if let Some(interval) = state.interval {
             body["interval"] = json!(interval);
+        }
+        if let Some(code) = &state.user_code_override {
+            body["user_code"] = Value::String(code.clone());
+        }
+        if let Some(complete) = &state.complete_override {
+            body["verification_uri_complete"] = Value::String(complete.clone());
+            return json_response(200, &body);
         }
         match state.profile {
             Profile::Microsoft => {
@@ -1149,7 +1175,10 @@ impl Recorder {
                         seen.lock()
                             .unwrap_or_else(|e| e.into_inner())
                             .push(String::from_utf8_lossy(&body).to_string());
-                        json_response(200, &json!({"access_token": "stolen", "token_type": "Bearer"}))
+                        json_response(
+                            200,
+                            &json!({"access_token": "stolen", "token_type": "Bearer"}),
+                        )
                     }
                 });
                 let _ = axum::serve(listener, app)
@@ -1171,7 +1200,10 @@ impl Recorder {
     }
 
     pub fn bodies(&self) -> Vec<String> {
-        self.bodies.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.bodies
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }
 
