@@ -9,6 +9,7 @@ mod cli_keepalive;
 mod cli_schedule;
 mod cli_sign_in;
 mod cli_vault;
+mod grant_chaos;
 mod grant_safety;
 mod gui;
 mod gui_window;

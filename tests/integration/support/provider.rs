@@ -78,6 +78,19 @@ pub enum Fault {
     Redirect(String),
 }
 
+/// Where a stored refresh token's grant stands at the provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GrantState {
+    /// The token is the grant's newest: it will redeem.
+    Current,
+    /// The provider moved on to `current`; sending this one would be a replay.
+    Rotated { current: String },
+    /// The grant was revoked (a replay); `current` was its newest token.
+    Revoked { current: String },
+    /// The provider never issued it.
+    Unknown,
+}
+
 /// How a success answer that already rotated the refresh token is spoiled.
 #[derive(Debug, Clone)]
 pub enum Spoil {
@@ -174,6 +187,8 @@ struct State {
     denied_upns: HashSet<String>,
     /// (grant, token) pairs presented after the grant had moved on.
     replayed: HashSet<(usize, String)>,
+    /// When each refresh token was handed out (wall clock of this process).
+    issued_at: HashMap<String, std::time::Instant>,
     /// Hostile device-code answers: a user code and a "complete" page of our choosing.
     user_code_override: Option<String>,
     complete_override: Option<String>,
@@ -231,6 +246,7 @@ impl TestProvider {
             replayed: HashSet::new(),
             user_code_override: None,
             complete_override: None,
+            issued_at: HashMap::new(),
         }));
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
         listener.set_nonblocking(true).expect("nonblocking");
@@ -397,6 +413,31 @@ impl TestProvider {
         self.lock().grants.iter().filter(|g| g.revoked).count()
     }
 
+    /// Where the grant of this refresh token stands.
+    pub fn grant_state(&self, refresh_token: &str) -> GrantState {
+        let state = self.lock();
+        let Some(&index) = state.refresh_index.get(refresh_token) else {
+            return GrantState::Unknown;
+        };
+        let grant = &state.grants[index];
+        if grant.revoked {
+            GrantState::Revoked {
+                current: grant.current_refresh.clone(),
+            }
+        } else if grant.current_refresh == refresh_token {
+            GrantState::Current
+        } else {
+            GrantState::Rotated {
+                current: grant.current_refresh.clone(),
+            }
+        }
+    }
+
+    /// When the provider handed out this refresh token.
+    pub fn issued_at(&self, refresh_token: &str) -> Option<std::time::Instant> {
+        self.lock().issued_at.get(refresh_token).copied()
+    }
+
     /// Refresh tokens presented after their grant had already rotated them away.
     pub fn replays(&self) -> usize {
         self.lock().replayed.len()
@@ -496,6 +537,8 @@ impl State {
             revoked: false,
         });
         self.refresh_index.insert(refresh.clone(), index);
+        self.issued_at
+            .insert(refresh.clone(), std::time::Instant::now());
         refresh
     }
 
@@ -551,6 +594,8 @@ impl State {
             let refresh = if rotate {
                 let refresh = format!("rt-{}", self.random_suffix());
                 self.refresh_index.insert(refresh.clone(), grant_index);
+                self.issued_at
+                    .insert(refresh.clone(), std::time::Instant::now());
                 self.grants[grant_index].current_refresh = refresh.clone();
                 refresh
             } else {
