@@ -119,7 +119,7 @@ pub fn run(command: UserCommand, context: &Context) -> Result<ExitCode, String> 
         UserCommand::ImportCsv { file } => {
             let bytes = std::fs::read(&file)
                 .map_err(|e| format!("Could not read {}: {e}", file.display()))?;
-            let users = csv_import::parse_users(&bytes).map_err(|e| e.to_string())?;
+            let users = parse_with_bar(&bytes).map_err(|e| e.to_string())?;
             let mut vault = context.open_or_create()?;
             let count = vault
                 .update(|data| data.import_app_users(users))
@@ -136,4 +136,27 @@ pub fn run(command: UserCommand, context: &Context) -> Result<ExitCode, String> 
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Large files show a progress bar on a terminal (nothing when piped).
+fn parse_with_bar(bytes: &[u8]) -> Result<Vec<crate::vault::AppUser>, crate::vault::VaultError> {
+    use std::io::IsTerminal;
+    let bar = (bytes.len() > 1024 * 1024 && std::io::stderr().is_terminal()).then(|| {
+        let bar = indicatif::ProgressBar::new(bytes.len() as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("reading users [{bar:30}] {percent}%")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        bar
+    });
+    let result = csv_import::parse_users_with_progress(bytes, |read| {
+        if let Some(bar) = &bar {
+            bar.set_position(read);
+        }
+    });
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    result
 }

@@ -7,8 +7,8 @@ use super::VaultCommand;
 use super::context::{Context, prompt};
 use crate::audit::{AuditEntry, AuditLog, Operation, Outcome};
 use crate::secret::Secret;
-use crate::vault::Vault;
 use crate::vault::crypto::KdfParams;
+use crate::vault::{Vault, VaultError};
 
 pub fn run(command: VaultCommand, context: &Context) -> Result<ExitCode, String> {
     match command {
@@ -78,10 +78,15 @@ pub fn run(command: VaultCommand, context: &Context) -> Result<ExitCode, String>
             Ok(ExitCode::SUCCESS)
         }
         VaultCommand::Import { file } => {
-            let bytes = std::fs::read(&file)
-                .map_err(|e| format!("Could not read {}: {e}", file.display()))?;
+            let bytes = read_bundle_file(&file)?;
             let passphrase = bundle_passphrase(false)?;
-            let imported = Vault::read_bundle(&bytes, &passphrase).map_err(|e| e.to_string())?;
+            let imported = Vault::read_bundle(&bytes, &passphrase).map_err(|e| match e {
+                VaultError::Truncated | VaultError::Corrupt(_) | VaultError::NotAVault => format!(
+                    "{} is not a complete tokendesk export bundle ({e}); nothing was imported and the vault is unchanged.",
+                    file.display()
+                ),
+                other => other.to_string(),
+            })?;
             let count = imported.data_sources.len();
             let mut vault = context.open_or_create()?;
             vault.import(imported).map_err(|e| e.to_string())?;
@@ -115,6 +120,32 @@ fn bundle_passphrase(confirm: bool) -> Result<Secret, String> {
         }
     }
     Ok(first)
+}
+
+/// A bundle must be a regular, non-empty file of sane size: `/dev/null`, a pipe or a
+/// device is refused with a sentence, not read.
+fn read_bundle_file(file: &std::path::Path) -> Result<Vec<u8>, String> {
+    let metadata =
+        std::fs::metadata(file).map_err(|e| format!("Could not read {}: {e}", file.display()))?;
+    if !metadata.is_file() {
+        return Err(format!(
+            "{} is not a regular file; give the path of an export bundle made by `tokendesk vault export`.",
+            file.display()
+        ));
+    }
+    if metadata.len() == 0 {
+        return Err(format!(
+            "{} is empty, not an export bundle; nothing was imported.",
+            file.display()
+        ));
+    }
+    if metadata.len() > crate::vault::store::MAX_FILE_BYTES {
+        return Err(format!(
+            "{} is larger than any export bundle; nothing was imported.",
+            file.display()
+        ));
+    }
+    std::fs::read(file).map_err(|e| format!("Could not read {}: {e}", file.display()))
 }
 
 fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<(), String> {

@@ -43,6 +43,15 @@ fn delimiter(text: &str) -> u8 {
 }
 
 pub fn parse_users(bytes: &[u8]) -> Result<Vec<AppUser>, VaultError> {
+    parse_users_with_progress(bytes, |_| {})
+}
+
+/// [`parse_users`], calling `progress` with the bytes read so far every few
+/// thousand rows (for a progress bar on large files).
+pub fn parse_users_with_progress(
+    bytes: &[u8],
+    mut progress: impl FnMut(u64),
+) -> Result<Vec<AppUser>, VaultError> {
     let text = std::str::from_utf8(bytes).map_err(|e| {
         VaultError::Invalid(format!("The CSV file is not UTF-8 (first bad byte at offset {}); save it as UTF-8 and import again.", e.valid_up_to()))
     })?;
@@ -120,6 +129,9 @@ pub fn parse_users(bytes: &[u8]) -> Result<Vec<AppUser>, VaultError> {
             return Err(bad(format!("'{}' appears twice", user.login)));
         }
         users.push(user);
+        if users.len() % 4096 == 0 {
+            progress(record.position().map_or(0, |p| p.byte()));
+        }
     }
     Ok(users)
 }

@@ -636,3 +636,78 @@ fn item12_names_with_control_characters_are_refused() {
         "the bell itself is never printed"
     );
 }
+
+#[test]
+fn one_path_eight_token_processes_at_once_make_one_redemption() {
+    let home = support::temp_dir();
+    let provider = oidc_desk(home.path());
+    provider.set_token_latency(Duration::from_millis(200));
+    let children: Vec<_> = (0..8)
+        .map(|_| spawn(home.path(), &["token", "--data-source", "A"]))
+        .collect();
+    let mut printed = Vec::new();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+        printed.push(String::from_utf8_lossy(&out.stdout).trim().to_string());
+    }
+    assert_eq!(
+        token_requests(&provider),
+        1,
+        "one redemption serves all eight"
+    );
+    printed.dedup();
+    assert_eq!(
+        printed.len(),
+        1,
+        "all eight print the same fresh access token"
+    );
+    provider.set_token_latency(Duration::ZERO);
+    assert_grant_intact(&provider, home.path());
+}
+
+#[test]
+fn also_found_unknown_names_devices_and_empty_bundles_get_clear_answers() {
+    let home = support::temp_dir();
+    let provider = oidc_desk(home.path());
+    let out = run(home.path(), &["status", "--data-source", "nope"]);
+    assert_eq!(out.status.code(), Some(64), "a usage error: {}", text(&out));
+    assert!(text(&out).contains("Known: A"), "{}", text(&out));
+
+    let out = desk::command(home.path(), &["vault", "import", "/dev/null"])
+        .env("TOKENDESK_BUNDLE_PASSPHRASE", "x")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out).contains("not a regular file"), "{}", text(&out));
+    assert!(!text(&out).contains("restore-backup"), "{}", text(&out));
+
+    // Diagnostics into a pipe carry no colour codes.
+    provider.set_discovery_available(false);
+    let out = run(home.path(), &["test", "--data-source", "A"]);
+    assert!(!text(&out).contains('\u{1b}'), "{}", text(&out));
+    provider.set_discovery_available(true);
+
+    // A vault file that is a device or a pipe is refused at once, not read forever.
+    let vault_file = home.path().join("vault.tdv");
+    let kept = home.path().join("vault.kept");
+    std::fs::rename(&vault_file, &kept).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &vault_file).unwrap();
+    let started = Instant::now();
+    let out = run(home.path(), &["status"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(text(&out).contains("not a regular file"), "{}", text(&out));
+    std::fs::remove_file(&vault_file).unwrap();
+    let fifo = std::process::Command::new("mkfifo")
+        .arg(&vault_file)
+        .status()
+        .unwrap();
+    assert!(fifo.success());
+    let out = run(home.path(), &["token", "--data-source", "A"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(text(&out).contains("not a regular file"), "{}", text(&out));
+    assert!(started.elapsed() < Duration::from_secs(10));
+    std::fs::remove_file(&vault_file).unwrap();
+    std::fs::rename(&kept, &vault_file).unwrap();
+    assert_grant_intact(&provider, home.path());
+}
