@@ -129,7 +129,7 @@ pub fn parse_users_with_progress(
             return Err(bad(format!("'{}' appears twice", user.login)));
         }
         users.push(user);
-        if users.len() % 4096 == 0 {
+        if users.len().is_multiple_of(4096) {
             progress(record.position().map_or(0, |p| p.byte()));
         }
     }
