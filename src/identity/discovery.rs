@@ -14,9 +14,33 @@ pub struct Endpoints {
     pub token: Url,
     pub userinfo: Option<Url>,
     pub issuer: Option<String>,
+    /// `token_endpoint_auth_methods_supported`, as the provider lists them.
+    pub token_auth_methods: Vec<String>,
     /// False when Microsoft's discovery document could not be read and the
     /// documented paths were used instead.
     pub discovered: bool,
+}
+
+/// How a confidential client proves itself at the token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuthMethod {
+    /// HTTP Basic with the client id and secret (RFC 6749's default).
+    Basic,
+    /// `client_id` and `client_secret` as form fields.
+    Post,
+}
+
+impl Endpoints {
+    /// `client_secret_post` only when the provider lists it and not basic; basic when
+    /// it lists both or neither, as RFC 6749 makes basic the one every server supports.
+    pub fn client_auth_method(&self) -> ClientAuthMethod {
+        let lists = |m: &str| self.token_auth_methods.iter().any(|x| x == m);
+        if lists("client_secret_post") && !lists("client_secret_basic") {
+            ClientAuthMethod::Post
+        } else {
+            ClientAuthMethod::Basic
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -28,6 +52,8 @@ struct DiscoveryDocument {
     device_authorization_endpoint: Option<String>,
     #[serde(default)]
     userinfo_endpoint: Option<String>,
+    #[serde(default)]
+    token_endpoint_auth_methods_supported: Vec<String>,
 }
 
 pub fn discovery_url(authority: &Authority) -> Result<Url, IdentityError> {
@@ -50,6 +76,12 @@ pub fn microsoft_fallback(authority: &Authority) -> Result<Endpoints, IdentityEr
         token: parse_endpoint(&format!("{base}/oauth2/v2.0/token"), "token endpoint")?,
         userinfo: None,
         issuer: None,
+        // Microsoft's documented methods.
+        token_auth_methods: vec![
+            "client_secret_post".into(),
+            "private_key_jwt".into(),
+            "client_secret_basic".into(),
+        ],
         discovered: false,
     })
 }
@@ -107,6 +139,7 @@ pub fn endpoints_from(response: &HttpResponse) -> Result<Endpoints, IdentityErro
             .map(|u| parse_endpoint(u, "userinfo endpoint"))
             .transpose()?,
         issuer: document.issuer,
+        token_auth_methods: document.token_endpoint_auth_methods_supported,
         discovered: true,
     })
 }

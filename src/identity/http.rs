@@ -114,13 +114,16 @@ impl HttpClient {
         self.send(request, url, self.max_response_bytes).await
     }
 
+    /// Posts a form; `basic` authenticates the client with HTTP Basic
+    /// (`client_secret_basic`) instead of form fields.
     pub async fn post_form(
         &self,
         url: &Url,
         form: &[(&str, &str)],
+        basic: Option<(&str, &str)>,
     ) -> Result<HttpResponse, IdentityError> {
         check_secret_destination(url)?;
-        let request = self.credentialed.post(url.clone()).form(form);
+        let request = with_basic(self.credentialed.post(url.clone()).form(form), basic);
         self.send(request, url, self.max_response_bytes).await
     }
 
@@ -131,9 +134,10 @@ impl HttpClient {
         &self,
         url: &Url,
         form: &[(&str, &str)],
+        basic: Option<(&str, &str)>,
     ) -> Result<HttpResponse, IdentityError> {
         check_secret_destination(url)?;
-        let request = self.credentialed.post(url.clone()).form(form);
+        let request = with_basic(self.credentialed.post(url.clone()).form(form), basic);
         self.send(request, url, SALVAGE_BYTES.max(self.max_response_bytes))
             .await
     }
@@ -191,6 +195,22 @@ impl HttpClient {
             body,
             url: final_url,
         })
+    }
+}
+
+/// RFC 6749 §2.3.1: the client id and secret are form-urlencoded, then sent as
+/// HTTP Basic credentials.
+fn with_basic(
+    request: reqwest::RequestBuilder,
+    basic: Option<(&str, &str)>,
+) -> reqwest::RequestBuilder {
+    match basic {
+        Some((id, secret)) => {
+            let encode =
+                |v: &str| url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
+            request.basic_auth(encode(id), Some(encode(secret)))
+        }
+        None => request,
     }
 }
 

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use config::{Authority, Cloud, ConfigField, ConfigProblem, ProviderConfig, Scopes};
 pub use device::{DeviceAuthorization, DevicePoller, PollAction, PollEvent, PollStep};
-pub use discovery::Endpoints;
+pub use discovery::{ClientAuthMethod, Endpoints};
 pub use error::{ErrorKind, IdentityError};
 pub use http::{HttpClient, HttpOptions};
 pub use token::{RefreshAnswer, SignedInIdentity, TokenSet};
@@ -57,10 +57,29 @@ impl IdentityClient {
         &self.http
     }
 
-    fn with_client_auth<'a>(&'a self, form: &mut Vec<(&'a str, &'a str)>) {
-        form.push(("client_id", self.config.client_id.trim()));
-        if let Some(secret) = self.config.effective_client_secret() {
-            form.push(("client_secret", secret.expose()));
+    /// Adds the client's identity to a token-endpoint form; returns the HTTP Basic
+    /// credentials to send instead when the client has a secret and the provider
+    /// takes `client_secret_basic` (see [`Endpoints::client_auth_method`]).
+    fn with_client_auth<'a>(
+        &'a self,
+        form: &mut Vec<(&'a str, &'a str)>,
+    ) -> Option<(&'a str, &'a str)> {
+        let id = self.config.client_id.trim();
+        match self.config.effective_client_secret() {
+            Some(secret)
+                if self.endpoints.client_auth_method() == discovery::ClientAuthMethod::Basic =>
+            {
+                Some((id, secret.expose()))
+            }
+            Some(secret) => {
+                form.push(("client_id", id));
+                form.push(("client_secret", secret.expose()));
+                None
+            }
+            None => {
+                form.push(("client_id", id));
+                None
+            }
         }
     }
 
@@ -71,11 +90,11 @@ impl IdentityClient {
     ) -> Result<DeviceAuthorization, IdentityError> {
         let scope = self.config.scope_string();
         let mut form = Vec::new();
-        self.with_client_auth(&mut form);
+        let basic = self.with_client_auth(&mut form);
         form.push(("scope", scope.as_str()));
         let response = self
             .http
-            .post_form(&self.endpoints.device_authorization, &form)
+            .post_form(&self.endpoints.device_authorization, &form, basic)
             .await?;
         device::authorization_from(&response, now)
     }
@@ -90,8 +109,8 @@ impl IdentityClient {
             ("grant_type", DEVICE_CODE_GRANT),
             ("device_code", authorization.device_code.expose()),
         ];
-        self.with_client_auth(&mut form);
-        let tokens = self.token_request(&form, now).await?;
+        let basic = self.with_client_auth(&mut form);
+        let tokens = self.token_request(&form, basic, now).await?;
         if tokens.refresh_token.is_none() {
             return Err(IdentityError::admin(
                 "The sign-in worked but the provider issued no refresh token, so the connection would die within the hour. Add offline_access to the scopes (the EWS and Graph presets include it) and sign in again.",
@@ -166,13 +185,13 @@ impl IdentityClient {
             ("grant_type", "refresh_token"),
             ("refresh_token", refresh_token.expose()),
         ];
-        self.with_client_auth(&mut form);
+        let basic = self.with_client_auth(&mut form);
         if let Some(scope) = scope.filter(|s| !s.trim().is_empty()) {
             form.push(("scope", scope));
         }
         match self
             .http
-            .post_form_salvaging(&self.endpoints.token, &form)
+            .post_form_salvaging(&self.endpoints.token, &form, basic)
             .await
         {
             Ok(response) => {
@@ -185,9 +204,13 @@ impl IdentityClient {
     async fn token_request(
         &self,
         form: &[(&str, &str)],
+        basic: Option<(&str, &str)>,
         now: DateTime<Utc>,
     ) -> Result<TokenSet, IdentityError> {
-        let response = self.http.post_form(&self.endpoints.token, form).await?;
+        let response = self
+            .http
+            .post_form(&self.endpoints.token, form, basic)
+            .await?;
         token::token_set_from(&response, now)
     }
 }

@@ -39,7 +39,7 @@ pub enum Applied {
 }
 
 /// Growth of the vault per stored answer, for the write reservation.
-pub const GROWTH_PER_ANSWER: u64 = 16 * 1024;
+pub const GROWTH_PER_ANSWER: u64 = 4 * 1024;
 
 /// Stores the answers in one vault write and records them in the audit log.
 /// The vault write is tried a few times; when it keeps failing, rotated tokens go

@@ -187,6 +187,12 @@ struct State {
     denied_upns: HashSet<String>,
     /// (grant, token) pairs presented after the grant had moved on.
     replayed: HashSet<(usize, String)>,
+    /// `token_endpoint_auth_methods_supported` of the OIDC profile's discovery.
+    auth_methods: Vec<String>,
+    /// The only client authentication method the token endpoint accepts.
+    required_auth_method: Option<String>,
+    /// The method each authenticated request used, in order.
+    auth_methods_used: Vec<String>,
     /// When each refresh token was handed out (wall clock of this process).
     issued_at: HashMap<String, std::time::Instant>,
     /// Hostile device-code answers: a user code and a "complete" page of our choosing.
@@ -247,6 +253,9 @@ impl TestProvider {
             user_code_override: None,
             complete_override: None,
             issued_at: HashMap::new(),
+            auth_methods: Vec::new(),
+            required_auth_method: None,
+            auth_methods_used: Vec::new(),
         }));
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
         listener.set_nonblocking(true).expect("nonblocking");
@@ -389,6 +398,19 @@ impl TestProvider {
             .entry((tenant.to_ascii_lowercase(), endpoint))
             .or_default()
             .push_back(fault);
+    }
+
+    /// The OIDC profile lists these client authentication methods in discovery, and
+    /// its token endpoint accepts only `required` (when given).
+    pub fn set_client_auth(&self, listed: &[&str], required: Option<&str>) {
+        let mut state = self.lock();
+        state.auth_methods = listed.iter().map(|m| m.to_string()).collect();
+        state.required_auth_method = required.map(String::from);
+    }
+
+    /// The client authentication method of every authenticated request so far.
+    pub fn auth_methods_used(&self) -> Vec<String> {
+        self.lock().auth_methods_used.clone()
     }
 
     /// Device-code answers carry this user code and `verification_uri_complete`.
@@ -699,12 +721,17 @@ impl Shared {
         let Some((endpoint, tenant)) = self.route(&method, uri.path()) else {
             return json_response(404, &json!({"error": "not_found"}));
         };
-        let form: BTreeMap<String, String> =
+        let mut form: BTreeMap<String, String> =
             url::form_urlencoded::parse(&body).into_owned().collect();
         let authorization = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .map(String::from);
+        if matches!(endpoint, Endpoint::Token | Endpoint::DeviceCode)
+            && let Some(problem) = self.client_authentication(authorization.as_deref(), &mut form)
+        {
+            return problem;
+        }
         let (fault, latency) = {
             let mut state = self.lock();
             state.requests.push(Recorded {
@@ -819,6 +846,58 @@ impl Shared {
         }
     }
 
+    /// Reads `client_secret_basic` credentials into the form (RFC 6749 §2.3.1), and
+    /// refuses two methods at once or the one the provider was told not to take.
+    fn client_authentication(
+        &self,
+        authorization: Option<&str>,
+        form: &mut BTreeMap<String, String>,
+    ) -> Option<Response> {
+        let basic = authorization.and_then(|a| a.strip_prefix("Basic "));
+        let mut state = self.lock();
+        let method = match basic {
+            Some(encoded) => {
+                let decoded = base64::engine::general_purpose::STANDARD
+                    .decode(encoded.trim())
+                    .ok()
+                    .and_then(|b| String::from_utf8(b).ok())
+                    .unwrap_or_default();
+                let (id, secret) = decoded.split_once(':').unwrap_or((&decoded, ""));
+                let decode = |v: &str| {
+                    url::form_urlencoded::parse(format!("v={v}").as_bytes())
+                        .next()
+                        .map(|(_, v)| v.into_owned())
+                        .unwrap_or_default()
+                };
+                if form.contains_key("client_secret") {
+                    let body = state.error_body(
+                        "invalid_request",
+                        &[],
+                        "client authentication must only be provided using one mechanism",
+                    );
+                    return Some(json_response(400, &body));
+                }
+                form.insert("client_id".into(), decode(id));
+                form.insert("client_secret".into(), decode(secret));
+                Some("client_secret_basic")
+            }
+            None if form.contains_key("client_secret") => Some("client_secret_post"),
+            None => None,
+        };
+        state.auth_methods_used.extend(method.map(String::from));
+        match (state.required_auth_method.clone(), method) {
+            (Some(required), Some(used)) if required != used => {
+                let body = state.error_body(
+                    "invalid_client",
+                    &[],
+                    &format!("the client must authenticate with {required}, not {used}"),
+                );
+                Some(json_response(401, &body))
+            }
+            _ => None,
+        }
+    }
+
     fn tenant_error(&self, tenant: &Option<String>) -> Option<Response> {
         let mut state = self.lock();
         let tenant = tenant.as_deref()?;
@@ -871,6 +950,7 @@ impl Shared {
                 "device_authorization_endpoint": format!("{base}/{OIDC_REALM}/device"),
                 "userinfo_endpoint": format!("{base}/{OIDC_REALM}/userinfo"),
                 "grant_types_supported": ["refresh_token", "urn:ietf:params:oauth:grant-type:device_code"],
+                "token_endpoint_auth_methods_supported": state.auth_methods,
             }),
         };
         json_response(200, &document)
