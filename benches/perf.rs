@@ -196,6 +196,7 @@ fn grant_window(c: &mut Criterion) {
                     scope: Some(support::EWS_GRANT.into()),
                     identity: None,
                     obtained_at: now,
+                    refresh_expires_in: None,
                 }),
             }
         };

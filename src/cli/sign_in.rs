@@ -71,7 +71,7 @@ pub async fn run(args: SignInArgs, context: &Context) -> Result<ExitCode, String
     }
     match result {
         Ok(tokens) => {
-            report(&tokens);
+            report(&tokens, client.config().authority.is_microsoft());
             if let (Some(vault), Some(target), Some(expected)) =
                 (vault.as_mut(), &target, &expected)
             {
@@ -168,19 +168,33 @@ fn countdown(seconds_left: i64, interactive: bool, last_line: &mut i64) {
     }
 }
 
-fn report(tokens: &TokenSet) {
-    let who = tokens
-        .identity
-        .as_ref()
-        .and_then(|i| i.account().map(String::from))
-        .unwrap_or_else(|| "an account the provider did not name".into());
-    println!("Signed in as {who}.");
-    if let Some(identity) = &tokens.identity {
+fn report(tokens: &TokenSet, microsoft: bool) {
+    let identity = tokens.identity.as_ref();
+    match identity.and_then(|i| i.account()) {
+        Some(who) if identity.is_some_and(|i| i.named_by.is_some()) => {
+            println!("Signed in as {who} (named by the provider's userinfo endpoint).")
+        }
+        Some(who) => println!("Signed in as {who}."),
+        None => println!(
+            "Signed in, but the provider did not name the account: {}.",
+            identity
+                .and_then(|i| i.unnamed_reason.as_deref())
+                .unwrap_or("it sent no id_token")
+        ),
+    }
+    if let Some(identity) = identity {
         if let Some(tid) = &identity.tid {
             println!("  Tenant ID:  {tid}");
         }
         if let Some(oid) = &identity.oid {
             println!("  Object ID:  {oid}");
+        }
+        if let Some(sub) = identity
+            .sub
+            .as_ref()
+            .filter(|s| Some(*s) != identity.oid.as_ref())
+        {
+            println!("  Subject:    {sub}");
         }
     }
     let access_until = tokens.access_expires_at.with_timezone(&Local);
@@ -190,9 +204,26 @@ fn report(tokens: &TokenSet) {
         access_until.format("%Y-%m-%d %H:%M")
     );
     if tokens.refresh_token.is_some() {
-        println!(
-            "  Refresh token: issued; Microsoft keeps it valid for 90 days after its last use."
-        );
+        match tokens.refresh_expires_in {
+            Some(seconds) => println!(
+                "  Refresh token: issued; the provider says it is valid for {}.",
+                lifetime(seconds)
+            ),
+            None if microsoft => println!(
+                "  Refresh token: issued; Microsoft keeps it valid for 90 days after its last use."
+            ),
+            None => println!(
+                "  Refresh token: issued; the provider did not say how long it stays valid."
+            ),
+        }
+    }
+}
+
+fn lifetime(seconds: i64) -> String {
+    match seconds {
+        s if s >= 2 * 86_400 => format!("{} days", s / 86_400),
+        s if s >= 2 * 3_600 => format!("{} hours", s / 3_600),
+        s => format!("{} minutes", (s / 60).max(1)),
     }
 }
 
@@ -208,6 +239,20 @@ fn store(
         .identity
         .as_ref()
         .is_some_and(|i| i.matches(expected));
+    let named = tokens.identity.as_ref().is_some_and(|i| i.names_account());
+    if !named && !accept_other_account {
+        let identity = tokens.identity.as_ref();
+        let reason = identity
+            .and_then(|i| i.unnamed_reason.as_deref())
+            .unwrap_or("it sent no id_token");
+        let subject = identity
+            .and_then(|i| i.sub.as_deref())
+            .map(|sub| format!(" bound to the provider's subject {sub}"))
+            .unwrap_or_default();
+        return Err(format!(
+            "The provider did not name the account that signed in ({reason}), so tokendesk cannot check that it is {expected}. Nothing was stored. If {expected} signed in, add --accept-other-account to store the tokens{subject}."
+        ));
+    }
     if !matches && !accept_other_account {
         let who = tokens
             .identity

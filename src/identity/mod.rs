@@ -23,6 +23,19 @@ use crate::secret::Secret;
 
 const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
+/// The claims of a userinfo answer that name an account.
+#[derive(serde::Deserialize)]
+struct UserInfo {
+    #[serde(default)]
+    sub: Option<String>,
+    #[serde(default)]
+    preferred_username: Option<String>,
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+}
+
 /// A provider configuration whose endpoints are known, ready to sign in and refresh.
 #[derive(Debug, Clone)]
 pub struct IdentityClient {
@@ -110,7 +123,8 @@ impl IdentityClient {
             ("device_code", authorization.device_code.expose()),
         ];
         let basic = self.with_client_auth(&mut form);
-        let tokens = self.token_request(&form, basic, now).await?;
+        let mut tokens = self.token_request(&form, basic, now).await?;
+        self.name_account(&mut tokens).await;
         if tokens.refresh_token.is_none() {
             return Err(IdentityError::admin(
                 "The sign-in worked but the provider issued no refresh token, so the connection would die within the hour. Add offline_access to the scopes (the EWS and Graph presets include it) and sign in again.",
@@ -195,10 +209,102 @@ impl IdentityClient {
             .await
         {
             Ok(response) => {
-                token::refresh_answer_from(&response, now, self.http.max_response_bytes())
+                let mut answer =
+                    token::refresh_answer_from(&response, now, self.http.max_response_bytes());
+                if let Ok(tokens) = &answer.result
+                    && let Some(identity) = &tokens.identity
+                    && let Err(error) = self.check_id_token(identity)
+                {
+                    answer.result = Err(error);
+                }
+                answer
             }
             Err(error) => token::RefreshAnswer::failed(error),
         }
+    }
+
+    /// OIDC Core 3.1.3.7: the id_token must come from this provider (`iss`, with
+    /// Microsoft's `{tenantid}` template resolved) for this client (`aud`). Its
+    /// signature may stay unchecked: it came straight from the token endpoint.
+    fn check_id_token(&self, identity: &SignedInIdentity) -> Result<(), IdentityError> {
+        if let (Some(expected), Some(actual)) = (&self.endpoints.issuer, &identity.issuer) {
+            let expected = match &identity.tid {
+                Some(tid) => expected.replace("{tenantid}", tid),
+                None => expected.clone(),
+            };
+            if expected.trim_end_matches('/') != actual.trim_end_matches('/') {
+                return Err(IdentityError::admin(format!(
+                    "The id_token was issued by {}, not by this data source's provider ({}). Check the issuer URL or tenant of the data source.",
+                    crate::text::escape(actual),
+                    crate::text::escape(&expected)
+                )));
+            }
+        }
+        let client_id = self.config.client_id.trim();
+        if !identity.audience.is_empty() && !identity.audience.iter().any(|a| a == client_id) {
+            return Err(IdentityError::admin(format!(
+                "The id_token was issued for another application ({}), not for client {client_id}. Check the client ID of the data source.",
+                crate::text::escape(&identity.audience.join(", "))
+            )));
+        }
+        Ok(())
+    }
+
+    /// Names the account that signed in when the id_token does not (OIDC Core lets a
+    /// provider put the claims only in the userinfo response): asks the userinfo
+    /// endpoint with the fresh access token. When that cannot answer either, the
+    /// identity says why, so nobody is told "another account" for the right one.
+    async fn name_account(&self, tokens: &mut TokenSet) {
+        if tokens.identity.as_ref().is_some_and(|i| i.names_account()) {
+            return;
+        }
+        let mut identity = tokens.identity.take().unwrap_or_default();
+        match self.userinfo(&tokens.access_token).await {
+            Ok(info)
+                if identity.sub.is_some() && info.sub.is_some() && info.sub != identity.sub =>
+            {
+                // OIDC Core 5.3.2: a userinfo answer for another subject is not used.
+                identity.unnamed_reason = Some(
+                    "the userinfo endpoint answered for another subject than the id_token".into(),
+                );
+            }
+            Ok(info) => {
+                let safe = |v: Option<String>| v.map(|v| crate::text::escape(&v));
+                identity.username = safe(info.preferred_username);
+                identity.email = safe(info.email);
+                identity.name = identity.name.or(safe(info.name));
+                identity.sub = identity.sub.or(safe(info.sub));
+                identity.named_by = Some("userinfo".into());
+                if !identity.names_account() {
+                    identity.unnamed_reason =
+                        Some("neither the id_token nor the userinfo answer names an account (no preferred_username or email)".into());
+                }
+            }
+            Err(reason) => identity.unnamed_reason = Some(reason),
+        }
+        tokens.identity = Some(identity);
+    }
+
+    async fn userinfo(&self, access_token: &Secret) -> Result<UserInfo, String> {
+        let Some(url) = &self.endpoints.userinfo else {
+            return Err(
+                "the id_token names no account and the provider has no userinfo endpoint".into(),
+            );
+        };
+        let response = self
+            .http
+            .get_bearer(url, access_token.expose())
+            .await
+            .map_err(|e| format!("the userinfo endpoint could not be asked ({e})"))?;
+        if !response.is_success() {
+            return Err(format!(
+                "the id_token names no account and the userinfo endpoint refused the access token (HTTP {}); the token is probably for another resource than the provider's userinfo",
+                response.status
+            ));
+        }
+        response
+            .json::<UserInfo>("userinfo answer")
+            .map_err(|e| e.message)
     }
 
     async fn token_request(
@@ -211,6 +317,10 @@ impl IdentityClient {
             .http
             .post_form(&self.endpoints.token, form, basic)
             .await?;
-        token::token_set_from(&response, now)
+        let tokens = token::token_set_from(&response, now)?;
+        if let Some(identity) = &tokens.identity {
+            self.check_id_token(identity)?;
+        }
+        Ok(tokens)
     }
 }

@@ -22,9 +22,29 @@ pub struct SignedInIdentity {
     pub oid: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tid: Option<String>,
+    /// The provider's stable subject identifier for this account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    /// Where the account's name came from when the id_token did not carry it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub named_by: Option<String>,
+    /// The id_token's `iss` and `aud`, checked against the provider and client.
+    #[serde(skip)]
+    pub issuer: Option<String>,
+    #[serde(skip)]
+    pub audience: Vec<String>,
+    /// Why no account could be named, when none was.
+    #[serde(skip)]
+    pub unnamed_reason: Option<String>,
 }
 
 impl SignedInIdentity {
+    /// Whether the provider named an account (a UPN or an e-mail address) that the
+    /// configured Exchange user can be checked against.
+    pub fn names_account(&self) -> bool {
+        self.username.is_some() || self.email.is_some()
+    }
+
     /// The account name to show: UPN, then e-mail, then display name.
     pub fn account(&self) -> Option<&str> {
         self.username
@@ -60,6 +80,10 @@ struct Claims {
     tid: Option<String>,
     #[serde(default)]
     sub: Option<String>,
+    #[serde(default)]
+    iss: Option<String>,
+    #[serde(default)]
+    aud: Option<serde_json::Value>,
 }
 
 /// Reads the claims of a JWT without checking its signature: it came straight from
@@ -79,12 +103,25 @@ pub fn read_id_token(id_token: &str) -> Result<SignedInIdentity, IdentityError> 
         .map_err(|_| unreadable("its payload is not a JSON object"))?;
     // Names are shown in terminals and the window: escape what would steer them.
     let safe = |value: Option<String>| value.map(|v| crate::text::escape(&v));
+    let audience = match claims.aud {
+        Some(serde_json::Value::String(one)) => vec![one],
+        Some(serde_json::Value::Array(many)) => many
+            .into_iter()
+            .filter_map(|v| v.as_str().map(String::from))
+            .collect(),
+        _ => Vec::new(),
+    };
     Ok(SignedInIdentity {
         username: safe(claims.preferred_username.or(claims.upn)),
         email: safe(claims.email),
         name: safe(claims.name),
-        oid: safe(claims.oid.or(claims.sub)),
+        oid: safe(claims.oid.or(claims.sub.clone())),
         tid: safe(claims.tid),
+        sub: safe(claims.sub),
+        named_by: None,
+        issuer: claims.iss,
+        audience,
+        unnamed_reason: None,
     })
 }
 
@@ -98,8 +135,12 @@ pub(crate) struct TokenResponse {
     pub expires_in: Option<i64>,
     #[serde(default)]
     pub refresh_token: Option<Secret>,
-    #[serde(default)]
-    pub refresh_token_expires_in: Option<serde_json::Value>,
+    /// Microsoft (confidential SPA clients) and others: the refresh token's lifetime.
+    #[serde(default, deserialize_with = "number_or_string")]
+    pub refresh_token_expires_in: Option<i64>,
+    /// Keycloak's name for the same.
+    #[serde(default, deserialize_with = "number_or_string")]
+    pub refresh_expires_in: Option<i64>,
     #[serde(default)]
     pub scope: Option<String>,
     #[serde(default)]
@@ -134,6 +175,9 @@ pub struct TokenSet {
     pub scope: Option<String>,
     pub identity: Option<SignedInIdentity>,
     pub obtained_at: DateTime<Utc>,
+    /// How long the provider says the refresh token lives, when it says so (0, as
+    /// Keycloak sends for offline tokens, says nothing).
+    pub refresh_expires_in: Option<i64>,
 }
 
 /// A refresh answer: the tokens, or why not — and in both cases the new refresh
@@ -251,7 +295,10 @@ impl TokenResponse {
             Some(token) => Some(read_id_token(token.expose())?),
             None => None,
         };
-        let _ = &self.refresh_token_expires_in;
+        let refresh_expires_in = self
+            .refresh_token_expires_in
+            .or(self.refresh_expires_in)
+            .filter(|seconds| *seconds > 0);
         Ok(TokenSet {
             access_token: self.access_token,
             access_expires_at: now + Duration::seconds(lifetime),
@@ -259,6 +306,7 @@ impl TokenResponse {
             scope: self.scope,
             identity,
             obtained_at: now,
+            refresh_expires_in,
         })
     }
 }

@@ -151,6 +151,13 @@ fn german(english: &str) -> Option<&'static str> {
         "Client ID being approved" => "Freizugebende Client-ID",
         "Sign-in failed" => "Anmeldung fehlgeschlagen",
         "Signed in, but as another account" => "Angemeldet, aber mit einem anderen Konto",
+        "{who} signed in, but this token is for {expected}. Nothing was stored." => {
+            "{who} hat sich angemeldet, dieses Token gehört aber zu {expected}. Es wurde nichts gespeichert."
+        }
+        "The provider did not name the account" => "Der Anbieter hat das Konto nicht genannt",
+        "The sign-in worked, but the provider did not say who signed in ({reason}), so tokendesk cannot check that it is {expected}. Nothing was stored. Store anyway if {expected} signed in." => {
+            "Die Anmeldung hat funktioniert, aber der Anbieter hat nicht gesagt, wer sich angemeldet hat ({reason}); tokendesk kann daher nicht prüfen, ob es {expected} ist. Es wurde nichts gespeichert. Speichern Sie trotzdem, wenn sich {expected} angemeldet hat."
+        }
         "Store anyway" => "Trotzdem speichern",
         "Delete this data source and all its tokens?" => {
             "Diese Datenquelle und alle ihre Token löschen?"

@@ -216,20 +216,41 @@ pub fn show(state: &mut AppState, ui: &mut egui::Ui) {
                 });
             }
             Step::Mismatch(tokens) => {
-                let who = tokens
-                    .identity
-                    .as_ref()
+                let identity = tokens.identity.as_ref();
+                match identity
                     .and_then(|i| i.account())
-                    .unwrap_or("an unnamed account")
-                    .to_string();
-                ui.heading(state.tr("Signed in, but as another account"));
-                ui.colored_label(
-                    DANGER,
-                    format!(
-                        "{who} signed in, but this token is for {}. Nothing was stored.",
-                        dialog.expected_account
-                    ),
-                );
+                    .filter(|_| identity.is_some_and(|i| i.names_account()))
+                {
+                    Some(who) => {
+                        ui.heading(state.tr("Signed in, but as another account"));
+                        ui.colored_label(
+                            DANGER,
+                            state.locale.fill(
+                                state.tr("{who} signed in, but this token is for {expected}. Nothing was stored."),
+                                &[("who", who), ("expected", &dialog.expected_account)],
+                            ),
+                        );
+                    }
+                    // The provider named nobody: that is not "another account".
+                    None => {
+                        ui.heading(state.tr("The provider did not name the account"));
+                        ui.colored_label(
+                            DANGER,
+                            state.locale.fill(
+                                state.tr("The sign-in worked, but the provider did not say who signed in ({reason}), so tokendesk cannot check that it is {expected}. Nothing was stored. Store anyway if {expected} signed in."),
+                                &[
+                                    (
+                                        "reason",
+                                        identity
+                                            .and_then(|i| i.unnamed_reason.as_deref())
+                                            .unwrap_or("no id_token"),
+                                    ),
+                                    ("expected", &dialog.expected_account),
+                                ],
+                            ),
+                        );
+                    }
+                }
                 ui.horizontal(|ui| {
                     if ui.button(state.tr("Store anyway")).clicked() {
                         store_anyway = Some((**tokens).clone());

@@ -494,6 +494,7 @@ mod tests {
             scope: None,
             identity: None,
             obtained_at: now,
+            refresh_expires_in: None,
         };
         record.store_refresh(&tokens, false);
         assert_eq!(record.refresh_token, Some(Secret::new("old")));

@@ -266,6 +266,7 @@ fn item4_a_new_sign_in_during_a_renewal_wins() {
         scope: None,
         identity: None,
         obtained_at: Utc::now(),
+        refresh_expires_in: None,
     };
     tokendesk::lifecycle::store_sign_in(&mut vault, &target, &tokens, Utc::now()).unwrap();
     let renew = renew.wait_with_output().unwrap();

@@ -187,6 +187,14 @@ struct State {
     denied_upns: HashSet<String>,
     /// (grant, token) pairs presented after the grant had moved on.
     replayed: HashSet<(usize, String)>,
+    /// A refresh-token lifetime stated in token answers (`refresh_token_expires_in`
+    /// in the Microsoft profile, Keycloak's `refresh_expires_in` in the OIDC one).
+    refresh_lifetime: Option<i64>,
+    /// Whether the id_token carries the account's claims (or only `sub`).
+    claims_in_id_token: bool,
+    /// A wrong `iss` / `aud` in id_tokens, for the checks.
+    id_token_issuer: Option<String>,
+    id_token_audience: Option<String>,
     /// `token_endpoint_auth_methods_supported` of the OIDC profile's discovery.
     auth_methods: Vec<String>,
     /// The only client authentication method the token endpoint accepts.
@@ -253,6 +261,10 @@ impl TestProvider {
             user_code_override: None,
             complete_override: None,
             issued_at: HashMap::new(),
+            refresh_lifetime: None,
+            claims_in_id_token: true,
+            id_token_issuer: None,
+            id_token_audience: None,
             auth_methods: Vec::new(),
             required_auth_method: None,
             auth_methods_used: Vec::new(),
@@ -398,6 +410,23 @@ impl TestProvider {
             .entry((tenant.to_ascii_lowercase(), endpoint))
             .or_default()
             .push_back(fault);
+    }
+
+    /// Token answers state this refresh-token lifetime in seconds.
+    pub fn set_refresh_lifetime(&self, seconds: Option<i64>) {
+        self.lock().refresh_lifetime = seconds;
+    }
+
+    /// Id_tokens name only the subject (the claims are in the userinfo answer).
+    pub fn set_claims_in_id_token(&self, claims: bool) {
+        self.lock().claims_in_id_token = claims;
+    }
+
+    /// Id_tokens carry this `iss` / `aud` instead of the right ones.
+    pub fn set_id_token_origin(&self, issuer: Option<&str>, audience: Option<&str>) {
+        let mut state = self.lock();
+        state.id_token_issuer = issuer.map(String::from);
+        state.id_token_audience = audience.map(String::from);
     }
 
     /// The OIDC profile lists these client authentication methods in discovery, and
@@ -566,19 +595,31 @@ impl State {
 
     fn id_token(&self, user: &TestUser, base: &str) -> String {
         let enc = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-        let claims = json!({
-            "aud": self.client_id,
-            "iss": match self.profile {
-                Profile::Microsoft => format!("{base}/{}/v2.0", self.tenant_id),
-                Profile::Oidc => format!("{base}/{OIDC_REALM}"),
-            },
-            "preferred_username": user.upn,
-            "email": user.upn,
-            "name": user.name,
-            "oid": user.oid,
-            "sub": user.oid,
-            "tid": self.tenant_id,
-        });
+        let issuer = match self.profile {
+            Profile::Microsoft => format!("{base}/{}/v2.0", self.tenant_id),
+            Profile::Oidc => format!("{base}/{OIDC_REALM}"),
+        };
+        let issuer = self.id_token_issuer.clone().unwrap_or(issuer);
+        let audience = self
+            .id_token_audience
+            .clone()
+            .unwrap_or_else(|| self.client_id.clone());
+        let claims = if self.claims_in_id_token {
+            json!({
+                "aud": audience,
+                "iss": issuer,
+                "preferred_username": user.upn,
+                "email": user.upn,
+                "name": user.name,
+                "oid": user.oid,
+                "sub": user.oid,
+                "tid": self.tenant_id,
+            })
+        } else {
+            // oidc-provider's default: the id_token names only the subject; the
+            // claims come from the userinfo endpoint.
+            json!({ "aud": audience, "iss": issuer, "sub": user.oid })
+        };
         format!(
             "{}.{}.c2lnbmF0dXJl",
             enc.encode(r#"{"alg":"RS256","typ":"JWT"}"#),
@@ -626,6 +667,13 @@ impl State {
             if rotate || self.profile == Profile::Microsoft {
                 body["refresh_token"] = Value::String(refresh);
             }
+        }
+        if let Some(seconds) = self.refresh_lifetime {
+            let name = match self.profile {
+                Profile::Microsoft => "refresh_token_expires_in",
+                Profile::Oidc => "refresh_expires_in",
+            };
+            body[name] = json!(seconds);
         }
         body
     }

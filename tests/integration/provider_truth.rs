@@ -1,0 +1,207 @@
+//! Telling the truth about any provider: who signed in when only the userinfo
+//! endpoint names the account, id_tokens from another issuer or for another client,
+//! what is said about the refresh token's lifetime, and how a confidential client
+//! authenticates (issue "Tell the truth about any provider").
+
+use crate::support;
+
+use std::time::Duration;
+
+use chrono::Utc;
+
+use crate::support::desk::{self, ACCOUNT, run, text};
+use crate::support::oidc_config;
+use crate::support::provider::{Endpoint, Fault, PollAnswer, TestProvider};
+use tokendesk::Secret;
+use tokendesk::vault::Vault;
+use tokendesk::vault::ops::TokenTarget;
+
+fn sign_in(
+    home: &std::path::Path,
+    provider: &TestProvider,
+    extra: &[&str],
+) -> std::process::Output {
+    provider.set_interval(Some(1));
+    provider.script_polls(&[PollAnswer::Approve]);
+    let mut args = vec![
+        "sign-in",
+        "--data-source",
+        "A",
+        "--no-browser",
+        "--no-clipboard",
+    ];
+    args.extend(extra);
+    run(home, &args)
+}
+
+#[test]
+fn sign_in_names_the_account_from_userinfo_when_the_id_token_does_not() {
+    let home = support::temp_dir();
+    let provider = TestProvider::oidc();
+    desk::add_source(
+        &provider,
+        home.path(),
+        "A",
+        oidc_config(&provider),
+        0,
+        Utc::now(),
+    );
+    provider.set_claims_in_id_token(false);
+    let out = sign_in(home.path(), &provider, &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let shown = text(&out);
+    assert!(
+        shown.contains(&format!(
+            "Signed in as {ACCOUNT} (named by the provider's userinfo endpoint)"
+        )),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("the provider did not say how long it stays valid"),
+        "{shown}"
+    );
+    assert!(!shown.contains("Microsoft keeps it valid"), "{shown}");
+    let vault = Vault::open(home.path(), &desk::keys()).unwrap();
+    let record = vault.data().token(&TokenTarget::data_source("A")).unwrap();
+    let identity = record.identity.as_ref().expect("identity stored");
+    assert_eq!(identity.username.as_deref(), Some(ACCOUNT));
+    assert_eq!(
+        identity.sub.as_deref(),
+        Some("oid-sales"),
+        "the stable subject is kept"
+    );
+}
+
+#[test]
+fn a_provider_that_names_nobody_gets_its_own_message_not_another_account() {
+    let home = support::temp_dir();
+    let provider = TestProvider::oidc();
+    desk::add_source(
+        &provider,
+        home.path(),
+        "A",
+        oidc_config(&provider),
+        0,
+        Utc::now(),
+    );
+    provider.set_claims_in_id_token(false);
+    provider.fail_next(
+        Endpoint::UserInfo,
+        Fault::Status {
+            status: 401,
+            retry_after: None,
+        },
+    );
+    let out = sign_in(home.path(), &provider, &[]);
+    assert!(!out.status.success());
+    let shown = text(&out);
+    assert!(shown.contains("did not name the account"), "{shown}");
+    assert!(shown.contains("HTTP 401"), "{shown}");
+    assert!(shown.contains("subject oid-sales"), "{shown}");
+    assert!(
+        !shown.contains("is configured for"),
+        "not 'another account': {shown}"
+    );
+}
+
+#[test]
+fn id_tokens_from_another_issuer_or_for_another_client_are_refused() {
+    for (issuer, audience, expected) in [
+        (
+            Some("https://evil.example/realms/test"),
+            None,
+            "was issued by https://evil.example",
+        ),
+        (
+            None,
+            Some("another-client"),
+            "for another application (another-client)",
+        ),
+    ] {
+        let home = support::temp_dir();
+        let provider = TestProvider::oidc();
+        desk::add_source(
+            &provider,
+            home.path(),
+            "A",
+            oidc_config(&provider),
+            0,
+            Utc::now(),
+        );
+        provider.set_id_token_origin(issuer, audience);
+        let out = sign_in(home.path(), &provider, &[]);
+        assert!(!out.status.success());
+        assert!(text(&out).contains(expected), "{}", text(&out));
+        // A renewal whose id_token is wrong still keeps the rotated refresh token.
+        let out = run(home.path(), &["renew", "--data-source", "A"]);
+        assert!(text(&out).contains(expected), "{}", text(&out));
+        assert!(
+            text(&out).contains("new refresh token was stored"),
+            "{}",
+            text(&out)
+        );
+        provider.set_id_token_origin(None, None);
+        let out = run(home.path(), &["renew", "--data-source", "A"]);
+        assert!(out.status.success(), "{}", text(&out));
+        assert_eq!(provider.replays(), 0);
+    }
+}
+
+#[tokio::test]
+async fn a_confidential_client_authenticates_the_way_discovery_says() {
+    for (listed, required) in [
+        (
+            &["client_secret_basic", "client_secret_post"][..],
+            "client_secret_basic",
+        ),
+        (&[][..], "client_secret_basic"),
+        (&["client_secret_post"][..], "client_secret_post"),
+    ] {
+        let provider = TestProvider::oidc();
+        provider.set_client_secret(Some("s3cret:with/odd&chars"));
+        provider.set_client_auth(listed, Some(required));
+        let mut config = oidc_config(&provider);
+        config.client_secret = Some(Secret::new("s3cret:with/odd&chars"));
+        let client = support::connect(config).await;
+        let token = provider.issue_grant(ACCOUNT, desk::OIDC_GRANT, Utc::now());
+        let answer = client.refresh(&Secret::new(token), None, Utc::now()).await;
+        assert!(
+            answer.result.is_ok(),
+            "{listed:?}: {:?}",
+            answer.result.err()
+        );
+        assert_eq!(
+            provider.auth_methods_used(),
+            vec![required.to_string()],
+            "{listed:?}"
+        );
+    }
+}
+
+#[test]
+fn sign_in_with_a_stated_refresh_lifetime_says_it() {
+    let home = support::temp_dir();
+    let provider = TestProvider::microsoft();
+    let config = support::microsoft_config(&provider, tokendesk::identity::Scopes::Ews);
+    desk::add_source(&provider, home.path(), "A", config, 0, Utc::now());
+    provider.set_refresh_lifetime(Some(86_400));
+    provider.set_interval(Some(1));
+    provider.script_polls(&[PollAnswer::Approve]);
+    let out = run(
+        home.path(),
+        &[
+            "sign-in",
+            "--data-source",
+            "A",
+            "--no-browser",
+            "--no-clipboard",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("the provider says it is valid for 24 hours"),
+        "{}",
+        text(&out)
+    );
+    std::thread::sleep(Duration::from_millis(1));
+}
