@@ -5,19 +5,28 @@ use std::process::ExitCode;
 use chrono::{Local, Utc};
 
 use super::context::Context;
-use super::{DataSourceCommand, ProviderArgs};
-use crate::vault::{DataSource, ExchangeServer, policy};
+use super::{DataSourceCommand, ProviderArgs, RefreshTokenRule};
+use crate::vault::{DataSource, ExchangeServer, RefreshRule, RuleStart, policy};
 
 pub fn run(command: DataSourceCommand, context: &Context) -> Result<ExitCode, String> {
     match command {
-        DataSourceCommand::Add(args) => add(
-            context,
-            &args.name,
-            &args.provider,
-            &args.account,
-            args.ews_url,
-            args.api_root,
-        ),
+        DataSourceCommand::Add(args) => {
+            let rule = args.refresh_token_days.map(|days| RefreshRule {
+                days,
+                counted_from: match args.refresh_token_rule {
+                    RefreshTokenRule::Idle => RuleStart::LastUse,
+                    RefreshTokenRule::Fixed => RuleStart::SignIn,
+                },
+            });
+            add(
+                context,
+                &args.name,
+                &args.provider,
+                &args.account,
+                (args.ews_url, args.api_root),
+                rule,
+            )
+        }
         DataSourceCommand::List => list(context),
         DataSourceCommand::Remove { name } => {
             let mut vault = context.open()?;
@@ -39,8 +48,8 @@ fn add(
     name: &str,
     provider: &ProviderArgs,
     account: &str,
-    ews_url: Option<url::Url>,
-    api_root: Option<url::Url>,
+    (ews_url, api_root): (Option<url::Url>, Option<url::Url>),
+    refresh_rule: Option<RefreshRule>,
 ) -> Result<ExitCode, String> {
     if let Some(root) = &api_root {
         crate::identity::config::check_endpoint_url(root)?;
@@ -54,6 +63,7 @@ fn add(
         (None, false) => ExchangeServer::Office365,
     };
     source.account.api_root = api_root;
+    source.refresh_rule = refresh_rule;
     let mut vault = context.open_or_create()?;
     vault
         .update(|data| data.add_data_source(source))
@@ -81,7 +91,12 @@ fn list(context: &Context) -> Result<ExitCode, String> {
         "NAME", "TENANT", "EXCHANGE ACCOUNT", "TOKEN", "DAYS LEFT", "USERS"
     );
     for source in &data.data_sources {
-        let status = policy::evaluate(&source.token, &data.settings, now);
+        let status = policy::evaluate(
+            &source.token,
+            &data.settings,
+            policy::Lifetime::of(source),
+            now,
+        );
         println!(
             "{:<24} {:<32} {:<32} {:<16} {:>9} {:>6}",
             source.name,

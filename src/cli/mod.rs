@@ -182,7 +182,7 @@ pub struct RenewArgs {
 pub enum DataSourceCommand {
     /// Add a data source.
     #[command(
-        after_help = "Example:\n  tokendesk data-source add Exchange --tenant contoso.onmicrosoft.com --client-id 11111111-2222-3333-4444-555555555555 --preset graph --account sales@contoso.com"
+        after_help = "Examples:\n  tokendesk data-source add Exchange --tenant contoso.onmicrosoft.com --client-id 11111111-2222-3333-4444-555555555555 --preset graph --account sales@contoso.com\n  tokendesk data-source add Portal --issuer-url https://id.example.org/realms/main --client-id tokendesk --account jane@example.org --refresh-token-days 30 --refresh-token-rule idle"
     )]
     Add(Box<AddDataSourceArgs>),
     /// List data sources with the state of their tokens.
@@ -207,6 +207,26 @@ pub struct AddDataSourceArgs {
     /// Call Graph or Exchange Online at this host instead of the cloud's (Test Connection).
     #[arg(long, value_name = "URL")]
     pub api_root: Option<Url>,
+    /// How many days the provider's refresh tokens live, when its token answers do
+    /// not say (without it and without a statement, the expiry is shown as unknown).
+    #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub refresh_token_days: Option<u32>,
+    /// What those days count from: the last use (idle) or the sign-in (fixed).
+    #[arg(
+        long,
+        value_enum,
+        default_value = "idle",
+        requires = "refresh_token_days"
+    )]
+    pub refresh_token_rule: RefreshTokenRule,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum RefreshTokenRule {
+    /// Counted from the last use: every renewal restarts it.
+    Idle,
+    /// Counted from the sign-in: renewals do not extend it.
+    Fixed,
 }
 
 #[derive(Debug, Subcommand)]

@@ -6,8 +6,8 @@ use chrono::{DateTime, Local, Utc};
 use serde::Serialize;
 
 use super::context::Context;
-use crate::vault::policy::{self, TokenState};
-use crate::vault::{TokenRecord, VaultData};
+use crate::vault::policy::{self, ExpiryBasis, TokenState};
+use crate::vault::{DataSource, TokenRecord, VaultData};
 
 /// Exit codes a monitoring system can act on.
 pub const EXIT_HEALTHY: u8 = 0;
@@ -24,8 +24,10 @@ struct TokenLine {
     user: Option<String>,
     account: String,
     state: TokenState,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Null when nobody said when the refresh token dies.
     expires_at: Option<DateTime<Utc>>,
+    /// What `expires_at` is known from: microsoft, provider, configured or unknown.
+    expiry_basis: ExpiryBasis,
     #[serde(skip_serializing_if = "Option::is_none")]
     days_left: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -107,14 +109,15 @@ pub fn run(context: &Context, data_source: Option<&str>, json: bool) -> ExitCode
 }
 
 fn collect(data: &VaultData, only: Option<&str>, now: DateTime<Utc>) -> Vec<TokenLine> {
-    let line = |source: &str, user: Option<&str>, account: &str, record: &TokenRecord| {
-        let status = policy::evaluate(record, &data.settings, now);
+    let line = |source: &DataSource, user: Option<&str>, account: &str, record: &TokenRecord| {
+        let status = policy::evaluate(record, &data.settings, policy::Lifetime::of(source), now);
         TokenLine {
-            data_source: source.to_string(),
+            data_source: source.name.clone(),
             user: user.map(str::to_string),
             account: account.to_string(),
             state: status.state,
             expires_at: status.expires_at,
+            expiry_basis: status.basis,
             days_left: status.days_left,
             obtained_at: record.obtained_at,
             last_renewed_at: record.last_redeemed_at,
@@ -131,15 +134,10 @@ fn collect(data: &VaultData, only: Option<&str>, now: DateTime<Utc>) -> Vec<Toke
         .iter()
         .filter(|s| only.is_none_or(|name| s.name.eq_ignore_ascii_case(name)))
     {
-        lines.push(line(
-            &source.name,
-            None,
-            &source.account.email,
-            &source.token,
-        ));
+        lines.push(line(source, None, &source.account.email, &source.token));
         for mapping in &source.users {
             lines.push(line(
-                &source.name,
+                source,
                 Some(&mapping.app_user.login),
                 &mapping.exchange_user,
                 &mapping.token,
@@ -152,6 +150,17 @@ fn collect(data: &VaultData, only: Option<&str>, now: DateTime<Utc>) -> Vec<Toke
 fn local(at: Option<DateTime<Utc>>) -> String {
     at.map(|t| t.with_timezone(&Local).format("%Y-%m-%d %H:%M").to_string())
         .unwrap_or_else(|| "-".into())
+}
+
+/// "unknown" when nobody said, never a made-up date; a date from the admin's rule
+/// is marked so.
+fn expires_text(line: &TokenLine) -> String {
+    match (line.expires_at, line.expiry_basis) {
+        (None, _) if line.state == TokenState::Missing => "-".into(),
+        (None, _) => "unknown".into(),
+        (Some(_), ExpiryBasis::Configured) => format!("{} (rule)", local(line.expires_at)),
+        (Some(_), _) => local(line.expires_at),
+    }
 }
 
 fn print_table(report: &StatusReport) {
@@ -178,7 +187,7 @@ fn print_table(report: &StatusReport) {
             line.user.as_deref().unwrap_or("-"),
             line.account,
             line.state.label(),
-            local(line.expires_at),
+            expires_text(line),
             line.days_left
                 .map(|d| d.to_string())
                 .unwrap_or_else(|| "-".into()),

@@ -82,7 +82,12 @@ pub fn run(command: UserCommand, context: &Context) -> Result<ExitCode, String> 
                         "APPLICATION USER", "EXCHANGE USER", "TOKEN", "DAYS LEFT"
                     );
                     for mapping in &source.users {
-                        let status = policy::evaluate(&mapping.token, &data.settings, now);
+                        let status = policy::evaluate(
+                            &mapping.token,
+                            &data.settings,
+                            policy::Lifetime::of(source),
+                            now,
+                        );
                         println!(
                             "{:<32} {:<32} {:<16} {:>9}",
                             mapping.app_user.login,

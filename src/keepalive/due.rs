@@ -5,7 +5,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::vault::model::{Settings, TokenRecord};
 use crate::vault::ops::TokenTarget;
-use crate::vault::policy::{self, TokenState};
+use crate::vault::policy::{self, Lifetime, TokenState};
 
 /// Why a token is (or is not) part of a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,15 +35,33 @@ pub fn jitter(target: &TokenTarget) -> Duration {
     Duration::seconds((hash % 86_400) as i64)
 }
 
+/// How old the last redemption may get before the keep-alive renews: the
+/// configured keep-alive age, but at most a third of an idle window (a one-day
+/// window is renewed every 8 hours), and the keep-alive interval when nobody says
+/// how long the token lives.
+pub fn keepalive_age(record: &TokenRecord, settings: &Settings, lifetime: Lifetime) -> Duration {
+    let configured = Duration::days(settings.keepalive_age_days);
+    match policy::idle_window(record, settings, lifetime) {
+        // Windows shorter than the one the settings were made for (Microsoft's 90
+        // days) are renewed once a third of them has passed.
+        Some(window) if window < Duration::days(settings.inactivity_window_days) => {
+            configured.min(window / 3)
+        }
+        Some(_) => configured,
+        None => Duration::hours(settings.keepalive_interval_hours),
+    }
+}
+
 /// The `--due` rule: redeem when the last redemption is older than the keep-alive
 /// age (less this token's jitter) or when the token is inside the reminder window.
 pub fn decide(
     target: &TokenTarget,
     record: &TokenRecord,
     settings: &Settings,
+    lifetime: Lifetime,
     now: DateTime<Utc>,
 ) -> Decision {
-    let status = policy::evaluate(record, settings, now);
+    let status = policy::evaluate(record, settings, lifetime, now);
     if matches!(status.state, TokenState::Missing | TokenState::NeedsSignIn) {
         return Decision::NeedsSignIn;
     }
@@ -53,10 +71,11 @@ pub fn decide(
         return Decision::Due;
     }
     let last_use = record.last_redeemed_at.or(record.obtained_at);
+    let age = keepalive_age(record, settings, lifetime);
+    // The jitter spreads renewals over at most a seventh of the age.
+    let spread = Duration::seconds(jitter(target).num_seconds() % (age.num_seconds() / 7).max(1));
     match last_use {
-        Some(at) if now - at >= Duration::days(settings.keepalive_age_days) - jitter(target) => {
-            Decision::Due
-        }
+        Some(at) if now - at >= age - spread => Decision::Due,
         Some(_) => Decision::Fresh,
         None => Decision::Due,
     }
@@ -94,11 +113,23 @@ mod tests {
         let target = TokenTarget::data_source("Exchange");
         let record = used(start);
         assert_eq!(
-            decide(&target, &record, &settings, start + Duration::days(5)),
+            decide(
+                &target,
+                &record,
+                &settings,
+                Lifetime::MICROSOFT,
+                start + Duration::days(5)
+            ),
             Decision::Fresh
         );
         assert_eq!(
-            decide(&target, &record, &settings, start + Duration::days(7)),
+            decide(
+                &target,
+                &record,
+                &settings,
+                Lifetime::MICROSOFT,
+                start + Duration::days(7)
+            ),
             Decision::Due
         );
         // A keep-alive age longer than the reminder window: the window still wins.
@@ -107,15 +138,33 @@ mod tests {
             ..Settings::default()
         };
         assert_eq!(
-            decide(&target, &record, &lazy, start + Duration::days(59)),
+            decide(
+                &target,
+                &record,
+                &lazy,
+                Lifetime::MICROSOFT,
+                start + Duration::days(59)
+            ),
             Decision::Fresh
         );
         assert_eq!(
-            decide(&target, &record, &lazy, start + Duration::days(61)),
+            decide(
+                &target,
+                &record,
+                &lazy,
+                Lifetime::MICROSOFT,
+                start + Duration::days(61)
+            ),
             Decision::Due
         );
         assert_eq!(
-            decide(&target, &record, &settings, start + Duration::days(200)),
+            decide(
+                &target,
+                &record,
+                &settings,
+                Lifetime::MICROSOFT,
+                start + Duration::days(200)
+            ),
             Decision::Due,
             "past the estimated expiry the provider decides"
         );
@@ -127,13 +176,19 @@ mod tests {
         let now = Utc::now();
         let target = TokenTarget::data_source("Exchange");
         assert_eq!(
-            decide(&target, &TokenRecord::default(), &settings, now),
+            decide(
+                &target,
+                &TokenRecord::default(),
+                &settings,
+                Lifetime::MICROSOFT,
+                now
+            ),
             Decision::NeedsSignIn
         );
         let mut cleared = used(now);
         cleared.clear("admin", now);
         assert_eq!(
-            decide(&target, &cleared, &settings, now),
+            decide(&target, &cleared, &settings, Lifetime::MICROSOFT, now),
             Decision::NeedsSignIn
         );
         let mut revoked = used(now);
@@ -145,8 +200,56 @@ mod tests {
             now,
         );
         assert_eq!(
-            decide(&target, &revoked, &settings, now),
+            decide(&target, &revoked, &settings, Lifetime::MICROSOFT, now),
             Decision::NeedsSignIn
+        );
+    }
+
+    #[test]
+    fn a_short_stated_window_is_renewed_every_third_of_it_and_an_unknown_one_at_the_interval() {
+        let settings = Settings::default();
+        let target = TokenTarget::data_source("Portal");
+        let start = Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap();
+        let mut record = TokenRecord {
+            refresh_token: Some(Secret::new("rt")),
+            obtained_at: Some(start),
+            last_redeemed_at: Some(start),
+            refresh_expires_at: Some(start + Duration::days(1)),
+            ..TokenRecord::default()
+        };
+        let oidc = Lifetime {
+            microsoft: false,
+            rule: None,
+        };
+        assert_eq!(keepalive_age(&record, &settings, oidc), Duration::hours(8));
+        assert_eq!(
+            decide(
+                &target,
+                &record,
+                &settings,
+                oidc,
+                start + Duration::hours(6)
+            ),
+            Decision::Fresh
+        );
+        assert_eq!(
+            decide(
+                &target,
+                &record,
+                &settings,
+                oidc,
+                start + Duration::hours(8)
+            ),
+            Decision::Due
+        );
+        record.refresh_expires_at = None;
+        assert_eq!(
+            keepalive_age(&record, &settings, oidc),
+            Duration::hours(settings.keepalive_interval_hours)
+        );
+        assert_eq!(
+            keepalive_age(&record, &settings, Lifetime::MICROSOFT),
+            Duration::days(7)
         );
     }
 }

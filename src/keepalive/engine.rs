@@ -308,7 +308,7 @@ fn select<P: FnMut(&RenewResult)>(
         }
         let target = owner.target();
         let record = owner.record();
-        match decision(selection, &target, record, &data.settings, now) {
+        match decision(selection, &owner, &data.settings, now) {
             Decision::Fresh => tally.fresh += 1,
             Decision::Due => pending.entry(id.source).or_default().push(Candidate {
                 id,
@@ -335,12 +335,13 @@ fn select<P: FnMut(&RenewResult)>(
 
 fn decision(
     selection: &Selection,
-    target: &TokenTarget,
-    record: &crate::vault::TokenRecord,
+    owner: &crate::vault::ops::TokenOwner<'_>,
     settings: &crate::vault::Settings,
     now: DateTime<Utc>,
 ) -> Decision {
-    let rule = decide(target, record, settings, now);
+    let record = owner.record();
+    let lifetime = crate::vault::policy::Lifetime::of(owner.source);
+    let rule = decide(&owner.target(), record, settings, lifetime, now);
     match (selection, rule) {
         (_, Decision::NeedsSignIn) => Decision::NeedsSignIn,
         _ if record.refresh_token.is_none() => Decision::NeedsSignIn,
@@ -446,7 +447,7 @@ where
         };
         let record = owner.record();
         let renewed_meanwhile = record.last_redeemed_at.is_some_and(|at| at > started_at);
-        match decision(selection, &candidate.target, record, &data.settings, now) {
+        match decision(selection, &owner, &data.settings, now) {
             _ if renewed_meanwhile => tally.fresh += 1,
             Decision::Fresh => tally.fresh += 1,
             Decision::NeedsSignIn => {

@@ -486,8 +486,9 @@ fn token_details(
     ui: &mut egui::Ui,
     record: &TokenRecord,
     settings: &crate::vault::Settings,
+    lifetime: policy::Lifetime,
 ) -> TokenState {
-    let status = policy::evaluate(record, settings, state.now());
+    let status = policy::evaluate(record, settings, lifetime, state.now());
     egui::Grid::new(ui.next_auto_id())
         .num_columns(2)
         .spacing([12.0, 4.0])
@@ -621,7 +622,8 @@ fn exchange_tab(state: &mut AppState, ui: &mut egui::Ui, dialog: &mut EditDialog
     let Some(data) = state.shared_data() else {
         return;
     };
-    let token_state = token_details(state, ui, &dialog.source.token, &data.settings);
+    let lifetime = policy::Lifetime::of(&dialog.source);
+    let token_state = token_details(state, ui, &dialog.source.token, &data.settings, lifetime);
     ui.add_space(6.0);
     ui.horizontal(|ui| {
         if request_button_ui(state, ui, token_state) {
@@ -712,6 +714,7 @@ fn sorted_rows(
     }
     let filter = &key.filter;
     let users = &dialog.source.users;
+    let lifetime = policy::Lifetime::of(&dialog.source);
     let mut rows: Vec<Row> = users
         .iter()
         .enumerate()
@@ -722,7 +725,7 @@ fn sorted_rows(
                 || m.exchange_user.to_lowercase().contains(filter)
         })
         .map(|(i, m)| {
-            let status = policy::evaluate(&m.token, &data.settings, now);
+            let status = policy::evaluate(&m.token, &data.settings, lifetime, now);
             (i, status.state, status.days_left)
         })
         .collect();
@@ -842,7 +845,11 @@ fn users_tab(state: &mut AppState, ui: &mut egui::Ui, dialog: &mut EditDialog) {
                     );
                 });
                 row.col(|ui| {
-                    let expires = policy::expires_at(&mapping.token, &data.settings);
+                    let expires = policy::expires_at(
+                        &mapping.token,
+                        &data.settings,
+                        policy::Lifetime::of(&dialog.source),
+                    );
                     ui.label(
                         expires
                             .map(|at| state.locale.date_time(at))

@@ -28,7 +28,8 @@ pub fn attention(data: &VaultData, now: chrono::DateTime<chrono::Utc>) -> Vec<At
     let mut list = Vec::new();
     for owner in data.each_token() {
         let record = owner.record();
-        let status = policy::evaluate(record, &data.settings, now);
+        let lifetime = policy::Lifetime::of(owner.source);
+        let status = policy::evaluate(record, &data.settings, lifetime, now);
         if matches!(status.state, TokenState::Healthy) {
             continue;
         }
@@ -37,7 +38,7 @@ pub fn attention(data: &VaultData, now: chrono::DateTime<chrono::Utc>) -> Vec<At
             continue;
         }
         list.push(Attention {
-            reminder_due: policy::reminder_due(record, &data.settings, now, today),
+            reminder_due: policy::reminder_due(record, &data.settings, lifetime, now, today),
             target: owner.target(),
             account: owner.account().to_string(),
             state: status.state,
@@ -302,7 +303,12 @@ fn data_source_table(
         })
         .body(|mut body| {
             for source in &data.data_sources {
-                let status = policy::evaluate(&source.token, &data.settings, now);
+                let status = policy::evaluate(
+                    &source.token,
+                    &data.settings,
+                    policy::Lifetime::of(source),
+                    now,
+                );
                 body.row(22.0, |mut row| {
                     row.col(|ui| {
                         let response =

@@ -17,7 +17,8 @@ pub mod store;
 pub use error::VaultError;
 pub use keys::{KeySource, Keyring};
 pub use model::{
-    AppUser, DataSource, ExchangeServer, Settings, TokenId, TokenRecord, UserMapping, VaultData,
+    AppUser, DataSource, ExchangeServer, RefreshRule, RuleStart, Settings, TokenId, TokenRecord,
+    UserMapping, VaultData,
 };
 pub use policy::{TokenState, TokenStatus};
 pub use store::Vault;

@@ -153,12 +153,32 @@ pub struct ExchangeAccount {
     pub api_root: Option<Url>,
 }
 
+/// When a provider's refresh tokens die, as the admin configured it for a provider
+/// that does not say so in its answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefreshRule {
+    pub days: u32,
+    pub counted_from: RuleStart,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RuleStart {
+    /// From the last use (an idle timeout: every renewal restarts it).
+    LastUse,
+    /// From the sign-in (a fixed lifetime: renewals do not extend it).
+    SignIn,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DataSource {
     pub id: Uuid,
     pub name: String,
     pub provider: ProviderConfig,
     pub account: ExchangeAccount,
+    /// The refresh-token lifetime rule for a provider that does not state one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_rule: Option<RefreshRule>,
     #[serde(default)]
     pub token: TokenRecord,
     #[serde(default)]
@@ -180,6 +200,7 @@ impl DataSource {
                 server: ExchangeServer::Office365,
                 api_root: None,
             },
+            refresh_rule: None,
             token: TokenRecord::default(),
             users: Vec::new(),
         }
@@ -305,10 +326,19 @@ pub struct TokenRecord {
     /// (a provider that detects replay then refuses it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restored_at: Option<DateTime<Utc>>,
+    /// When the provider said, in its latest answer, that the refresh token dies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_expires_at: Option<DateTime<Utc>>,
     /// Not stored: a renewal's rotated token is waiting in a rescue file beside the
     /// vault, because the vault itself could not be written.
     #[serde(skip)]
     pub at_risk: bool,
+}
+
+fn stated_expiry(tokens: &TokenSet) -> Option<DateTime<Utc>> {
+    tokens.refresh_expires_in.map(|seconds| {
+        tokens.obtained_at + chrono::Duration::seconds(seconds.min(10 * 365 * 86_400))
+    })
 }
 
 fn is_zero(value: &u64) -> bool {
@@ -355,6 +385,7 @@ impl TokenRecord {
             reminder_shown_on: None,
             revision,
             restored_at: None,
+            refresh_expires_at: stated_expiry(tokens),
             at_risk: false,
         };
     }
@@ -370,6 +401,9 @@ impl TokenRecord {
             self.refresh_token = Some(rotated.clone());
         }
         self.last_redeemed_at = Some(tokens.obtained_at);
+        // Stated on every answer, since it may change; an answer that states nothing
+        // leaves the data source's rule (or "unknown") to say it.
+        self.refresh_expires_at = stated_expiry(tokens);
         if tokens.scope.is_some() && !for_other_scope {
             self.scopes = tokens.scope.clone();
         }

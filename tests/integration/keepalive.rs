@@ -132,11 +132,23 @@ async fn a_year_of_weekly_keepalive_keeps_1000_mappings_alive() {
     let now = clock.now();
     let source = data.data_source("Exchange").unwrap();
     assert_eq!(
-        policy::evaluate(&source.token, &data.settings, now).state,
+        policy::evaluate(
+            &source.token,
+            &data.settings,
+            policy::Lifetime::MICROSOFT,
+            now
+        )
+        .state,
         TokenState::Healthy
     );
     for (n, mapping) in source.users.iter().enumerate() {
-        let state = policy::evaluate(&mapping.token, &data.settings, now).state;
+        let state = policy::evaluate(
+            &mapping.token,
+            &data.settings,
+            policy::Lifetime::MICROSOFT,
+            now,
+        )
+        .state;
         if revoked.contains(&n) {
             assert_eq!(state, TokenState::NeedsSignIn, "{}", mapping.app_user.login);
             continue;
@@ -261,7 +273,13 @@ async fn throttling_pauses_the_run_for_retry_after_and_then_succeeds() {
         Some(ErrorKind::Transient)
     );
     assert_eq!(
-        policy::evaluate(record, &vault.data().settings, clock.now()).state,
+        policy::evaluate(
+            record,
+            &vault.data().settings,
+            policy::Lifetime::MICROSOFT,
+            clock.now()
+        )
+        .state,
         TokenState::Healthy
     );
 }

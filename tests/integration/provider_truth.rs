@@ -205,3 +205,84 @@ fn sign_in_with_a_stated_refresh_lifetime_says_it() {
     );
     std::thread::sleep(Duration::from_millis(1));
 }
+
+fn status_json(home: &std::path::Path) -> serde_json::Value {
+    let out = run(home, &["status", "--json"]);
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", text(&out)))
+}
+
+#[test]
+fn status_says_where_each_expiry_comes_from_and_never_invents_one() {
+    let home = support::temp_dir();
+    let microsoft = TestProvider::microsoft();
+    let config = support::microsoft_config(&microsoft, tokendesk::identity::Scopes::Ews);
+    desk::add_source(&microsoft, home.path(), "M", config, 0, Utc::now());
+    let stated = TestProvider::oidc();
+    desk::add_source(
+        &stated,
+        home.path(),
+        "Stated",
+        oidc_config(&stated),
+        0,
+        Utc::now(),
+    );
+    stated.set_refresh_lifetime(Some(86_400));
+    let configured = TestProvider::oidc();
+    desk::add_source(
+        &configured,
+        home.path(),
+        "Rule",
+        oidc_config(&configured),
+        0,
+        Utc::now(),
+    );
+    let silent = TestProvider::oidc();
+    desk::add_source(
+        &silent,
+        home.path(),
+        "Silent",
+        oidc_config(&silent),
+        0,
+        Utc::now(),
+    );
+    let mut vault = Vault::open(home.path(), &desk::keys()).unwrap();
+    vault
+        .update(|data| {
+            data.data_source_mut("Rule")?.refresh_rule = Some(tokendesk::vault::RefreshRule {
+                days: 30,
+                counted_from: tokendesk::vault::RuleStart::SignIn,
+            });
+            Ok(())
+        })
+        .unwrap();
+    let out = run(home.path(), &["renew", "--all"]);
+    assert!(out.status.success(), "{}", text(&out));
+
+    let report = status_json(home.path());
+    let tokens = report["tokens"].as_array().unwrap();
+    let by = |name: &str| {
+        tokens
+            .iter()
+            .find(|t| t["data_source"] == name)
+            .unwrap()
+            .clone()
+    };
+    let now = Utc::now();
+    let days = |t: &serde_json::Value| {
+        let at: chrono::DateTime<Utc> = t["expires_at"].as_str().unwrap().parse().unwrap();
+        (at - now).num_hours() as f64 / 24.0
+    };
+    assert_eq!(by("M")["expiry_basis"], "microsoft");
+    assert!((days(&by("M")) - 90.0).abs() < 0.1, "{}", by("M"));
+    assert_eq!(by("Stated")["expiry_basis"], "provider");
+    assert!((days(&by("Stated")) - 1.0).abs() < 0.1, "{}", by("Stated"));
+    assert_eq!(by("Rule")["expiry_basis"], "configured");
+    assert!((days(&by("Rule")) - 30.0).abs() < 0.1, "{}", by("Rule"));
+    assert_eq!(by("Silent")["expiry_basis"], "unknown");
+    assert!(by("Silent")["expires_at"].is_null(), "{}", by("Silent"));
+    assert_eq!(by("Silent")["state"], "healthy");
+
+    let table = text(&run(home.path(), &["status"]));
+    assert!(table.contains("unknown"), "{table}");
+    assert!(table.contains("(rule)"), "{table}");
+}

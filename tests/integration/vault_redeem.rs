@@ -86,7 +86,13 @@ async fn rotated_tokens_are_written_through_and_never_replayed() {
     let data = Vault::open(dir.path(), &keys).unwrap().data().clone();
     let record = data.token(&target).unwrap();
     assert_eq!(
-        policy::evaluate(record, &data.settings, Utc::now()).state,
+        policy::evaluate(
+            record,
+            &data.settings,
+            policy::Lifetime::MICROSOFT,
+            Utc::now()
+        )
+        .state,
         TokenState::Healthy
     );
     assert_eq!(
@@ -102,7 +108,13 @@ async fn rotated_tokens_are_written_through_and_never_replayed() {
     let data = Vault::open(dir.path(), &keys).unwrap().data().clone();
     let record = data.token(&target).unwrap();
     assert_eq!(
-        policy::evaluate(record, &data.settings, Utc::now()).state,
+        policy::evaluate(
+            record,
+            &data.settings,
+            policy::Lifetime::MICROSOFT,
+            Utc::now()
+        )
+        .state,
         TokenState::NeedsSignIn
     );
     assert_eq!(
