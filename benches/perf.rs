@@ -266,7 +266,7 @@ fn guarded_redemption(c: &mut Criterion) {
             let request = Request {
                 target: &target,
                 scope: None,
-                cache: CachePolicy::RenewedSince(Utc::now()),
+                cache: CachePolicy::RenewedWhileWaiting,
                 lock_wait: Duration::from_secs(5),
             };
             runtime

@@ -16,6 +16,7 @@ use crate::vault::ops::TokenTarget;
 use crate::vault::{Vault, VaultError};
 
 pub use crate::redemption::RedeemError;
+
 use crate::redemption::{Access, CachePolicy, DEFAULT_LOCK_WAIT, Request};
 
 /// Redeems the refresh token of `target` along the guarded path and returns the
@@ -33,7 +34,9 @@ pub async fn redeem(
         client,
         target,
         None,
-        CachePolicy::RenewedSince(clock.now()),
+        // Only a renewal that another process completes while this one waits for the
+        // token: Test Connection after a revocation must really try the token.
+        CachePolicy::RenewedWhileWaiting,
         clock,
     )
     .await
@@ -112,8 +115,9 @@ pub fn clear(
 pub enum ApiCheck {
     /// Microsoft Graph `GET /v1.0/me`.
     Graph { root: Url },
-    /// EWS `GetFolder` on the mailbox root.
-    Ews { url: Url },
+    /// EWS `GetFolder` on the mailbox root; `online` for Exchange Online (where
+    /// Microsoft blocks EWS unless the tenant allows the app).
+    Ews { url: Url, online: bool },
     /// The provider's OpenID `userinfo_endpoint`.
     UserInfo { url: Url },
 }
@@ -143,8 +147,11 @@ impl ApiCheck {
             ExchangeServer::Graph => root(Cloud::graph_root).map(|root| ApiCheck::Graph { root }),
             ExchangeServer::Office365 => root(Cloud::exchange_root)
                 .and_then(|r| r.join("EWS/Exchange.asmx").ok())
-                .map(|url| ApiCheck::Ews { url }),
-            ExchangeServer::Ews(url) => Some(ApiCheck::Ews { url: url.clone() }),
+                .map(|url| ApiCheck::Ews { url, online: true }),
+            ExchangeServer::Ews(url) => Some(ApiCheck::Ews {
+                url: url.clone(),
+                online: false,
+            }),
         }
     }
 
@@ -290,7 +297,7 @@ async fn call_api(
                 .chain(info.email)
                 .collect()
         }
-        ApiCheck::Ews { url } => {
+        ApiCheck::Ews { url, online } => {
             let response = http
                 .post_body(
                     url,
@@ -299,6 +306,13 @@ async fn call_api(
                     GET_FOLDER.to_string(),
                 )
                 .await?;
+            if *online && matches!(response.status, 401 | 403) {
+                return Err(api_error(format!(
+                    "HTTP {}. Exchange Online blocks EWS since 2026-10-01 unless the tenant allows it: an Exchange admin runs Set-OrganizationConfig -EWSEnabled $true and adds this app's client ID ({}) to -EwsAllowedAppIDs. EWS in Exchange Online ends for good on 2027-04-01: switch this data source's API to Microsoft Graph (General tab, or data-source add --preset graph).",
+                    response.status,
+                    client.config().client_id
+                )));
+            }
             let body = String::from_utf8_lossy(&response.body);
             if !response.is_success() || !body.contains("ResponseClass=\"Success\"") {
                 return Err(api_error(format!(

@@ -364,7 +364,7 @@ pub fn aadsts(code: u32) -> Option<(ErrorKind, &'static str)> {
         ),
         53003 => (
             AdminAction,
-            "Conditional Access blocked the sign-in (AADSTS53003); the tenant may block the device code flow. Ask the Entra admin to exclude this app or user from that policy.",
+            "Conditional Access blocked the sign-in (AADSTS53003). The likely cause is the Microsoft-managed policy \"Block device code flow\" (on by default since 2025) or a policy with the \"Authentication flows\" condition: ask the Entra admin to exclude this app or user from it. Tokens first obtained by device code can be blocked at a later refresh by the same policy.",
         ),
         50079 => (
             AdminAction,

@@ -43,9 +43,10 @@ pub enum CachePolicy {
     /// Any cached access token that lives at least `margin` longer and covers the
     /// scope (`tokendesk token`).
     Usable { margin: chrono::Duration },
-    /// Only one obtained after `since`: another process renewed the token while
-    /// this one waited for it (Test Connection, renewing one token on request).
-    RenewedSince(DateTime<Utc>),
+    /// Only one that another process stored while this one waited for the token's
+    /// lock (Test Connection, renewing one token on request): that renewal is the
+    /// one this caller would have made.
+    RenewedWhileWaiting,
 }
 
 /// One token to redeem.
@@ -100,6 +101,10 @@ pub async fn redeem(
 ) -> Result<Access, RedeemError> {
     vault.reload()?;
     let id = vault.data().token_id(request.target)?;
+    let revision_before = vault
+        .data()
+        .token_by_id(&id)
+        .map(|owner| owner.record().revision);
     let _lock = match TokenLock::acquire(vault.dir(), &id, request.lock_wait).await {
         Ok(lock) => lock,
         Err(LockFailure::Busy { holder }) => {
@@ -119,7 +124,14 @@ pub async fn redeem(
         .ok_or_else(|| RedeemError::Superseded {
             target: request.target.clone(),
         })?;
-    if let Some(access) = cached(&record, &request.cache, request.scope, clock.now()) {
+    let changed_meanwhile = revision_before != Some(record.revision);
+    if let Some(access) = cached(
+        &record,
+        &request.cache,
+        changed_meanwhile,
+        request.scope,
+        clock.now(),
+    ) {
         return Ok(access);
     }
     let refresh_token = record
@@ -160,6 +172,7 @@ pub async fn redeem(
 fn cached(
     record: &TokenRecord,
     policy: &CachePolicy,
+    changed_meanwhile: bool,
     scope: Option<&str>,
     now: DateTime<Utc>,
 ) -> Option<Access> {
@@ -171,8 +184,8 @@ fn cached(
     }
     let usable = match policy {
         CachePolicy::Usable { margin } => access.expires_at - *margin > now,
-        CachePolicy::RenewedSince(since) => {
-            record.last_redeemed_at.is_some_and(|at| at > *since) && access.expires_at > now
+        CachePolicy::RenewedWhileWaiting => {
+            changed_meanwhile && record.last_error.is_none() && access.expires_at > now
         }
     };
     usable.then(|| Access::Cached {

@@ -449,7 +449,7 @@ fn general_tab(state: &AppState, ui: &mut egui::Ui, dialog: &mut EditDialog) {
     if dialog.api == Api::Ews {
         ui.colored_label(
             super::main_window::WARNING,
-            state.tr("Exchange Online began blocking EWS on 2026-10-01; prefer Microsoft Graph where the application supports it."),
+            state.tr("Exchange Online blocks EWS unless the tenant allows this app (EWSEnabled, EwsAllowedAppIDs) and ends it on 2027-04-01; prefer Microsoft Graph."),
         );
     }
     if dialog.api == Api::Custom {

@@ -235,8 +235,8 @@ fn german(english: &str) -> Option<&'static str> {
         "Scheduled keep-alive (runs tokendesk renew --due daily, also while this window is closed)" => {
             "Geplantes Keep-alive (führt täglich tokendesk renew --due aus, auch wenn dieses Fenster geschlossen ist)"
         }
-        "Exchange Online began blocking EWS on 2026-10-01; prefer Microsoft Graph where the application supports it." => {
-            "Exchange Online blockiert EWS seit dem 01.10.2026; verwenden Sie Microsoft Graph, wo die Anwendung es unterstützt."
+        "Exchange Online blocks EWS unless the tenant allows this app (EWSEnabled, EwsAllowedAppIDs) and ends it on 2027-04-01; prefer Microsoft Graph." => {
+            "Exchange Online blockiert EWS, außer der Mandant lässt diese App zu (EWSEnabled, EwsAllowedAppIDs), und beendet es am 01.04.2027; verwenden Sie bevorzugt Microsoft Graph."
         }
         "{renewed} renewed, {fresh} not due, {failed} failed for now, {dead} need a new sign-in" => {
             "{renewed} erneuert, {fresh} nicht fällig, {failed} vorerst fehlgeschlagen, {dead} brauchen eine neue Anmeldung"

@@ -49,16 +49,34 @@ fn item1_test_and_token_at_the_same_moment_redeem_once() {
     let home = support::temp_dir();
     let provider = oidc_desk(home.path());
     provider.set_token_latency(Duration::from_millis(400));
-    let test = spawn(home.path(), &["test", "--data-source", "A"]);
+    // `token` is redeeming when the admin presses Test Connection.
     let token = spawn(home.path(), &["token", "--data-source", "A"]);
-    let test = test.wait_with_output().unwrap();
+    wait_until("token to ask the provider", Duration::from_secs(10), || {
+        provider.in_flight() > 0
+    });
+    let test = spawn(home.path(), &["test", "--data-source", "A"]);
     let token = token.wait_with_output().unwrap();
+    let test = test.wait_with_output().unwrap();
     assert!(test.status.success(), "{}", text(&test));
     assert!(token.status.success(), "{}", text(&token));
     assert_eq!(
         token_requests(&provider),
         1,
-        "one redemption serves both: the second caller finds the fresh access token"
+        "Test Connection waits for the renewal in flight and uses its fresh access token"
+    );
+    // And the other way round: Test Connection first, `token` during it.
+    let test = spawn(home.path(), &["test", "--data-source", "A"]);
+    wait_until("test to ask the provider", Duration::from_secs(10), || {
+        token_requests(&provider) == 2
+    });
+    let token = run(home.path(), &["token", "--data-source", "A"]);
+    let test = test.wait_with_output().unwrap();
+    assert!(test.status.success(), "{}", text(&test));
+    assert!(token.status.success(), "{}", text(&token));
+    assert_eq!(
+        token_requests(&provider),
+        2,
+        "`token` used Test Connection's renewal"
     );
     provider.set_token_latency(Duration::ZERO);
     assert_grant_intact(&provider, home.path());
@@ -392,7 +410,7 @@ async fn item6_a_waiter_gives_up_after_a_bounded_time_naming_the_holder() {
     let request = tokendesk::redemption::Request {
         target: &target,
         scope: None,
-        cache: tokendesk::redemption::CachePolicy::RenewedSince(Utc::now()),
+        cache: tokendesk::redemption::CachePolicy::RenewedWhileWaiting,
         lock_wait: Duration::from_millis(300),
     };
     let error =
