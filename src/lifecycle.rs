@@ -247,7 +247,8 @@ pub async fn test_target(
             source.account.api_root.clone(),
         ),
     };
-    let client = IdentityClient::connect(http, source.provider.clone()).await?;
+    let config = source.provider.clone();
+    let client = crate::redemption::connect(vault, &http, config, clock.now()).await?;
     let check = ApiCheck::for_account(
         &client.config().authority,
         &server,

@@ -9,7 +9,7 @@ use super::TargetArgs;
 use super::context::Context;
 use super::status::{EXIT_ACTION_NEEDED, EXIT_VAULT_UNREADABLE};
 use crate::clock::SystemClock;
-use crate::identity::{HttpClient, HttpOptions, IdentityClient};
+use crate::identity::{HttpClient, HttpOptions};
 use crate::lifecycle::{RedeemError, redeem_for_scope};
 use crate::redemption::CachePolicy;
 use crate::vault::TokenRecord;
@@ -64,7 +64,7 @@ pub async fn run(target: TargetArgs, scope: Option<String>, context: &Context) -
         Err(e) => return unavailable(&e.to_string(), EXIT_ACTION_NEEDED),
     };
     let client = match HttpClient::new(&HttpOptions::default()) {
-        Ok(http) => IdentityClient::connect(http, config).await,
+        Ok(http) => crate::redemption::connect(&mut vault, &http, config, Utc::now()).await,
         Err(e) => Err(e),
     };
     let client = match client {

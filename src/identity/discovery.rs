@@ -8,13 +8,14 @@ use super::config::{Authority, check_endpoint_url};
 use super::error::{ErrorKind, IdentityError};
 use super::http::{HttpClient, HttpResponse};
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
 pub struct Endpoints {
     pub device_authorization: Url,
     pub token: Url,
     pub userinfo: Option<Url>,
     pub issuer: Option<String>,
     /// `token_endpoint_auth_methods_supported`, as the provider lists them.
+    #[serde(default)]
     pub token_auth_methods: Vec<String>,
     /// False when Microsoft's discovery document could not be read and the
     /// documented paths were used instead.

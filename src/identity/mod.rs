@@ -58,6 +58,23 @@ impl IdentityClient {
         })
     }
 
+    /// [`IdentityClient::connect`] with endpoints discovered earlier: used while
+    /// younger than a day, so a renewal is one round trip, not two.
+    pub fn with_endpoints(
+        http: HttpClient,
+        config: ProviderConfig,
+        endpoints: Endpoints,
+    ) -> Result<Self, IdentityError> {
+        if let Some(problem) = config.validate().into_iter().next() {
+            return Err(IdentityError::admin(problem.message));
+        }
+        Ok(IdentityClient {
+            http,
+            config,
+            endpoints,
+        })
+    }
+
     pub fn endpoints(&self) -> &Endpoints {
         &self.endpoints
     }

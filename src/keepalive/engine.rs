@@ -255,7 +255,7 @@ where
         };
         // One discovery per data source; a provider that cannot be reached fails
         // its tokens for this run and leaves them untouched.
-        let client = match IdentityClient::connect(http.clone(), config).await {
+        let client = match crate::redemption::connect(vault, http, config, clock.now()).await {
             Ok(client) => Arc::new(client),
             Err(error) => {
                 store_unreachable(vault, &candidates, &error, clock, &mut tally)?;

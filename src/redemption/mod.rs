@@ -29,7 +29,9 @@ pub use lock::{LockFailure, TokenLock};
 
 use crate::Secret;
 use crate::clock::Clock;
-use crate::identity::{IdentityClient, SignedInIdentity, TokenSet};
+use crate::identity::{
+    HttpClient, IdentityClient, IdentityError, ProviderConfig, SignedInIdentity, TokenSet,
+};
 use crate::vault::ops::TokenTarget;
 use crate::vault::{TokenRecord, Vault};
 
@@ -90,6 +92,31 @@ impl Access {
     pub fn was_redeemed(&self) -> bool {
         matches!(self, Access::Redeemed(_))
     }
+}
+
+/// The provider's client for a redemption: with the endpoints the vault remembers
+/// from a discovery less than a day old (any process's), else discovering them and
+/// remembering them — so renewing N tokens costs one discovery a day, not N.
+pub async fn connect(
+    vault: &mut Vault,
+    http: &HttpClient,
+    config: ProviderConfig,
+    now: DateTime<Utc>,
+) -> Result<IdentityClient, IdentityError> {
+    if let Some(endpoints) = vault.data().cached_endpoints(&config, now) {
+        return IdentityClient::with_endpoints(http.clone(), config, endpoints);
+    }
+    let client = IdentityClient::connect(http.clone(), config).await?;
+    if client.endpoints().discovered
+        && let Err(error) = vault.update(|data| {
+            data.remember_endpoints(client.config(), client.endpoints(), now);
+            Ok(())
+        })
+    {
+        // Only a cache: the redemption itself finds out whether the vault is writable.
+        tracing::debug!(%error, "the discovered endpoints were not remembered");
+    }
+    Ok(client)
 }
 
 /// Redeems one token along the guarded path (see the module documentation).
@@ -153,6 +180,13 @@ pub async fn redeem(
     }];
     let applied = commit::store(vault, &mut reservation, &settled, clock.now())?;
     let [settled] = settled;
+    if matches!(&settled.answer.result, Err(e) if e.http_status == Some(404)) {
+        // The endpoint moved: discover again next time.
+        let _ = vault.update(|data| {
+            data.forget_endpoints(client.config());
+            Ok(())
+        });
+    }
     if applied.first() == Some(&Applied::Superseded) {
         return Err(RedeemError::Superseded {
             target: request.target.clone(),

@@ -4,6 +4,7 @@
 
 pub mod crypto;
 pub mod csv_import;
+pub mod discovery_cache;
 pub mod error;
 pub mod keys;
 pub mod model;

@@ -28,6 +28,9 @@ pub struct VaultData {
     pub directory: Vec<AppUser>,
     #[serde(default)]
     pub settings: Settings,
+    /// Providers' discovery documents, reused for a day.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub discovery: Vec<super::discovery_cache::CachedDiscovery>,
 }
 
 impl Default for VaultData {
@@ -38,6 +41,7 @@ impl Default for VaultData {
             data_sources: Vec::new(),
             directory: Vec::new(),
             settings: Settings::default(),
+            discovery: Vec::new(),
         }
     }
 }

@@ -286,3 +286,36 @@ fn status_says_where_each_expiry_comes_from_and_never_invents_one() {
     assert!(table.contains("unknown"), "{table}");
     assert!(table.contains("(rule)"), "{table}");
 }
+
+#[test]
+fn renewals_reuse_the_discovered_endpoints_across_processes() {
+    let home = support::temp_dir();
+    let provider = TestProvider::oidc();
+    provider.set_access_lifetime(1); // every `token` redeems
+    desk::add_source(
+        &provider,
+        home.path(),
+        "A",
+        oidc_config(&provider),
+        4,
+        Utc::now(),
+    );
+    let out = run(home.path(), &["renew", "--all"]);
+    assert!(out.status.success(), "{}", text(&out));
+    for n in 0..5 {
+        let user = format!("USER/{}", n % 4);
+        let out = run(
+            home.path(),
+            &["token", "--data-source", "A", "--user", &user],
+        );
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    let out = run(home.path(), &["test", "--data-source", "A"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        provider.requests_to(Endpoint::Discovery).len(),
+        1,
+        "one discovery for a renewal of 5 tokens, 5 `token` calls and a Test Connection"
+    );
+    assert_eq!(provider.requests_to(Endpoint::Token).len(), 11);
+}
