@@ -19,7 +19,10 @@ use crate::identity::{Authority, Cloud, ProviderConfig, Scopes, TokenSet};
 use crate::secret::Secret;
 use crate::vault::ops::{TokenTarget, validate_email};
 use crate::vault::policy::{self, TokenState};
-use crate::vault::{AppUser, DataSource, ExchangeServer, TokenRecord, UserMapping, VaultData};
+use crate::vault::{
+    AppUser, DataSource, ExchangeServer, RefreshRule, RuleStart, TokenRecord, UserMapping,
+    VaultData,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tab {
@@ -80,6 +83,10 @@ pub struct EditDialog {
     ews_url: String,
     /// Override of the cloud's Graph / Exchange Online host (proxies, test tenants).
     api_root: String,
+    /// The refresh-token lifetime rule of a custom issuer: days (empty: none) and
+    /// what they count from.
+    refresh_days: String,
+    refresh_from: RuleStart,
     pub confirm_clear: Option<TokenTarget>,
     pub mapping: Option<MappingEditor>,
     pub confirm_remove: Option<Uuid>,
@@ -176,6 +183,13 @@ impl EditDialog {
                 .as_ref()
                 .map(|u| u.to_string())
                 .unwrap_or_default(),
+            refresh_days: source
+                .refresh_rule
+                .map(|r| r.days.to_string())
+                .unwrap_or_default(),
+            refresh_from: source
+                .refresh_rule
+                .map_or(RuleStart::LastUse, |r| r.counted_from),
             confirm_clear: None,
             mapping: None,
             confirm_remove: None,
@@ -237,6 +251,11 @@ impl EditDialog {
                 check_endpoint_url(&url)?;
                 ExchangeServer::Ews(url)
             }
+        };
+        source.refresh_rule = if self.microsoft {
+            None
+        } else {
+            refresh_rule(&self.refresh_days, self.refresh_from)?
         };
         source.account.api_root = match self.api_root.trim() {
             "" => None,
@@ -366,6 +385,22 @@ fn field_error(ui: &mut egui::Ui, problem: Option<String>) {
     }
 }
 
+/// The lifetime rule as typed: none when the field is empty.
+fn refresh_rule(days: &str, from: RuleStart) -> Result<Option<RefreshRule>, String> {
+    match days.trim() {
+        "" => Ok(None),
+        text => match text.parse::<u32>() {
+            Ok(days) if (1..=3650).contains(&days) => Ok(Some(RefreshRule {
+                days,
+                counted_from: from,
+            })),
+            _ => Err(format!(
+                "'{text}' is not a number of days from 1 to 3650; leave the field empty when the lifetime is unknown."
+            )),
+        },
+    }
+}
+
 fn general_tab(state: &AppState, ui: &mut egui::Ui, dialog: &mut EditDialog) {
     egui::Grid::new("general")
         .num_columns(2)
@@ -398,6 +433,29 @@ fn general_tab(state: &AppState, ui: &mut egui::Ui, dialog: &mut EditDialog) {
                 ui.end_row();
             } else {
                 labelled_edit(ui, state.tr("Issuer URL"), &mut dialog.issuer, false);
+                ui.end_row();
+                // Used only when the provider's answers do not state a lifetime;
+                // empty means "unknown", never a guessed number.
+                labelled_edit(
+                    ui,
+                    state.tr("Refresh token lifetime (days, if the provider does not say)"),
+                    &mut dialog.refresh_days,
+                    false,
+                );
+                ui.end_row();
+                ui.label(state.tr("Counted from"));
+                ui.horizontal(|ui| {
+                    ui.radio_value(
+                        &mut dialog.refresh_from,
+                        RuleStart::LastUse,
+                        state.tr("last use"),
+                    );
+                    ui.radio_value(
+                        &mut dialog.refresh_from,
+                        RuleStart::SignIn,
+                        state.tr("sign-in"),
+                    );
+                });
                 ui.end_row();
             }
             labelled_edit(ui, state.tr("Client ID"), &mut dialog.client_id, false);
@@ -441,6 +499,10 @@ fn general_tab(state: &AppState, ui: &mut egui::Ui, dialog: &mut EditDialog) {
             Err(_) => Some("Enter the issuer URL of the OpenID provider, e.g. https://id.example.org/realms/main.".to_string()),
         };
         field_error(ui, problem);
+        field_error(
+            ui,
+            refresh_rule(&dialog.refresh_days, dialog.refresh_from).err(),
+        );
     }
     field_error(
         ui,
@@ -516,7 +578,19 @@ fn token_details(
             ui.label(date(record.last_redeemed_at));
             ui.end_row();
             ui.label(state.tr("Expires on"));
-            ui.label(date(status.expires_at));
+            if record.refresh_token.is_some() {
+                // Said in words where the date comes from; "unknown" is never a guess.
+                ui.label(match status.expires_at {
+                    Some(at) => format!(
+                        "{} ({})",
+                        state.locale.date_time(at),
+                        state.tr(status.basis.label())
+                    ),
+                    None => state.tr(status.basis.label()).to_string(),
+                });
+            } else {
+                ui.label("–");
+            }
             ui.end_row();
             ui.label(state.tr("Days left"));
             ui.label(

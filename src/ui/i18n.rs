@@ -151,6 +151,16 @@ fn german(english: &str) -> Option<&'static str> {
         "Client ID being approved" => "Freizugebende Client-ID",
         "Sign-in failed" => "Anmeldung fehlgeschlagen",
         "Signed in, but as another account" => "Angemeldet, aber mit einem anderen Konto",
+        "Refresh token lifetime (days, if the provider does not say)" => {
+            "Lebensdauer des Aktualisierungstokens (Tage, falls der Anbieter sie nicht nennt)"
+        }
+        "Counted from" => "Gezählt ab",
+        "Microsoft: 90 days after the last use" => "Microsoft: 90 Tage nach der letzten Verwendung",
+        "as the provider stated" => "laut Anbieter",
+        "by this data source's rule" => "nach der Regel dieser Datenquelle",
+        "unknown: the provider does not say" => "unbekannt: der Anbieter nennt sie nicht",
+        "last use" => "letzter Verwendung",
+        "sign-in" => "Anmeldung",
         "{who} signed in, but this token is for {expected}. Nothing was stored." => {
             "{who} hat sich angemeldet, dieses Token gehört aber zu {expected}. Es wurde nichts gespeichert."
         }

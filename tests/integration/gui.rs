@@ -709,3 +709,49 @@ fn double_click_and_context_menu_open_the_dialog_and_escape_closes_it() {
         "right-click › Edit opens the dialog"
     );
 }
+
+#[test]
+fn a_custom_issuer_gets_a_refresh_lifetime_rule_or_unknown_never_a_guess() {
+    let setup = setup();
+    let mut harness = harness(&setup, Lang::En);
+    open_data_source(&mut harness, "Exchange");
+    press(&mut harness, "Custom issuer URL");
+    let issuer = setup.provider.base_url().join("realms/test").unwrap();
+    type_into(&mut harness, "Issuer URL", issuer.as_str());
+    press(&mut harness, "Custom scopes");
+    type_into(
+        &mut harness,
+        "Scopes",
+        "openid profile email offline_access",
+    );
+    let field = "Refresh token lifetime (days, if the provider does not say)";
+    type_into(&mut harness, field, "soon");
+    assert!(
+        harness
+            .query_by_label_contains("'soon' is not a number of days")
+            .is_some()
+    );
+    input(&harness, field).focus();
+    harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    harness.key_press(egui::Key::Backspace);
+    harness.step();
+    input(&harness, field).type_text("30");
+    harness.step();
+    press(&mut harness, "sign-in");
+    press(&mut harness, "OK");
+    settle(&mut harness, |h| {
+        h.state().editor.is_none()
+            && h.state()
+                .data()
+                .is_some_and(|d| d.data_sources[0].refresh_rule.is_some())
+    });
+    let vault = Vault::open(setup.dir.path(), &setup.keys).unwrap();
+    let source = &vault.data().data_sources[0];
+    assert_eq!(
+        source.refresh_rule,
+        Some(tokendesk::vault::RefreshRule {
+            days: 30,
+            counted_from: tokendesk::vault::RuleStart::SignIn,
+        })
+    );
+}
