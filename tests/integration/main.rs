@@ -16,6 +16,7 @@ mod gui_window;
 mod identity_device_flow;
 mod identity_refresh_errors;
 mod keepalive;
+mod oidc_conformance;
 mod provider_truth;
 mod secret_service;
 mod vault_processes;

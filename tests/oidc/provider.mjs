@@ -1,0 +1,70 @@
+// panva's oidc-provider on 127.0.0.1 for tokendesk's conformance tests. Prints one
+// JSON line with the issuer once it listens; stops when its standard input closes
+// (the test process went away), so no provider outlives its test.
+import Provider from 'oidc-provider';
+
+// Standard output carries only the one JSON line; the provider's notices go to stderr.
+console.log = console.info = console.warn = (...args) => process.stderr.write(`${args.join(' ')}\n`);
+
+const SECRET = 'conformance-secret:with/odd&chars';
+
+const configuration = {
+  clients: [
+    {
+      client_id: 'tokendesk',
+      token_endpoint_auth_method: 'none',
+      grant_types: ['urn:ietf:params:oauth:grant-type:device_code', 'refresh_token'],
+      response_types: [],
+      redirect_uris: [],
+    },
+    {
+      client_id: 'tokendesk-confidential',
+      client_secret: SECRET,
+      token_endpoint_auth_method: 'client_secret_basic',
+      grant_types: ['urn:ietf:params:oauth:grant-type:device_code', 'refresh_token'],
+      response_types: [],
+      redirect_uris: [],
+    },
+  ],
+  features: {
+    deviceFlow: { enabled: true },
+    devInteractions: { enabled: true },
+  },
+  // The default: the claims go to the userinfo endpoint, the id_token names only `sub`.
+  claims: {
+    openid: ['sub'],
+    email: ['email', 'email_verified'],
+    profile: ['preferred_username', 'name'],
+  },
+  async findAccount(ctx, id) {
+    return {
+      accountId: id,
+      async claims() {
+        return {
+          sub: id,
+          email: `${id}@contoso.test`,
+          email_verified: true,
+          preferred_username: `${id}@contoso.test`,
+          name: id,
+        };
+      },
+    };
+  },
+  // Every refresh rotates; presenting a used refresh token revokes the grant.
+  rotateRefreshToken: () => true,
+  ttl: {
+    DeviceCode: Number(process.env.DEVICE_CODE_TTL || 600),
+  },
+  cookies: { keys: ['tokendesk-conformance-cookie-key'] },
+};
+
+const provider = new Provider('http://127.0.0.1', configuration);
+provider.proxy = false;
+const server = provider.listen(0, '127.0.0.1', () => {
+  const { port } = server.address();
+  // The issuer must carry the port the provider really listens on.
+  provider.issuer = `http://127.0.0.1:${port}`;
+  process.stdout.write(`${JSON.stringify({ issuer: provider.issuer, secret: SECRET })}\n`);
+});
+process.stdin.on('end', () => process.exit(0));
+process.stdin.resume();
