@@ -20,15 +20,9 @@ static TAKEN: OnceLock<EnvSecrets> = OnceLock::new();
 /// Moves the secret environment variables into memory and out of the process
 /// environment. Call at the very start of `main`, before any thread exists.
 pub fn take_env_secrets() {
-    let read = |name: &str| {
-        std::env::var(name)
-            .ok()
-            .filter(|v| !v.is_empty())
-            .map(Secret::new)
-    };
     let secrets = EnvSecrets {
-        passphrase: read(PASSPHRASE_VAR),
-        bundle_passphrase: read(BUNDLE_PASSPHRASE_VAR),
+        passphrase: from_env(PASSPHRASE_VAR),
+        bundle_passphrase: from_env(BUNDLE_PASSPHRASE_VAR),
     };
     let _ = TAKEN.set(secrets);
     // SAFETY: called from `main` before the runtime, the window or any other thread
@@ -39,15 +33,19 @@ pub fn take_env_secrets() {
     }
 }
 
-/// The vault passphrase given in the environment, if any.
+fn from_env(name: &str) -> Option<Secret> {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .map(Secret::new)
+}
+
+/// The vault passphrase given in the environment, if any. Used as a library (the
+/// tests) nothing was taken, and the environment is read as it is.
 pub fn env_passphrase() -> Option<Secret> {
     match TAKEN.get() {
         Some(taken) => taken.passphrase.clone(),
-        // Used as a library (the tests): the environment was left as it is.
-        None => std::env::var(PASSPHRASE_VAR)
-            .ok()
-            .filter(|v| !v.is_empty())
-            .map(Secret::new),
+        None => from_env(PASSPHRASE_VAR),
     }
 }
 
@@ -55,10 +53,7 @@ pub fn env_passphrase() -> Option<Secret> {
 pub fn env_bundle_passphrase() -> Option<Secret> {
     match TAKEN.get() {
         Some(taken) => taken.bundle_passphrase.clone(),
-        None => std::env::var(BUNDLE_PASSPHRASE_VAR)
-            .ok()
-            .filter(|v| !v.is_empty())
-            .map(Secret::new),
+        None => from_env(BUNDLE_PASSPHRASE_VAR),
     }
 }
 

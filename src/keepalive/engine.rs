@@ -197,6 +197,20 @@ struct Answer {
     answer: RefreshAnswer,
 }
 
+impl Answer {
+    /// What the writer stores, and whom it is reported for.
+    fn settled(self) -> (Settled, String) {
+        let settled = Settled {
+            id: self.id,
+            target: self.target,
+            revision: self.revision,
+            answer: self.answer,
+            for_other_scope: false,
+        };
+        (settled, self.account)
+    }
+}
+
 /// What the run has found so far.
 struct Tally<'a, P> {
     results: Vec<RenewResult>,
@@ -546,22 +560,8 @@ where
                 }
             }
         }
-        let settled: Vec<(Settled, String)> = batch
-            .into_iter()
-            .map(|a| {
-                (
-                    Settled {
-                        id: a.id,
-                        target: a.target,
-                        revision: a.revision,
-                        answer: a.answer,
-                        for_other_scope: false,
-                    },
-                    a.account,
-                )
-            })
-            .collect();
-        let (settled, accounts): (Vec<Settled>, Vec<String>) = settled.into_iter().unzip();
+        let (settled, accounts): (Vec<Settled>, Vec<String>) =
+            batch.into_iter().map(Answer::settled).unzip();
         match commit::store(vault, &mut reservation, &settled, clock.now()) {
             Ok(applied) => {
                 for ((s, account), applied) in settled.iter().zip(&accounts).zip(applied) {
@@ -574,13 +574,7 @@ where
                 stop_queue();
                 let mut rest = Vec::new();
                 while let Some(more) = rx.recv().await {
-                    rest.push(Settled {
-                        id: more.id,
-                        target: more.target,
-                        revision: more.revision,
-                        answer: more.answer,
-                        for_other_scope: false,
-                    });
+                    rest.push(more.settled().0);
                 }
                 if !rest.is_empty() {
                     let mut space = next.unwrap_or(reservation);

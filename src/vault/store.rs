@@ -177,10 +177,7 @@ impl Vault {
         change: impl FnOnce(&mut VaultData) -> Result<T, VaultError>,
     ) -> Result<T, VaultError> {
         let _lock = DirLock::acquire(&self.dir)?;
-        let (mut data, rescued) = self.read_for_write()?;
-        let result = change(&mut data)?;
-        data.generation += 1;
-        data.format_version = FORMAT_VERSION;
+        let (data, rescued, result) = self.next_generation(change)?;
         self.write(&data)?;
         remove_merged_rescues(&rescued);
         self.data = data;
@@ -207,10 +204,7 @@ impl Vault {
         change: impl FnOnce(&mut VaultData) -> Result<T, VaultError>,
     ) -> Result<T, VaultError> {
         let _lock = DirLock::acquire(&self.dir)?;
-        let (mut data, rescued) = self.read_for_write()?;
-        let result = change(&mut data)?;
-        data.generation += 1;
-        data.format_version = FORMAT_VERSION;
+        let (data, rescued, result) = self.next_generation(change)?;
         let sealed = self.seal(&data)?;
         let current = Self::path_in(&self.dir);
         if let Err(error) = keep_backup(&self.dir, &current) {
@@ -239,6 +233,20 @@ impl Vault {
             write_file_durably(&self.dir, &path, &sealed)?;
         }
         Ok(path)
+    }
+
+    /// The next generation: the data on disk with any rescue files merged and
+    /// `change` applied; with the rescue files read and what `change` returned.
+    /// Call with the vault lock held.
+    fn next_generation<T>(
+        &self,
+        change: impl FnOnce(&mut VaultData) -> Result<T, VaultError>,
+    ) -> Result<(VaultData, Vec<PathBuf>, T), VaultError> {
+        let (mut data, rescued) = self.read_for_write()?;
+        let result = change(&mut data)?;
+        data.generation += 1;
+        data.format_version = FORMAT_VERSION;
+        Ok((data, rescued, result))
     }
 
     /// The data on disk with any rescue files merged, and the rescue files read.
