@@ -755,3 +755,68 @@ fn a_custom_issuer_gets_a_refresh_lifetime_rule_or_unknown_never_a_guess() {
         })
     );
 }
+
+/// A provider that names the account only in its userinfo answer (as oidc-provider
+/// does by default): the window accepts the right account and says nothing of
+/// "another account"; one that names nobody gets its own heading.
+#[test]
+fn the_window_names_the_account_from_userinfo_and_says_when_nobody_is_named() {
+    let setup = setup();
+    setup.provider.set_claims_in_id_token(false);
+    let mut harness = harness(&setup, Lang::En);
+    open_data_source(&mut harness, "Exchange");
+    tab(&mut harness, "Exchange account");
+    press(&mut harness, "Request MS365 Refresh Token");
+    settle(&mut harness, |h| {
+        h.state()
+            .sign_in
+            .as_ref()
+            .is_some_and(|d| d.authorization.is_some())
+    });
+    press(&mut harness, "Next");
+    setup.provider.approve();
+    settle(&mut harness, |h| h.state().sign_in.is_none());
+    let target = TokenTarget::data_source("Exchange");
+    settle(&mut harness, |_| {
+        stored(&setup, &target).has_refresh_token()
+    });
+    let record = stored(&setup, &target);
+    let identity = record.identity.expect("identity");
+    assert_eq!(identity.username.as_deref(), Some("sales@contoso.com"));
+    assert_eq!(identity.named_by.as_deref(), Some("userinfo"));
+
+    // The userinfo endpoint refuses: not "another account", but its own message.
+    let setup = self::setup();
+    setup.provider.set_claims_in_id_token(false);
+    setup.provider.fail_next(
+        Endpoint::UserInfo,
+        support::provider::Fault::Status {
+            status: 401,
+            retry_after: None,
+        },
+    );
+    let mut harness = self::harness(&setup, Lang::En);
+    open_data_source(&mut harness, "Exchange");
+    tab(&mut harness, "Exchange account");
+    press(&mut harness, "Request MS365 Refresh Token");
+    settle(&mut harness, |h| {
+        h.state()
+            .sign_in
+            .as_ref()
+            .is_some_and(|d| d.authorization.is_some())
+    });
+    press(&mut harness, "Next");
+    setup.provider.approve();
+    settle(&mut harness, |h| {
+        h.query_all_by_label("The provider did not name the account")
+            .next()
+            .is_some()
+    });
+    assert!(
+        harness
+            .query_all_by_label("Signed in, but as another account")
+            .next()
+            .is_none()
+    );
+    assert!(!stored(&setup, &TokenTarget::data_source("Exchange")).has_refresh_token());
+}
