@@ -103,3 +103,54 @@ fn without_systemctl_install_says_so() {
         "{err}"
     );
 }
+
+#[test]
+fn show_warns_when_a_daily_job_cannot_keep_a_short_window_alive() {
+    use crate::support::desk;
+    let home = support::temp_dir();
+    let home = home.path();
+    let bin = home.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    systemctl_stand_in(&bin, &home.join("systemctl.log"));
+    let path = format!("{}:/usr/bin:/bin", bin.display());
+    let vault_dir = home.join("vault dir");
+    let provider = crate::support::provider::TestProvider::oidc();
+    desk::add_source(
+        &provider,
+        &vault_dir,
+        "Portal",
+        crate::support::oidc_config(&provider),
+        0,
+        chrono::Utc::now(),
+    );
+    let mut vault = tokendesk::vault::Vault::open(&vault_dir, &desk::keys()).unwrap();
+    vault
+        .update(|data| {
+            data.data_source_mut("Portal")?.refresh_rule = Some(tokendesk::vault::RefreshRule {
+                days: 1,
+                counted_from: tokendesk::vault::RuleStart::LastUse,
+            });
+            Ok(())
+        })
+        .unwrap();
+    let shown = Command::new(support::bin())
+        .args([
+            "--vault-dir",
+            &vault_dir.display().to_string(),
+            "schedule",
+            "show",
+        ])
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("PATH", path)
+        .env("TOKENDESK_PASSPHRASE", desk::PASSPHRASE)
+        .env_remove("TOKENDESK_HOME")
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        out.contains("'Portal' die after 24 hours without use: a daily job cannot keep them alive"),
+        "{out}{}",
+        String::from_utf8_lossy(&shown.stderr)
+    );
+}
