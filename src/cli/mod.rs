@@ -539,26 +539,14 @@ fn schedule(command: ScheduleCommand, context: &Context) -> Result<ExitCode, Str
 
 /// Tokens whose window is too short for a once-a-day job to keep alive.
 fn short_window_warnings(data: &crate::vault::VaultData) -> Vec<String> {
-    use crate::vault::policy::Lifetime;
-    let day = chrono::Duration::hours(24);
-    data.data_sources
-        .iter()
-        .filter_map(|source| {
-            let lifetime = Lifetime::of(source);
-            let shortest = std::iter::once(&source.token)
-                .chain(source.users.iter().map(|m| &m.token))
-                .filter(|record| record.refresh_token.is_some())
-                .filter_map(|record| crate::vault::policy::idle_window(record, &data.settings, lifetime))
-                .min()?;
-            (shortest <= day * 2).then(|| {
-                format!(
-                    "the refresh tokens of '{}' die after {} hours without use: a daily job cannot keep them alive. Keep tokendesk open (its keep-alive runs every {} hours) or run `tokendesk renew --due` from cron every {} hours.",
-                    source.name,
-                    shortest.num_hours(),
-                    data.settings.keepalive_interval_hours,
-                    (shortest.num_hours() / 3).max(1)
-                )
-            })
+    crate::keepalive::due::too_short_for_a_daily_job(data)
+        .into_iter()
+        .map(|(name, hours)| {
+            format!(
+                "the refresh tokens of '{name}' die after {hours} hours without use: a daily job cannot keep them alive. Keep tokendesk open (its keep-alive runs every {} hours) or run `tokendesk renew --due` from cron every {} hours.",
+                data.settings.keepalive_interval_hours,
+                (hours / 3).max(1)
+            )
         })
         .collect()
 }

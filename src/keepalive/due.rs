@@ -81,6 +81,23 @@ pub fn decide(
     }
 }
 
+/// Data sources whose refresh tokens die within two days of disuse, with that
+/// window in hours: a once-a-day scheduled job cannot keep them alive.
+pub fn too_short_for_a_daily_job(data: &crate::vault::VaultData) -> Vec<(String, i64)> {
+    data.data_sources
+        .iter()
+        .filter_map(|source| {
+            let lifetime = Lifetime::of(source);
+            let shortest = std::iter::once(&source.token)
+                .chain(source.users.iter().map(|m| &m.token))
+                .filter(|record| record.refresh_token.is_some())
+                .filter_map(|record| policy::idle_window(record, &data.settings, lifetime))
+                .min()?;
+            (shortest <= Duration::hours(48)).then(|| (source.name.clone(), shortest.num_hours()))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

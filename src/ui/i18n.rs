@@ -155,6 +155,9 @@ fn german(english: &str) -> Option<&'static str> {
             "Lebensdauer des Aktualisierungstokens (Tage, falls der Anbieter sie nicht nennt)"
         }
         "Counted from" => "Gezählt ab",
+        "The refresh tokens of '{name}' die after {hours} hours without use: a daily job cannot keep them alive. Keep this window open or run tokendesk renew --due more often." => {
+            "Die Aktualisierungstoken von „{name}“ verfallen nach {hours} Stunden ohne Verwendung: ein täglicher Auftrag kann sie nicht am Leben halten. Lassen Sie dieses Fenster geöffnet oder führen Sie tokendesk renew --due häufiger aus."
+        }
         "Microsoft: 90 days after the last use" => "Microsoft: 90 Tage nach der letzten Verwendung",
         "as the provider stated" => "laut Anbieter",
         "by this data source's rule" => "nach der Regel dieser Datenquelle",

@@ -153,6 +153,17 @@ pub fn show(state: &mut AppState, ui: &mut egui::Ui) {
         }
         ui.separator();
         ui.label(state.tr("Scheduled keep-alive (runs tokendesk renew --due daily, also while this window is closed)"));
+        if let Some(data) = state.shared_data() {
+            for (name, hours) in crate::keepalive::due::too_short_for_a_daily_job(&data) {
+                ui.colored_label(
+                    DANGER,
+                    state.locale.fill(
+                        state.tr("The refresh tokens of '{name}' die after {hours} hours without use: a daily job cannot keep them alive. Keep this window open or run tokendesk renew --due more often."),
+                        &[("name", &name), ("hours", &hours.to_string())],
+                    ),
+                );
+            }
+        }
         ui.horizontal(|ui| {
             ui.add_enabled_ui(!dialog.schedule_busy, |ui| {
                 for (label, action) in [

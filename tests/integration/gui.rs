@@ -820,3 +820,28 @@ fn the_window_names_the_account_from_userinfo_and_says_when_nobody_is_named() {
     );
     assert!(!stored(&setup, &TokenTarget::data_source("Exchange")).has_refresh_token());
 }
+
+#[test]
+fn settings_warn_when_a_daily_job_cannot_keep_a_short_window_alive() {
+    let setup = setup();
+    let mut vault = Vault::open(setup.dir.path(), &setup.keys).unwrap();
+    vault
+        .update(|data| {
+            let source = &mut data.data_sources[0];
+            source.refresh_rule = Some(tokendesk::vault::RefreshRule {
+                days: 1,
+                counted_from: tokendesk::vault::RuleStart::LastUse,
+            });
+            source.token.refresh_token = Some(tokendesk::Secret::new("rt"));
+            source.token.obtained_at = Some(Utc::now());
+            Ok(())
+        })
+        .unwrap();
+    let mut harness = harness(&setup, Lang::En);
+    press(&mut harness, "Settings");
+    settle(&mut harness, |h| {
+        h.query_all_by_label_contains("die after 24 hours without use")
+            .next()
+            .is_some()
+    });
+}
