@@ -3,6 +3,7 @@
 
 pub mod due;
 pub mod engine;
+mod workers;
 
 pub use due::{Decision, decide, jitter};
 pub use engine::{RenewOptions, RenewOutcome, RenewReport, RenewResult, Selection, renew};
