@@ -2,7 +2,7 @@
 //! in the order that loses nothing — the rotated token is durably in the vault
 //! before this returns, and the old one is gone from it in the same write.
 
-use serde::Deserialize;
+use crate::identity::naming::{GraphMe, UserInfo};
 use url::Url;
 
 use chrono::{DateTime, Utc};
@@ -174,22 +174,6 @@ const GET_FOLDER: &str = r#"<?xml version="1.0" encoding="utf-8"?>
     </m:GetFolder>
   </soap:Body>
 </soap:Envelope>"#;
-
-#[derive(Deserialize)]
-struct GraphMe {
-    #[serde(rename = "userPrincipalName", default)]
-    upn: Option<String>,
-    #[serde(default)]
-    mail: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct UserInfo {
-    #[serde(default)]
-    preferred_username: Option<String>,
-    #[serde(default)]
-    email: Option<String>,
-}
 
 /// Test Connection: redeems the refresh token (storing the rotated one), calls the
 /// API with the new access token and checks that the mailbox is the configured one.

@@ -27,21 +27,23 @@ pub async fn run(args: SignInArgs, context: &Context) -> Result<ExitCode, String
         data_source: name.clone(),
         app_user: args.user.clone(),
     });
-    let (config, expected) = match (&vault, &target) {
+    let (config, expected, graph_root) = match (&vault, &target) {
         (Some(vault), Some(target)) => {
             let data = vault.data();
             let source = data
                 .data_source(&target.data_source)
                 .map_err(|e| e.to_string())?;
             let expected = data.expected_account(target).map_err(|e| e.to_string())?;
-            (source.provider.clone(), Some(expected))
+            let graph_root = source.account.api_root.clone();
+            (source.provider.clone(), Some(expected), graph_root)
         }
-        _ => (args.provider.to_config()?, None),
+        _ => (args.provider.to_config()?, None, None),
     };
     let http = HttpClient::new(&HttpOptions::default()).map_err(|e| e.to_string())?;
     let client = IdentityClient::connect(http, config)
         .await
-        .map_err(|e| format!("{e}\n{}", e.support_details()))?;
+        .map_err(|e| format!("{e}\n{}", e.support_details()))?
+        .with_graph_root(graph_root.as_ref());
     let clock = SystemClock;
     let authorization = client
         .start_device_authorization(clock.now())
@@ -171,10 +173,13 @@ fn countdown(seconds_left: i64, interactive: bool, last_line: &mut i64) {
 fn report(tokens: &TokenSet, microsoft: bool) {
     let identity = tokens.identity.as_ref();
     match identity.and_then(|i| i.account()) {
-        Some(who) if identity.is_some_and(|i| i.named_by.is_some()) => {
-            println!("Signed in as {who} (named by the provider's userinfo endpoint).")
-        }
-        Some(who) => println!("Signed in as {who}."),
+        Some(who) => match identity.and_then(|i| i.named_by.as_deref()) {
+            Some("userinfo") => {
+                println!("Signed in as {who} (named by the provider's userinfo endpoint).")
+            }
+            Some(source) => println!("Signed in as {who} (named by {source})."),
+            None => println!("Signed in as {who}."),
+        },
         None => println!(
             "Signed in, but the provider did not name the account: {}.",
             identity

@@ -6,10 +6,12 @@ pub mod device;
 pub mod discovery;
 pub mod error;
 pub mod http;
+pub(crate) mod naming;
 pub mod token;
 
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
+use url::Url;
 
 pub use config::{Authority, Cloud, ConfigField, ConfigProblem, ProviderConfig, Scopes};
 pub use device::{DeviceAuthorization, DevicePoller, PollAction, PollEvent, PollStep};
@@ -21,20 +23,15 @@ pub use token::{RefreshAnswer, SignedInIdentity, TokenSet};
 use crate::clock::{Clock, Sleeper};
 use crate::secret::Secret;
 
-const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
-
-/// The claims of a userinfo answer that name an account.
-#[derive(serde::Deserialize)]
-struct UserInfo {
-    #[serde(default)]
-    sub: Option<String>,
-    #[serde(default)]
-    preferred_username: Option<String>,
-    #[serde(default)]
-    email: Option<String>,
-    #[serde(default)]
-    name: Option<String>,
+/// The cloud's Graph host for a Microsoft authority; none for other providers.
+fn default_graph_root(config: &ProviderConfig) -> Option<Url> {
+    config
+        .authority
+        .cloud()
+        .and_then(|cloud| Url::parse(cloud.graph_root()).ok())
 }
+
+const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
 /// A provider configuration whose endpoints are known, ready to sign in and refresh.
 #[derive(Debug, Clone)]
@@ -42,6 +39,9 @@ pub struct IdentityClient {
     http: HttpClient,
     config: ProviderConfig,
     endpoints: Endpoints,
+    /// Microsoft Graph's root, asked for the account's name when neither the
+    /// id_token nor userinfo names it; Microsoft authorities only.
+    graph_root: Option<Url>,
 }
 
 impl IdentityClient {
@@ -51,11 +51,7 @@ impl IdentityClient {
             return Err(IdentityError::admin(problem.message));
         }
         let endpoints = discovery::discover(&http, &config.authority).await?;
-        Ok(IdentityClient {
-            http,
-            config,
-            endpoints,
-        })
+        Self::with_endpoints(http, config, endpoints)
     }
 
     /// [`IdentityClient::connect`] with endpoints discovered earlier: used while
@@ -68,11 +64,22 @@ impl IdentityClient {
         if let Some(problem) = config.validate().into_iter().next() {
             return Err(IdentityError::admin(problem.message));
         }
+        let graph_root = default_graph_root(&config);
         Ok(IdentityClient {
             http,
             config,
             endpoints,
+            graph_root,
         })
+    }
+
+    /// Asks Graph at `root` instead of the cloud's Graph host (a data source's API
+    /// root: a proxy, the tests' loopback provider). Ignored for other providers.
+    pub fn with_graph_root(mut self, root: Option<&Url>) -> Self {
+        if let (Some(root), Some(_)) = (root, &self.graph_root) {
+            self.graph_root = Some(root.clone());
+        }
+        self
     }
 
     pub fn endpoints(&self) -> &Endpoints {
@@ -267,61 +274,19 @@ impl IdentityClient {
         Ok(())
     }
 
-    /// Names the account that signed in when the id_token does not (OIDC Core lets a
-    /// provider put the claims only in the userinfo response): asks the userinfo
-    /// endpoint with the fresh access token. When that cannot answer either, the
-    /// identity says why, so nobody is told "another account" for the right one.
+    /// Names the account that signed in when the id_token does not (see [`naming`]).
     async fn name_account(&self, tokens: &mut TokenSet) {
-        if tokens.identity.as_ref().is_some_and(|i| i.names_account()) {
-            return;
-        }
-        let mut identity = tokens.identity.take().unwrap_or_default();
-        match self.userinfo(&tokens.access_token).await {
-            Ok(info)
-                if identity.sub.is_some() && info.sub.is_some() && info.sub != identity.sub =>
-            {
-                // OIDC Core 5.3.2: a userinfo answer for another subject is not used.
-                identity.unnamed_reason = Some(
-                    "the userinfo endpoint answered for another subject than the id_token".into(),
-                );
-            }
-            Ok(info) => {
-                let safe = |v: Option<String>| v.map(|v| crate::text::escape(&v));
-                identity.username = safe(info.preferred_username);
-                identity.email = safe(info.email);
-                identity.name = identity.name.or(safe(info.name));
-                identity.sub = identity.sub.or(safe(info.sub));
-                identity.named_by = Some("userinfo".into());
-                if !identity.names_account() {
-                    identity.unnamed_reason =
-                        Some("neither the id_token nor the userinfo answer names an account (no preferred_username or email)".into());
-                }
-            }
-            Err(reason) => identity.unnamed_reason = Some(reason),
-        }
-        tokens.identity = Some(identity);
-    }
-
-    async fn userinfo(&self, access_token: &Secret) -> Result<UserInfo, String> {
-        let Some(url) = &self.endpoints.userinfo else {
-            return Err(
-                "the id_token names no account and the provider has no userinfo endpoint".into(),
-            );
+        let scope = tokens
+            .scope
+            .clone()
+            .unwrap_or_else(|| self.config.scope_string());
+        let naming = naming::Naming {
+            http: &self.http,
+            userinfo: self.endpoints.userinfo.as_ref(),
+            graph_root: self.graph_root.as_ref(),
+            scope: &scope,
         };
-        let response = self
-            .http
-            .get_bearer(url, access_token.expose())
-            .await
-            .map_err(|e| format!("the userinfo endpoint could not be asked ({e})"))?;
-        if !response.is_success() {
-            return Err(format!(
-                "the id_token names no account and the userinfo endpoint refused the access token (HTTP {}); the token is probably for another resource than the provider's userinfo",
-                response.status
-            ));
-        }
-        response
-            .json::<UserInfo>("userinfo answer")
-            .map_err(|e| e.message)
+        naming::name_account(&naming, tokens).await;
     }
 
     async fn token_request(

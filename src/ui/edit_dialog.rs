@@ -638,15 +638,10 @@ fn start_sign_in(
 ) {
     match dialog.provider() {
         Ok(config) => {
-            state.sign_in = Some(SignInDialog::new(
-                dialog.target(login),
-                expected,
-                saved,
-                &config,
-            ));
-            state.send(Command::StartSignIn {
-                config: Box::new(config),
-            });
+            let sign_in = SignInDialog::new(dialog.target(login), expected, saved, &config)
+                .with_graph_root(Url::parse(dialog.api_root.trim()).ok());
+            state.send(sign_in.start_command());
+            state.sign_in = Some(sign_in);
         }
         Err(problem) => {
             dialog.tab = Tab::General;

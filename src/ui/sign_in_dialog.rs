@@ -27,6 +27,8 @@ pub struct SignInDialog {
     /// The token's owner is in the vault, so the result is written there directly.
     pub saved: bool,
     config: ProviderConfig,
+    /// The data source's API root, where Graph is asked who signed in.
+    graph_root: Option<url::Url>,
     pub step: Step,
     pub authorization: Option<DeviceAuthorization>,
     pub seconds_left: Option<i64>,
@@ -49,12 +51,26 @@ impl SignInDialog {
             expected_account,
             saved,
             config: config.clone(),
+            graph_root: None,
             step: Step::Requesting,
             authorization: None,
             seconds_left: None,
             deadline: None,
             copy_pending: false,
             open_failure: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    pub fn with_graph_root(mut self, root: Option<url::Url>) -> Self {
+        self.graph_root = root;
+        self
+    }
+
+    /// The worker command that starts (or restarts) this sign-in.
+    pub fn start_command(&self) -> Command {
+        Command::StartSignIn {
+            config: Box::new(self.config.clone()),
+            graph_root: self.graph_root.clone(),
         }
     }
 
@@ -271,9 +287,7 @@ pub fn show(state: &mut AppState, ui: &mut egui::Ui) {
     if retry {
         dialog.step = Step::Requesting;
         dialog.authorization = None;
-        state.send(Command::StartSignIn {
-            config: Box::new(dialog.config.clone()),
-        });
+        state.send(dialog.start_command());
     }
     if let Some(tokens) = store_anyway {
         state.store_tokens(dialog, tokens);

@@ -39,6 +39,8 @@ pub enum Command {
     },
     StartSignIn {
         config: Box<ProviderConfig>,
+        /// Where Graph is asked who signed in (the data source's API root).
+        graph_root: Option<url::Url>,
     },
     CancelSignIn,
     TestConnection(TokenTarget),
@@ -176,7 +178,7 @@ fn run(vault_dir: PathBuf, clock: Arc<dyn Clock>, commands: Receiver<Command>, r
                 data.token_mut(&target)?.reminder_shown_on = Some(day);
                 Ok(())
             }),
-            Command::StartSignIn { config } => {
+            Command::StartSignIn { config, graph_root } => {
                 if let Some(previous) = sign_in.take() {
                     previous.cancel();
                 }
@@ -186,7 +188,8 @@ fn run(vault_dir: PathBuf, clock: Arc<dyn Clock>, commands: Receiver<Command>, r
                 runtime.spawn(async move {
                     // Polling is a conversation with the real world: real time, whatever
                     // clock the app's expiry display runs on.
-                    let result = device_flow(*config, &SystemClock, &cancel, &reporter).await;
+                    let result =
+                        device_flow(*config, graph_root, &SystemClock, &cancel, &reporter).await;
                     // After a cancel the dialog is gone; nothing may arrive for it.
                     if !cancel.is_cancelled() {
                         reporter.send(Event::SignInFinished(Box::new(result)));
@@ -230,12 +233,15 @@ fn run(vault_dir: PathBuf, clock: Arc<dyn Clock>, commands: Receiver<Command>, r
 
 async fn device_flow(
     config: ProviderConfig,
+    graph_root: Option<url::Url>,
     clock: &SystemClock,
     cancel: &CancellationToken,
     reporter: &Reporter,
 ) -> Result<TokenSet, IdentityError> {
     let http = HttpClient::new(&HttpOptions::default())?;
-    let client = IdentityClient::connect(http, config).await?;
+    let client = IdentityClient::connect(http, config)
+        .await?
+        .with_graph_root(graph_root.as_ref());
     let authorization = client.start_device_authorization(clock.now()).await?;
     reporter.send(Event::SignInCode(Box::new(authorization.clone())));
     client

@@ -10,9 +10,10 @@ use std::time::Duration;
 use chrono::Utc;
 
 use crate::support::desk::{self, ACCOUNT, run, text};
-use crate::support::oidc_config;
 use crate::support::provider::{Endpoint, Fault, PollAnswer, TestProvider};
+use crate::support::{microsoft_config, oidc_config};
 use tokendesk::Secret;
+use tokendesk::identity::Scopes;
 use tokendesk::vault::Vault;
 use tokendesk::vault::ops::TokenTarget;
 
@@ -102,6 +103,75 @@ fn a_provider_that_names_nobody_gets_its_own_message_not_another_account() {
         !shown.contains("is configured for"),
         "not 'another account': {shown}"
     );
+}
+
+/// A Microsoft data source whose id_tokens name nobody and whose userinfo refuses
+/// the access token, with Graph served by the loopback provider.
+fn microsoft_source_naming_nobody(scopes: Scopes) -> (tempfile::TempDir, TestProvider) {
+    let home = support::temp_dir();
+    let provider = TestProvider::microsoft();
+    desk::add_source(
+        &provider,
+        home.path(),
+        "A",
+        microsoft_config(&provider, scopes),
+        0,
+        Utc::now(),
+    );
+    let mut vault = Vault::open(home.path(), &desk::keys()).unwrap();
+    vault
+        .update(|data| {
+            data.data_source_mut("A")?.account.api_root = Some(provider.graph_root());
+            Ok(())
+        })
+        .unwrap();
+    provider.set_claims_in_id_token(false);
+    provider.fail_next(
+        Endpoint::UserInfo,
+        Fault::Status {
+            status: 401,
+            retry_after: None,
+        },
+    );
+    (home, provider)
+}
+
+#[test]
+fn microsoft_sign_in_names_the_account_from_graph_when_userinfo_cannot() {
+    let (home, provider) = microsoft_source_naming_nobody(Scopes::Graph);
+    let out = sign_in(home.path(), &provider, &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!(
+            "Signed in as {ACCOUNT} (named by Microsoft Graph)"
+        )),
+        "{}",
+        text(&out)
+    );
+    let vault = Vault::open(home.path(), &desk::keys()).unwrap();
+    let record = vault.data().token(&TokenTarget::data_source("A")).unwrap();
+    let identity = record.identity.as_ref().expect("identity stored");
+    assert_eq!(identity.username.as_deref(), Some(ACCOUNT));
+    assert_eq!(identity.oid.as_deref(), Some("oid-sales"));
+}
+
+#[test]
+fn a_microsoft_token_for_another_api_says_neither_userinfo_nor_graph_can_name_it() {
+    let (home, provider) = microsoft_source_naming_nobody(Scopes::Ews);
+    let out = sign_in(home.path(), &provider, &[]);
+    assert!(!out.status.success());
+    let shown = text(&out);
+    assert!(shown.contains("did not name the account"), "{shown}");
+    assert!(shown.contains("HTTP 401"), "{shown}");
+    assert!(
+        shown.contains("is for https://outlook.office365.com"),
+        "names the token's resource: {shown}"
+    );
+    assert!(
+        shown.contains("neither the userinfo endpoint nor Microsoft Graph accepts"),
+        "{shown}"
+    );
+    assert!(!shown.contains("is configured for"), "{shown}");
 }
 
 #[test]
