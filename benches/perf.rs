@@ -16,6 +16,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use egui_kittest::Harness;
 use support::provider::{Endpoint, PollAnswer, TestProvider};
 use tokendesk::clock::{SystemClock, TokioSleeper};
+use tokendesk::identity::{HttpClient, HttpOptions};
 use tokendesk::keepalive::{RenewOptions, Selection, renew};
 use tokendesk::ui::edit_dialog::{EditDialog, Tab};
 use tokendesk::ui::i18n::{Lang, Locale};
@@ -314,6 +315,21 @@ fn csv_import(c: &mut Criterion) {
     group.finish();
 }
 
+/// Building the HTTP client every redemption uses: tokendesk's (the platform trust
+/// store read lazily, once per process) against reqwest's own rustls setup, which
+/// reads the whole platform store for every client it builds.
+fn http_client(c: &mut Criterion) {
+    tokendesk::identity::http::install_crypto_provider();
+    let mut group = c.benchmark_group("http_client");
+    group.bench_function("tokendesk_lazy_trust_store", |b| {
+        b.iter(|| HttpClient::new(&HttpOptions::default()).expect("client"))
+    });
+    group.bench_function("reqwest_platform_verifier_per_client", |b| {
+        b.iter(|| reqwest::Client::builder().build().expect("reqwest client"))
+    });
+    group.finish();
+}
+
 /// One frame of the Additional users tab showing 10,000 mappings.
 fn additional_users_frame(c: &mut Criterion) {
     let provider = TestProvider::microsoft();
@@ -357,6 +373,7 @@ criterion_group!(
     grant_window,
     guarded_redemption,
     csv_import,
+    http_client,
     renew_all,
     approval_to_saved,
     additional_users_frame

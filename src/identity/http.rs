@@ -78,8 +78,11 @@ impl HttpClient {
                 attempt.follow()
             }
         });
+        let tls = super::tls::client_config()
+            .map_err(|e| IdentityError::admin(format!("Could not set up HTTPS: {e}")))?;
         let build = |policy: reqwest::redirect::Policy| {
             reqwest::Client::builder()
+                .tls_backend_preconfigured(tls.clone())
                 .user_agent(user_agent())
                 .connect_timeout(options.connect_timeout)
                 .read_timeout(options.read_timeout)

@@ -7,6 +7,7 @@ pub mod discovery;
 pub mod error;
 pub mod http;
 pub(crate) mod naming;
+pub mod tls;
 pub mod token;
 
 use chrono::{DateTime, Utc};
