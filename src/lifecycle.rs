@@ -292,11 +292,10 @@ async fn call_api(
                 )
                 .await?;
             if *online && matches!(response.status, 401 | 403) {
-                return Err(api_error(format!(
-                    "HTTP {}. Exchange Online blocks EWS since 2026-10-01 unless the tenant allows it: an Exchange admin runs Set-OrganizationConfig -EWSEnabled $true and adds this app's client ID ({}) to -EwsAllowedAppIDs. EWS in Exchange Online ends for good on 2027-04-01: switch this data source's API to Microsoft Graph (General tab, or data-source add --preset graph).",
-                    response.status,
-                    client.config().client_id
-                )));
+                return Err(RedeemError::EwsBlocked {
+                    status: response.status,
+                    client_id: client.config().client_id.clone(),
+                });
             }
             let body = String::from_utf8_lossy(&response.body);
             if !response.is_success() || !body.contains("ResponseClass=\"Success\"") {

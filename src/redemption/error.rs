@@ -12,6 +12,10 @@ pub enum RedeemError {
     #[error("The token works, but {api} refused the call: {detail}")]
     Api { api: String, detail: String },
     #[error(
+        "The token works, but Exchange Online refused EWS (HTTP {status}). Exchange Online blocks EWS since 2026-10-01 unless the tenant allows it: an Exchange admin runs Set-OrganizationConfig -EWSEnabled $true and adds this app's client ID ({client_id}) to -EwsAllowedAppIDs. EWS in Exchange Online ends for good on 2027-04-01: switch this data source's API to Microsoft Graph (General tab, or data-source add --preset graph)."
+    )]
+    EwsBlocked { status: u16, client_id: String },
+    #[error(
         "The token belongs to {actual}, but this connection is configured for {expected}. Request a new token signed in as {expected}."
     )]
     WrongAccount { expected: String, actual: String },

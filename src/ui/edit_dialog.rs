@@ -11,7 +11,7 @@ use super::app::AppState;
 use super::main_window::{DANGER, state_color};
 use super::sign_in_dialog::SignInDialog;
 use super::widgets::labelled_edit;
-use super::worker::Command;
+use super::worker::{Command, TestFailure};
 use crate::identity::config::{
     check_endpoint_url, validate_client_id, validate_scopes, validate_tenant,
 };
@@ -99,7 +99,9 @@ pub struct EditDialog {
     pub error: Option<String>,
     pub testing: bool,
     /// The last Test Connection: the account the API answered for, or the problem.
-    pub test_result: Option<Result<String, String>>,
+    pub test_result: Option<Result<String, TestFailure>>,
+    /// The admin took Test Connection's offer to leave EWS for Graph.
+    switched_to_graph: bool,
     /// True until the dialog has been drawn once: the click or key that opened it
     /// must not also close it.
     fresh: bool,
@@ -200,11 +202,21 @@ impl EditDialog {
             error: None,
             testing: false,
             test_result: None,
+            switched_to_graph: false,
             fresh: true,
         }
     }
 
     /// The provider settings as typed, with the first problem of each field.
+    /// Test Connection's way out of a blocked EWS: the API and the server both become
+    /// Microsoft Graph; nothing is stored until the admin saves.
+    pub fn switch_to_graph(&mut self) {
+        self.api = Api::Graph;
+        self.server = ServerKind::Graph;
+        self.test_result = None;
+        self.switched_to_graph = true;
+    }
+
     fn provider(&self) -> Result<ProviderConfig, String> {
         let authority = if self.microsoft {
             Authority::Microsoft {
@@ -732,7 +744,7 @@ fn exchange_tab(state: &mut AppState, ui: &mut egui::Ui, dialog: &mut EditDialog
 }
 
 /// The outcome of the last Test Connection, under the buttons that started it.
-fn test_result_ui(state: &AppState, ui: &mut egui::Ui, dialog: &EditDialog) {
+fn test_result_ui(state: &AppState, ui: &mut egui::Ui, dialog: &mut EditDialog) {
     if dialog.testing {
         ui.spinner();
     }
@@ -744,9 +756,19 @@ fn test_result_ui(state: &AppState, ui: &mut egui::Ui, dialog: &EditDialog) {
             );
         }
         Some(Err(problem)) => {
-            ui.colored_label(DANGER, problem);
+            ui.colored_label(DANGER, &problem.message);
+            if problem.ews_blocked
+                && ui
+                    .button(state.tr("Switch this data source to Microsoft Graph"))
+                    .clicked()
+            {
+                dialog.switch_to_graph();
+            }
         }
         None => {}
+    }
+    if dialog.switched_to_graph {
+        ui.label(state.tr("Switched to Microsoft Graph: save with OK, then Test Connection again. If Microsoft answers that consent is missing, request a new refresh token."));
     }
 }
 

@@ -255,6 +255,12 @@ fn german(english: &str) -> Option<&'static str> {
             "{renewed} erneuert, {fresh} nicht fällig, {failed} vorerst fehlgeschlagen, {dead} brauchen eine neue Anmeldung"
         }
         "Details for support" => "Details für den Support",
+        "Switch this data source to Microsoft Graph" => {
+            "Diese Datenquelle auf Microsoft Graph umstellen"
+        }
+        "Switched to Microsoft Graph: save with OK, then Test Connection again. If Microsoft answers that consent is missing, request a new refresh token." => {
+            "Auf Microsoft Graph umgestellt: mit OK speichern, dann die Verbindung erneut testen. Meldet Microsoft eine fehlende Zustimmung, fordern Sie ein neues Refresh Token an."
+        }
         "Install schedule" => "Zeitplan einrichten",
         "Remove schedule" => "Zeitplan entfernen",
         "Show schedule" => "Zeitplan anzeigen",

@@ -68,7 +68,7 @@ pub enum Event {
     },
     SignInFinished(Box<Result<TokenSet, IdentityError>>),
     /// The account the API answered for, or what went wrong.
-    TestFinished(Result<String, String>),
+    TestFinished(Result<String, TestFailure>),
     KeepAliveFinished(Result<RenewReport, String>),
     ScheduleFinished(Result<String, String>),
 }
@@ -259,14 +259,40 @@ async fn test_connection(
     slot: &Mutex<Option<Vault>>,
     target: &TokenTarget,
     clock: &SystemClock,
-) -> Result<String, String> {
-    let http = HttpClient::new(&HttpOptions::default()).map_err(|e| e.to_string())?;
-    with_borrowed_vault(slot, async |vault| {
+) -> Result<String, TestFailure> {
+    let http =
+        HttpClient::new(&HttpOptions::default()).map_err(|e| TestFailure::from(e.to_string()))?;
+    let mut ews_blocked = false;
+    let result = with_borrowed_vault(slot, async |vault| {
         crate::lifecycle::test_target(vault, http, target, clock)
             .await
-            .map_err(|e| e.to_string())
+            .map_err(|e| {
+                ews_blocked = matches!(e, crate::lifecycle::RedeemError::EwsBlocked { .. });
+                e.to_string()
+            })
     })
-    .await
+    .await;
+    result.map_err(|message| TestFailure {
+        message,
+        ews_blocked,
+    })
+}
+
+/// Why Test Connection failed, and whether switching the data source to Microsoft
+/// Graph is the way out (Exchange Online refused EWS).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestFailure {
+    pub message: String,
+    pub ews_blocked: bool,
+}
+
+impl From<String> for TestFailure {
+    fn from(message: String) -> Self {
+        TestFailure {
+            message,
+            ews_blocked: false,
+        }
+    }
 }
 
 /// Lends the open vault to network work: taken out of its slot for the duration, so

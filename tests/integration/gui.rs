@@ -18,7 +18,7 @@ use tokendesk::identity::Scopes;
 use tokendesk::ui::i18n::{Lang, Locale};
 use tokendesk::ui::{AppState, Options};
 use tokendesk::vault::ops::TokenTarget;
-use tokendesk::vault::{DataSource, KeySource, Keyring, Vault};
+use tokendesk::vault::{DataSource, ExchangeServer, KeySource, Keyring, Vault};
 
 struct Setup {
     provider: TestProvider,
@@ -522,8 +522,75 @@ fn test_connection_redeems_calls_ews_and_checks_the_account() {
     assert!(
         result
             .unwrap_err()
+            .message
             .contains("configured for sales@contoso.com")
     );
+}
+
+#[test]
+fn a_blocked_ews_offers_switching_the_data_source_to_graph() {
+    let setup = setup();
+    let scope = "https://outlook.office365.com/EWS.AccessAsUser.All offline_access openid profile";
+    let grant = setup
+        .provider
+        .issue_grant("sales@contoso.com", scope, Utc::now());
+    let target = TokenTarget::data_source("Exchange");
+    Vault::open(setup.dir.path(), &setup.keys)
+        .unwrap()
+        .update(|data| {
+            let record = data.token_mut(&target)?;
+            record.refresh_token = Some(Secret::new(grant));
+            record.obtained_at = Some(tokendesk::clock::Clock::now(&setup.clock));
+            Ok(())
+        })
+        .unwrap();
+    setup.provider.fail_next(
+        Endpoint::Ews,
+        support::provider::Fault::Status {
+            status: 403,
+            retry_after: None,
+        },
+    );
+    let mut harness = harness(&setup, Lang::En);
+    open_data_source(&mut harness, "Exchange");
+    tab(&mut harness, "Exchange account");
+    press(&mut harness, "Test Connection");
+    settle(&mut harness, |h| {
+        h.query_all_by_label("Switch this data source to Microsoft Graph")
+            .next()
+            .is_some()
+    });
+    assert!(
+        harness
+            .query_all_by_label_contains("EwsAllowedAppIDs")
+            .next()
+            .is_some(),
+        "the fix is named"
+    );
+    press(&mut harness, "Switch this data source to Microsoft Graph");
+    assert!(
+        harness
+            .query_all_by_label_contains("Switched to Microsoft Graph")
+            .next()
+            .is_some()
+    );
+    let before = Vault::open(setup.dir.path(), &setup.keys).unwrap();
+    assert_eq!(
+        before
+            .data()
+            .data_source("Exchange")
+            .unwrap()
+            .provider
+            .scopes,
+        Scopes::Ews,
+        "nothing is stored before OK"
+    );
+    press(&mut harness, "OK");
+    settle(&mut harness, |_| {
+        let vault = Vault::open(setup.dir.path(), &setup.keys).unwrap();
+        let source = vault.data().data_source("Exchange").unwrap().clone();
+        source.provider.scopes == Scopes::Graph && source.account.server == ExchangeServer::Graph
+    });
 }
 
 #[test]
