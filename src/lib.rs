@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod cli;
 pub mod clock;
+pub mod desk;
 pub mod desktop;
 #[doc(hidden)]
 pub mod fuzzing;

@@ -90,6 +90,10 @@ pub enum VaultError {
     #[error("{0}")]
     Invalid(String),
 
+    /// A value that breaks a rule of [`super::rules`], tied to the field to fix.
+    #[error("{0}")]
+    Field(#[from] super::rules::FieldProblem),
+
     #[error("{0}")]
     NotFound(String),
 }

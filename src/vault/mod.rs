@@ -13,6 +13,7 @@ pub mod policy;
 pub mod rescue;
 pub mod reserve;
 pub mod restore;
+pub mod rules;
 pub mod store;
 
 pub use error::VaultError;

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::error::VaultError;
 use super::model::{AppUser, DataSource, TokenId, TokenRecord, UserMapping, VaultData};
+use super::rules::{check_app_user, check_data_source, check_mapping};
 use crate::identity::config::is_domain_name;
 
 /// Which token: the data-source user's, or one additional user's.
@@ -78,6 +79,11 @@ impl<'a> TokenOwner<'a> {
 /// An e-mail address or UPN: `local@domain.tld`.
 pub fn validate_email(value: &str) -> Result<(), String> {
     let value = value.trim();
+    if value.is_empty() {
+        return Err(
+            "Enter the e-mail address or user principal name (like jane.doe@contoso.com).".into(),
+        );
+    }
     let problem = || {
         format!(
             "'{value}' is not an e-mail address or user principal name (like jane.doe@contoso.com)."
@@ -118,26 +124,15 @@ impl VaultData {
         self.data_sources.iter().map(|d| d.name.clone()).collect()
     }
 
-    pub fn add_data_source(&mut self, source: DataSource) -> Result<(), VaultError> {
-        let name = source.name.trim();
-        if name.is_empty() {
-            return Err(VaultError::Invalid("Give the data source a name.".into()));
-        }
-        crate::text::check_name("The data source name", name).map_err(VaultError::Invalid)?;
-        if self
-            .data_sources
-            .iter()
-            .any(|d| d.name.eq_ignore_ascii_case(name))
-        {
+    pub fn add_data_source(&mut self, mut source: DataSource) -> Result<(), VaultError> {
+        if self.data_sources.iter().any(|d| d.id == source.id) {
             return Err(VaultError::Invalid(format!(
-                "A data source named '{name}' already exists."
+                "The data source '{}' is already in the vault.",
+                source.name.trim()
             )));
         }
-        if let Some(problem) = source.provider.validate().into_iter().next() {
-            return Err(VaultError::Invalid(problem.message));
-        }
-        validate_email(&source.account.email).map_err(VaultError::Invalid)?;
-        check_token_urls(source.account_urls())?;
+        check_data_source(&self.data_sources, &source)?;
+        source.name = source.name.trim().to_string();
         self.data_sources.push(source);
         Ok(())
     }
@@ -148,25 +143,7 @@ impl VaultData {
         let Some(index) = self.data_sources.iter().position(|d| d.id == source.id) else {
             return self.add_data_source(source);
         };
-        let name = source.name.trim().to_string();
-        if name.is_empty() {
-            return Err(VaultError::Invalid("Give the data source a name.".into()));
-        }
-        crate::text::check_name("The data source name", &name).map_err(VaultError::Invalid)?;
-        if self
-            .data_sources
-            .iter()
-            .any(|d| d.id != source.id && d.name.eq_ignore_ascii_case(&name))
-        {
-            return Err(VaultError::Invalid(format!(
-                "A data source named '{name}' already exists."
-            )));
-        }
-        if let Some(problem) = source.provider.validate().into_iter().next() {
-            return Err(VaultError::Invalid(problem.message));
-        }
-        validate_email(&source.account.email).map_err(VaultError::Invalid)?;
-        check_token_urls(source.account_urls())?;
+        check_data_source(&self.data_sources, &source)?;
         let existing = &self.data_sources[index];
         source.token = existing.token.clone();
         for mapping in source.users.iter_mut() {
@@ -174,7 +151,7 @@ impl VaultData {
                 mapping.token = old.token.clone();
             }
         }
-        source.name = name;
+        source.name = source.name.trim().to_string();
         self.data_sources[index] = source;
         Ok(())
     }
@@ -193,21 +170,14 @@ impl VaultData {
         data_source: &str,
         mapping: UserMapping,
     ) -> Result<(), VaultError> {
-        validate_email(&mapping.exchange_user).map_err(VaultError::Invalid)?;
-        if mapping.app_user.login.trim().is_empty() {
-            return Err(VaultError::Invalid(
-                "Choose the application user to map.".into(),
-            ));
-        }
-        check_app_user(&mapping.app_user)?;
-        check_token_urls(mapping.server_url.iter())?;
         let source = self.data_source_mut(data_source)?;
-        if source.mapping(&mapping.app_user.login).is_some() {
+        if source.users.iter().any(|m| m.id == mapping.id) {
             return Err(VaultError::Invalid(format!(
-                "The application user '{}' is already mapped in '{}'; edit that mapping instead.",
-                mapping.app_user.login, source.name
+                "This mapping is already in '{}'.",
+                source.name
             )));
         }
+        check_mapping(source, &mapping)?;
         source.users.push(mapping);
         Ok(())
     }
@@ -237,7 +207,7 @@ impl VaultData {
                 "An application user needs a login.".into(),
             ));
         }
-        check_app_user(&user)?;
+        check_app_user(&user).map_err(VaultError::Invalid)?;
         if !user.email.trim().is_empty() {
             validate_email(&user.email).map_err(VaultError::Invalid)?;
         }
@@ -275,7 +245,7 @@ impl VaultData {
             .map(|u| u.login.to_lowercase())
             .collect();
         for user in &users {
-            check_app_user(user)?;
+            check_app_user(user).map_err(VaultError::Invalid)?;
             if !known.insert(user.login.to_lowercase()) {
                 return Err(VaultError::Invalid(format!(
                     "The user '{}' is already in the directory; nothing was imported.",
@@ -437,19 +407,6 @@ impl VaultData {
 
 /// Every URL that will receive an access token: https, or http on loopback only —
 /// the same check the token endpoints pass.
-fn check_token_urls<'a>(urls: impl Iterator<Item = &'a url::Url>) -> Result<(), VaultError> {
-    for url in urls {
-        crate::identity::config::check_endpoint_url(url).map_err(VaultError::Invalid)?;
-    }
-    Ok(())
-}
-
-/// Logins and display names end up in terminals, CSV exports and the window.
-fn check_app_user(user: &AppUser) -> Result<(), VaultError> {
-    crate::text::check_name("The login", &user.login).map_err(VaultError::Invalid)?;
-    crate::text::check_name("The display name", &user.display_name).map_err(VaultError::Invalid)
-}
-
 fn not_found(name: &str, data: &VaultData) -> VaultError {
     not_found_in(name, &data.names())
 }

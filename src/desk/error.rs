@@ -1,0 +1,59 @@
+//! The one error every desk action returns. Each face turns it into its own words:
+//! the CLI into a message and an exit code, the window into translated text.
+
+use crate::identity::IdentityError;
+use crate::redemption::RedeemError;
+use crate::schedule::ScheduleError;
+use crate::vault::VaultError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeskError {
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+    #[error(transparent)]
+    Redeem(#[from] RedeemError),
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+    #[error(transparent)]
+    Schedule(#[from] ScheduleError),
+    /// A value an admin typed, tied to its field.
+    #[error("{0}")]
+    Invalid(super::rules::FieldProblem),
+    /// A sign-in answered for someone other than the token's configured account.
+    #[error(
+        "{who} signed in, but {target} is configured for {expected}. Nothing was stored. Sign in again as {expected}."
+    )]
+    OtherAccount {
+        who: String,
+        target: String,
+        expected: String,
+    },
+    /// A sign-in whose provider named nobody: not "another account".
+    #[error(
+        "The provider did not name the account that signed in ({reason}), so tokendesk cannot check that it is {expected}. Nothing was stored."
+    )]
+    Unnamed {
+        reason: String,
+        expected: String,
+        subject: Option<String>,
+    },
+    #[error(
+        "The scheduled keep-alive could not open this vault: it is protected by a passphrase and tokendesk was not started with --passphrase-file. Start tokendesk with --passphrase-file FILE (a file only you can read) and install the schedule again."
+    )]
+    ScheduleNeedsPassphraseFile,
+    #[error("Could not find the tokendesk program itself: {0}")]
+    OwnProgram(String),
+}
+
+impl DeskError {
+    /// Exchange Online refused EWS: switching the data source to Graph is the way out.
+    pub fn ews_blocked(&self) -> bool {
+        matches!(self, DeskError::Redeem(RedeemError::EwsBlocked { .. }))
+    }
+}
+
+impl From<super::rules::FieldProblem> for DeskError {
+    fn from(problem: super::rules::FieldProblem) -> Self {
+        DeskError::Invalid(problem)
+    }
+}

@@ -1,0 +1,140 @@
+//! What an admin (or an application) does with one token: hand out an access
+//! token, store a sign-in, Test Connection, Clear Token, renew. Every redemption
+//! goes through the guarded path in `redemption`; nothing here redeems on its own.
+
+use chrono::{DateTime, Utc};
+
+use super::DeskError;
+use super::account::{AccountCheck, check_account};
+use crate::clock::{Clock, Sleeper};
+use crate::identity::{HttpClient, HttpOptions, TokenSet};
+use crate::redemption::CachePolicy;
+use crate::secret::Secret;
+use crate::vault::Vault;
+use crate::vault::ops::TokenTarget;
+
+pub use crate::keepalive::{RenewOptions, RenewOutcome, RenewReport, RenewResult, Selection};
+pub use crate::redemption::scope_covers;
+
+/// A cached access token is handed out only while it lives at least this long.
+pub const MIN_REMAINING: chrono::Duration = chrono::Duration::minutes(5);
+
+/// Whom a sign-in's tokens may belong to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acceptance {
+    /// Only the configured Exchange account.
+    ConfiguredAccount,
+    /// The admin confirmed: whoever signed in (bound to the provider's subject when
+    /// it named nobody).
+    AnyAccount,
+}
+
+/// An access token for `target` (covering `scope` when given): a cached one that
+/// lives five more minutes, or a fresh one from the guarded redemption path.
+pub async fn access_token(
+    vault: &mut Vault,
+    target: &TokenTarget,
+    scope: Option<&str>,
+    clock: &impl Clock,
+) -> Result<Secret, DeskError> {
+    let record = vault.data().token(target)?;
+    if let Some(token) = cached(record, scope, clock.now()) {
+        return Ok(token);
+    }
+    let config = vault
+        .data()
+        .data_source(&target.data_source)?
+        .provider
+        .clone();
+    let http = http()?;
+    let client = crate::redemption::connect(vault, &http, config, clock.now()).await?;
+    let cache = CachePolicy::Usable {
+        margin: MIN_REMAINING,
+    };
+    let access =
+        crate::lifecycle::redeem_for_scope(vault, &client, target, scope, cache, clock).await?;
+    Ok(access.access_token().clone())
+}
+
+fn cached(
+    record: &crate::vault::TokenRecord,
+    scope: Option<&str>,
+    now: DateTime<Utc>,
+) -> Option<Secret> {
+    let access = record.access.as_ref()?;
+    if let Some(wanted) = scope
+        && !scope_covers(access.scope.as_deref().unwrap_or(""), wanted)
+    {
+        return None;
+    }
+    record.usable_access_token(now, MIN_REMAINING).cloned()
+}
+
+/// Stores a finished sign-in for `target` after the account check: the configured
+/// account, or anyone when the admin accepted it.
+pub fn store_sign_in(
+    vault: &mut Vault,
+    target: &TokenTarget,
+    tokens: &TokenSet,
+    acceptance: Acceptance,
+    now: DateTime<Utc>,
+) -> Result<(), DeskError> {
+    let expected = vault.data().expected_account(target)?;
+    if acceptance == Acceptance::ConfiguredAccount {
+        match check_account(tokens, &expected) {
+            AccountCheck::Matches => {}
+            AccountCheck::Other { who } => {
+                return Err(DeskError::OtherAccount {
+                    who,
+                    target: target.to_string(),
+                    expected,
+                });
+            }
+            AccountCheck::Unnamed { reason, subject } => {
+                return Err(DeskError::Unnamed {
+                    reason,
+                    expected,
+                    subject,
+                });
+            }
+        }
+    }
+    crate::lifecycle::store_sign_in(vault, target, tokens, now)?;
+    Ok(())
+}
+
+/// Test Connection: redeems, calls the account's API and checks the mailbox.
+/// Returns the account the API answered for.
+pub async fn test_connection(
+    vault: &mut Vault,
+    target: &TokenTarget,
+    clock: &impl Clock,
+) -> Result<String, DeskError> {
+    Ok(crate::lifecycle::test_target(vault, http()?, target, clock).await?)
+}
+
+/// Clear Token: the connection stays suspended until the next sign-in.
+pub fn clear(vault: &mut Vault, target: &TokenTarget, now: DateTime<Utc>) -> Result<(), DeskError> {
+    Ok(crate::lifecycle::clear(vault, target, now)?)
+}
+
+/// Renews the selected tokens (the keep-alive of every face).
+pub async fn renew<C, S>(
+    vault: &mut Vault,
+    selection: &Selection,
+    options: &RenewOptions,
+    clock: &C,
+    sleeper: &S,
+    progress: impl FnMut(&RenewResult),
+) -> Result<RenewReport, DeskError>
+where
+    C: Clock + Clone + 'static,
+    S: Sleeper + Clone + 'static,
+{
+    let http = http()?;
+    Ok(crate::keepalive::renew(vault, selection, options, &http, clock, sleeper, progress).await?)
+}
+
+fn http() -> Result<HttpClient, DeskError> {
+    Ok(HttpClient::new(&HttpOptions::default())?)
+}
