@@ -6,7 +6,8 @@ use chrono::{Local, Utc};
 
 use super::context::Context;
 use super::{DataSourceCommand, ProviderArgs, RefreshTokenRule};
-use crate::vault::{DataSource, ExchangeServer, RefreshRule, RuleStart, policy};
+use crate::desk::data_sources;
+use crate::vault::{DataSource, RefreshRule, RuleStart, policy};
 
 pub fn run(command: DataSourceCommand, context: &Context) -> Result<ExitCode, String> {
     match command {
@@ -30,9 +31,8 @@ pub fn run(command: DataSourceCommand, context: &Context) -> Result<ExitCode, St
         DataSourceCommand::List => list(context),
         DataSourceCommand::Remove { name } => {
             let mut vault = context.open()?;
-            let removed = vault
-                .update(|data| data.remove_data_source(&name))
-                .map_err(|e| e.to_string())?;
+            let id = data_sources::id_by_name(vault.data(), &name).map_err(|e| e.to_string())?;
+            let removed = data_sources::remove(&mut vault, id).map_err(|e| e.to_string())?;
             println!(
                 "Removed data source '{}' with {} additional user(s).",
                 removed.name,
@@ -55,19 +55,13 @@ fn add(
         crate::identity::config::check_endpoint_url(root)?;
     }
     let config = provider.to_config()?;
-    let graph = matches!(config.scopes, crate::identity::Scopes::Graph);
+    let server = data_sources::server_for(&config.scopes, ews_url);
     let mut source = DataSource::new(name.trim(), config, account.trim());
-    source.account.server = match (ews_url, graph) {
-        (Some(url), _) => ExchangeServer::Ews(url),
-        (None, true) => ExchangeServer::Graph,
-        (None, false) => ExchangeServer::Office365,
-    };
+    source.account.server = server;
     source.account.api_root = api_root;
     source.refresh_rule = refresh_rule;
     let mut vault = context.open_or_create()?;
-    vault
-        .update(|data| data.add_data_source(source))
-        .map_err(|e| e.to_string())?;
+    data_sources::add(&mut vault, source).map_err(|e| e.to_string())?;
     println!(
         "Added data source '{}'. Next: tokendesk sign-in --data-source \"{}\"",
         name.trim(),

@@ -508,28 +508,26 @@ pub fn run(cli: Cli) -> ExitCode {
 }
 
 fn schedule(command: ScheduleCommand, context: &Context) -> Result<ExitCode, String> {
-    let platform = crate::schedule::Platform::detect().map_err(|e| e.to_string())?;
-    let report = match command {
-        ScheduleCommand::Install => {
-            let exe = std::env::current_exe()
-                .map_err(|e| format!("Could not find the tokendesk program itself: {e}"))?;
-            let absolute =
-                |path: &std::path::Path| std::path::absolute(path).unwrap_or(path.to_path_buf());
-            let job = crate::schedule::Job {
-                exe,
-                vault_dir: Some(absolute(&context.vault_dir)),
-                passphrase_file: context.passphrase_file().map(absolute),
-            };
-            crate::schedule::install(&platform, &job)
-        }
-        ScheduleCommand::Remove => crate::schedule::remove(&platform),
-        ScheduleCommand::Show => crate::schedule::show(&platform),
-    }
-    .map_err(|e| e.to_string())?;
+    use crate::desk::schedule::{ScheduleAction, VaultAccess};
+    let action = match command {
+        ScheduleCommand::Install => ScheduleAction::Install,
+        ScheduleCommand::Remove => ScheduleAction::Remove,
+        ScheduleCommand::Show => ScheduleAction::Show,
+    };
+    // A passphrase vault's job needs the passphrase file; the vault says whether it
+    // is one (removing needs no vault at all).
+    let vault = (action != ScheduleAction::Remove)
+        .then(|| context.open().ok())
+        .flatten();
+    let passphrase_protected = vault.as_ref().is_some_and(|v| v.is_passphrase_protected());
+    let access = VaultAccess {
+        dir: &context.vault_dir,
+        passphrase_file: context.passphrase_file(),
+        passphrase_protected,
+    };
+    let report = crate::desk::schedule::run(action, &access).map_err(|e| e.to_string())?;
     println!("{report}");
-    if !matches!(command, ScheduleCommand::Remove)
-        && let Ok(vault) = context.open()
-    {
+    if let Some(vault) = &vault {
         for warning in short_window_warnings(vault.data()) {
             println!("warning: {warning}");
         }
@@ -539,7 +537,7 @@ fn schedule(command: ScheduleCommand, context: &Context) -> Result<ExitCode, Str
 
 /// Tokens whose window is too short for a once-a-day job to keep alive.
 fn short_window_warnings(data: &crate::vault::VaultData) -> Vec<String> {
-    crate::keepalive::due::too_short_for_a_daily_job(data)
+    crate::desk::schedule::too_short_for_a_daily_job(data)
         .into_iter()
         .map(|(name, hours)| {
             format!(

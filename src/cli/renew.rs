@@ -8,10 +8,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::RenewArgs;
 use super::context::Context;
-use super::status::{EXIT_ACTION_NEEDED, EXIT_HEALTHY, EXIT_REMINDER, EXIT_VAULT_UNREADABLE};
+use super::status::{EXIT_ACTION_NEEDED, EXIT_HEALTHY, EXIT_VAULT_UNREADABLE};
+use super::token::EXIT_TRANSIENT;
 use crate::clock::{SystemClock, TokioSleeper};
-use crate::identity::{HttpClient, HttpOptions};
-use crate::keepalive::{RenewOptions, RenewOutcome, RenewReport, Selection, renew};
+use crate::desk::tokens::{RenewOptions, RenewOutcome, RenewReport, Selection, renew};
 use crate::vault::ops::TokenTarget;
 
 /// Above this many tokens a progress bar is worth showing.
@@ -43,13 +43,6 @@ pub async fn run(args: RenewArgs, context: &Context) -> ExitCode {
         eprintln!("error: say which tokens: --all, --due, or --data-source NAME [--user LOGIN]");
         return ExitCode::FAILURE;
     };
-    let http = match HttpClient::new(&HttpOptions::default()) {
-        Ok(http) => http,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
     let options = RenewOptions {
         concurrency: usize::from(args.concurrency),
         ..RenewOptions::default()
@@ -71,7 +64,6 @@ pub async fn run(args: RenewArgs, context: &Context) -> ExitCode {
         &mut vault,
         &selection,
         &options,
-        &http,
         &SystemClock,
         &TokioSleeper,
         |result| {
@@ -87,6 +79,12 @@ pub async fn run(args: RenewArgs, context: &Context) -> ExitCode {
     }
     let report = match result {
         Ok(report) => report,
+        // HTTPS could not be set up: nothing was tried.
+        Err(e @ crate::desk::DeskError::Identity(_)) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+        // The engine stops only when the vault cannot take a write.
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(EXIT_VAULT_UNREADABLE);
@@ -109,7 +107,7 @@ pub fn exit_code(report: &RenewReport) -> u8 {
     if report.dead() > 0 {
         EXIT_ACTION_NEEDED
     } else if report.transient() > 0 {
-        EXIT_REMINDER
+        EXIT_TRANSIENT
     } else {
         EXIT_HEALTHY
     }

@@ -9,11 +9,12 @@ use tokio_util::sync::CancellationToken;
 
 use super::SignInArgs;
 use super::context::Context;
-use crate::clock::{Clock, SystemClock, TokioSleeper};
+use crate::clock::{SystemClock, TokioSleeper};
+use crate::desk::DeskError;
+use crate::desk::sign_in::DeviceSignIn;
+use crate::desk::tokens::Acceptance;
 use crate::desktop;
-use crate::identity::{
-    DeviceAuthorization, HttpClient, HttpOptions, IdentityClient, PollEvent, TokenSet,
-};
+use crate::identity::{PollEvent, TokenSet};
 use crate::vault::Vault;
 use crate::vault::ops::TokenTarget;
 
@@ -39,18 +40,12 @@ pub async fn run(args: SignInArgs, context: &Context) -> Result<ExitCode, String
         }
         _ => (args.provider.to_config()?, None, None),
     };
-    let http = HttpClient::new(&HttpOptions::default()).map_err(|e| e.to_string())?;
-    let client = IdentityClient::connect(http, config)
-        .await
-        .map_err(|e| format!("{e}\n{}", e.support_details()))?
-        .with_graph_root(graph_root.as_ref());
     let clock = SystemClock;
-    let authorization = client
-        .start_device_authorization(clock.now())
+    let sign_in = DeviceSignIn::start(config, graph_root.as_ref(), &clock)
         .await
         .map_err(|e| format!("{e}\n{}", e.support_details()))?;
 
-    let _clipboard = announce(&args, &client, &authorization, expected.as_deref()).await;
+    let _clipboard = announce(&args, &sign_in, expected.as_deref()).await;
 
     let cancel = CancellationToken::new();
     let ctrl_c = cancel.clone();
@@ -61,8 +56,8 @@ pub async fn run(args: SignInArgs, context: &Context) -> Result<ExitCode, String
     });
     let interactive = std::io::stderr().is_terminal();
     let mut last_line = i64::MAX;
-    let result = client
-        .wait_for_device_approval(&authorization, &clock, &TokioSleeper, &cancel, |event| {
+    let result = sign_in
+        .wait(&clock, &TokioSleeper, &cancel, |event| {
             if let PollEvent::Waiting { seconds_left, .. } = event {
                 countdown(seconds_left, interactive, &mut last_line);
             }
@@ -73,11 +68,9 @@ pub async fn run(args: SignInArgs, context: &Context) -> Result<ExitCode, String
     }
     match result {
         Ok(tokens) => {
-            report(&tokens, client.config().authority.is_microsoft());
-            if let (Some(vault), Some(target), Some(expected)) =
-                (vault.as_mut(), &target, &expected)
-            {
-                store(vault, target, expected, &tokens, args.accept_other_account)?;
+            report(&tokens, sign_in.provider().authority.is_microsoft());
+            if let (Some(vault), Some(target)) = (vault.as_mut(), &target) {
+                store(vault, target, &tokens, args.accept_other_account)?;
             } else {
                 println!("  Tokens were not stored: give --data-source to keep them in the vault.");
             }
@@ -94,12 +87,12 @@ pub async fn run(args: SignInArgs, context: &Context) -> Result<ExitCode, String
 /// only while its owner runs).
 async fn announce(
     args: &SignInArgs,
-    client: &IdentityClient,
-    authorization: &DeviceAuthorization,
+    sign_in: &DeviceSignIn,
     expected: Option<&str>,
 ) -> Option<arboard::Clipboard> {
     let mut out = std::io::stdout();
-    let config = client.config();
+    let config = sign_in.provider();
+    let authorization = &sign_in.authorization;
     let _ = writeln!(
         out,
         "Sign in to {} for client {}",
@@ -236,40 +229,41 @@ fn lifetime(seconds: i64) -> String {
 fn store(
     vault: &mut Vault,
     target: &TokenTarget,
-    expected: &str,
     tokens: &TokenSet,
     accept_other_account: bool,
 ) -> Result<(), String> {
-    let matches = tokens
-        .identity
-        .as_ref()
-        .is_some_and(|i| i.matches(expected));
-    let named = tokens.identity.as_ref().is_some_and(|i| i.names_account());
-    if !named && !accept_other_account {
-        let identity = tokens.identity.as_ref();
-        let reason = identity
-            .and_then(|i| i.unnamed_reason.as_deref())
-            .unwrap_or("it sent no id_token");
-        let subject = identity
-            .and_then(|i| i.sub.as_deref())
-            .map(|sub| format!(" bound to the provider's subject {sub}"))
-            .unwrap_or_default();
-        return Err(format!(
-            "The provider did not name the account that signed in ({reason}), so tokendesk cannot check that it is {expected}. Nothing was stored. If {expected} signed in, add --accept-other-account to store the tokens{subject}."
-        ));
+    let acceptance = if accept_other_account {
+        Acceptance::AnyAccount
+    } else {
+        Acceptance::ConfiguredAccount
+    };
+    match crate::desk::tokens::store_sign_in(vault, target, tokens, acceptance, chrono::Utc::now())
+    {
+        Ok(()) => {}
+        // The CLI's way to accept: a flag.
+        Err(DeskError::Unnamed {
+            reason,
+            expected,
+            subject,
+        }) => {
+            let subject = subject
+                .map(|sub| format!(" bound to the provider's subject {sub}"))
+                .unwrap_or_default();
+            return Err(format!(
+                "The provider did not name the account that signed in ({reason}), so tokendesk cannot check that it is {expected}. Nothing was stored. If {expected} signed in, add --accept-other-account to store the tokens{subject}."
+            ));
+        }
+        Err(e @ DeskError::OtherAccount { .. }) => {
+            return Err(format!(
+                "{e} Or add --accept-other-account to store this account's tokens anyway."
+            ));
+        }
+        Err(e) => {
+            return Err(format!(
+                "The sign-in worked but the tokens could not be stored: {e}"
+            ));
+        }
     }
-    if !matches && !accept_other_account {
-        let who = tokens
-            .identity
-            .as_ref()
-            .and_then(|i| i.account())
-            .unwrap_or("an unnamed account");
-        return Err(format!(
-            "{who} signed in, but {target} is configured for {expected}. Nothing was stored. Sign in again as {expected}, or add --accept-other-account to store this account's tokens anyway."
-        ));
-    }
-    crate::lifecycle::store_sign_in(vault, target, tokens, chrono::Utc::now())
-        .map_err(|e| format!("The sign-in worked but the tokens could not be stored: {e}"))?;
     println!("  Stored the refresh token for {target} in the vault.");
     Ok(())
 }

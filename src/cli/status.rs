@@ -6,8 +6,8 @@ use chrono::{DateTime, Local, Utc};
 use serde::Serialize;
 
 use super::context::Context;
-use crate::vault::policy::{self, ExpiryBasis, TokenState};
-use crate::vault::{DataSource, TokenRecord, VaultData};
+use crate::vault::VaultData;
+use crate::vault::policy::{ExpiryBasis, TokenState};
 
 /// Exit codes a monitoring system can act on.
 pub const EXIT_HEALTHY: u8 = 0;
@@ -55,15 +55,7 @@ struct StatusReport {
 
 /// The exit code for a set of states: the most urgent one wins.
 pub fn exit_code_for(states: impl IntoIterator<Item = TokenState>) -> u8 {
-    states
-        .into_iter()
-        .map(|state| match state {
-            TokenState::Healthy => EXIT_HEALTHY,
-            TokenState::ReminderDue => EXIT_REMINDER,
-            _ => EXIT_ACTION_NEEDED,
-        })
-        .max()
-        .unwrap_or(EXIT_HEALTHY)
+    crate::desk::status::urgency(states)
 }
 
 pub fn run(context: &Context, data_source: Option<&str>, json: bool) -> ExitCode {
@@ -109,42 +101,25 @@ pub fn run(context: &Context, data_source: Option<&str>, json: bool) -> ExitCode
 }
 
 fn collect(data: &VaultData, only: Option<&str>, now: DateTime<Utc>) -> Vec<TokenLine> {
-    let line = |source: &DataSource, user: Option<&str>, account: &str, record: &TokenRecord| {
-        let status = policy::evaluate(record, &data.settings, policy::Lifetime::of(source), now);
-        TokenLine {
-            data_source: source.name.clone(),
-            user: user.map(str::to_string),
-            account: account.to_string(),
-            state: status.state,
-            expires_at: status.expires_at,
-            expiry_basis: status.basis,
-            days_left: status.days_left,
-            obtained_at: record.obtained_at,
-            last_renewed_at: record.last_redeemed_at,
-            last_error: record.last_error.as_ref().map(|e| ErrorLine {
-                code: e.code.clone(),
-                message: e.message.clone(),
+    crate::desk::status::token_rows(data, only, now)
+        .into_iter()
+        .map(|row| TokenLine {
+            data_source: row.target.data_source,
+            user: row.target.app_user,
+            account: row.account,
+            state: row.state,
+            expires_at: row.expires_at,
+            expiry_basis: row.expiry_basis,
+            days_left: row.days_left,
+            obtained_at: row.obtained_at,
+            last_renewed_at: row.last_renewed_at,
+            last_error: row.last_error.map(|e| ErrorLine {
+                code: e.code,
+                message: e.message,
                 at: e.at,
             }),
-        }
-    };
-    let mut lines = Vec::new();
-    for source in data
-        .data_sources
-        .iter()
-        .filter(|s| only.is_none_or(|name| s.name.eq_ignore_ascii_case(name)))
-    {
-        lines.push(line(source, None, &source.account.email, &source.token));
-        for mapping in &source.users {
-            lines.push(line(
-                source,
-                Some(&mapping.app_user.login),
-                &mapping.exchange_user,
-                &mapping.token,
-            ));
-        }
-    }
-    lines
+        })
+        .collect()
 }
 
 fn local(at: Option<DateTime<Utc>>) -> String {

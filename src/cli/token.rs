@@ -3,36 +3,16 @@
 
 use std::process::ExitCode;
 
-use chrono::Utc;
-
 use super::TargetArgs;
 use super::context::Context;
 use super::status::{EXIT_ACTION_NEEDED, EXIT_VAULT_UNREADABLE};
 use crate::clock::SystemClock;
-use crate::identity::{HttpClient, HttpOptions};
-use crate::lifecycle::{RedeemError, redeem_for_scope};
-use crate::redemption::CachePolicy;
-use crate::vault::TokenRecord;
+use crate::desk::DeskError;
 
 /// The provider or the network failed for now; the next try may work.
 pub const EXIT_TRANSIENT: u8 = 1;
 
-/// A cached access token is handed out only while it lives at least this long.
-pub const MIN_REMAINING: chrono::Duration = chrono::Duration::minutes(5);
-
-pub use crate::redemption::scope_covers;
-
-fn cached(record: &TokenRecord, scope: Option<&str>) -> Option<String> {
-    let access = record.access.as_ref()?;
-    if let Some(wanted) = scope
-        && !scope_covers(access.scope.as_deref().unwrap_or(""), wanted)
-    {
-        return None;
-    }
-    record
-        .usable_access_token(Utc::now(), MIN_REMAINING)
-        .map(|t| t.expose().to_string())
-}
+pub use crate::desk::tokens::scope_covers;
 
 pub async fn run(target: TargetArgs, scope: Option<String>, context: &Context) -> ExitCode {
     let mut vault = match context.open() {
@@ -44,55 +24,29 @@ pub async fn run(target: TargetArgs, scope: Option<String>, context: &Context) -
     };
     let target = target.target();
     let status_message = vault.data().settings.consumer_status_message.clone();
-    let unavailable = |detail: &str, code: u8| {
-        eprintln!("{status_message}");
-        eprintln!("tokendesk: {detail}");
-        ExitCode::from(code)
-    };
-    let record = match vault.data().token(&target) {
-        Ok(record) => record,
-        Err(e) => return unavailable(&e.to_string(), EXIT_ACTION_NEEDED),
-    };
-    if let Some(token) = cached(record, scope.as_deref()) {
-        println!("{token}");
-        return ExitCode::SUCCESS;
-    }
-    // Not cached: the guarded path locks this token (waiting for a renewal another
-    // process may be making), looks again, and only then redeems.
-    let config = match vault.data().data_source(&target.data_source) {
-        Ok(source) => source.provider.clone(),
-        Err(e) => return unavailable(&e.to_string(), EXIT_ACTION_NEEDED),
-    };
-    let client = match HttpClient::new(&HttpOptions::default()) {
-        Ok(http) => crate::redemption::connect(&mut vault, &http, config, Utc::now()).await,
-        Err(e) => Err(e),
-    };
-    let client = match client {
-        Ok(client) => client,
-        Err(e) => return unavailable(&e.to_string(), EXIT_TRANSIENT),
-    };
-    let cache = CachePolicy::Usable {
-        margin: MIN_REMAINING,
-    };
-    match redeem_for_scope(
-        &mut vault,
-        &client,
-        &target,
-        scope.as_deref(),
-        cache,
-        &SystemClock,
-    )
-    .await
+    match crate::desk::tokens::access_token(&mut vault, &target, scope.as_deref(), &SystemClock)
+        .await
     {
-        Ok(access) => {
-            println!("{}", access.access_token().expose());
+        Ok(token) => {
+            println!("{}", token.expose());
             ExitCode::SUCCESS
         }
-        Err(e) if e.is_transient() => unavailable(&e.to_string(), EXIT_TRANSIENT),
-        Err(e @ (RedeemError::Vault(_) | RedeemError::NotWritable(_))) => {
-            unavailable(&e.to_string(), EXIT_VAULT_UNREADABLE)
+        Err(e) => {
+            eprintln!("{status_message}");
+            eprintln!("tokendesk: {e}");
+            ExitCode::from(exit_code(&e))
         }
-        Err(e) => unavailable(&e.to_string(), EXIT_ACTION_NEEDED),
+    }
+}
+
+/// 1: try again later; 3: the vault; 2: an admin must act.
+fn exit_code(error: &DeskError) -> u8 {
+    if error.is_transient() {
+        EXIT_TRANSIENT
+    } else if error.is_vault_failure() {
+        EXIT_VAULT_UNREADABLE
+    } else {
+        EXIT_ACTION_NEEDED
     }
 }
 

@@ -9,13 +9,11 @@ use chrono::Utc;
 use super::TargetArgs;
 use super::context::Context;
 use crate::clock::SystemClock;
-use crate::identity::{HttpClient, HttpOptions};
 
 pub async fn test(target: TargetArgs, context: &Context) -> Result<ExitCode, String> {
     let mut vault = context.open()?;
     let target = target.target();
-    let http = HttpClient::new(&HttpOptions::default()).map_err(|e| e.to_string())?;
-    match crate::lifecycle::test_target(&mut vault, http, &target, &SystemClock).await {
+    match crate::desk::tokens::test_connection(&mut vault, &target, &SystemClock).await {
         Ok(account) => {
             println!("Connection OK: the token works and the API answered for {account}.");
             Ok(ExitCode::SUCCESS)
@@ -51,7 +49,7 @@ pub fn clear(target: TargetArgs, yes: bool, context: &Context) -> Result<ExitCod
             return Ok(ExitCode::SUCCESS);
         }
     }
-    crate::lifecycle::clear(&mut vault, &target, Utc::now()).map_err(|e| e.to_string())?;
+    crate::desk::tokens::clear(&mut vault, &target, Utc::now()).map_err(|e| e.to_string())?;
     println!(
         "Cleared the token of {target}. Request a new one: tokendesk sign-in --data-source \"{}\"{}",
         target.data_source,

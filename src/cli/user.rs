@@ -7,7 +7,9 @@ use chrono::Utc;
 
 use super::UserCommand;
 use super::context::Context;
-use crate::vault::{AppUser, UserMapping, csv_import, policy};
+use crate::desk::mappings::{self, MappingDraft};
+use crate::desk::{data_sources, users};
+use crate::vault::{AppUser, policy};
 
 pub fn run(command: UserCommand, context: &Context) -> Result<ExitCode, String> {
     match command {
@@ -20,44 +22,39 @@ pub fn run(command: UserCommand, context: &Context) -> Result<ExitCode, String> 
             server_url,
         } => {
             let mut vault = context.open_or_create()?;
-            let message = vault
-                .update(|data| {
-                    let known = data
-                        .directory
-                        .iter()
-                        .find(|u| u.login.eq_ignore_ascii_case(login.trim()))
-                        .cloned();
-                    let user = match known {
-                        Some(user) => user,
-                        None => {
-                            let user = AppUser {
-                                login: login.trim().to_string(),
-                                display_name: display_name.clone().unwrap_or_default(),
-                                email: email.clone().unwrap_or_default(),
-                            };
-                            data.add_app_user(user.clone())?;
-                            user
-                        }
+            let user = AppUser {
+                login: login.trim().to_string(),
+                display_name: display_name.clone().unwrap_or_default(),
+                email: email.clone().unwrap_or_default(),
+            };
+            let message = match (&data_source, &exchange_user) {
+                (Some(source), Some(exchange)) => {
+                    let id = data_sources::id_by_name(vault.data(), source)
+                        .map_err(|e| e.to_string())?;
+                    let draft = MappingDraft {
+                        login: user.login.clone(),
+                        exchange_user: exchange.clone(),
+                        server_url: server_url
+                            .as_ref()
+                            .map(|u| u.to_string())
+                            .unwrap_or_default(),
+                        editing: None,
                     };
-                    match (&data_source, &exchange_user) {
-                        (Some(source), Some(exchange)) => {
-                            let mut mapping = UserMapping::new(user.clone(), exchange.trim());
-                            mapping.server_url = server_url.clone();
-                            data.add_mapping(source, mapping)?;
-                            Ok(format!(
-                                "Mapped '{}' to {} in '{source}'. Next: tokendesk sign-in --data-source \"{source}\" --user \"{}\"",
-                                user.login,
-                                exchange.trim(),
-                                user.login
-                            ))
-                        }
-                        (None, None) => Ok(format!("Added '{}' to the user directory.", user.login)),
-                        _ => Err(crate::vault::VaultError::Invalid(
-                            "Give both --data-source and --exchange-user to map a user.".into(),
-                        )),
-                    }
-                })
-                .map_err(|e| e.to_string())?;
+                    let mapping = mappings::map_user(&mut vault, id, user, &draft)
+                        .map_err(|e| e.to_string())?;
+                    format!(
+                        "Mapped '{}' to {} in '{source}'. Next: tokendesk sign-in --data-source \"{source}\" --user \"{}\"",
+                        mapping.app_user.login, mapping.exchange_user, mapping.app_user.login
+                    )
+                }
+                (None, None) => {
+                    let user = users::add(&mut vault, user).map_err(|e| e.to_string())?;
+                    format!("Added '{}' to the user directory.", user.login)
+                }
+                _ => {
+                    return Err("Give both --data-source and --exchange-user to map a user.".into());
+                }
+            };
             println!("{message}");
             Ok(ExitCode::SUCCESS)
         }
@@ -105,19 +102,22 @@ pub fn run(command: UserCommand, context: &Context) -> Result<ExitCode, String> 
         }
         UserCommand::Remove { login, data_source } => {
             let mut vault = context.open()?;
-            let message = vault
-                .update(|data| match &data_source {
-                    Some(source) => data.remove_mapping(source, &login).map(|m| {
-                        format!(
-                            "Removed the mapping of '{}' from '{source}'.",
-                            m.app_user.login
-                        )
-                    }),
-                    None => data
-                        .remove_app_user(&login)
-                        .map(|u| format!("Removed '{}' from the user directory.", u.login)),
-                })
-                .map_err(|e| e.to_string())?;
+            let message = match &data_source {
+                Some(source) => {
+                    let id = data_sources::id_by_name(vault.data(), source)
+                        .map_err(|e| e.to_string())?;
+                    let removed = mappings::remove_mapping(&mut vault, id, &login)
+                        .map_err(|e| e.to_string())?;
+                    format!(
+                        "Removed the mapping of '{}' from '{source}'.",
+                        removed.app_user.login
+                    )
+                }
+                None => {
+                    let removed = users::remove(&mut vault, &login).map_err(|e| e.to_string())?;
+                    format!("Removed '{}' from the user directory.", removed.login)
+                }
+            };
             println!("{message}");
             Ok(ExitCode::SUCCESS)
         }
@@ -126,17 +126,9 @@ pub fn run(command: UserCommand, context: &Context) -> Result<ExitCode, String> 
                 .map_err(|e| format!("Could not read {}: {e}", file.display()))?;
             let users = parse_with_bar(&bytes).map_err(|e| e.to_string())?;
             let mut vault = context.open_or_create()?;
-            let count = vault
-                .update(|data| data.import_app_users(users))
-                .map_err(|e| e.to_string())?;
-            crate::audit::AuditLog::in_dir(&context.vault_dir).record(
-                &crate::audit::AuditEntry::new(
-                    crate::audit::Operation::Import,
-                    crate::audit::Outcome::Ok,
-                    chrono::Utc::now(),
-                )
-                .with_detail(format!("imported {count} user(s) from {}", file.display())),
-            );
+            let from = file.display().to_string();
+            let count =
+                users::import(&mut vault, users, &from, Utc::now()).map_err(|e| e.to_string())?;
             println!("Imported {count} user(s) into the user directory.");
             Ok(ExitCode::SUCCESS)
         }
@@ -155,7 +147,7 @@ fn parse_with_bar(bytes: &[u8]) -> Result<Vec<crate::vault::AppUser>, crate::vau
         );
         bar
     });
-    let result = csv_import::parse_users_with_progress(bytes, |read| {
+    let result = users::parse(bytes, |read| {
         if let Some(bar) = &bar {
             bar.set_position(read);
         }

@@ -46,6 +46,31 @@ pub enum DeskError {
 }
 
 impl DeskError {
+    /// The provider or the network failed for now (or another process held the
+    /// token): the next try may work.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            DeskError::Redeem(e) => e.is_transient(),
+            DeskError::Identity(e) => e.kind == crate::identity::ErrorKind::Transient,
+            _ => false,
+        }
+    }
+
+    /// The vault could not be read or written (not: a name it does not know, a
+    /// value it refuses).
+    pub fn is_vault_failure(&self) -> bool {
+        match self {
+            DeskError::Vault(e) => !matches!(
+                e,
+                VaultError::NotFound(_) | VaultError::Invalid(_) | VaultError::Field(_)
+            ),
+            DeskError::Redeem(e) => {
+                matches!(e, RedeemError::Vault(_) | RedeemError::NotWritable(_))
+            }
+            _ => false,
+        }
+    }
+
     /// Exchange Online refused EWS: switching the data source to Graph is the way out.
     pub fn ews_blocked(&self) -> bool {
         matches!(self, DeskError::Redeem(RedeemError::EwsBlocked { .. }))

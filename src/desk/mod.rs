@@ -8,8 +8,10 @@ pub mod data_sources;
 pub mod error;
 pub mod mappings;
 pub mod schedule;
+pub mod sign_in;
 pub mod status;
 pub mod tokens;
+pub mod users;
 
 pub use error::DeskError;
 
