@@ -339,6 +339,7 @@ fn additional_users_frame(c: &mut Criterion) {
     let source = vault.data().data_sources[0].clone();
     drop(vault);
     let state = AppState::new(Options {
+        passphrase_file: None,
         vault_dir: dir.path().to_path_buf(),
         keys: keys.clone(),
         locale: Locale::new(Lang::En),

@@ -433,12 +433,19 @@ pub struct SignInArgs {
 }
 
 #[cfg(feature = "gui")]
-fn open_window(dir: PathBuf, keys: crate::vault::KeySource) -> Result<(), String> {
-    crate::ui::run(dir, keys)
+fn open_window(context: &Context) -> Result<(), String> {
+    let passphrase_file = context
+        .passphrase_file()
+        .map(|p| std::path::absolute(p).unwrap_or(p.to_path_buf()));
+    crate::ui::run(
+        context.vault_dir.clone(),
+        context.key_source()?,
+        passphrase_file,
+    )
 }
 
 #[cfg(not(feature = "gui"))]
-fn open_window(_dir: PathBuf, _keys: crate::vault::KeySource) -> Result<(), String> {
+fn open_window(_context: &Context) -> Result<(), String> {
     Err("This tokendesk was built without the desktop window (feature \"gui\"); run a command, see --help.".into())
 }
 
@@ -458,8 +465,7 @@ fn monitored(context: Result<Context, String>, run: impl FnOnce(Context) -> Exit
 pub fn run(cli: Cli) -> ExitCode {
     let Some(command) = cli.command else {
         let result = Context::new(cli.vault_dir.clone(), cli.passphrase_file.clone())
-            .and_then(|context| Ok((context.vault_dir.clone(), context.key_source()?)))
-            .and_then(|(dir, keys)| open_window(dir, keys));
+            .and_then(|context| open_window(&context));
         return match result {
             Ok(()) => ExitCode::SUCCESS,
             Err(message) => {

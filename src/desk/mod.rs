@@ -8,6 +8,7 @@ pub mod data_sources;
 pub mod error;
 pub mod mappings;
 pub mod schedule;
+pub mod settings;
 pub mod sign_in;
 pub mod status;
 pub mod tokens;

@@ -118,6 +118,18 @@ pub fn clear(vault: &mut Vault, target: &TokenTarget, now: DateTime<Utc>) -> Res
     Ok(crate::lifecycle::clear(vault, target, now)?)
 }
 
+/// The reminder for `target` was shown today: not again until tomorrow.
+pub fn mark_reminder_shown(
+    vault: &mut Vault,
+    target: &TokenTarget,
+    day: chrono::NaiveDate,
+) -> Result<(), DeskError> {
+    Ok(vault.update(|data| {
+        data.token_mut(target)?.reminder_shown_on = Some(day);
+        Ok(())
+    })?)
+}
+
 /// Renews the selected tokens (the keep-alive of every face).
 pub async fn renew<C, S>(
     vault: &mut Vault,

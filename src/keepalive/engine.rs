@@ -150,26 +150,53 @@ impl RenewReport {
         self.results.iter().filter(|r| predicate(r)).count()
     }
 
-    /// One line for a status strip or the end of `tokendesk renew`.
-    pub fn summary(&self) -> String {
-        let mut parts = vec![format!("{} renewed", self.renewed())];
-        if self.fresh > 0 {
-            parts.push(format!("{} not due", self.fresh));
+    /// The counts every face words its summary from.
+    pub fn counts(&self) -> RenewCounts {
+        RenewCounts {
+            renewed: self.renewed(),
+            fresh: self.fresh,
+            failed: self.transient(),
+            dead: self.dead(),
+            busy: self.busy(),
         }
-        if self.transient() > 0 {
+    }
+
+    /// One line for the end of `tokendesk renew` (the window words the same counts
+    /// in its own language).
+    pub fn summary(&self) -> String {
+        let counts = self.counts();
+        let mut parts = vec![format!("{} renewed", counts.renewed)];
+        if counts.fresh > 0 {
+            parts.push(format!("{} not due", counts.fresh));
+        }
+        if counts.failed > 0 {
             parts.push(format!(
                 "{} failed for now (retried next run)",
-                self.transient()
+                counts.failed
             ));
         }
-        if self.dead() > 0 {
-            parts.push(format!("{} need a new sign-in", self.dead()));
+        if counts.dead > 0 {
+            parts.push(format!("{} need a new sign-in", counts.dead));
         }
-        if self.busy() > 0 {
-            parts.push(format!("{} being renewed by another process", self.busy()));
+        if counts.busy > 0 {
+            parts.push(format!("{} being renewed by another process", counts.busy));
         }
         parts.join(", ")
     }
+}
+
+/// How a keep-alive run went, in numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RenewCounts {
+    pub renewed: usize,
+    /// Looked at but not due.
+    pub fresh: usize,
+    /// Failed for now; the next run tries again.
+    pub failed: usize,
+    /// Need a new sign-in.
+    pub dead: usize,
+    /// Left to another process that was renewing them.
+    pub busy: usize,
 }
 
 /// A token picked for this run, before its lock is taken.

@@ -11,14 +11,20 @@ use super::edit_dialog::EditDialog;
 use super::i18n::Locale;
 use super::settings_dialog::SettingsDialog;
 use super::sign_in_dialog::SignInDialog;
-use super::worker::{Command, Event, Worker};
+use super::worker::{Command, Event, TestFailure, Worker, WorkerOptions};
 use crate::clock::Clock;
+use crate::desk::DeskError;
+use crate::desk::account::{AccountCheck, check_account};
+use crate::desk::tokens::Acceptance;
+use crate::keepalive::engine::RenewCounts;
 use crate::secret::Secret;
 use crate::vault::{KeySource, VaultData};
 
 /// How the window starts: where the vault is and how it is unlocked.
 pub struct Options {
     pub vault_dir: PathBuf,
+    /// The passphrase file the program was started with; the scheduled job gets it.
+    pub passphrase_file: Option<PathBuf>,
     pub keys: KeySource,
     pub locale: Locale,
     pub clock: Arc<dyn Clock>,
@@ -55,8 +61,9 @@ pub struct AppState {
 pub struct KeepAlive {
     pub running: bool,
     pub next_at: Option<DateTime<Utc>>,
-    /// When the last run finished, and its summary or what went wrong.
-    pub last: Option<(DateTime<Utc>, Result<String, String>)>,
+    /// When the last run finished, and its counts or what went wrong (drawn in the
+    /// language of the moment, not of the run).
+    pub last: Option<(DateTime<Utc>, Result<RenewCounts, String>)>,
 }
 
 /// The first keep-alive waits this long after the vault opens, so starting the app
@@ -65,7 +72,11 @@ pub const FIRST_KEEPALIVE_AFTER: chrono::Duration = chrono::Duration::minutes(1)
 
 impl AppState {
     pub fn new(options: Options) -> Self {
-        let worker = Worker::start(options.vault_dir, options.clock.clone());
+        let worker = Worker::start(WorkerOptions {
+            vault_dir: options.vault_dir,
+            passphrase_file: options.passphrase_file,
+            clock: options.clock.clone(),
+        });
         worker.send(Command::OpenVault {
             keys: options.keys.clone(),
         });
@@ -116,6 +127,11 @@ impl AppState {
     pub fn drain_events(&mut self) {
         while let Ok(event) = self.worker.events.try_recv() {
             match event {
+                // A task's handle may report after a newer write of the loop's own.
+                Event::VaultChanged(data)
+                    if self
+                        .data()
+                        .is_some_and(|shown| shown.generation > data.generation) => {}
                 Event::VaultOpened(Ok(data)) | Event::VaultChanged(data) => {
                     if let Some(editor) = self.editor.as_mut() {
                         editor.refresh_tokens(&data);
@@ -128,16 +144,18 @@ impl AppState {
                     }
                     self.vault = VaultView::Ready(Arc::new(data));
                 }
-                Event::VaultOpened(Err(message)) => {
+                Event::VaultOpened(Err(error)) => {
                     self.vault = VaultView::Failed {
-                        message,
+                        message: super::errors::describe(&DeskError::Vault(error), self.locale),
                         passphrase: String::new(),
                     };
                 }
-                Event::VaultError(message) => self.notice = Some((message, self.now())),
+                Event::Failed(error) => {
+                    self.notice = Some((super::errors::describe(&error, self.locale), self.now()))
+                }
                 Event::SignInCode(authorization) => {
                     if let Some(dialog) = self.sign_in.as_mut() {
-                        dialog.code_arrived(*authorization, self.locale);
+                        dialog.code_arrived(*authorization);
                     }
                 }
                 Event::SignInWaiting { seconds_left } => {
@@ -154,29 +172,27 @@ impl AppState {
                     self.keepalive.running = false;
                     self.keepalive.next_at = Some(now + chrono::Duration::hours(interval));
                     let locale = self.locale;
-                    let summary = result.map(|report| {
-                        locale.fill(
-                            "{renewed} renewed, {fresh} not due, {failed} failed for now, {dead} need a new sign-in",
-                            &[
-                                ("renewed", &report.renewed().to_string()),
-                                ("fresh", &report.fresh.to_string()),
-                                ("failed", &report.transient().to_string()),
-                                ("dead", &report.dead().to_string()),
-                            ],
-                        )
-                    });
+                    let summary = result
+                        .map(|report| report.counts())
+                        .map_err(|e| super::errors::describe(&e, locale));
                     self.keepalive.last = Some((now, summary));
                 }
                 Event::ScheduleFinished(result) => {
+                    let locale = self.locale;
                     if let Some(dialog) = self.settings.as_mut() {
                         dialog.schedule_busy = false;
-                        dialog.schedule_result = Some(result);
+                        dialog.schedule_result =
+                            Some(result.map_err(|e| super::errors::describe(&e, locale)));
                     }
                 }
                 Event::TestFinished(result) => {
+                    let locale = self.locale;
                     if let Some(editor) = self.editor.as_mut() {
                         editor.testing = false;
-                        editor.test_result = Some(result);
+                        editor.test_result = Some(result.map_err(|e| TestFailure {
+                            message: super::errors::describe(&e, locale),
+                            ews_blocked: e.ews_blocked(),
+                        }));
                     }
                 }
             }
@@ -191,30 +207,31 @@ impl AppState {
             return;
         };
         match result {
-            Ok(tokens) => {
-                let matches = tokens
-                    .identity
-                    .as_ref()
-                    .is_some_and(|identity| identity.matches(&dialog.expected_account));
-                if matches {
+            Ok(tokens) => match check_account(&tokens, &dialog.expected_account) {
+                AccountCheck::Matches => {
                     let dialog = self.sign_in.take().expect("dialog present");
-                    self.store_tokens(dialog, tokens);
-                } else {
-                    dialog.mismatch(tokens);
+                    self.store_tokens(dialog, tokens, Acceptance::ConfiguredAccount);
                 }
-            }
+                check => dialog.mismatch(tokens, check),
+            },
             Err(error) => dialog.failed(error),
         }
     }
 
     /// A sign-in for a saved data source goes to the vault at once; for a new one it
     /// waits in the draft until OK.
-    pub(crate) fn store_tokens(&mut self, dialog: SignInDialog, tokens: crate::identity::TokenSet) {
+    pub(crate) fn store_tokens(
+        &mut self,
+        dialog: SignInDialog,
+        tokens: crate::identity::TokenSet,
+        acceptance: Acceptance,
+    ) {
         match (&mut self.editor, dialog.saved) {
             (Some(editor), false) => editor.take_sign_in(&dialog.target, &tokens),
             _ => self.send(Command::StoreSignIn {
                 target: dialog.target,
                 tokens: Box::new(tokens),
+                acceptance,
             }),
         }
     }

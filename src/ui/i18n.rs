@@ -255,6 +255,7 @@ fn german(english: &str) -> Option<&'static str> {
             "{renewed} erneuert, {fresh} nicht fällig, {failed} vorerst fehlgeschlagen, {dead} brauchen eine neue Anmeldung"
         }
         "Details for support" => "Details für den Support",
+        "No data sources yet." => "Noch keine Datenquellen.",
         "Switch this data source to Microsoft Graph" => {
             "Diese Datenquelle auf Microsoft Graph umstellen"
         }

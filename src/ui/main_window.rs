@@ -8,44 +8,16 @@ use super::app::{AppState, VaultView};
 use super::edit_dialog::EditDialog;
 use super::worker::Command;
 use crate::vault::VaultData;
-use crate::vault::ops::TokenTarget;
 use crate::vault::policy::{self, TokenState};
 
 pub const WARNING: Color32 = Color32::from_rgb(0xd9, 0x7a, 0x00);
 pub const DANGER: Color32 = Color32::from_rgb(0xc6, 0x28, 0x28);
 
 /// A token that needs the admin, for the banner and the status strip.
-pub struct Attention {
-    pub target: TokenTarget,
-    pub account: String,
-    pub state: TokenState,
-    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
-    pub reminder_due: bool,
-}
+pub type Attention = crate::desk::status::TokenRow;
 
 pub fn attention(data: &VaultData, now: chrono::DateTime<chrono::Utc>) -> Vec<Attention> {
-    let today = now.with_timezone(&chrono::Local).date_naive();
-    let mut list = Vec::new();
-    for owner in data.each_token() {
-        let record = owner.record();
-        let lifetime = policy::Lifetime::of(owner.source);
-        let status = policy::evaluate(record, &data.settings, lifetime, now);
-        if matches!(status.state, TokenState::Healthy) {
-            continue;
-        }
-        // A data source without any token yet is not a reminder: it was never set up.
-        if status.state == TokenState::Missing && record.cleared.is_none() {
-            continue;
-        }
-        list.push(Attention {
-            reminder_due: policy::reminder_due(record, &data.settings, lifetime, now, today),
-            target: owner.target(),
-            account: owner.account().to_string(),
-            state: status.state,
-            expires_at: status.expires_at,
-        });
-    }
-    list
+    crate::desk::status::attention(data, now)
 }
 
 pub fn state_color(state: TokenState) -> Option<Color32> {
@@ -99,7 +71,9 @@ pub fn show(state: &mut AppState, ui: &mut egui::Ui) {
 
 fn status_strip(state: &mut AppState, ui: &mut egui::Ui, data: &VaultData, items: &[Attention]) {
     let locale = state.locale;
-    ui.horizontal(|ui| {
+    // Wrapped, not clipped: at the default size and in German the strip is longer
+    // than one line.
+    ui.horizontal_wrapped(|ui| {
         ui.label(format!(
             "{}: {}",
             state.tr("Data sources"),
@@ -114,7 +88,9 @@ fn status_strip(state: &mut AppState, ui: &mut egui::Ui, data: &VaultData, items
             ui.label(format!("{without} {}", state.tr("without a token")));
         }
         if items.is_empty() {
-            if without == 0 {
+            if data.data_sources.is_empty() {
+                ui.label(state.tr("No data sources yet."));
+            } else if without == 0 {
                 ui.label(state.tr("All tokens are healthy."));
             }
         } else {
@@ -149,10 +125,19 @@ fn keepalive_status(state: &mut AppState, ui: &mut egui::Ui) {
         return;
     }
     match &state.keepalive.last {
-        Some((at, Ok(summary))) => {
+        Some((at, Ok(counts))) => {
+            let summary = locale.fill(
+                "{renewed} renewed, {fresh} not due, {failed} failed for now, {dead} need a new sign-in",
+                &[
+                    ("renewed", &counts.renewed.to_string()),
+                    ("fresh", &counts.fresh.to_string()),
+                    ("failed", &counts.failed.to_string()),
+                    ("dead", &counts.dead.to_string()),
+                ],
+            );
             ui.label(locale.fill(
                 "Keep-alive {when}: {summary}",
-                &[("when", &locale.date_time(*at)), ("summary", summary)],
+                &[("when", &locale.date_time(*at)), ("summary", &summary)],
             ));
         }
         Some((at, Err(error))) => {

@@ -2,6 +2,7 @@
 
 pub mod app;
 pub mod edit_dialog;
+pub mod errors;
 pub mod i18n;
 pub mod main_window;
 pub mod settings_dialog;
@@ -26,7 +27,11 @@ pub fn app_icon() -> Arc<egui::IconData> {
 }
 
 /// Opens the window and runs until it is closed.
-pub fn run(vault_dir: PathBuf, keys: KeySource) -> Result<(), String> {
+pub fn run(
+    vault_dir: PathBuf,
+    keys: KeySource,
+    passphrase_file: Option<PathBuf>,
+) -> Result<(), String> {
     let native = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("tokendesk — Connector for Microsoft Exchange")
@@ -41,10 +46,10 @@ pub fn run(vault_dir: PathBuf, keys: KeySource) -> Result<(), String> {
     eframe::run_native(
         "tokendesk",
         native,
-        Box::new(move |creation| {
-            let _ = creation;
+        Box::new(move |_creation| {
             let state = AppState::new(Options {
                 vault_dir,
+                passphrase_file,
                 keys,
                 locale: i18n::Locale::detect(),
                 clock: Arc::new(SystemClock),

@@ -4,7 +4,8 @@
 use super::app::AppState;
 use super::main_window::DANGER;
 use super::widgets::labelled_edit;
-use super::worker::{Command, ScheduleAction};
+use super::worker::Command;
+use crate::desk::schedule::ScheduleAction;
 use crate::vault::Settings;
 
 pub struct SettingsDialog {

@@ -7,9 +7,10 @@ use std::sync::{Arc, Mutex};
 use egui::{Color32, RichText};
 
 use super::app::AppState;
-use super::i18n::Locale;
 use super::main_window::DANGER;
 use super::worker::Command;
+use crate::desk::account::AccountCheck;
+use crate::desk::tokens::Acceptance;
 use crate::identity::{DeviceAuthorization, IdentityError, ProviderConfig, TokenSet};
 use crate::vault::ops::TokenTarget;
 
@@ -18,7 +19,8 @@ pub enum Step {
     Code,
     Waiting,
     Failed(IdentityError),
-    Mismatch(Box<TokenSet>),
+    /// The sign-in worked for someone else, or for nobody the provider named.
+    Mismatch(Box<TokenSet>, AccountCheck),
 }
 
 pub struct SignInDialog {
@@ -32,8 +34,6 @@ pub struct SignInDialog {
     pub step: Step,
     pub authorization: Option<DeviceAuthorization>,
     pub seconds_left: Option<i64>,
-    /// When the code runs out, on the UI's own monotonic clock.
-    deadline: Option<std::time::Instant>,
     copy_pending: bool,
     /// Set by the thread that asked the desktop to open the page.
     open_failure: Arc<Mutex<Option<String>>>,
@@ -55,7 +55,6 @@ impl SignInDialog {
             step: Step::Requesting,
             authorization: None,
             seconds_left: None,
-            deadline: None,
             copy_pending: false,
             open_failure: Arc::new(Mutex::new(None)),
         }
@@ -74,7 +73,7 @@ impl SignInDialog {
         }
     }
 
-    pub fn code_arrived(&mut self, authorization: DeviceAuthorization, _locale: Locale) {
+    pub fn code_arrived(&mut self, authorization: DeviceAuthorization) {
         self.seconds_left =
             Some((authorization.expires_at - authorization.issued_at).num_seconds());
         self.authorization = Some(authorization);
@@ -86,8 +85,8 @@ impl SignInDialog {
         self.step = Step::Failed(error);
     }
 
-    pub fn mismatch(&mut self, tokens: TokenSet) {
-        self.step = Step::Mismatch(Box::new(tokens));
+    pub fn mismatch(&mut self, tokens: TokenSet, check: AccountCheck) {
+        self.step = Step::Mismatch(Box::new(tokens), check);
     }
 
     fn open_page(&self, ctx: &egui::Context) {
@@ -196,14 +195,7 @@ pub fn show(state: &mut AppState, ui: &mut egui::Ui) {
                     state.tr("Sign in with"),
                     dialog.expected_account
                 ));
-                let left = dialog
-                    .deadline
-                    .map(|d| {
-                        d.saturating_duration_since(std::time::Instant::now())
-                            .as_secs() as i64
-                    })
-                    .or(dialog.seconds_left)
-                    .unwrap_or(0);
+                let left = dialog.seconds_left.unwrap_or(0);
                 ui.label(format!(
                     "{} {}",
                     state.tr("Code expires in"),
@@ -231,13 +223,9 @@ pub fn show(state: &mut AppState, ui: &mut egui::Ui) {
                     }
                 });
             }
-            Step::Mismatch(tokens) => {
-                let identity = tokens.identity.as_ref();
-                match identity
-                    .and_then(|i| i.account())
-                    .filter(|_| identity.is_some_and(|i| i.names_account()))
-                {
-                    Some(who) => {
+            Step::Mismatch(tokens, check) => {
+                match check {
+                    AccountCheck::Other { who } => {
                         ui.heading(state.tr("Signed in, but as another account"));
                         ui.colored_label(
                             DANGER,
@@ -248,21 +236,17 @@ pub fn show(state: &mut AppState, ui: &mut egui::Ui) {
                         );
                     }
                     // The provider named nobody: that is not "another account".
-                    None => {
+                    AccountCheck::Unnamed { .. } | AccountCheck::Matches => {
+                        let reason = match check {
+                            AccountCheck::Unnamed { reason, .. } => reason.as_str(),
+                            _ => "",
+                        };
                         ui.heading(state.tr("The provider did not name the account"));
                         ui.colored_label(
                             DANGER,
                             state.locale.fill(
                                 state.tr("The sign-in worked, but the provider did not say who signed in ({reason}), so tokendesk cannot check that it is {expected}. Nothing was stored. Store anyway if {expected} signed in."),
-                                &[
-                                    (
-                                        "reason",
-                                        identity
-                                            .and_then(|i| i.unnamed_reason.as_deref())
-                                            .unwrap_or("no id_token"),
-                                    ),
-                                    ("expected", &dialog.expected_account),
-                                ],
+                                &[("reason", reason), ("expected", &dialog.expected_account)],
                             ),
                         );
                     }
@@ -290,7 +274,7 @@ pub fn show(state: &mut AppState, ui: &mut egui::Ui) {
         state.send(dialog.start_command());
     }
     if let Some(tokens) = store_anyway {
-        state.store_tokens(dialog, tokens);
+        state.store_tokens(dialog, tokens, Acceptance::AnyAccount);
         return;
     }
     if keep {

@@ -1,20 +1,27 @@
-//! Everything slow happens here, never on the UI thread: the vault's disk and
-//! keyring work and the identity provider's network calls. The UI sends
-//! [`Command`]s; results come back as [`Event`]s, each followed by a repaint request.
+//! Everything slow happens here, never on the UI thread. The UI sends [`Command`]s;
+//! results come back as [`Event`]s, each followed by a repaint request.
+//!
+//! Vault writes (save, delete, store a sign-in, clear, settings) run one after
+//! another in the command loop, each a few milliseconds. Network work — a sign-in's
+//! polling, Test Connection, the keep-alive — runs as tasks of its own on a second
+//! handle of the vault, so a Save never waits behind a 60-second timeout and Cancel
+//! takes effect at once. Handles never overwrite each other: every write re-reads
+//! the vault under its lock and every redemption locks its token.
 
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, Sender, channel};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 use chrono::NaiveDate;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::{Clock, SharedClock, SystemClock, TokioSleeper};
-use crate::identity::{
-    DeviceAuthorization, HttpClient, HttpOptions, IdentityClient, IdentityError, PollEvent,
-    ProviderConfig, TokenSet,
-};
-use crate::keepalive::{RenewOptions, RenewReport, Selection};
+use crate::desk::schedule::{ScheduleAction, VaultAccess};
+use crate::desk::sign_in::DeviceSignIn;
+use crate::desk::tokens::{Acceptance, RenewOptions, RenewReport, Selection};
+use crate::desk::{self, DeskError};
+use crate::identity::{DeviceAuthorization, IdentityError, PollEvent, ProviderConfig, TokenSet};
 use crate::vault::ops::TokenTarget;
 use crate::vault::{DataSource, KeySource, Settings, Vault, VaultData, VaultError};
 
@@ -31,6 +38,7 @@ pub enum Command {
     StoreSignIn {
         target: TokenTarget,
         tokens: Box<TokenSet>,
+        acceptance: Acceptance,
     },
     ClearToken(TokenTarget),
     MarkReminderShown {
@@ -50,50 +58,52 @@ pub enum Command {
     Schedule(ScheduleAction),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ScheduleAction {
-    Install,
-    Remove,
-    Show,
-}
-
 pub enum Event {
-    VaultOpened(Result<VaultData, String>),
-    /// The vault after a successful change.
+    VaultOpened(Result<VaultData, VaultError>),
+    /// The vault after a change; an older generation than the one shown is stale.
     VaultChanged(VaultData),
-    VaultError(String),
+    Failed(DeskError),
     SignInCode(Box<DeviceAuthorization>),
     SignInWaiting {
         seconds_left: i64,
     },
     SignInFinished(Box<Result<TokenSet, IdentityError>>),
     /// The account the API answered for, or what went wrong.
-    TestFinished(Result<String, TestFailure>),
-    KeepAliveFinished(Result<RenewReport, String>),
-    ScheduleFinished(Result<String, String>),
+    TestFinished(Result<String, DeskError>),
+    KeepAliveFinished(Result<RenewReport, DeskError>),
+    ScheduleFinished(Result<String, DeskError>),
+}
+
+/// Where the worker's vault is and how the scheduled job will open it.
+pub struct WorkerOptions {
+    pub vault_dir: PathBuf,
+    pub passphrase_file: Option<PathBuf>,
+    pub clock: Arc<dyn Clock>,
 }
 
 /// The UI's end of the worker.
 pub struct Worker {
-    commands: Sender<Command>,
+    commands: UnboundedSender<Command>,
     pub events: Receiver<Event>,
     repaint: Arc<OnceLock<egui::Context>>,
 }
 
 impl Worker {
-    pub fn start(vault_dir: PathBuf, clock: Arc<dyn Clock>) -> Self {
-        let (command_tx, command_rx) = channel::<Command>();
+    pub fn start(options: WorkerOptions) -> Self {
+        let (command_tx, command_rx) = unbounded_channel::<Command>();
         let (event_tx, event_rx) = channel::<Event>();
         let repaint = Arc::new(OnceLock::new());
-        let reporter_repaint = repaint.clone();
+        let reporter = Reporter {
+            tx: event_tx,
+            repaint: repaint.clone(),
+        };
         std::thread::Builder::new()
             .name("tokendesk-worker".into())
-            .spawn(move || {
-                let reporter = Reporter {
-                    tx: event_tx,
-                    repaint: reporter_repaint,
-                };
-                run(vault_dir, clock, command_rx, reporter)
+            .spawn(move || match crate::runtime::build() {
+                Ok(runtime) => runtime.block_on(serve(options, command_rx, reporter)),
+                Err(e) => reporter.send(Event::VaultOpened(Err(VaultError::Invalid(format!(
+                    "Could not start the background worker: {e}"
+                ))))),
             })
             .expect("the worker thread starts");
         Worker {
@@ -131,52 +141,56 @@ impl Reporter {
     }
 }
 
-fn run(vault_dir: PathBuf, clock: Arc<dyn Clock>, commands: Receiver<Command>, reporter: Reporter) {
-    let runtime = match crate::runtime::build() {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            reporter.send(Event::VaultOpened(Err(format!(
-                "Could not start the background worker: {e}"
-            ))));
-            return;
-        }
-    };
-    let vault: Arc<Mutex<Option<Vault>>> = Arc::new(Mutex::new(None));
+async fn serve(
+    options: WorkerOptions,
+    mut commands: UnboundedReceiver<Command>,
+    reporter: Reporter,
+) {
+    let mut vault: Option<Vault> = None;
     let mut sign_in: Option<CancellationToken> = None;
-    while let Ok(command) = commands.recv() {
+    let clock = options.clock.clone();
+    while let Some(command) = commands.recv().await {
+        let now = clock.now();
         match command {
             Command::OpenVault { keys } => {
-                let result = Vault::open_or_create(&vault_dir, &keys);
-                report_open(&vault, result, &reporter);
+                let dir = options.vault_dir.clone();
+                let opened =
+                    tokio::task::spawn_blocking(move || Vault::open_or_create(&dir, &keys))
+                        .await
+                        .unwrap_or_else(|e| Err(VaultError::Invalid(e.to_string())));
+                report_open(&mut vault, opened, &reporter);
             }
             Command::RestoreBackup { keys } => {
                 // Offered when the vault did not open; the admin's click confirms.
-                let result = Vault::restore_backup(&vault_dir, &keys, true, clock.now())
-                    .map(|(vault, _)| vault);
-                report_open(&vault, result, &reporter);
+                let dir = options.vault_dir.clone();
+                let restored = tokio::task::spawn_blocking(move || {
+                    Vault::restore_backup(&dir, &keys, true, now).map(|(vault, _)| vault)
+                })
+                .await
+                .unwrap_or_else(|e| Err(VaultError::Invalid(e.to_string())));
+                report_open(&mut vault, restored, &reporter);
             }
-            Command::SaveDataSource(source) => {
-                change(&vault, &reporter, |data| data.upsert_data_source(*source))
-            }
-            Command::DeleteDataSource(id) => change(&vault, &reporter, |data| {
-                data.data_sources.retain(|d| d.id != id);
-                Ok(())
+            Command::SaveDataSource(source) => write(&mut vault, &reporter, |vault| {
+                desk::data_sources::save(vault, *source)
             }),
-            Command::StoreSignIn { target, tokens } => {
-                let now = clock.now();
-                with_vault(&vault, &reporter, |vault| {
-                    crate::lifecycle::store_sign_in(vault, &target, &tokens, now)
-                })
-            }
-            Command::ClearToken(target) => {
-                let now = clock.now();
-                with_vault(&vault, &reporter, |vault| {
-                    crate::lifecycle::clear(vault, &target, now)
-                })
-            }
-            Command::MarkReminderShown { target, day } => change(&vault, &reporter, |data| {
-                data.token_mut(&target)?.reminder_shown_on = Some(day);
-                Ok(())
+            Command::DeleteDataSource(id) => write(&mut vault, &reporter, |vault| {
+                desk::data_sources::remove(vault, id).map(drop)
+            }),
+            Command::StoreSignIn {
+                target,
+                tokens,
+                acceptance,
+            } => write(&mut vault, &reporter, |vault| {
+                desk::tokens::store_sign_in(vault, &target, &tokens, acceptance, now)
+            }),
+            Command::ClearToken(target) => write(&mut vault, &reporter, |vault| {
+                desk::tokens::clear(vault, &target, now)
+            }),
+            Command::MarkReminderShown { target, day } => write(&mut vault, &reporter, |vault| {
+                desk::tokens::mark_reminder_shown(vault, &target, day)
+            }),
+            Command::SaveSettings(settings) => write(&mut vault, &reporter, |vault| {
+                desk::settings::save(vault, *settings)
             }),
             Command::StartSignIn { config, graph_root } => {
                 if let Some(previous) = sign_in.take() {
@@ -185,47 +199,73 @@ fn run(vault_dir: PathBuf, clock: Arc<dyn Clock>, commands: Receiver<Command>, r
                 let cancel = CancellationToken::new();
                 sign_in = Some(cancel.clone());
                 let reporter = reporter.clone();
-                runtime.spawn(async move {
+                tokio::spawn(async move {
                     // Polling is a conversation with the real world: real time, whatever
                     // clock the app's expiry display runs on.
-                    let result =
-                        device_flow(*config, graph_root, &SystemClock, &cancel, &reporter).await;
+                    let result = tokio::select! {
+                        biased;
+                        _ = cancel.cancelled() => return,
+                        result = device_flow(*config, graph_root, &cancel, &reporter) => result,
+                    };
                     // After a cancel the dialog is gone; nothing may arrive for it.
                     if !cancel.is_cancelled() {
                         reporter.send(Event::SignInFinished(Box::new(result)));
                     }
                 });
             }
-            Command::TestConnection(target) => {
-                let result = runtime.block_on(test_connection(&vault, &target, &SystemClock));
-                if let Ok(guard) = vault.lock()
-                    && let Some(open) = guard.as_ref()
-                {
-                    reporter.send(Event::VaultChanged(open.data().clone()));
-                }
-                reporter.send(Event::TestFinished(result));
-            }
-            Command::RunKeepAlive => {
-                let clock = SharedClock(clock.clone());
-                let result = runtime.block_on(keep_alive(&vault, clock));
-                if let Ok(guard) = vault.lock()
-                    && let Some(open) = guard.as_ref()
-                {
-                    reporter.send(Event::VaultChanged(open.data().clone()));
-                }
-                reporter.send(Event::KeepAliveFinished(result));
-            }
-            Command::SaveSettings(settings) => change(&vault, &reporter, |data| {
-                data.settings = *settings;
-                Ok(())
-            }),
-            Command::Schedule(action) => {
-                reporter.send(Event::ScheduleFinished(schedule(action, &vault_dir)));
-            }
             Command::CancelSignIn => {
                 if let Some(cancel) = sign_in.take() {
                     cancel.cancel();
                 }
+            }
+            Command::TestConnection(target) => {
+                let Some(mut handle) = second_handle(&vault, &reporter) else {
+                    continue;
+                };
+                let reporter = reporter.clone();
+                tokio::spawn(async move {
+                    let result =
+                        desk::tokens::test_connection(&mut handle, &target, &SystemClock).await;
+                    reporter.send(Event::VaultChanged(handle.data().clone()));
+                    reporter.send(Event::TestFinished(result));
+                });
+            }
+            Command::RunKeepAlive => {
+                let Some(mut handle) = second_handle(&vault, &reporter) else {
+                    continue;
+                };
+                let reporter = reporter.clone();
+                let clock = SharedClock(clock.clone());
+                tokio::spawn(async move {
+                    let result = desk::tokens::renew(
+                        &mut handle,
+                        &Selection::Due,
+                        &RenewOptions::default(),
+                        &clock,
+                        &TokioSleeper,
+                        |_| {},
+                    )
+                    .await;
+                    reporter.send(Event::VaultChanged(handle.data().clone()));
+                    reporter.send(Event::KeepAliveFinished(result));
+                });
+            }
+            Command::Schedule(action) => {
+                let dir = options.vault_dir.clone();
+                let passphrase_file = options.passphrase_file.clone();
+                let passphrase_protected =
+                    vault.as_ref().is_some_and(Vault::is_passphrase_protected);
+                let reporter = reporter.clone();
+                tokio::task::spawn_blocking(move || {
+                    let access = VaultAccess {
+                        dir: &dir,
+                        passphrase_file: passphrase_file.as_deref(),
+                        passphrase_protected,
+                    };
+                    reporter.send(Event::ScheduleFinished(desk::schedule::run(
+                        action, &access,
+                    )));
+                });
             }
         }
     }
@@ -234,18 +274,13 @@ fn run(vault_dir: PathBuf, clock: Arc<dyn Clock>, commands: Receiver<Command>, r
 async fn device_flow(
     config: ProviderConfig,
     graph_root: Option<url::Url>,
-    clock: &SystemClock,
     cancel: &CancellationToken,
     reporter: &Reporter,
 ) -> Result<TokenSet, IdentityError> {
-    let http = HttpClient::new(&HttpOptions::default())?;
-    let client = IdentityClient::connect(http, config)
-        .await?
-        .with_graph_root(graph_root.as_ref());
-    let authorization = client.start_device_authorization(clock.now()).await?;
-    reporter.send(Event::SignInCode(Box::new(authorization.clone())));
-    client
-        .wait_for_device_approval(&authorization, clock, &TokioSleeper, cancel, |event| {
+    let sign_in = DeviceSignIn::start(config, graph_root.as_ref(), &SystemClock).await?;
+    reporter.send(Event::SignInCode(Box::new(sign_in.authorization.clone())));
+    sign_in
+        .wait(&SystemClock, &TokioSleeper, cancel, |event| {
             if let PollEvent::Waiting { seconds_left, .. } = event {
                 reporter.send(Event::SignInWaiting { seconds_left });
             }
@@ -253,141 +288,52 @@ async fn device_flow(
         .await
 }
 
-/// Redeems and calls the API; the worker handles one command at a time, so nothing
-/// else needs the vault while it is lent out.
-async fn test_connection(
-    slot: &Mutex<Option<Vault>>,
-    target: &TokenTarget,
-    clock: &SystemClock,
-) -> Result<String, TestFailure> {
-    let http =
-        HttpClient::new(&HttpOptions::default()).map_err(|e| TestFailure::from(e.to_string()))?;
-    let mut ews_blocked = false;
-    let result = with_borrowed_vault(slot, async |vault| {
-        crate::lifecycle::test_target(vault, http, target, clock)
-            .await
-            .map_err(|e| {
-                ews_blocked = matches!(e, crate::lifecycle::RedeemError::EwsBlocked { .. });
-                e.to_string()
-            })
-    })
-    .await;
-    result.map_err(|message| TestFailure {
-        message,
-        ews_blocked,
-    })
-}
-
-/// Why Test Connection failed, and whether switching the data source to Microsoft
-/// Graph is the way out (Exchange Online refused EWS).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TestFailure {
-    pub message: String,
-    pub ews_blocked: bool,
-}
-
-impl From<String> for TestFailure {
-    fn from(message: String) -> Self {
-        TestFailure {
-            message,
-            ews_blocked: false,
-        }
-    }
-}
-
-/// Lends the open vault to network work: taken out of its slot for the duration, so
-/// no lock is held across an await, and put back whatever the outcome.
-async fn with_borrowed_vault<T>(
-    slot: &Mutex<Option<Vault>>,
-    work: impl AsyncFnOnce(&mut Vault) -> Result<T, String>,
-) -> Result<T, String> {
-    let mut vault = slot
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .take()
-        .ok_or("The vault is not open.")?;
-    let result = work(&mut vault).await;
-    *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(vault);
-    result
-}
-
-/// The `renew --due` of the open app; the same engine and lock as the CLI's, so it
-/// never redeems a token a scheduled run is redeeming.
-async fn keep_alive(
-    slot: &Mutex<Option<Vault>>,
-    clock: SharedClock,
-) -> Result<RenewReport, String> {
-    let http = HttpClient::new(&HttpOptions::default()).map_err(|e| e.to_string())?;
-    with_borrowed_vault(slot, async |vault| {
-        crate::keepalive::renew(
-            vault,
-            &Selection::Due,
-            &RenewOptions::default(),
-            &http,
-            &clock,
-            &TokioSleeper,
-            |_| {},
-        )
-        .await
-        .map_err(|e| e.to_string())
-    })
-    .await
-}
-
-fn schedule(action: ScheduleAction, vault_dir: &std::path::Path) -> Result<String, String> {
-    let platform = crate::schedule::Platform::detect().map_err(|e| e.to_string())?;
-    match action {
-        ScheduleAction::Install => {
-            let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-            let job = crate::schedule::Job {
-                exe,
-                vault_dir: Some(std::path::absolute(vault_dir).unwrap_or(vault_dir.to_path_buf())),
-                passphrase_file: None,
-            };
-            crate::schedule::install(&platform, &job)
-        }
-        ScheduleAction::Remove => crate::schedule::remove(&platform),
-        ScheduleAction::Show => crate::schedule::show(&platform),
-    }
-    .map_err(|e| e.to_string())
-}
-
-fn report_open(
-    slot: &Mutex<Option<Vault>>,
-    result: Result<Vault, VaultError>,
-    reporter: &Reporter,
-) {
+fn report_open(slot: &mut Option<Vault>, result: Result<Vault, VaultError>, reporter: &Reporter) {
     match result {
         Ok(vault) => {
             let data = vault.data().clone();
-            *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(vault);
+            *slot = Some(vault);
             reporter.send(Event::VaultOpened(Ok(data)));
         }
-        Err(error) => reporter.send(Event::VaultOpened(Err(error.to_string()))),
+        Err(error) => reporter.send(Event::VaultOpened(Err(error))),
     }
 }
 
-fn change(
-    slot: &Mutex<Option<Vault>>,
-    reporter: &Reporter,
-    apply: impl FnOnce(&mut VaultData) -> Result<(), VaultError>,
-) {
-    with_vault(slot, reporter, |vault| vault.update(apply))
+/// A handle for network work beside the loop's own.
+fn second_handle(slot: &Option<Vault>, reporter: &Reporter) -> Option<Vault> {
+    match slot {
+        Some(vault) => Some(vault.another_handle()),
+        None => {
+            reporter.send(Event::Failed(not_open()));
+            None
+        }
+    }
 }
 
-/// Runs an operation on the open vault and reports the vault as it is afterwards.
-fn with_vault(
-    slot: &Mutex<Option<Vault>>,
+/// Runs a vault write and reports the vault as it is afterwards.
+fn write(
+    slot: &mut Option<Vault>,
     reporter: &Reporter,
-    operation: impl FnOnce(&mut Vault) -> Result<(), VaultError>,
+    operation: impl FnOnce(&mut Vault) -> Result<(), DeskError>,
 ) {
-    let mut guard = slot.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(vault) = guard.as_mut() else {
-        reporter.send(Event::VaultError("The vault is not open.".into()));
+    let Some(vault) = slot.as_mut() else {
+        reporter.send(Event::Failed(not_open()));
         return;
     };
     match operation(vault) {
         Ok(()) => reporter.send(Event::VaultChanged(vault.data().clone())),
-        Err(error) => reporter.send(Event::VaultError(error.to_string())),
+        Err(error) => reporter.send(Event::Failed(error)),
     }
+}
+
+fn not_open() -> DeskError {
+    DeskError::Vault(VaultError::Invalid("The vault is not open.".into()))
+}
+
+/// Why Test Connection failed, in the admin's language, and whether switching the
+/// data source to Microsoft Graph is the way out (Exchange Online refused EWS).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestFailure {
+    pub message: String,
+    pub ews_blocked: bool,
 }

@@ -94,6 +94,19 @@ impl Vault {
         self.data.generation
     }
 
+    /// A second handle on this vault for work that runs beside the first (a Test
+    /// Connection while the admin saves): every write re-reads the file under the
+    /// vault lock and every redemption locks its token, so handles in one process
+    /// never overwrite each other, just as separate processes do not.
+    pub fn another_handle(&self) -> Vault {
+        Vault {
+            dir: self.dir.clone(),
+            key: self.key.clone(),
+            header: self.header.clone(),
+            data: self.data.clone(),
+        }
+    }
+
     pub fn is_passphrase_protected(&self) -> bool {
         matches!(self.header.key_kind, KeyKind::Passphrase(_))
     }

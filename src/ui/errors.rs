@@ -1,0 +1,111 @@
+//! The desk's errors in the admin's language. English is the error's own text;
+//! German has a sentence for every error an admin meets in the window, with the
+//! provider's or the system's own detail kept where only it can say more.
+
+use super::i18n::{Lang, Locale};
+use crate::desk::DeskError;
+use crate::desk::rules::Field;
+use crate::redemption::RedeemError;
+use crate::vault::VaultError;
+
+pub fn describe(error: &DeskError, locale: Locale) -> String {
+    match locale.lang {
+        Lang::En => error.to_string(),
+        Lang::De => german(error).unwrap_or_else(|| error.to_string()),
+    }
+}
+
+fn german(error: &DeskError) -> Option<String> {
+    Some(match error {
+        DeskError::OtherAccount {
+            who,
+            target,
+            expected,
+        } => format!(
+            "{who} hat sich angemeldet, aber {target} ist für {expected} eingerichtet. Es wurde nichts gespeichert. Melden Sie sich erneut als {expected} an."
+        ),
+        DeskError::Unnamed {
+            reason, expected, ..
+        } => format!(
+            "Der Anbieter hat nicht gesagt, wer sich angemeldet hat ({reason}); tokendesk kann daher nicht prüfen, ob es {expected} ist. Es wurde nichts gespeichert."
+        ),
+        DeskError::ScheduleNeedsPassphraseFile => "Der geplante Keep-alive könnte diesen Tresor nicht öffnen: Er ist mit einer Passphrase geschützt und tokendesk wurde ohne --passphrase-file gestartet. Starten Sie tokendesk mit --passphrase-file DATEI (eine Datei, die nur Sie lesen können) und richten Sie den Zeitplan erneut ein.".into(),
+        DeskError::OwnProgram(detail) => {
+            format!("Das tokendesk-Programm selbst wurde nicht gefunden: {detail}")
+        }
+        DeskError::Invalid(problem) => field_problem(problem.field, &problem.message),
+        DeskError::Vault(VaultError::Field(problem)) => {
+            field_problem(problem.field, &problem.message)
+        }
+        DeskError::Vault(VaultError::NotFound(detail)) => {
+            format!("Nicht gefunden: {detail}")
+        }
+        DeskError::Vault(other) => format!("Der Tresor: {other}"),
+        DeskError::Redeem(redeem) => return german_redeem(redeem),
+        DeskError::Identity(identity) => format!(
+            "Der Anbieter oder das Netzwerk hat abgelehnt: {}",
+            identity.message
+        ),
+        DeskError::Schedule(schedule) => {
+            format!("Der Zeitplan konnte nicht geändert werden: {schedule}")
+        }
+    })
+}
+
+fn german_redeem(error: &RedeemError) -> Option<String> {
+    Some(match error {
+        RedeemError::EwsBlocked { status, client_id } => format!(
+            "Das Token funktioniert, aber Exchange Online hat EWS abgelehnt (HTTP {status}). Exchange Online blockiert EWS seit dem 01.10.2026, außer der Mandant erlaubt es: Ein Exchange-Administrator führt Set-OrganizationConfig -EWSEnabled $true aus und nimmt die Client-ID dieser App ({client_id}) in -EwsAllowedAppIDs auf. EWS in Exchange Online endet endgültig am 01.04.2027: Stellen Sie diese Datenquelle auf Microsoft Graph um."
+        ),
+        RedeemError::WrongAccount { expected, actual } => format!(
+            "Das Token gehört {actual}, aber diese Verbindung ist für {expected} eingerichtet. Fordern Sie ein neues Token an, angemeldet als {expected}."
+        ),
+        RedeemError::NoToken(target) => format!(
+            "{target} hat kein Refresh Token: Fordern Sie eines mit „MS365 Refresh Token anfordern“ an."
+        ),
+        RedeemError::Api { api, detail } => {
+            format!("Das Token funktioniert, aber {api} hat den Aufruf abgelehnt: {detail}")
+        }
+        RedeemError::Identity(identity) => format!(
+            "Der Anbieter oder das Netzwerk hat abgelehnt: {}",
+            identity.message
+        ),
+        _ => return None,
+    })
+}
+
+fn field_problem(field: Field, english: &str) -> String {
+    let what = match field {
+        Field::Name => "Name",
+        Field::Provider(_) => "Anbieter",
+        Field::Account => "Exchange-Konto",
+        Field::ServerAddress => "Serveradresse",
+        Field::AppUser => "Anwendungsbenutzer",
+        Field::ExchangeUser => "Exchange-Benutzer",
+        Field::MappingServer => "Server-URL",
+    };
+    format!("{what}: {english}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn german_admins_read_german() {
+        let error = DeskError::OtherAccount {
+            who: "a@contoso.com".into(),
+            target: "Exchange".into(),
+            expected: "b@contoso.com".into(),
+        };
+        let de = describe(&error, Locale::new(Lang::De));
+        assert!(de.starts_with("a@contoso.com hat sich angemeldet"), "{de}");
+        let en = describe(&error, Locale::new(Lang::En));
+        assert!(en.starts_with("a@contoso.com signed in"), "{en}");
+        let blocked = DeskError::Redeem(RedeemError::EwsBlocked {
+            status: 403,
+            client_id: "id".into(),
+        });
+        assert!(describe(&blocked, Locale::new(Lang::De)).contains("EwsAllowedAppIDs"));
+    }
+}
