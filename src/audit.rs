@@ -119,12 +119,6 @@ impl AuditLog {
         }
     }
 
-    pub fn record_all<'a>(&self, entries: impl IntoIterator<Item = &'a AuditEntry>) {
-        for entry in entries {
-            self.record(entry);
-        }
-    }
-
     fn append(&self, entry: &AuditEntry) -> std::io::Result<()> {
         let mut line = serde_json::to_vec(entry).map_err(std::io::Error::other)?;
         line.push(b'\n');

@@ -360,7 +360,7 @@ fn confirm_delete(state: &mut AppState, ui: &mut egui::Ui, data: &VaultData) {
         .find(|d| d.id == id)
         .map(|d| d.name.clone())
         .unwrap_or_default();
-    let modal = egui::Modal::new(egui::Id::unique("confirm-delete")).show(ui.ctx(), |ui| {
+    let modal = crate::ui::widgets::stable_modal("confirm-delete").show(ui.ctx(), |ui| {
         ui.heading(&name);
         ui.label(state.tr("Delete this data source and all its tokens?"));
         ui.horizontal(|ui| {

@@ -88,7 +88,7 @@ pub fn show(state: &mut AppState, ui: &mut egui::Ui) {
         return;
     };
     let mut close = false;
-    let modal = egui::Modal::new(egui::Id::unique("settings")).show(ui.ctx(), |ui| {
+    let modal = crate::ui::widgets::stable_modal("settings").show(ui.ctx(), |ui| {
         ui.set_width(620.0);
         ui.heading(state.tr("Settings"));
         ui.add_space(6.0);
@@ -100,22 +100,19 @@ pub fn show(state: &mut AppState, ui: &mut egui::Ui) {
                     ui,
                     state.tr("Reminders from (days before expiry)"),
                     &mut dialog.reminder_days,
-                    false,
-                );
+                     );
                 ui.end_row();
                 labelled_edit(
                     ui,
                     state.tr("Forced renewal in the last (days)"),
                     &mut dialog.forced_renewal_days,
-                    false,
-                );
+                     );
                 ui.end_row();
                 labelled_edit(
                     ui,
                     state.tr("Keep-alive renews tokens unused for (days)"),
                     &mut dialog.keepalive_age_days,
-                    false,
-                );
+                     );
                 ui.end_row();
                 ui.label("");
                 ui.checkbox(
@@ -127,8 +124,7 @@ pub fn show(state: &mut AppState, ui: &mut egui::Ui) {
                     ui,
                     state.tr("Keep-alive runs every (hours)"),
                     &mut dialog.keepalive_interval_hours,
-                    false,
-                );
+                     );
                 ui.end_row();
                 let label = ui.label(state.tr("Message for consumers without a token"));
                 ui.add(

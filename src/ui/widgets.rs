@@ -8,24 +8,23 @@ pub fn nested_modal<R>(
     id: &str,
     content: impl FnOnce(&mut egui::Ui) -> R,
 ) -> egui::ModalResponse<R> {
-    let response = egui::Modal::new(egui::Id::unique(id)).show(ctx, content);
+    let response = stable_modal(id).show(ctx, content);
     ctx.move_to_top(response.response.layer_id);
     response
 }
 
 /// A text field with its label in the grid column before it, labelled for AccessKit
 /// (screen readers, and the tests find the field by this label).
-pub fn labelled_edit(
-    ui: &mut egui::Ui,
-    label: &str,
-    value: &mut String,
-    password: bool,
-) -> egui::Response {
+pub fn labelled_edit(ui: &mut egui::Ui, label: &str, value: &mut String) -> egui::Response {
     let label = ui.label(label);
-    ui.add(
-        egui::TextEdit::singleline(value)
-            .password(password)
-            .desired_width(380.0),
-    )
-    .labelled_by(label.id)
+    ui.add(egui::TextEdit::singleline(value).desired_width(380.0))
+        .labelled_by(label.id)
+}
+
+/// A dialog anchored by its top edge: a validation message appearing or going
+/// changes its height, and a centred dialog would move the field under the mouse.
+pub fn stable_modal(id: &str) -> egui::Modal {
+    let id = egui::Id::unique(id);
+    egui::Modal::new(id)
+        .area(egui::Modal::default_area(id).anchor(egui::Align2::CENTER_TOP, egui::vec2(0.0, 32.0)))
 }
