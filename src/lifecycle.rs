@@ -110,6 +110,26 @@ pub fn clear(
     Ok(())
 }
 
+/// Clears several tokens in one vault write: all of them or, when one is unknown,
+/// none.
+pub fn clear_all(
+    vault: &mut Vault,
+    targets: &[TokenTarget],
+    now: DateTime<Utc>,
+) -> Result<(), VaultError> {
+    let by = crate::vault::model::os_user();
+    vault.update(|data| {
+        targets
+            .iter()
+            .try_for_each(|target| data.clear_token(target, &by, now))
+    })?;
+    let audit = AuditLog::in_dir(vault.dir());
+    for target in targets {
+        audit.record(&AuditEntry::new(Operation::Clear, Outcome::Ok, now).for_target(target));
+    }
+    Ok(())
+}
+
 /// Which API Test Connection calls.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ApiCheck {

@@ -3,9 +3,8 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use crate::secret::Secret;
-use crate::vault::store::resolve_dir;
-use crate::vault::{KeySource, Vault, VaultError};
+use crate::desk::model::{KeySource, Secret, Vault, VaultError};
+use crate::desk::{DeskError, vault_file};
 
 pub struct Context {
     pub vault_dir: PathBuf,
@@ -18,7 +17,7 @@ impl Context {
         passphrase_file: Option<PathBuf>,
     ) -> Result<Self, String> {
         Ok(Context {
-            vault_dir: resolve_dir(vault_dir.as_deref()).map_err(|e| e.to_string())?,
+            vault_dir: vault_file::resolve_dir(vault_dir.as_deref()).map_err(|e| e.to_string())?,
             passphrase_file,
         })
     }
@@ -35,7 +34,7 @@ impl Context {
             }
             return Ok(Some(Secret::new(line)));
         }
-        Ok(crate::hardening::env_passphrase())
+        Ok(vault_file::passphrase_from_environment())
     }
 
     fn keys(&self) -> Result<KeySource, String> {
@@ -48,12 +47,12 @@ impl Context {
 
     /// Opens the vault; asks for the passphrase in a terminal when it needs one.
     pub fn open(&self) -> Result<Vault, String> {
-        self.with_prompt(|keys| Vault::open(&self.vault_dir, keys))
+        self.with_prompt(|keys| vault_file::open(&self.vault_dir, keys))
     }
 
     /// Opens the vault, creating it when none exists yet.
     pub fn open_or_create(&self) -> Result<Vault, String> {
-        self.with_prompt(|keys| Vault::open_or_create(&self.vault_dir, keys))
+        self.with_prompt(|keys| vault_file::open_or_create(&self.vault_dir, keys))
     }
 
     pub fn passphrase_file(&self) -> Option<&std::path::Path> {
@@ -66,11 +65,13 @@ impl Context {
 
     fn with_prompt(
         &self,
-        open: impl Fn(&KeySource) -> Result<Vault, VaultError>,
+        open: impl Fn(&KeySource) -> Result<Vault, DeskError>,
     ) -> Result<Vault, String> {
         let keys = self.keys()?;
         match open(&keys) {
-            Err(VaultError::PassphraseRequired) if std::io::stdin().is_terminal() => {
+            Err(DeskError::Vault(VaultError::PassphraseRequired))
+                if std::io::stdin().is_terminal() =>
+            {
                 let passphrase = prompt("Vault passphrase: ")?;
                 open(&keys.with_passphrase(passphrase)).map_err(|e| e.to_string())
             }

@@ -7,7 +7,7 @@ use chrono::{Local, Utc};
 use super::context::Context;
 use super::{DataSourceCommand, ProviderArgs, RefreshTokenRule};
 use crate::desk::data_sources;
-use crate::vault::{DataSource, RefreshRule, RuleStart, policy};
+use crate::desk::model::{DataSource, RefreshRule, RuleStart, policy};
 
 pub fn run(command: DataSourceCommand, context: &Context) -> Result<ExitCode, String> {
     match command {
@@ -52,7 +52,7 @@ fn add(
     refresh_rule: Option<RefreshRule>,
 ) -> Result<ExitCode, String> {
     if let Some(root) = &api_root {
-        crate::identity::config::check_endpoint_url(root)?;
+        crate::desk::rules::check_endpoint_url(root)?;
     }
     let config = provider.to_config()?;
     let server = data_sources::server_for(&config.scopes, ews_url);

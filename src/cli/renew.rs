@@ -10,9 +10,8 @@ use super::RenewArgs;
 use super::context::Context;
 use super::status::{EXIT_ACTION_NEEDED, EXIT_HEALTHY, EXIT_VAULT_UNREADABLE};
 use super::token::EXIT_TRANSIENT;
-use crate::clock::{SystemClock, TokioSleeper};
+use crate::desk::model::{SystemClock, TokenTarget, TokioSleeper};
 use crate::desk::tokens::{RenewOptions, RenewOutcome, RenewReport, Selection, renew};
-use crate::vault::ops::TokenTarget;
 
 /// Above this many tokens a progress bar is worth showing.
 const PROGRESS_FROM: usize = 5;

@@ -9,14 +9,11 @@ use tokio_util::sync::CancellationToken;
 
 use super::SignInArgs;
 use super::context::Context;
-use crate::clock::{SystemClock, TokioSleeper};
 use crate::desk::DeskError;
+use crate::desk::model::{PollEvent, SystemClock, TokenSet, TokenTarget, TokioSleeper, Vault};
 use crate::desk::sign_in::DeviceSignIn;
 use crate::desk::tokens::Acceptance;
 use crate::desktop;
-use crate::identity::{PollEvent, TokenSet};
-use crate::vault::Vault;
-use crate::vault::ops::TokenTarget;
 
 pub async fn run(args: SignInArgs, context: &Context) -> Result<ExitCode, String> {
     // With --data-source the vault holds the provider settings and receives the tokens.

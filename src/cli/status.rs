@@ -6,8 +6,7 @@ use chrono::{DateTime, Local, Utc};
 use serde::Serialize;
 
 use super::context::Context;
-use crate::vault::VaultData;
-use crate::vault::policy::{ExpiryBasis, TokenState};
+use crate::desk::model::{ExpiryBasis, TokenState, VaultData};
 
 /// Exit codes a monitoring system can act on.
 pub const EXIT_HEALTHY: u8 = 0;

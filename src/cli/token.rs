@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use super::TargetArgs;
 use super::context::Context;
 use super::status::{EXIT_ACTION_NEEDED, EXIT_VAULT_UNREADABLE};
-use crate::clock::SystemClock;
 use crate::desk::DeskError;
+use crate::desk::model::SystemClock;
 
 /// The provider or the network failed for now; the next try may work.
 pub const EXIT_TRANSIENT: u8 = 1;

@@ -8,7 +8,7 @@ use chrono::Utc;
 
 use super::TargetArgs;
 use super::context::Context;
-use crate::clock::SystemClock;
+use crate::desk::model::SystemClock;
 
 pub async fn test(target: TargetArgs, context: &Context) -> Result<ExitCode, String> {
     let mut vault = context.open()?;

@@ -8,8 +8,8 @@ use chrono::Utc;
 use super::UserCommand;
 use super::context::Context;
 use crate::desk::mappings::{self, MappingDraft};
+use crate::desk::model::{AppUser, policy};
 use crate::desk::{data_sources, users};
-use crate::vault::{AppUser, policy};
 
 pub fn run(command: UserCommand, context: &Context) -> Result<ExitCode, String> {
     match command {
@@ -136,7 +136,9 @@ pub fn run(command: UserCommand, context: &Context) -> Result<ExitCode, String> 
 }
 
 /// Large files show a progress bar on a terminal (nothing when piped).
-fn parse_with_bar(bytes: &[u8]) -> Result<Vec<crate::vault::AppUser>, crate::vault::VaultError> {
+fn parse_with_bar(
+    bytes: &[u8],
+) -> Result<Vec<crate::desk::model::AppUser>, crate::desk::model::VaultError> {
     use std::io::IsTerminal;
     let bar = (bytes.len() > 1024 * 1024 && std::io::stderr().is_terminal()).then(|| {
         let bar = indicatif::ProgressBar::new(bytes.len() as u64);

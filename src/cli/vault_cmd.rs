@@ -5,17 +5,15 @@ use std::process::ExitCode;
 
 use super::VaultCommand;
 use super::context::{Context, prompt};
-use crate::audit::{AuditEntry, AuditLog, Operation, Outcome};
-use crate::secret::Secret;
-use crate::vault::crypto::KdfParams;
-use crate::vault::{Vault, VaultError};
+use crate::desk::model::{Secret, VaultError};
+use crate::desk::{DeskError, vault_file};
 
 pub fn run(command: VaultCommand, context: &Context) -> Result<ExitCode, String> {
     match command {
         VaultCommand::Init { force } => {
             let keys = context.key_source()?;
             let vault =
-                Vault::create(&context.vault_dir, &keys, force).map_err(|e| e.to_string())?;
+                vault_file::create(&context.vault_dir, &keys, force).map_err(|e| e.to_string())?;
             let protection = if vault.is_passphrase_protected() {
                 "a passphrase (Argon2id)"
             } else {
@@ -30,7 +28,7 @@ pub fn run(command: VaultCommand, context: &Context) -> Result<ExitCode, String>
         VaultCommand::RestoreBackup { yes } => {
             let keys = context.key_source()?;
             let (vault, report) =
-                Vault::restore_backup(&context.vault_dir, &keys, yes, chrono::Utc::now())
+                vault_file::restore_backup(&context.vault_dir, &keys, yes, chrono::Utc::now())
                     .map_err(|e| e.to_string())?;
             println!(
                 "Restored the backup generation of the vault in {} (now generation {}).",
@@ -57,19 +55,9 @@ pub fn run(command: VaultCommand, context: &Context) -> Result<ExitCode, String>
         VaultCommand::Export { file } => {
             let vault = context.open()?;
             let passphrase = bundle_passphrase(true)?;
-            let bundle = vault
-                .export_bundle(&passphrase, KdfParams::recommended())
-                .map_err(|e| e.to_string())?;
+            let bundle =
+                vault_file::export(&vault, &passphrase, &file).map_err(|e| e.to_string())?;
             write_private(&file, &bundle)?;
-            audit(
-                &context.vault_dir,
-                Operation::Export,
-                format!(
-                    "exported {} data source(s) to {}",
-                    vault.data().data_sources.len(),
-                    file.display()
-                ),
-            );
             println!(
                 "Exported {} data source(s) to {}, encrypted with the bundle passphrase.",
                 vault.data().data_sources.len(),
@@ -80,21 +68,18 @@ pub fn run(command: VaultCommand, context: &Context) -> Result<ExitCode, String>
         VaultCommand::Import { file } => {
             let bytes = read_bundle_file(&file)?;
             let passphrase = bundle_passphrase(false)?;
-            let imported = Vault::read_bundle(&bytes, &passphrase).map_err(|e| match e {
-                VaultError::Truncated | VaultError::Corrupt(_) | VaultError::NotAVault => format!(
+            let imported = vault_file::read_bundle(&bytes, &passphrase).map_err(|e| match e {
+                DeskError::Vault(
+                    e @ (VaultError::Truncated | VaultError::Corrupt(_) | VaultError::NotAVault),
+                ) => format!(
                     "{} is not a complete tokendesk export bundle ({e}); nothing was imported and the vault is unchanged.",
                     file.display()
                 ),
                 other => other.to_string(),
             })?;
-            let count = imported.data_sources.len();
             let mut vault = context.open_or_create()?;
-            vault.import(imported).map_err(|e| e.to_string())?;
-            audit(
-                &context.vault_dir,
-                Operation::Import,
-                format!("imported {count} data source(s) from {}", file.display()),
-            );
+            let count =
+                vault_file::import(&mut vault, imported, &file).map_err(|e| e.to_string())?;
             println!(
                 "Imported {count} data source(s) into {}; the previous contents are the backup.",
                 context.vault_dir.display()
@@ -106,7 +91,7 @@ pub fn run(command: VaultCommand, context: &Context) -> Result<ExitCode, String>
 
 /// The passphrase of an export bundle: TOKENDESK_BUNDLE_PASSPHRASE, or asked twice.
 fn bundle_passphrase(confirm: bool) -> Result<Secret, String> {
-    if let Some(value) = crate::hardening::env_bundle_passphrase() {
+    if let Some(value) = vault_file::bundle_passphrase_from_environment() {
         return Ok(value);
     }
     if !std::io::stdin().is_terminal() {
@@ -139,7 +124,7 @@ fn read_bundle_file(file: &std::path::Path) -> Result<Vec<u8>, String> {
             file.display()
         ));
     }
-    if metadata.len() > crate::vault::store::MAX_FILE_BYTES {
+    if metadata.len() > vault_file::MAX_BUNDLE_BYTES {
         return Err(format!(
             "{} is larger than any export bundle; nothing was imported.",
             file.display()
@@ -170,9 +155,4 @@ fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<(), String> {
             f.write_all(bytes).and_then(|_| f.sync_all())
         })
         .map_err(|e| format!("Could not write {}: {e}", path.display()))
-}
-
-fn audit(dir: &std::path::Path, operation: Operation, detail: String) {
-    AuditLog::in_dir(dir)
-        .record(&AuditEntry::new(operation, Outcome::Ok, chrono::Utc::now()).with_detail(detail));
 }

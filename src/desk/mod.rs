@@ -7,16 +7,22 @@ pub mod account;
 pub mod data_sources;
 pub mod error;
 pub mod mappings;
+pub mod model;
 pub mod schedule;
 pub mod settings;
 pub mod sign_in;
 pub mod status;
 pub mod tokens;
 pub mod users;
+pub mod vault_file;
 
 pub use error::DeskError;
 
 /// The rules a data source and a mapping must meet, each problem tied to its field.
 pub mod rules {
+    pub use crate::identity::config::{
+        check_endpoint_url, validate_client_id, validate_scopes, validate_tenant,
+    };
+    pub use crate::vault::ops::validate_email;
     pub use crate::vault::rules::{Field, FieldProblem, check_data_source, check_mapping};
 }

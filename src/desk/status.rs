@@ -80,6 +80,85 @@ pub fn attention(data: &VaultData, now: DateTime<Utc>) -> Vec<TokenRow> {
         .collect()
 }
 
+/// The All mailboxes list: the rows whose data source, application user or account
+/// contains `text` (lower case) and whose state is `state`, fewest days left first;
+/// tokens without a known end come after those with one, the worst state first.
+pub fn mailboxes(rows: Vec<TokenRow>, text: &str, state: Option<TokenState>) -> Vec<TokenRow> {
+    let mut rows: Vec<TokenRow> = rows
+        .into_iter()
+        .filter(|row| state.is_none_or(|s| row.state == s))
+        .filter(|row| {
+            text.is_empty()
+                || row.account.to_lowercase().contains(text)
+                || row.target.data_source.to_lowercase().contains(text)
+                || row
+                    .target
+                    .app_user
+                    .as_ref()
+                    .is_some_and(|login| login.to_lowercase().contains(text))
+        })
+        .collect();
+    rows.sort_by_cached_key(|row| {
+        (
+            row.days_left.unwrap_or(i64::MAX),
+            std::cmp::Reverse(severity(row)),
+            row.account.to_lowercase(),
+        )
+    });
+    rows
+}
+
+/// How bad a token's state is, for "the worst of a data source": a token being set
+/// up (never requested) is least worth a look, one the vault could not save most.
+pub fn severity(row: &TokenRow) -> u8 {
+    match row.state {
+        TokenState::Healthy => 0,
+        TokenState::Missing if !row.cleared => 1,
+        TokenState::ReminderDue => 2,
+        TokenState::Missing => 3,
+        TokenState::RenewalForced => 4,
+        TokenState::Expired => 5,
+        TokenState::NeedsSignIn => 6,
+        TokenState::AtRisk => 7,
+    }
+}
+
+/// A data source with all its tokens (its own account's and every additional
+/// user's), as the main table shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceHealth {
+    pub tokens: usize,
+    /// The worst state among them (`Healthy` for a data source without tokens).
+    pub worst: TokenState,
+    /// How many of them need the admin.
+    pub need_action: usize,
+}
+
+/// Every data source's health by id, in one pass over the tokens.
+pub fn source_health(
+    data: &VaultData,
+    now: DateTime<Utc>,
+) -> std::collections::HashMap<uuid::Uuid, SourceHealth> {
+    let mut health = std::collections::HashMap::new();
+    let mut worst_severity = std::collections::HashMap::new();
+    for row in token_rows(data, None, now) {
+        let entry = health.entry(row.id.source).or_insert(SourceHealth {
+            tokens: 0,
+            worst: TokenState::Healthy,
+            need_action: 0,
+        });
+        entry.tokens += 1;
+        entry.need_action += usize::from(row.needs_attention());
+        let severity = severity(&row);
+        let worst = worst_severity.entry(row.id.source).or_insert(0);
+        if severity > *worst {
+            *worst = severity;
+            entry.worst = row.state;
+        }
+    }
+    health
+}
+
 /// How urgent a set of tokens is, as a monitoring exit code: 0 healthy, 1 a
 /// reminder is due, 2 an admin must act.
 pub fn urgency(states: impl IntoIterator<Item = TokenState>) -> u8 {
@@ -97,6 +176,111 @@ pub fn urgency(states: impl IntoIterator<Item = TokenState>) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::identity::{Authority, ProviderConfig, Scopes};
+    use crate::secret::Secret;
+    use crate::vault::{AppUser, DataSource, UserMapping};
+    use chrono::TimeZone;
+
+    fn source_with_users(name: &str, users: usize) -> DataSource {
+        let config = ProviderConfig {
+            authority: Authority::Issuer {
+                url: url::Url::parse("https://id.example.test").unwrap(),
+            },
+            client_id: "app".into(),
+            client_secret: None,
+            scopes: Scopes::Custom("openid offline_access".into()),
+        };
+        let mut source = DataSource::new(name, config, "owner@contoso.test");
+        for n in 0..users {
+            let email = format!("user{n}@contoso.test");
+            source.users.push(UserMapping::new(
+                AppUser {
+                    login: format!("U{n}"),
+                    display_name: format!("User {n}"),
+                    email: email.clone(),
+                },
+                email,
+            ));
+        }
+        source
+    }
+
+    #[test]
+    fn all_mailboxes_sorts_by_days_left_and_filters_by_state_and_text() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 29, 12, 0, 0).unwrap();
+        let mut source = source_with_users("Sales", 3);
+        source.provider.authority =
+            Authority::microsoft(crate::identity::Cloud::Global, "contoso.test");
+        let ages = [75, 10, 88];
+        for (mapping, age) in source.users.iter_mut().zip(ages) {
+            mapping.token.refresh_token = Some(Secret::new("rt"));
+            mapping.token.obtained_at = Some(now - chrono::Duration::days(age));
+        }
+        let mut data = VaultData::default();
+        data.data_sources.push(source);
+        let rows = mailboxes(token_rows(&data, None, now), "", None);
+        let order: Vec<_> = rows.iter().map(|r| r.account.clone()).collect();
+        assert_eq!(
+            order,
+            [
+                "user2@contoso.test",
+                "user0@contoso.test",
+                "user1@contoso.test",
+                "owner@contoso.test",
+            ],
+            "2 days, 15 days, 80 days left, then the account that never signed in"
+        );
+        let forced = mailboxes(
+            token_rows(&data, None, now),
+            "",
+            Some(TokenState::RenewalForced),
+        );
+        assert_eq!(forced.len(), 1);
+        assert_eq!(forced[0].account, "user2@contoso.test");
+        let by_login = mailboxes(token_rows(&data, None, now), "u1", None);
+        assert_eq!(by_login.len(), 1);
+        assert_eq!(by_login[0].target.app_user.as_deref(), Some("U1"));
+    }
+
+    #[test]
+    fn a_data_source_shows_the_worst_of_all_its_tokens_and_how_many_need_action() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 29, 12, 0, 0).unwrap();
+        let mut data = VaultData::default();
+        let mut healthy = source_with_users("Healthy", 2);
+        for record in std::iter::once(&mut healthy.token)
+            .chain(healthy.users.iter_mut().map(|m| &mut m.token))
+        {
+            record.refresh_token = Some(Secret::new("rt"));
+            record.obtained_at = Some(now - chrono::Duration::days(1));
+        }
+        let mut mixed = healthy.clone();
+        mixed.id = uuid::Uuid::new_v4();
+        mixed.name = "Mixed".into();
+        // One additional user signed in 85 days ago on Microsoft's 90-day rule would
+        // need a rule; with the provider silent, a cleared token is what needs action.
+        mixed.users[1].token.refresh_token = None;
+        mixed.users[1].token.cleared = Some(crate::vault::model::Cleared {
+            at: now,
+            by: "admin".into(),
+        });
+        let empty = source_with_users("New", 1);
+        data.data_sources = vec![healthy.clone(), mixed.clone(), empty.clone()];
+
+        let health = source_health(&data, now);
+        assert_eq!(
+            health[&healthy.id],
+            SourceHealth {
+                tokens: 3,
+                worst: TokenState::Healthy,
+                need_action: 0
+            }
+        );
+        assert_eq!(health[&mixed.id].worst, TokenState::Missing);
+        assert_eq!(health[&mixed.id].need_action, 1);
+        // Never requested: "no token", but nothing for the admin to act on yet.
+        assert_eq!(health[&empty.id].worst, TokenState::Missing);
+        assert_eq!(health[&empty.id].need_action, 0);
+    }
 
     #[test]
     fn the_most_urgent_state_wins() {

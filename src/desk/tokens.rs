@@ -118,6 +118,15 @@ pub fn clear(vault: &mut Vault, target: &TokenTarget, now: DateTime<Utc>) -> Res
     Ok(crate::lifecycle::clear(vault, target, now)?)
 }
 
+/// Clear Token for several tokens at once (All mailboxes › Clear).
+pub fn clear_all(
+    vault: &mut Vault,
+    targets: &[TokenTarget],
+    now: DateTime<Utc>,
+) -> Result<(), DeskError> {
+    Ok(crate::lifecycle::clear_all(vault, targets, now)?)
+}
+
 /// The reminder for `target` was shown today: not again until tomorrow.
 pub fn mark_reminder_shown(
     vault: &mut Vault,

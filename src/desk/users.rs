@@ -36,6 +36,25 @@ pub fn import(
     Ok(count)
 }
 
+/// The largest CSV file read: far beyond any directory (200,000 users take ~15 MB).
+pub const MAX_CSV_BYTES: u64 = 256 * 1024 * 1024;
+
+/// A CSV file's users, every row checked, for a preview; nothing is written. A
+/// path that is not a regular file, or is larger than any directory, is refused
+/// with a sentence.
+pub fn preview_file(path: &std::path::Path) -> Result<Vec<AppUser>, DeskError> {
+    let io = |e: std::io::Error| VaultError::io("Could not read", path, e);
+    let metadata = std::fs::metadata(path).map_err(io)?;
+    if !metadata.is_file() {
+        return Err(VaultError::NotAFile(path.to_path_buf()).into());
+    }
+    if metadata.len() > MAX_CSV_BYTES {
+        return Err(VaultError::TooLarge(path.to_path_buf()).into());
+    }
+    let bytes = std::fs::read(path).map_err(io)?;
+    Ok(parse_users(&bytes)?)
+}
+
 /// A CSV file's bytes as users, every row checked.
 pub fn parse(bytes: &[u8], progress: impl FnMut(u64)) -> Result<Vec<AppUser>, VaultError> {
     parse_users_with_progress(bytes, progress)

@@ -10,7 +10,15 @@ use super::http::{HttpClient, HttpResponse};
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
 pub struct Endpoints {
-    pub device_authorization: Url,
+    /// RFC 8628's endpoint; `None` when the provider offers no device flow.
+    #[serde(default)]
+    pub device_authorization: Option<Url>,
+    /// Where the browser sign-in starts (authorization code + PKCE).
+    #[serde(default)]
+    pub authorization: Option<Url>,
+    /// RFC 9207: the provider puts `iss` into its authorization answers.
+    #[serde(default)]
+    pub iss_parameter_supported: bool,
     pub token: Url,
     pub userinfo: Option<Url>,
     pub issuer: Option<String>,
@@ -55,6 +63,10 @@ struct DiscoveryDocument {
     userinfo_endpoint: Option<String>,
     #[serde(default)]
     token_endpoint_auth_methods_supported: Vec<String>,
+    #[serde(default)]
+    authorization_endpoint: Option<String>,
+    #[serde(default)]
+    authorization_response_iss_parameter_supported: bool,
 }
 
 pub fn discovery_url(authority: &Authority) -> Result<Url, IdentityError> {
@@ -70,10 +82,15 @@ pub fn discovery_url(authority: &Authority) -> Result<Url, IdentityError> {
 pub fn microsoft_fallback(authority: &Authority) -> Result<Endpoints, IdentityError> {
     let base = authority.base_url();
     Ok(Endpoints {
-        device_authorization: parse_endpoint(
+        device_authorization: Some(parse_endpoint(
             &format!("{base}/oauth2/v2.0/devicecode"),
             "device code endpoint",
-        )?,
+        )?),
+        authorization: Some(parse_endpoint(
+            &format!("{base}/oauth2/v2.0/authorize"),
+            "authorization endpoint",
+        )?),
+        iss_parameter_supported: false,
         token: parse_endpoint(&format!("{base}/oauth2/v2.0/token"), "token endpoint")?,
         userinfo: None,
         issuer: None,
@@ -125,14 +142,26 @@ pub fn endpoints_from(response: &HttpResponse) -> Result<Endpoints, IdentityErro
         return Err(response.error());
     }
     let document: DiscoveryDocument = response.json("discovery document")?;
-    let device = document.device_authorization_endpoint.ok_or_else(|| {
-        IdentityError::admin(format!(
-            "The provider at {} does not offer the device authorization grant (no device_authorization_endpoint in its discovery document). Enable it for this client, or use a provider that supports RFC 8628.",
+    let device_authorization = document
+        .device_authorization_endpoint
+        .as_deref()
+        .map(|u| parse_endpoint(u, "device authorization endpoint"))
+        .transpose()?;
+    let authorization = document
+        .authorization_endpoint
+        .as_deref()
+        .map(|u| parse_endpoint(u, "authorization endpoint"))
+        .transpose()?;
+    if device_authorization.is_none() && authorization.is_none() {
+        return Err(IdentityError::admin(format!(
+            "The provider at {} offers neither the device authorization grant nor a browser sign-in (no device_authorization_endpoint and no authorization_endpoint in its discovery document).",
             response.host()
-        ))
-    })?;
+        )));
+    }
     Ok(Endpoints {
-        device_authorization: parse_endpoint(&device, "device authorization endpoint")?,
+        device_authorization,
+        authorization,
+        iss_parameter_supported: document.authorization_response_iss_parameter_supported,
         token: parse_endpoint(&document.token_endpoint, "token endpoint")?,
         userinfo: document
             .userinfo_endpoint

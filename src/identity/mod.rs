@@ -1,6 +1,7 @@
 //! The OAuth 2.0 client: discovery, the device authorization grant, refresh with
 //! rotation, and the classification of every provider error.
 
+pub mod browser;
 pub mod config;
 pub mod device;
 pub mod discovery;
@@ -9,6 +10,7 @@ pub mod http;
 pub(crate) mod naming;
 pub mod tls;
 pub mod token;
+pub mod validate;
 
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
@@ -30,6 +32,13 @@ fn default_graph_root(config: &ProviderConfig) -> Option<Url> {
         .authority
         .cloud()
         .and_then(|cloud| Url::parse(cloud.graph_root()).ok())
+}
+
+/// A sign-in that worked but left nothing to keep alive.
+fn no_refresh_token() -> IdentityError {
+    IdentityError::admin(
+        "The sign-in worked but the provider issued no refresh token, so the connection would die within the hour. Add offline_access to the scopes (the EWS and Graph presets include it) and sign in again.",
+    )
 }
 
 const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
@@ -130,11 +139,65 @@ impl IdentityClient {
         let mut form = Vec::new();
         let basic = self.with_client_auth(&mut form);
         form.push(("scope", scope.as_str()));
-        let response = self
-            .http
-            .post_form(&self.endpoints.device_authorization, &form, basic)
-            .await?;
+        let endpoint = self.endpoints.device_authorization.as_ref().ok_or_else(|| {
+            IdentityError::admin(
+                "This provider does not offer the device authorization grant (no device_authorization_endpoint in its discovery document). Sign in with the browser instead, or enable the device flow for this client.",
+            )
+        })?;
+        let response = self.http.post_form(endpoint, &form, basic).await?;
         device::authorization_from(&response, now)
+    }
+
+    /// The browser sign-in's authorization request for `redirect_uri` (the
+    /// listener's, port filled in), with the configured account as a hint.
+    pub fn authorization_request(
+        &self,
+        redirect_uri: &str,
+        login_hint: Option<&str>,
+    ) -> Result<browser::AuthorizationRequest, IdentityError> {
+        let endpoint = self.endpoints.authorization.as_ref().ok_or_else(|| {
+            IdentityError::admin(
+                "This provider names no authorization_endpoint in its discovery document, so it offers no browser sign-in. Use a code instead (device code flow).",
+            )
+        })?;
+        Ok(browser::authorization_request(
+            endpoint,
+            self.config.client_id.trim(),
+            &self.config.scope_string(),
+            redirect_uri,
+            login_hint,
+            self.config.authority.is_microsoft(),
+        ))
+    }
+
+    /// Redeems the browser's authorization code with the PKCE verifier (and the
+    /// client secret of a confidential client); the id_token's nonce must be ours.
+    pub async fn redeem_code(
+        &self,
+        request: &browser::AuthorizationRequest,
+        code: &str,
+        now: DateTime<Utc>,
+    ) -> Result<TokenSet, IdentityError> {
+        let mut form = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", request.redirect_uri.as_str()),
+            ("code_verifier", request.verifier.expose()),
+        ];
+        let basic = self.with_client_auth(&mut form);
+        let mut tokens = self.token_request(&form, basic, now).await?;
+        if let Some(identity) = &tokens.identity
+            && identity.nonce.as_deref() != Some(request.nonce.as_str())
+        {
+            return Err(IdentityError::admin(
+                "The provider's id_token does not carry the nonce of this sign-in, so it may belong to another sign-in. Nothing was stored; sign in again.",
+            ));
+        }
+        self.name_account(&mut tokens).await;
+        if tokens.refresh_token.is_none() {
+            return Err(no_refresh_token());
+        }
+        Ok(tokens)
     }
 
     /// One token request for a pending device code.
@@ -151,9 +214,7 @@ impl IdentityClient {
         let mut tokens = self.token_request(&form, basic, now).await?;
         self.name_account(&mut tokens).await;
         if tokens.refresh_token.is_none() {
-            return Err(IdentityError::admin(
-                "The sign-in worked but the provider issued no refresh token, so the connection would die within the hour. Add offline_access to the scopes (the EWS and Graph presets include it) and sign in again.",
-            ));
+            return Err(no_refresh_token());
         }
         Ok(tokens)
     }

@@ -33,6 +33,9 @@ pub struct SignedInIdentity {
     pub issuer: Option<String>,
     #[serde(skip)]
     pub audience: Vec<String>,
+    /// The id_token's `nonce`, checked against the browser sign-in's own.
+    #[serde(skip)]
+    pub nonce: Option<String>,
     /// Why no account could be named, when none was.
     #[serde(skip)]
     pub unnamed_reason: Option<String>,
@@ -84,6 +87,8 @@ struct Claims {
     iss: Option<String>,
     #[serde(default)]
     aud: Option<serde_json::Value>,
+    #[serde(default)]
+    nonce: Option<String>,
 }
 
 /// Reads the claims of a JWT without checking its signature: it came straight from
@@ -121,6 +126,7 @@ pub fn read_id_token(id_token: &str) -> Result<SignedInIdentity, IdentityError> 
         named_by: None,
         issuer: claims.iss,
         audience,
+        nonce: claims.nonce,
         unnamed_reason: None,
     })
 }

@@ -9,16 +9,14 @@ use uuid::Uuid;
 
 use super::edit_dialog::EditDialog;
 use super::i18n::Locale;
+use super::mailboxes::{MailboxesView, SignInQueue};
 use super::settings_dialog::SettingsDialog;
 use super::sign_in_dialog::SignInDialog;
 use super::worker::{Command, Event, TestFailure, Worker, WorkerOptions};
-use crate::clock::Clock;
 use crate::desk::DeskError;
 use crate::desk::account::{AccountCheck, check_account};
+use crate::desk::model::{Clock, KeySource, RenewCounts, Secret, VaultData};
 use crate::desk::tokens::Acceptance;
-use crate::keepalive::engine::RenewCounts;
-use crate::secret::Secret;
-use crate::vault::{KeySource, VaultData};
 
 /// How the window starts: where the vault is and how it is unlocked.
 pub struct Options {
@@ -54,6 +52,20 @@ pub struct AppState {
     pub notice: Option<(String, DateTime<Utc>)>,
     pub settings: Option<SettingsDialog>,
     pub keepalive: KeepAlive,
+    /// Which page the main window shows.
+    pub page: Page,
+    pub mailboxes: MailboxesView,
+    /// Sign-ins asked for from All mailboxes, started one after another.
+    pub sign_in_queue: SignInQueue,
+    /// Import users (CSV), opened from the Additional users tab.
+    pub import: Option<super::import_dialog::ImportDialog>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Page {
+    #[default]
+    DataSources,
+    Mailboxes,
 }
 
 /// The background keep-alive of the open app: `renew --due` every few hours.
@@ -80,11 +92,26 @@ impl AppState {
         worker.send(Command::OpenVault {
             keys: options.keys.clone(),
         });
+        Self::with_worker(options.locale, options.clock, options.keys, worker)
+    }
+
+    /// The window as plain state: no thread, no vault. The returned end receives
+    /// every command and feeds events (a vault to show, a sign-in's result).
+    pub fn detached(
+        locale: Locale,
+        clock: Arc<dyn Clock>,
+    ) -> (Self, super::worker::DetachedWorker) {
+        let (worker, end) = Worker::detached();
+        let state = Self::with_worker(locale, clock, KeySource::native(), worker);
+        (state, end)
+    }
+
+    fn with_worker(locale: Locale, clock: Arc<dyn Clock>, keys: KeySource, worker: Worker) -> Self {
         AppState {
-            locale: options.locale,
-            clock: options.clock,
+            locale,
+            clock,
             worker,
-            keys: options.keys,
+            keys,
             vault: VaultView::Opening,
             selected: None,
             editor: None,
@@ -93,6 +120,10 @@ impl AppState {
             notice: None,
             settings: None,
             keepalive: KeepAlive::default(),
+            page: Page::DataSources,
+            mailboxes: MailboxesView::default(),
+            sign_in_queue: SignInQueue::default(),
+            import: None,
         }
     }
 
@@ -177,6 +208,19 @@ impl AppState {
                         .map_err(|e| super::errors::describe(&e, locale));
                     self.keepalive.last = Some((now, summary));
                 }
+                Event::ImportPreview(result) => {
+                    let locale = self.locale;
+                    if let Some(dialog) = self.import.as_mut() {
+                        dialog.busy = false;
+                        dialog.preview =
+                            Some(result.map_err(|e| super::errors::describe(&e, locale)));
+                    }
+                }
+                Event::RenewFinished(result) => {
+                    let locale = self.locale;
+                    let result = result.map_err(|e| super::errors::describe(&e, locale));
+                    super::mailboxes::renew_finished(self, result);
+                }
                 Event::ScheduleFinished(result) => {
                     let locale = self.locale;
                     if let Some(dialog) = self.settings.as_mut() {
@@ -201,7 +245,7 @@ impl AppState {
 
     fn sign_in_finished(
         &mut self,
-        result: Result<crate::identity::TokenSet, crate::identity::IdentityError>,
+        result: Result<crate::desk::model::TokenSet, crate::desk::model::IdentityError>,
     ) {
         let Some(dialog) = self.sign_in.as_mut() else {
             return;
@@ -223,7 +267,7 @@ impl AppState {
     pub(crate) fn store_tokens(
         &mut self,
         dialog: SignInDialog,
-        tokens: crate::identity::TokenSet,
+        tokens: crate::desk::model::TokenSet,
         acceptance: Acceptance,
     ) {
         match (&mut self.editor, dialog.saved) {
@@ -287,7 +331,11 @@ impl AppState {
         self.tick_keepalive(ui.ctx());
         super::main_window::show(self, ui);
         super::edit_dialog::show(self, ui);
+        super::import_dialog::show(self, ui);
         super::sign_in_dialog::show(self, ui);
+        if !self.sign_in_queue.waiting.is_empty() {
+            super::mailboxes::start_next_sign_in(self);
+        }
         super::settings_dialog::show(self, ui);
         // Countdowns need a tick even when nothing else happens.
         if self.sign_in.is_some() {

@@ -4,14 +4,21 @@
 
 use super::i18n::{Lang, Locale};
 use crate::desk::DeskError;
+use crate::desk::model::{IdentityError, VaultError};
 use crate::desk::rules::Field;
-use crate::redemption::RedeemError;
-use crate::vault::VaultError;
 
 pub fn describe(error: &DeskError, locale: Locale) -> String {
     match locale.lang {
         Lang::En => error.to_string(),
         Lang::De => german(error).unwrap_or_else(|| error.to_string()),
+    }
+}
+
+/// A provider's answer (a sign-in that failed) in the admin's language.
+pub fn describe_identity(error: &IdentityError, locale: Locale) -> String {
+    match locale.lang {
+        Lang::En => error.to_string(),
+        Lang::De => super::errors_de::identity(error),
     }
 }
 
@@ -40,37 +47,12 @@ fn german(error: &DeskError) -> Option<String> {
         DeskError::Vault(VaultError::NotFound(detail)) => {
             format!("Nicht gefunden: {detail}")
         }
-        DeskError::Vault(other) => format!("Der Tresor: {other}"),
-        DeskError::Redeem(redeem) => return german_redeem(redeem),
-        DeskError::Identity(identity) => format!(
-            "Der Anbieter oder das Netzwerk hat abgelehnt: {}",
-            identity.message
-        ),
+        DeskError::Vault(other) => super::errors_de::vault(other),
+        DeskError::Redeem(redeem) => super::errors_de::redeem(redeem),
+        DeskError::Identity(identity) => super::errors_de::identity(identity),
         DeskError::Schedule(schedule) => {
             format!("Der Zeitplan konnte nicht geändert werden: {schedule}")
         }
-    })
-}
-
-fn german_redeem(error: &RedeemError) -> Option<String> {
-    Some(match error {
-        RedeemError::EwsBlocked { status, client_id } => format!(
-            "Das Token funktioniert, aber Exchange Online hat EWS abgelehnt (HTTP {status}). Exchange Online blockiert EWS seit dem 01.10.2026, außer der Mandant erlaubt es: Ein Exchange-Administrator führt Set-OrganizationConfig -EWSEnabled $true aus und nimmt die Client-ID dieser App ({client_id}) in -EwsAllowedAppIDs auf. EWS in Exchange Online endet endgültig am 01.04.2027: Stellen Sie diese Datenquelle auf Microsoft Graph um."
-        ),
-        RedeemError::WrongAccount { expected, actual } => format!(
-            "Das Token gehört {actual}, aber diese Verbindung ist für {expected} eingerichtet. Fordern Sie ein neues Token an, angemeldet als {expected}."
-        ),
-        RedeemError::NoToken(target) => format!(
-            "{target} hat kein Refresh Token: Fordern Sie eines mit „MS365 Refresh Token anfordern“ an."
-        ),
-        RedeemError::Api { api, detail } => {
-            format!("Das Token funktioniert, aber {api} hat den Aufruf abgelehnt: {detail}")
-        }
-        RedeemError::Identity(identity) => format!(
-            "Der Anbieter oder das Netzwerk hat abgelehnt: {}",
-            identity.message
-        ),
-        _ => return None,
     })
 }
 
@@ -102,7 +84,7 @@ mod tests {
         assert!(de.starts_with("a@contoso.com hat sich angemeldet"), "{de}");
         let en = describe(&error, Locale::new(Lang::En));
         assert!(en.starts_with("a@contoso.com signed in"), "{en}");
-        let blocked = DeskError::Redeem(RedeemError::EwsBlocked {
+        let blocked = DeskError::Redeem(crate::desk::model::RedeemError::EwsBlocked {
             status: 403,
             client_id: "id".into(),
         });

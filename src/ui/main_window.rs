@@ -4,11 +4,10 @@
 use egui::{Color32, Key, RichText};
 use egui_extras::{Column, TableBuilder};
 
-use super::app::{AppState, VaultView};
+use super::app::{AppState, Page, VaultView};
 use super::edit_dialog::EditDialog;
 use super::worker::Command;
-use crate::vault::VaultData;
-use crate::vault::policy::{self, TokenState};
+use crate::desk::model::{TokenState, VaultData, policy};
 
 pub const WARNING: Color32 = Color32::from_rgb(0xd9, 0x7a, 0x00);
 pub const DANGER: Color32 = Color32::from_rgb(0xc6, 0x28, 0x28);
@@ -58,14 +57,27 @@ pub fn show(state: &mut AppState, ui: &mut egui::Ui) {
             egui::CollapsingHeader::new(state.tr("Consume data"))
                 .default_open(true)
                 .show(ui, |ui| {
-                    let _ = ui.selectable_label(true, state.tr("Connector for Microsoft Exchange"));
+                    for (page, title) in [
+                        (Page::DataSources, "Connector for Microsoft Exchange"),
+                        (Page::Mailboxes, "All mailboxes"),
+                    ] {
+                        if ui
+                            .selectable_label(state.page == page, state.tr(title))
+                            .clicked()
+                        {
+                            state.page = page;
+                        }
+                    }
                 });
             ui.add_space(12.0);
             if ui.button(state.tr("Settings")).clicked() {
                 state.open_settings();
             }
         });
-    egui::CentralPanel::default().show(ui, |ui| data_source_table(state, ui, &data, now));
+    egui::CentralPanel::default().show(ui, |ui| match state.page {
+        Page::DataSources => data_source_table(state, ui, &data, now),
+        Page::Mailboxes => super::mailboxes::show(state, ui, &data),
+    });
     confirm_delete(state, ui, &data);
 }
 
@@ -264,6 +276,7 @@ fn data_source_table(
         state.editor = Some(EditDialog::edit(source));
     }
     let mut open: Option<uuid::Uuid> = None;
+    let health = crate::desk::status::source_health(data, now);
     TableBuilder::new(ui)
         .striped(true)
         .column(Column::auto().at_least(160.0))
@@ -271,6 +284,7 @@ fn data_source_table(
         .column(Column::auto().at_least(200.0))
         .column(Column::auto().at_least(130.0))
         .column(Column::auto().at_least(80.0))
+        .column(Column::auto().at_least(110.0))
         .column(Column::remainder())
         .header(22.0, |mut header| {
             for title in [
@@ -280,6 +294,7 @@ fn data_source_table(
                 "Token",
                 "Days left",
                 "Additional users",
+                "All tokens",
             ] {
                 header.col(|ui| {
                     ui.strong(state.tr(title));
@@ -339,6 +354,11 @@ fn data_source_table(
                     row.col(|ui| {
                         ui.label(source.users.len().to_string());
                     });
+                    row.col(|ui| {
+                        if let Some(health) = health.get(&source.id) {
+                            all_tokens_cell(state, ui, health);
+                        }
+                    });
                 });
             }
         });
@@ -348,6 +368,30 @@ fn data_source_table(
         state.selected = Some(id);
         state.editor = Some(EditDialog::edit(source));
     }
+}
+
+/// The worst state among a data source's tokens and how many need the admin, so
+/// an additional user's trouble shows without opening the dialog.
+fn all_tokens_cell(
+    state: &AppState,
+    ui: &mut egui::Ui,
+    health: &crate::desk::status::SourceHealth,
+) {
+    let worst = state.tr(health.worst.label());
+    let text = if health.need_action > 0 {
+        state.locale.fill(
+            "{worst} · {count} need action",
+            &[("worst", worst), ("count", &health.need_action.to_string())],
+        )
+    } else {
+        worst.to_string()
+    };
+    match state_color(health.worst) {
+        Some(color) if health.need_action > 0 || health.worst != TokenState::Missing => {
+            ui.colored_label(color, text)
+        }
+        _ => ui.label(text),
+    };
 }
 
 fn confirm_delete(state: &mut AppState, ui: &mut egui::Ui, data: &VaultData) {

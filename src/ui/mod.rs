@@ -3,20 +3,21 @@
 pub mod app;
 pub mod edit_dialog;
 pub mod errors;
+pub mod errors_de;
 pub mod i18n;
+pub mod import_dialog;
+pub mod mailboxes;
 pub mod main_window;
 pub mod settings_dialog;
 pub mod sign_in_dialog;
 pub mod widgets;
 pub mod worker;
 
+use crate::desk::model::{KeySource, SystemClock};
 use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use app::{AppState, Options, TokendeskApp};
-
-use crate::clock::SystemClock;
-use crate::vault::KeySource;
 
 /// The icon for the window and the taskbar, rendered from `assets/tokendesk.svg`.
 pub fn app_icon() -> Arc<egui::IconData> {

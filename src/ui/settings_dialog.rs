@@ -5,8 +5,8 @@ use super::app::AppState;
 use super::main_window::DANGER;
 use super::widgets::labelled_edit;
 use super::worker::Command;
+use crate::desk::model::Settings;
 use crate::desk::schedule::ScheduleAction;
-use crate::vault::Settings;
 
 pub struct SettingsDialog {
     reminder_days: String,
@@ -151,7 +151,7 @@ pub fn show(state: &mut AppState, ui: &mut egui::Ui) {
         ui.separator();
         ui.label(state.tr("Scheduled keep-alive (runs tokendesk renew --due daily, also while this window is closed)"));
         if let Some(data) = state.shared_data() {
-            for (name, hours) in crate::keepalive::due::too_short_for_a_daily_job(&data) {
+            for (name, hours) in crate::desk::schedule::too_short_for_a_daily_job(&data) {
                 ui.colored_label(
                     DANGER,
                     state.locale.fill(

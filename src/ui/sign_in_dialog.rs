@@ -10,9 +10,10 @@ use super::app::AppState;
 use super::main_window::DANGER;
 use super::worker::Command;
 use crate::desk::account::AccountCheck;
+use crate::desk::model::{
+    DeviceAuthorization, IdentityError, ProviderConfig, TokenSet, TokenTarget,
+};
 use crate::desk::tokens::Acceptance;
-use crate::identity::{DeviceAuthorization, IdentityError, ProviderConfig, TokenSet};
-use crate::vault::ops::TokenTarget;
 
 pub enum Step {
     Requesting,
@@ -118,11 +119,27 @@ pub fn show(state: &mut AppState, ui: &mut egui::Ui) {
     let mut retry = false;
     let modal = super::widgets::nested_modal(ui.ctx(), "request-refresh-token", |ui| {
         ui.set_width(560.0);
-        ui.heading(state.tr("Request MS365 Refresh Token"));
+        let microsoft = dialog.config.authority.is_microsoft();
+        ui.heading(state.tr(crate::ui::edit_dialog::request_label(microsoft)));
+        if let Some((at, of)) = state.sign_in_queue.position() {
+            ui.label(state.locale.fill(
+                "Sign-in {at} of {of}: {account}",
+                &[
+                    ("at", &at.to_string()),
+                    ("of", &of.to_string()),
+                    ("account", &dialog.expected_account),
+                ],
+            ));
+        }
+        let (provider_label, provider) = if microsoft {
+            ("Tenant", dialog.config.authority.display_name())
+        } else {
+            ("Provider", dialog.config.authority.issuer_display())
+        };
         ui.label(format!(
             "{}: {} · {}: {}",
-            state.tr("Tenant"),
-            dialog.config.authority.display_name(),
+            state.tr(provider_label),
+            provider,
             state.tr("Client ID being approved"),
             dialog.config.client_id
         ));
@@ -133,6 +150,10 @@ pub fn show(state: &mut AppState, ui: &mut egui::Ui) {
                     ui.spinner();
                     ui.label(state.tr("Requesting a code…"));
                 });
+                // A slow provider must not hold the admin here.
+                if ui.button(state.tr("Cancel")).clicked() {
+                    keep = false;
+                }
             }
             Step::Code => {
                 if let Some(authorization) = dialog.authorization.clone() {
@@ -141,7 +162,11 @@ pub fn show(state: &mut AppState, ui: &mut egui::Ui) {
                         ui.ctx().copy_text(authorization.user_code.clone());
                         dialog.copy_pending = false;
                     }
-                    ui.label(state.tr("Enter this code on the Microsoft login page:"));
+                    ui.label(state.tr(if microsoft {
+                        "Enter this code on the Microsoft login page:"
+                    } else {
+                        "Enter this code on the provider's sign-in page:"
+                    }));
                     ui.horizontal(|ui| {
                         ui.label(
                             RichText::new(&authorization.user_code)
@@ -158,7 +183,14 @@ pub fn show(state: &mut AppState, ui: &mut egui::Ui) {
                         }
                     });
                     ui.hyperlink(authorization.verification_uri.as_str());
-                    if ui.button(state.tr("Open Microsoft login page")).clicked() {
+                    if ui
+                        .button(state.tr(if microsoft {
+                            "Open Microsoft login page"
+                        } else {
+                            "Open the sign-in page"
+                        }))
+                        .clicked()
+                    {
                         dialog.open_page(ui.ctx());
                     }
                     if let Some(failure) = dialog
@@ -207,7 +239,10 @@ pub fn show(state: &mut AppState, ui: &mut egui::Ui) {
             }
             Step::Failed(error) => {
                 ui.heading(state.tr("Sign-in failed"));
-                ui.colored_label(DANGER, error.to_string());
+                ui.colored_label(
+                    DANGER,
+                    super::errors::describe_identity(error, state.locale),
+                );
                 let details = error.support_details();
                 if !details.is_empty() {
                     ui.collapsing(state.tr("Details for support"), |ui| {
@@ -280,6 +315,9 @@ pub fn show(state: &mut AppState, ui: &mut egui::Ui) {
     if keep {
         state.sign_in = Some(dialog);
     } else {
+        // Closing one sign-in of a series ends the series.
+        state.sign_in_queue.waiting.clear();
+        state.sign_in_queue.total = 0;
         state.send(Command::CancelSignIn);
     }
 }

@@ -16,14 +16,15 @@ use chrono::NaiveDate;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use tokio_util::sync::CancellationToken;
 
-use crate::clock::{Clock, SharedClock, SystemClock, TokioSleeper};
+use crate::desk::model::{
+    AppUser, Clock, DataSource, DeviceAuthorization, IdentityError, KeySource, PollEvent,
+    ProviderConfig, Settings, SharedClock, SystemClock, TokenSet, TokenTarget, TokioSleeper, Vault,
+    VaultData, VaultError,
+};
 use crate::desk::schedule::{ScheduleAction, VaultAccess};
 use crate::desk::sign_in::DeviceSignIn;
 use crate::desk::tokens::{Acceptance, RenewOptions, RenewReport, Selection};
 use crate::desk::{self, DeskError};
-use crate::identity::{DeviceAuthorization, IdentityError, PollEvent, ProviderConfig, TokenSet};
-use crate::vault::ops::TokenTarget;
-use crate::vault::{DataSource, KeySource, Settings, Vault, VaultData, VaultError};
 
 pub enum Command {
     OpenVault {
@@ -54,6 +55,17 @@ pub enum Command {
     TestConnection(TokenTarget),
     /// Renew what is due (the keep-alive of the open app).
     RunKeepAlive,
+    /// Renew these tokens now, due or not (All mailboxes › Renew selected).
+    Renew(Vec<TokenTarget>),
+    /// Clear these tokens (All mailboxes › Clear), one vault write.
+    ClearTokens(Vec<TokenTarget>),
+    /// Read and check a CSV file of users; nothing is written.
+    PreviewImport(PathBuf),
+    /// Add previewed users to the directory, all or nothing.
+    ImportUsers {
+        users: Vec<AppUser>,
+        from: String,
+    },
     SaveSettings(Box<Settings>),
     Schedule(ScheduleAction),
 }
@@ -71,6 +83,8 @@ pub enum Event {
     /// The account the API answered for, or what went wrong.
     TestFinished(Result<String, DeskError>),
     KeepAliveFinished(Result<RenewReport, DeskError>),
+    RenewFinished(Result<RenewReport, DeskError>),
+    ImportPreview(Result<Vec<AppUser>, DeskError>),
     ScheduleFinished(Result<String, DeskError>),
 }
 
@@ -113,6 +127,25 @@ impl Worker {
         }
     }
 
+    /// A worker without a thread: the commands the window sends arrive at the
+    /// returned end, and events sent there reach the window. For tests that drive
+    /// the window as plain state, and for faces that run the work elsewhere.
+    pub fn detached() -> (Self, DetachedWorker) {
+        let (command_tx, command_rx) = unbounded_channel::<Command>();
+        let (event_tx, event_rx) = channel::<Event>();
+        (
+            Worker {
+                commands: command_tx,
+                events: event_rx,
+                repaint: Arc::new(OnceLock::new()),
+            },
+            DetachedWorker {
+                commands: command_rx,
+                events: event_tx,
+            },
+        )
+    }
+
     /// The context to wake when results arrive; known from the first frame on.
     pub fn attach(&self, ctx: &egui::Context) {
         if self.repaint.get().is_none() {
@@ -123,6 +156,27 @@ impl Worker {
     pub fn send(&self, command: Command) {
         // The worker only stops with the app, so a failed send means we are exiting.
         let _ = self.commands.send(command);
+    }
+}
+
+/// The other end of [`Worker::detached`].
+pub struct DetachedWorker {
+    pub commands: UnboundedReceiver<Command>,
+    pub events: Sender<Event>,
+}
+
+impl DetachedWorker {
+    /// Every command the window sent since the last call.
+    pub fn sent(&mut self) -> Vec<Command> {
+        let mut sent = Vec::new();
+        while let Ok(command) = self.commands.try_recv() {
+            sent.push(command);
+        }
+        sent
+    }
+
+    pub fn report(&self, event: Event) {
+        let _ = self.events.send(event);
     }
 }
 
@@ -154,17 +208,20 @@ async fn serve(
         match command {
             Command::OpenVault { keys } => {
                 let dir = options.vault_dir.clone();
-                let opened =
-                    tokio::task::spawn_blocking(move || Vault::open_or_create(&dir, &keys))
-                        .await
-                        .unwrap_or_else(|e| Err(VaultError::Invalid(e.to_string())));
+                let opened = tokio::task::spawn_blocking(move || {
+                    desk::vault_file::open_or_create(&dir, &keys).map_err(vault_error)
+                })
+                .await
+                .unwrap_or_else(|e| Err(VaultError::Invalid(e.to_string())));
                 report_open(&mut vault, opened, &reporter);
             }
             Command::RestoreBackup { keys } => {
                 // Offered when the vault did not open; the admin's click confirms.
                 let dir = options.vault_dir.clone();
                 let restored = tokio::task::spawn_blocking(move || {
-                    Vault::restore_backup(&dir, &keys, true, now).map(|(vault, _)| vault)
+                    desk::vault_file::restore_backup(&dir, &keys, true, now)
+                        .map(|(vault, _)| vault)
+                        .map_err(vault_error)
                 })
                 .await
                 .unwrap_or_else(|e| Err(VaultError::Invalid(e.to_string())));
@@ -231,25 +288,30 @@ async fn serve(
                 });
             }
             Command::RunKeepAlive => {
-                let Some(mut handle) = second_handle(&vault, &reporter) else {
-                    continue;
-                };
+                renew_task(
+                    &vault,
+                    &reporter,
+                    &clock,
+                    Selection::Due,
+                    Event::KeepAliveFinished,
+                );
+            }
+            Command::Renew(targets) => {
+                let selection = Selection::Only(targets);
+                renew_task(&vault, &reporter, &clock, selection, Event::RenewFinished);
+            }
+            Command::ClearTokens(targets) => write(&mut vault, &reporter, |vault| {
+                desk::tokens::clear_all(vault, &targets, now)
+            }),
+            Command::PreviewImport(path) => {
                 let reporter = reporter.clone();
-                let clock = SharedClock(clock.clone());
-                tokio::spawn(async move {
-                    let result = desk::tokens::renew(
-                        &mut handle,
-                        &Selection::Due,
-                        &RenewOptions::default(),
-                        &clock,
-                        &TokioSleeper,
-                        |_| {},
-                    )
-                    .await;
-                    reporter.send(Event::VaultChanged(handle.data().clone()));
-                    reporter.send(Event::KeepAliveFinished(result));
+                tokio::task::spawn_blocking(move || {
+                    reporter.send(Event::ImportPreview(desk::users::preview_file(&path)));
                 });
             }
+            Command::ImportUsers { users, from } => write(&mut vault, &reporter, |vault| {
+                desk::users::import(vault, users, &from, now).map(drop)
+            }),
             Command::Schedule(action) => {
                 let dir = options.vault_dir.clone();
                 let passphrase_file = options.passphrase_file.clone();
@@ -271,6 +333,34 @@ async fn serve(
     }
 }
 
+/// Renews on a second handle, through the guarded redemption path, as a task of its own.
+fn renew_task(
+    vault: &Option<Vault>,
+    reporter: &Reporter,
+    clock: &Arc<dyn Clock>,
+    selection: Selection,
+    finished: fn(Result<RenewReport, DeskError>) -> Event,
+) {
+    let Some(mut handle) = second_handle(vault, reporter) else {
+        return;
+    };
+    let reporter = reporter.clone();
+    let clock = SharedClock(clock.clone());
+    tokio::spawn(async move {
+        let result = desk::tokens::renew(
+            &mut handle,
+            &selection,
+            &RenewOptions::default(),
+            &clock,
+            &TokioSleeper,
+            |_| {},
+        )
+        .await;
+        reporter.send(Event::VaultChanged(handle.data().clone()));
+        reporter.send(finished(result));
+    });
+}
+
 async fn device_flow(
     config: ProviderConfig,
     graph_root: Option<url::Url>,
@@ -286,6 +376,15 @@ async fn device_flow(
             }
         })
         .await
+}
+
+/// Opening the vault fails only with the vault's own errors; the failure screen
+/// offers its ways out by them.
+fn vault_error(error: DeskError) -> VaultError {
+    match error {
+        DeskError::Vault(error) => error,
+        other => VaultError::Invalid(other.to_string()),
+    }
 }
 
 fn report_open(slot: &mut Option<Vault>, result: Result<Vault, VaultError>, reporter: &Reporter) {

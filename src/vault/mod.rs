@@ -15,6 +15,8 @@ pub mod reserve;
 pub mod restore;
 pub mod rules;
 pub mod store;
+pub mod target;
+pub mod token_record;
 
 pub use error::VaultError;
 pub use keys::{KeySource, Keyring};

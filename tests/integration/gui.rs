@@ -55,12 +55,22 @@ fn setup() -> Setup {
 }
 
 fn harness(setup: &Setup, lang: Lang) -> Harness<'static, AppState> {
+    harness_on(setup.dir.path(), &setup.keys, &setup.clock, lang)
+}
+
+/// The window on the vault in `dir`, at the clock's time, settled until the vault is open.
+pub(crate) fn harness_on(
+    dir: &std::path::Path,
+    keys: &KeySource,
+    clock: &ManualClock,
+    lang: Lang,
+) -> Harness<'static, AppState> {
     let state = AppState::new(Options {
         passphrase_file: None,
-        vault_dir: setup.dir.path().to_path_buf(),
-        keys: setup.keys.clone(),
+        vault_dir: dir.to_path_buf(),
+        keys: keys.clone(),
         locale: Locale::new(lang),
-        clock: Arc::new(setup.clock.clone()),
+        clock: Arc::new(clock.clone()),
     });
     let mut harness = Harness::builder()
         .with_size(egui::vec2(1200.0, 800.0))
@@ -73,7 +83,7 @@ fn harness(setup: &Setup, lang: Lang) -> Harness<'static, AppState> {
 }
 
 /// Steps frames until `done` holds, giving the worker thread time between frames.
-fn settle(
+pub(crate) fn settle(
     harness: &mut Harness<'static, AppState>,
     done: impl Fn(&Harness<'static, AppState>) -> bool,
 ) {
@@ -97,7 +107,7 @@ fn settle(
 }
 
 /// Selects the data source and presses Enter, as the Intrexx guide says.
-fn open_data_source(harness: &mut Harness<'static, AppState>, name: &str) {
+pub(crate) fn open_data_source(harness: &mut Harness<'static, AppState>, name: &str) {
     harness.get_by_label(name).click();
     harness.step();
     harness.key_press(egui::Key::Enter);
@@ -106,7 +116,7 @@ fn open_data_source(harness: &mut Harness<'static, AppState>, name: &str) {
 
 /// Dialogs size and centre themselves over a few frames (a reopened one starts at
 /// its last size); clicks must land where they settled.
-fn steady(harness: &mut Harness<'static, AppState>) {
+pub(crate) fn steady(harness: &mut Harness<'static, AppState>) {
     for _ in 0..3 {
         harness.step();
     }
@@ -114,7 +124,7 @@ fn steady(harness: &mut Harness<'static, AppState>) {
 
 /// Clicks the widget and lets the window show the result (a click acts in one
 /// frame and shows in the next).
-fn press(harness: &mut Harness<'static, AppState>, label: &str) {
+pub(crate) fn press(harness: &mut Harness<'static, AppState>, label: &str) {
     steady(harness);
     harness.get_by_label(label).click();
     harness.step();
@@ -122,7 +132,7 @@ fn press(harness: &mut Harness<'static, AppState>, label: &str) {
 }
 
 /// Clicks a dialog tab (the main table behind has a column of the same name).
-fn tab(harness: &mut Harness<'static, AppState>, name: &str) {
+pub(crate) fn tab(harness: &mut Harness<'static, AppState>, name: &str) {
     steady(harness);
     let nodes: Vec<_> = harness.query_all_by_label(name).collect();
     nodes.last().expect("tab exists").click();

@@ -376,3 +376,176 @@ fn oidc_provider_confidential_client_with_client_secret_basic() {
     let out = run(home.path(), &["renew", "--data-source", "A"]);
     assert!(out.status.success(), "{}", text(&out));
 }
+
+/// How often the provider was asked for its discovery document so far.
+fn discovery_requests(op: &Op) -> u64 {
+    let url = op.issuer.join("_test/discovery-count").expect("url");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let answer: serde_json::Value = reqwest::get(url)
+            .await
+            .expect("the provider answers")
+            .json()
+            .await
+            .expect("json");
+        answer["count"].as_u64().expect("count")
+    })
+}
+
+#[test]
+fn oidc_provider_stated_refresh_lifetime_is_honoured_and_renewals_reuse_discovery() {
+    let Some(op) = start("oidc_provider stated lifetime", &[("REFRESH_TTL", "86400")]) else {
+        return;
+    };
+    let home = support::temp_dir();
+    vault(home.path(), &op, false);
+    let (out, page) = sign_in(home.path(), &op, false, true);
+    assert!(page.contains("Sign-in Success"), "{page}");
+    assert!(out.status.success(), "{}", text(&out));
+    let signed_in = chrono::Utc::now();
+
+    // Five renewals (and one Test Connection) after the sign-in: the discovery the
+    // sign-in made is reused from the vault, across processes.
+    let before = discovery_requests(&op);
+    let refresh_token = |home: &Path| {
+        Vault::open(home, &desk::keys())
+            .unwrap()
+            .data()
+            .token(&TokenTarget::data_source("A"))
+            .unwrap()
+            .refresh_token
+            .as_ref()
+            .map(|t| t.expose().to_string())
+    };
+    let mut seen = vec![refresh_token(home.path())];
+    for _ in 0..5 {
+        let out = run(home.path(), &["renew", "--data-source", "A"]);
+        assert!(out.status.success(), "{}", text(&out));
+        seen.push(refresh_token(home.path()));
+    }
+    seen.dedup();
+    assert_eq!(
+        seen.len(),
+        6,
+        "every renewal redeemed and stored a rotated token"
+    );
+    let out = run(home.path(), &["test", "--data-source", "A"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        discovery_requests(&op) - before <= 1,
+        "at most one discovery request for five renewals and a test"
+    );
+
+    // The lifetime the provider states in each answer, not a guess and not Microsoft's.
+    let status = run(home.path(), &["status", "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&status.stdout).expect("json");
+    let token = &report["tokens"][0];
+    assert_eq!(token["expiry_basis"], "provider", "{report}");
+    let expires_at: chrono::DateTime<chrono::Utc> = token["expires_at"]
+        .as_str()
+        .expect("a date")
+        .parse()
+        .expect("RFC 3339");
+    let lifetime = expires_at - signed_in;
+    assert!(
+        lifetime > chrono::Duration::hours(23) && lifetime <= chrono::Duration::hours(25),
+        "one day from the last answer, not 90: {expires_at}"
+    );
+    let table = run(home.path(), &["status"]);
+    assert!(!text(&table).contains("90 days"), "{}", text(&table));
+}
+
+/// Steps the window until `done` holds; the provider polls at its own interval
+/// (5 s), so this waits up to a minute.
+fn wait_in_window(
+    harness: &mut egui_kittest::Harness<'static, tokendesk::ui::AppState>,
+    what: &str,
+    done: impl Fn(&egui_kittest::Harness<'static, tokendesk::ui::AppState>) -> bool,
+) {
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(60) {
+        harness.step();
+        if done(harness) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!("{what}: not within 60 s");
+}
+
+#[test]
+fn oidc_provider_sign_in_from_the_window_names_and_accepts_the_configured_account() {
+    use crate::gui::{harness_on, open_data_source, press, tab};
+    use egui_kittest::kittest::Queryable;
+
+    let Some(op) = start("oidc_provider window sign-in", &[]) else {
+        return;
+    };
+    let home = support::temp_dir();
+    vault(home.path(), &op, false);
+    let clock = tokendesk::clock::ManualClock::new(chrono::Utc::now());
+    let mut harness = harness_on(
+        home.path(),
+        &desk::keys(),
+        &clock,
+        tokendesk::ui::i18n::Lang::En,
+    );
+    open_data_source(&mut harness, "A");
+    tab(&mut harness, "Exchange account");
+    press(&mut harness, "Request Refresh Token");
+    wait_in_window(&mut harness, "the code is shown", |h| {
+        h.state()
+            .sign_in
+            .as_ref()
+            .is_some_and(|d| d.authorization.is_some())
+    });
+    let code = harness
+        .state()
+        .sign_in
+        .as_ref()
+        .and_then(|d| d.authorization.as_ref())
+        .map(|a| a.user_code.clone())
+        .expect("a user code");
+    for microsoft in ["Microsoft login page", "MS365", "Tenant:"] {
+        assert!(
+            harness
+                .query_all_by_label_contains(microsoft)
+                .next()
+                .is_none(),
+            "no Microsoft wording for another provider: {microsoft}"
+        );
+    }
+    assert!(harness.query_by_label("Open the sign-in page").is_some());
+    assert!(
+        harness
+            .query_by_label_contains(&format!(
+                "Provider: {}",
+                op.issuer.as_str().trim_end_matches('/')
+            ))
+            .is_some()
+    );
+    press(&mut harness, "Next");
+    let page = Human::new().approve(&op.issuer, &code, false);
+    assert!(page.contains("Sign-in Success"), "{page}");
+    wait_in_window(&mut harness, "the dialog closes", |h| {
+        h.state().sign_in.is_none()
+    });
+    let stored = || {
+        Vault::open(home.path(), &desk::keys())
+            .unwrap()
+            .data()
+            .token(&TokenTarget::data_source("A"))
+            .unwrap()
+            .clone()
+    };
+    wait_in_window(&mut harness, "the token is stored", |_| {
+        stored().has_refresh_token()
+    });
+    let identity = stored().identity.expect("the signed-in account");
+    assert_eq!(identity.username.as_deref(), Some(ACCOUNT));
+    assert_eq!(identity.named_by.as_deref(), Some("userinfo"));
+    assert_eq!(identity.sub.as_deref(), Some(USER));
+}

@@ -7,6 +7,7 @@ import Provider from 'oidc-provider';
 console.log = console.info = console.warn = (...args) => process.stderr.write(`${args.join(' ')}\n`);
 
 const SECRET = 'conformance-secret:with/odd&chars';
+const REFRESH_TTL = Number(process.env.REFRESH_TTL || 0);
 
 const configuration = {
   clients: [
@@ -54,12 +55,32 @@ const configuration = {
   rotateRefreshToken: () => true,
   ttl: {
     DeviceCode: Number(process.env.DEVICE_CODE_TTL || 600),
+    // With REFRESH_TTL the provider really ends refresh tokens after that many
+    // seconds (and says so in every token answer, below).
+    ...(REFRESH_TTL ? { RefreshToken: REFRESH_TTL } : {}),
   },
   cookies: { keys: ['tokendesk-conformance-cookie-key'] },
 };
 
 const provider = new Provider('http://127.0.0.1', configuration);
 provider.proxy = false;
+
+// What the tests read off the provider: how often its discovery document was asked
+// for (GET /_test/discovery-count). With REFRESH_TTL every token answer that carries
+// a refresh token also states its lifetime, as Keycloak's `refresh_expires_in` does;
+// oidc-provider itself states none.
+let discoveryRequests = 0;
+provider.use(async (ctx, next) => {
+  if (ctx.path === '/_test/discovery-count') {
+    ctx.body = { count: discoveryRequests };
+    return;
+  }
+  if (ctx.path === '/.well-known/openid-configuration') discoveryRequests += 1;
+  await next();
+  if (REFRESH_TTL && ctx.path === '/token' && ctx.body && ctx.body.refresh_token) {
+    ctx.body.refresh_expires_in = REFRESH_TTL;
+  }
+});
 const server = provider.listen(0, '127.0.0.1', () => {
   const { port } = server.address();
   // The issuer must carry the port the provider really listens on.

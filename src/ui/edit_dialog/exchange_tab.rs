@@ -27,7 +27,7 @@ pub(super) fn token_details(
     state: &AppState,
     ui: &mut egui::Ui,
     record: &TokenRecord,
-    settings: &crate::vault::Settings,
+    settings: &crate::desk::model::Settings,
     lifetime: policy::Lifetime,
 ) -> TokenState {
     let status = policy::evaluate(record, settings, lifetime, state.now());
@@ -96,8 +96,9 @@ pub(super) fn request_button_ui(
     state: &AppState,
     ui: &mut egui::Ui,
     token_state: TokenState,
+    microsoft: bool,
 ) -> bool {
-    let label = state.tr("Request MS365 Refresh Token");
+    let label = state.tr(request_label(microsoft));
     match request_button(token_state) {
         RequestButton::Disabled => {
             ui.add_enabled(false, egui::Button::new(label));
@@ -141,14 +142,29 @@ pub(super) fn exchange_tab(state: &mut AppState, ui: &mut egui::Ui, dialog: &mut
         .show(ui, |ui| {
             labelled_edit(ui, state.tr("E-mail / user name"), &mut dialog.email);
             ui.end_row();
+            // The General tab's API decides the server for EWS and Graph; only
+            // where it leaves a choice is one offered here.
             ui.label(state.tr("Server"));
-            ui.horizontal(|ui| {
-                ui.radio_value(&mut dialog.server, ServerKind::Office365, "Office365");
-                ui.radio_value(&mut dialog.server, ServerKind::Ews, state.tr("EWS URL"));
-                ui.radio_value(&mut dialog.server, ServerKind::Graph, "Microsoft Graph");
-            });
+            match dialog.api {
+                Api::Graph => {
+                    ui.label(state.tr("Microsoft Graph (the API chosen on the General tab)"));
+                }
+                Api::Ews => {
+                    ui.horizontal(|ui| {
+                        ui.radio_value(&mut dialog.server, ServerKind::Office365, "Office365");
+                        ui.radio_value(&mut dialog.server, ServerKind::Ews, state.tr("EWS URL"));
+                    });
+                }
+                Api::Custom => {
+                    ui.horizontal(|ui| {
+                        ui.radio_value(&mut dialog.server, ServerKind::Office365, "Office365");
+                        ui.radio_value(&mut dialog.server, ServerKind::Ews, state.tr("EWS URL"));
+                        ui.radio_value(&mut dialog.server, ServerKind::Graph, "Microsoft Graph");
+                    });
+                }
+            }
             ui.end_row();
-            if dialog.server == ServerKind::Ews {
+            if dialog.effective_server() == ServerKind::Ews {
                 labelled_edit(ui, state.tr("EWS URL"), &mut dialog.ews_url);
                 ui.end_row();
             } else {
@@ -157,7 +173,7 @@ pub(super) fn exchange_tab(state: &mut AppState, ui: &mut egui::Ui, dialog: &mut
             }
         });
     field_error(ui, validate_email(&dialog.email).err());
-    if !dialog.api_root.trim().is_empty() && dialog.server != ServerKind::Ews {
+    if !dialog.api_root.trim().is_empty() && dialog.effective_server() != ServerKind::Ews {
         let problem = match Url::parse(dialog.api_root.trim()) {
             Ok(url) => check_endpoint_url(&url).err(),
             Err(_) => {
@@ -174,7 +190,7 @@ pub(super) fn exchange_tab(state: &mut AppState, ui: &mut egui::Ui, dialog: &mut
     let token_state = token_details(state, ui, &dialog.source.token, &data.settings, lifetime);
     ui.add_space(6.0);
     ui.horizontal(|ui| {
-        if request_button_ui(state, ui, token_state) {
+        if request_button_ui(state, ui, token_state, dialog.microsoft) {
             match validate_email(&dialog.email) {
                 Ok(()) => {
                     let expected = dialog.email.trim().to_string();
@@ -236,5 +252,14 @@ pub(super) fn test_result_ui(state: &AppState, ui: &mut egui::Ui, dialog: &mut E
     }
     if dialog.switched_to_graph {
         ui.label(state.tr("Switched to Microsoft Graph: save with OK, then Test Connection again. If Microsoft answers that consent is missing, request a new refresh token."));
+    }
+}
+
+/// Intrexx's wording for Microsoft; neutral words for any other provider.
+pub fn request_label(microsoft: bool) -> &'static str {
+    if microsoft {
+        "Request MS365 Refresh Token"
+    } else {
+        "Request Refresh Token"
     }
 }

@@ -92,7 +92,10 @@ pub(super) fn mapping_editor(state: &mut AppState, ui: &mut egui::Ui, dialog: &m
             if ui.button(state.tr("Cancel")).clicked() {
                 keep = false;
             }
-            if ui.button(state.tr("Request MS365 Refresh Token")).clicked() {
+            if ui
+                .button(state.tr(super::exchange_tab::request_label(dialog.microsoft)))
+                .clicked()
+            {
                 match build_mapping(dialog, &editor, &directory) {
                     Ok(mapping) => request = Some(mapping),
                     Err(error) => editor.error = Some(error),

@@ -8,7 +8,7 @@ mod mapping_editor;
 mod users_tab;
 
 use exchange_tab::*;
-pub use exchange_tab::{RequestButton, request_button};
+pub use exchange_tab::{RequestButton, request_button, request_label};
 use general_tab::*;
 use mapping_editor::*;
 use users_tab::*;
@@ -23,16 +23,12 @@ use super::main_window::{DANGER, state_color};
 use super::sign_in_dialog::SignInDialog;
 use super::widgets::labelled_edit;
 use super::worker::{Command, TestFailure};
-use crate::identity::config::{
-    check_endpoint_url, validate_client_id, validate_scopes, validate_tenant,
+use crate::desk::model::{
+    AppUser, Authority, Cloud, DataSource, ExchangeServer, ProviderConfig, RefreshRule, RuleStart,
+    Scopes, Secret, TokenRecord, TokenSet, TokenState, TokenTarget, UserMapping, VaultData, policy,
 };
-use crate::identity::{Authority, Cloud, ProviderConfig, Scopes, TokenSet};
-use crate::secret::Secret;
-use crate::vault::ops::{TokenTarget, validate_email};
-use crate::vault::policy::{self, TokenState};
-use crate::vault::{
-    AppUser, DataSource, ExchangeServer, RefreshRule, RuleStart, TokenRecord, UserMapping,
-    VaultData,
+use crate::desk::rules::{
+    check_endpoint_url, validate_client_id, validate_email, validate_scopes, validate_tenant,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -254,6 +250,16 @@ impl EditDialog {
         }
     }
 
+    /// The server the data source talks to: Graph for the Graph API, Exchange Online
+    /// or an on-premises EWS URL for EWS, the admin's choice for custom scopes.
+    fn effective_server(&self) -> ServerKind {
+        match (self.api, self.server) {
+            (Api::Graph, _) => ServerKind::Graph,
+            (Api::Ews, ServerKind::Graph) => ServerKind::Office365,
+            (_, server) => server,
+        }
+    }
+
     fn build(&self) -> Result<DataSource, String> {
         if self.source.name.trim().is_empty() {
             return Err("Give the data source a name.".into());
@@ -262,7 +268,7 @@ impl EditDialog {
         source.provider = self.provider()?;
         validate_email(&self.email)?;
         source.account.email = self.email.trim().to_string();
-        source.account.server = match self.server {
+        source.account.server = match self.effective_server() {
             ServerKind::Office365 => ExchangeServer::Office365,
             ServerKind::Graph => ExchangeServer::Graph,
             ServerKind::Ews => {

@@ -83,6 +83,9 @@ pub(super) fn users_tab(state: &mut AppState, ui: &mut egui::Ui, dialog: &mut Ed
                 error: None,
             });
         }
+        if ui.button(state.tr("Import users (CSV)")).clicked() {
+            state.import = Some(crate::ui::import_dialog::ImportDialog::default());
+        }
         labelled_edit(ui, state.tr("Filter"), &mut dialog.filter);
     });
     let rows = sorted_rows(dialog, &data, now);

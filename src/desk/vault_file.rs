@@ -1,0 +1,90 @@
+//! The vault as a file: where it is, opening, creating, restoring the backup
+//! generation, and moving its contents in and out as an encrypted bundle. Every
+//! face opens the vault here and hands the handle back to the other desk actions.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+
+use super::DeskError;
+use super::model::{KeySource, RestoreReport, Secret, Vault, VaultData};
+use crate::audit::{AuditEntry, AuditLog, Operation, Outcome};
+use crate::vault::crypto::KdfParams;
+
+/// No export bundle is larger than the largest vault file.
+pub const MAX_BUNDLE_BYTES: u64 = crate::vault::store::MAX_FILE_BYTES;
+
+/// The vault folder: the one given, else TOKENDESK_VAULT_DIR, else the platform's.
+pub fn resolve_dir(explicit: Option<&Path>) -> Result<PathBuf, DeskError> {
+    Ok(crate::vault::store::resolve_dir(explicit)?)
+}
+
+pub fn open(dir: &Path, keys: &KeySource) -> Result<Vault, DeskError> {
+    Ok(Vault::open(dir, keys)?)
+}
+
+pub fn open_or_create(dir: &Path, keys: &KeySource) -> Result<Vault, DeskError> {
+    Ok(Vault::open_or_create(dir, keys)?)
+}
+
+pub fn create(dir: &Path, keys: &KeySource, force: bool) -> Result<Vault, DeskError> {
+    Ok(Vault::create(dir, keys, force)?)
+}
+
+/// Brings back the backup generation, keeping each token's newer state.
+pub fn restore_backup(
+    dir: &Path,
+    keys: &KeySource,
+    confirmed: bool,
+    now: DateTime<Utc>,
+) -> Result<(Vault, RestoreReport), DeskError> {
+    Ok(Vault::restore_backup(dir, keys, confirmed, now)?)
+}
+
+/// The passphrase given in the environment for a vault (never on the command line).
+pub fn passphrase_from_environment() -> Option<Secret> {
+    crate::hardening::env_passphrase()
+}
+
+/// The passphrase given in the environment for an export bundle.
+pub fn bundle_passphrase_from_environment() -> Option<Secret> {
+    crate::hardening::env_bundle_passphrase()
+}
+
+/// The vault's contents encrypted with the bundle passphrase; the export is audited.
+pub fn export(vault: &Vault, passphrase: &Secret, to: &Path) -> Result<Vec<u8>, DeskError> {
+    let bundle = vault.export_bundle(passphrase, KdfParams::recommended())?;
+    audit(
+        vault.dir(),
+        Operation::Export,
+        format!(
+            "exported {} data source(s) to {}",
+            vault.data().data_sources.len(),
+            to.display()
+        ),
+    );
+    Ok(bundle)
+}
+
+/// Decrypts an export bundle; nothing is written.
+pub fn read_bundle(bytes: &[u8], passphrase: &Secret) -> Result<VaultData, DeskError> {
+    Ok(Vault::read_bundle(bytes, passphrase)?)
+}
+
+/// Replaces the vault's contents with a bundle's (the previous contents become the
+/// backup generation); the import is audited.
+pub fn import(vault: &mut Vault, imported: VaultData, from: &Path) -> Result<usize, DeskError> {
+    let count = imported.data_sources.len();
+    vault.import(imported)?;
+    audit(
+        vault.dir(),
+        Operation::Import,
+        format!("imported {count} data source(s) from {}", from.display()),
+    );
+    Ok(count)
+}
+
+fn audit(dir: &Path, operation: Operation, detail: String) {
+    AuditLog::in_dir(dir)
+        .record(&AuditEntry::new(operation, Outcome::Ok, Utc::now()).with_detail(detail));
+}

@@ -1,0 +1,356 @@
+//! All mailboxes: every token of every data source in one virtualised table, most
+//! urgent first, filtered by state and text, with actions on the selected rows —
+//! renew, request new tokens one sign-in after another, clear.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::sync::Arc;
+
+use egui::RichText;
+use egui_extras::{Column, TableBuilder};
+
+use super::app::AppState;
+use super::main_window::{DANGER, state_color};
+use super::sign_in_dialog::SignInDialog;
+use super::worker::Command;
+use crate::desk::model::{TokenState, TokenTarget, VaultData};
+use crate::desk::status::{TokenRow, token_rows};
+use crate::desk::tokens::RenewReport;
+
+/// The states the filter offers, in the order of the dropdown.
+const STATE_FILTERS: [TokenState; 7] = [
+    TokenState::Healthy,
+    TokenState::ReminderDue,
+    TokenState::RenewalForced,
+    TokenState::Expired,
+    TokenState::NeedsSignIn,
+    TokenState::Missing,
+    TokenState::AtRisk,
+];
+
+/// What the rows depend on: token states move with the clock, so the minute is
+/// part of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct RowsKey {
+    generation: u64,
+    minute: i64,
+    text: String,
+    state: Option<TokenState>,
+}
+
+#[derive(Default)]
+pub struct MailboxesView {
+    pub text: String,
+    pub state: Option<TokenState>,
+    /// Selected tokens by their stable id (survives renames and re-sorting).
+    pub selected: BTreeSet<crate::desk::model::TokenId>,
+    rows: Option<(RowsKey, Arc<Vec<TokenRow>>)>,
+    pub confirm_clear: bool,
+    pub renewing: bool,
+    /// The last action's outcome, in the admin's language.
+    pub outcome: Option<Result<String, String>>,
+}
+
+impl MailboxesView {
+    /// The shown rows, computed once per vault generation, minute and filter.
+    pub fn rows(
+        &mut self,
+        data: &VaultData,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Arc<Vec<TokenRow>> {
+        let key = RowsKey {
+            generation: data.generation,
+            minute: now.timestamp().div_euclid(60),
+            text: self.text.trim().to_lowercase(),
+            state: self.state,
+        };
+        if let Some((cached, rows)) = &self.rows
+            && *cached == key
+        {
+            return rows.clone();
+        }
+        let rows = Arc::new(crate::desk::status::mailboxes(
+            token_rows(data, None, now),
+            &key.text,
+            key.state,
+        ));
+        self.rows = Some((key, rows.clone()));
+        rows
+    }
+
+    /// The selected tokens that are still shown, in table order.
+    fn chosen(&self, rows: &[TokenRow]) -> Vec<TokenRow> {
+        rows.iter()
+            .filter(|row| self.selected.contains(&row.id))
+            .cloned()
+            .collect()
+    }
+}
+
+/// Sign-ins asked for several tokens at once, started one after another.
+#[derive(Default)]
+pub struct SignInQueue {
+    pub waiting: VecDeque<TokenTarget>,
+    pub total: usize,
+}
+
+impl SignInQueue {
+    pub fn position(&self) -> Option<(usize, usize)> {
+        (self.total > 1).then(|| (self.total - self.waiting.len(), self.total))
+    }
+}
+
+/// Opens the next queued sign-in once no sign-in dialog is open.
+pub fn start_next_sign_in(state: &mut AppState) {
+    if state.sign_in.is_some() {
+        return;
+    }
+    let Some(data) = state.shared_data() else {
+        return;
+    };
+    while let Some(target) = state.sign_in_queue.waiting.pop_front() {
+        let Ok(owner) = data.owner(&target) else {
+            continue;
+        };
+        let dialog = SignInDialog::new(
+            target.clone(),
+            owner.account().to_string(),
+            true,
+            &owner.source.provider,
+        )
+        .with_graph_root(owner.source.account.api_root.clone());
+        state.send(dialog.start_command());
+        state.sign_in = Some(dialog);
+        return;
+    }
+    state.sign_in_queue.total = 0;
+}
+
+pub fn renew_finished(state: &mut AppState, result: Result<RenewReport, String>) {
+    let locale = state.locale;
+    state.mailboxes.renewing = false;
+    state.mailboxes.outcome = Some(result.map(|report| {
+        let counts = report.counts();
+        locale.fill(
+            "{renewed} renewed, {fresh} not due, {failed} failed for now, {dead} need a new sign-in",
+            &[
+                ("renewed", &counts.renewed.to_string()),
+                ("fresh", &counts.fresh.to_string()),
+                ("failed", &counts.failed.to_string()),
+                ("dead", &counts.dead.to_string()),
+            ],
+        )
+    }));
+}
+
+pub fn show(state: &mut AppState, ui: &mut egui::Ui, data: &VaultData) {
+    let now = state.now();
+    let locale = state.locale;
+    ui.heading(state.tr("All mailboxes"));
+    ui.horizontal(|ui| {
+        let label = ui.label(state.tr("Filter"));
+        ui.add(egui::TextEdit::singleline(&mut state.mailboxes.text).desired_width(220.0))
+            .labelled_by(label.id);
+        let shown = state
+            .mailboxes
+            .state
+            .map_or(state.tr("Every state"), |s| state.tr(s.label()));
+        let state_label = ui.label(locale.tr("State"));
+        egui::ComboBox::from_id_salt("mailbox-state")
+            .selected_text(shown)
+            .show_ui(ui, |ui| {
+                ui.selectable_value(&mut state.mailboxes.state, None, locale.tr("Every state"));
+                for filter in STATE_FILTERS {
+                    ui.selectable_value(
+                        &mut state.mailboxes.state,
+                        Some(filter),
+                        locale.tr(filter.label()),
+                    );
+                }
+            })
+            .response
+            .labelled_by(state_label.id);
+    });
+    let rows = state.mailboxes.rows(data, now);
+    let chosen = state.mailboxes.chosen(&rows);
+    ui.horizontal_wrapped(|ui| {
+        ui.label(locale.fill(
+            "{shown} of {total} tokens shown, {selected} selected",
+            &[
+                ("shown", &rows.len().to_string()),
+                ("total", &data.each_token().count().to_string()),
+                ("selected", &chosen.len().to_string()),
+            ],
+        ));
+        if ui.button(state.tr("Select all shown")).clicked() {
+            state.mailboxes.selected.extend(rows.iter().map(|r| r.id));
+        }
+        if ui.button(state.tr("Select none")).clicked() {
+            state.mailboxes.selected.clear();
+        }
+        ui.separator();
+        let any = !chosen.is_empty();
+        let busy = state.mailboxes.renewing;
+        if ui
+            .add_enabled(any && !busy, egui::Button::new(state.tr("Renew selected")))
+            .clicked()
+        {
+            state.mailboxes.renewing = true;
+            state.mailboxes.outcome = None;
+            state.send(Command::Renew(
+                chosen.iter().map(|r| r.target.clone()).collect(),
+            ));
+        }
+        if ui
+            .add_enabled(
+                any && state.sign_in.is_none(),
+                egui::Button::new(state.tr("Request new tokens")),
+            )
+            .clicked()
+        {
+            state.sign_in_queue.waiting = chosen.iter().map(|r| r.target.clone()).collect();
+            state.sign_in_queue.total = chosen.len();
+            start_next_sign_in(state);
+        }
+        if ui
+            .add_enabled(any, egui::Button::new(state.tr("Clear")))
+            .clicked()
+        {
+            state.mailboxes.confirm_clear = true;
+        }
+        if busy {
+            ui.spinner();
+        }
+        match &state.mailboxes.outcome {
+            Some(Ok(summary)) => {
+                ui.label(summary.as_str());
+            }
+            Some(Err(error)) => {
+                ui.colored_label(DANGER, error.as_str());
+            }
+            None => {}
+        }
+    });
+    ui.separator();
+    table(state, ui, &rows);
+    confirm_clear(state, ui, &chosen);
+}
+
+fn table(state: &mut AppState, ui: &mut egui::Ui, rows: &[TokenRow]) {
+    let locale = state.locale;
+    let view = &mut state.mailboxes;
+    TableBuilder::new(ui)
+        .striped(true)
+        .column(Column::exact(24.0))
+        .column(Column::auto().at_least(120.0))
+        .column(Column::auto().at_least(120.0))
+        .column(Column::auto().at_least(200.0))
+        .column(Column::auto().at_least(110.0))
+        .column(Column::auto().at_least(130.0))
+        .column(Column::auto().at_least(70.0))
+        .column(Column::auto().at_least(130.0))
+        .column(Column::remainder())
+        .header(22.0, |mut header| {
+            for title in [
+                "",
+                "Data source",
+                "Application user",
+                "Exchange account",
+                "Token",
+                "Expires",
+                "Days left",
+                "Last renewal",
+                "Last error",
+            ] {
+                header.col(|ui| {
+                    ui.strong(locale.tr(title));
+                });
+            }
+        })
+        .body(|body| {
+            body.rows(22.0, rows.len(), |mut table_row| {
+                let row = &rows[table_row.index()];
+                table_row.col(|ui| {
+                    let mut on = view.selected.contains(&row.id);
+                    if ui
+                        .checkbox(&mut on, "")
+                        .on_hover_text(locale.tr("Select"))
+                        .changed()
+                    {
+                        if on {
+                            view.selected.insert(row.id);
+                        } else {
+                            view.selected.remove(&row.id);
+                        }
+                    }
+                });
+                table_row.col(|ui| {
+                    ui.label(&row.target.data_source);
+                });
+                table_row.col(|ui| {
+                    ui.label(row.target.app_user.as_deref().unwrap_or("–"));
+                });
+                table_row.col(|ui| {
+                    ui.label(&row.account);
+                });
+                table_row.col(|ui| {
+                    let label = locale.tr(row.state.label());
+                    match state_color(row.state) {
+                        Some(color) => ui.colored_label(color, label),
+                        None => ui.label(label),
+                    };
+                });
+                table_row.col(|ui| {
+                    ui.label(row.expires_at.map_or_else(
+                        || locale.tr("unknown").to_string(),
+                        |at| locale.date_time(at),
+                    ));
+                });
+                table_row.col(|ui| {
+                    ui.label(
+                        row.days_left
+                            .map_or_else(|| "–".to_string(), |d| d.to_string()),
+                    );
+                });
+                table_row.col(|ui| {
+                    ui.label(
+                        row.last_renewed_at
+                            .map_or_else(|| "–".to_string(), |at| locale.date_time(at)),
+                    );
+                });
+                table_row.col(|ui| {
+                    if let Some(error) = &row.last_error {
+                        ui.label(RichText::new(error.code.as_deref().unwrap_or("")).color(DANGER))
+                            .on_hover_text(&error.message);
+                    }
+                });
+            });
+        });
+}
+
+fn confirm_clear(state: &mut AppState, ui: &mut egui::Ui, chosen: &[TokenRow]) {
+    if !state.mailboxes.confirm_clear {
+        return;
+    }
+    let modal = super::widgets::stable_modal("confirm-clear-mailboxes").show(ui.ctx(), |ui| {
+        ui.heading(state.tr("Clear"));
+        ui.label(state.locale.fill(
+            "Clear the tokens of {count} mailbox(es)? Their connections stop until someone requests a new token.",
+            &[("count", &chosen.len().to_string())],
+        ));
+        ui.horizontal(|ui| {
+            if ui.button(state.tr("Yes")).clicked() {
+                state.send(Command::ClearTokens(
+                    chosen.iter().map(|r| r.target.clone()).collect(),
+                ));
+                state.mailboxes.selected.clear();
+                state.mailboxes.confirm_clear = false;
+            }
+            if ui.button(state.tr("Cancel")).clicked() {
+                state.mailboxes.confirm_clear = false;
+            }
+        });
+    });
+    if modal.should_close() {
+        state.mailboxes.confirm_clear = false;
+    }
+}

@@ -1,0 +1,50 @@
+//! Export bundles: the whole vault sealed with a passphrase of its own, to move it
+//! to another machine, and read back there.
+
+use super::super::crypto::{self, Header, KeyKind};
+use super::super::error::VaultError;
+use super::super::model::VaultData;
+use super::{Vault, decode};
+use crate::secret::Secret;
+
+impl Vault {
+    /// The whole vault sealed with a passphrase, to move it to another machine.
+    pub fn export_bundle(
+        &self,
+        passphrase: &Secret,
+        kdf: crypto::KdfParams,
+    ) -> Result<Vec<u8>, VaultError> {
+        let kdf = crypto::KdfParams {
+            salt: rand::random(),
+            ..kdf
+        };
+        let key = kdf.derive(passphrase.expose())?;
+        let header = Header::new(KeyKind::Passphrase(kdf), uuid::Uuid::new_v4(), &key);
+        let body = zeroize::Zeroizing::new(
+            serde_json::to_vec(&self.data).map_err(|e| VaultError::Format(e.to_string()))?,
+        );
+        crypto::seal(&header, &key, &body)
+    }
+
+    /// Reads an exported bundle.
+    pub fn read_bundle(bytes: &[u8], passphrase: &Secret) -> Result<VaultData, VaultError> {
+        let parsed = crypto::parse(bytes)?;
+        let KeyKind::Passphrase(kdf) = parsed.header.key_kind else {
+            return Err(VaultError::Invalid(
+                "This is a vault file, not an exported bundle; copy it with its keyring key or export it first.".into(),
+            ));
+        };
+        decode(&parsed.open(&kdf.derive(passphrase.expose())?)?)
+    }
+
+    /// Replaces the contents with an imported bundle (the previous generation stays
+    /// as the backup).
+    pub fn import(&mut self, imported: VaultData) -> Result<(), VaultError> {
+        self.update(|data| {
+            let generation = data.generation;
+            *data = imported;
+            data.generation = generation;
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,356 @@
+//! The window as plain state, driven without a thread, a vault or sleeps: events go
+//! in, frames are drawn, and the commands it sends come out — as egui's own demos
+//! test their windows.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use egui::accesskit::Role;
+use egui_kittest::Harness;
+use egui_kittest::kittest::{NodeT, Queryable};
+use tokendesk::Secret;
+use tokendesk::clock::ManualClock;
+use tokendesk::desk::DeskError;
+use tokendesk::identity::{Authority, Cloud, IdentityError, ProviderConfig, Scopes};
+use tokendesk::ui::AppState;
+use tokendesk::ui::i18n::{Lang, Locale};
+use tokendesk::ui::worker::{Command, DetachedWorker, Event};
+use tokendesk::vault::{AppUser, DataSource, UserMapping, VaultData, VaultError};
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 29, 12, 0, 0).unwrap()
+}
+
+fn microsoft() -> ProviderConfig {
+    ProviderConfig {
+        authority: Authority::microsoft(Cloud::Global, "contoso.onmicrosoft.com"),
+        client_id: "7f1b6b3e-9a41-4bb0-8c8c-2a4ad1a7c0de".into(),
+        client_secret: None,
+        scopes: Scopes::Graph,
+    }
+}
+
+/// Two data sources on Microsoft's 90-day rule: Sales with healthy tokens and one
+/// additional user 85 days after the last use (5 days left), Support whose own
+/// token was never requested and one user 70 days after (20 days left).
+fn vault_data() -> VaultData {
+    let mut data = VaultData {
+        generation: 7,
+        ..Default::default()
+    };
+    let signed_in = |record: &mut tokendesk::vault::TokenRecord, days_ago: i64| {
+        record.refresh_token = Some(Secret::new(format!("rt-{days_ago}")));
+        record.obtained_at = Some(now() - Duration::days(days_ago));
+    };
+    let mapping = |login: &str, days_ago: Option<i64>| {
+        let email = format!("{}@contoso.com", login.to_lowercase());
+        let mut mapping = UserMapping::new(
+            AppUser {
+                login: login.into(),
+                display_name: login.into(),
+                email: email.clone(),
+            },
+            email,
+        );
+        if let Some(days) = days_ago {
+            signed_in(&mut mapping.token, days);
+        }
+        mapping
+    };
+    let mut sales = DataSource::new("Sales", microsoft(), "sales@contoso.com");
+    signed_in(&mut sales.token, 1);
+    sales.users = vec![mapping("Anna", Some(85)), mapping("Ben", Some(2))];
+    let mut support = DataSource::new("Support", microsoft(), "support@contoso.com");
+    support.users = vec![mapping("Cleo", Some(70))];
+    data.data_sources = vec![sales, support];
+    data
+}
+
+fn window(lang: Lang) -> (Harness<'static, AppState>, DetachedWorker) {
+    window_on(lang, vault_data())
+}
+
+fn window_on(lang: Lang, data: VaultData) -> (Harness<'static, AppState>, DetachedWorker) {
+    let clock = ManualClock::new(now());
+    let (state, mut end) = AppState::detached(Locale::new(lang), Arc::new(clock));
+    end.report(Event::VaultOpened(Ok(data)));
+    let mut harness = Harness::builder()
+        .with_size(egui::vec2(1400.0, 800.0))
+        .build_ui_state(|ui, state: &mut AppState| state.ui(ui), state);
+    harness.run_steps(3);
+    assert!(harness.state().data().is_some(), "the vault is shown");
+    let _ = end.sent();
+    (harness, end)
+}
+
+fn click(harness: &mut Harness<'static, AppState>, label: &str) {
+    harness.get_by_label(label).click();
+    harness.run_steps(2);
+}
+
+/// Picks an entry of an open dropdown (the table may show the same words).
+fn pick(harness: &mut Harness<'static, AppState>, entry: &str) {
+    harness
+        .query_all_by_label(entry)
+        .find(|n| n.accesskit_node().role() != Role::Label)
+        .expect("the entry")
+        .click();
+    harness.run_steps(3);
+}
+
+/// The accounts shown, in the order the window shows them.
+fn accounts_in_order(harness: &Harness<'static, AppState>) -> Vec<String> {
+    harness
+        .root()
+        .children_recursive()
+        .filter_map(|node| {
+            let node = node.accesskit_node();
+            node.label().or_else(|| node.value())
+        })
+        .filter(|label| label.ends_with("@contoso.com"))
+        .fold(Vec::new(), |mut shown: Vec<String>, label| {
+            // A cell's text can appear as its node's label and value.
+            if shown.last() != Some(&label) {
+                shown.push(label);
+            }
+            shown
+        })
+}
+
+#[test]
+fn the_main_table_shows_each_data_sources_worst_token_and_how_many_need_action() {
+    let (harness, _end) = window(Lang::En);
+    assert!(
+        harness
+            .query_by_label("renewal forced · 1 need action")
+            .is_some(),
+        "Sales: its own token is healthy, Anna's has 5 days left"
+    );
+    assert!(
+        harness
+            .query_by_label("renewal due · 1 need action")
+            .is_some(),
+        "Support: its own token was never requested (nothing to act on), Cleo's is due"
+    );
+}
+
+#[test]
+fn all_mailboxes_lists_every_token_most_urgent_first_and_acts_on_the_selection() {
+    let (mut harness, mut end) = window(Lang::En);
+    click(&mut harness, "All mailboxes");
+    assert_eq!(
+        accounts_in_order(&harness),
+        [
+            "anna@contoso.com",
+            "cleo@contoso.com",
+            "ben@contoso.com",
+            "sales@contoso.com",
+            "support@contoso.com",
+        ],
+        "5, 20, 88 and 89 days left, then the token never requested"
+    );
+    assert!(
+        harness
+            .query_by_label("5 of 5 tokens shown, 0 selected")
+            .is_some()
+    );
+
+    // Filter by state, select what is shown, renew it.
+    harness.get_by_label("State").click();
+    harness.run_steps(2);
+    pick(&mut harness, "renewal forced");
+    harness.run_steps(2);
+    assert_eq!(accounts_in_order(&harness), ["anna@contoso.com"]);
+    click(&mut harness, "Select all shown");
+    click(&mut harness, "Renew selected");
+    let sent = end.sent();
+    assert!(
+        matches!(&sent[..], [Command::Renew(targets)]
+            if targets.len() == 1
+                && targets[0].data_source == "Sales"
+                && targets[0].app_user.as_deref() == Some("Anna")),
+        "one renewal of Anna's token"
+    );
+
+    // Back to every state; tick Cleo's box as well; request new tokens for both,
+    // one sign-in after another.
+    harness.get_by_label("State").click();
+    harness.run_steps(2);
+    pick(&mut harness, "Every state");
+    let boxes: Vec<_> = harness.get_all_by_role(Role::CheckBox).collect();
+    assert_eq!(boxes.len(), 5);
+    boxes[1].click();
+    harness.run_steps(2);
+    assert!(
+        harness
+            .query_by_label("5 of 5 tokens shown, 2 selected")
+            .is_some()
+    );
+    click(&mut harness, "Request new tokens");
+    let sent = end.sent();
+    assert!(
+        matches!(&sent[..], [Command::StartSignIn { .. }]),
+        "one sign-in at a time"
+    );
+    assert!(
+        harness
+            .query_by_label("Sign-in 1 of 2: anna@contoso.com")
+            .is_some()
+    );
+    // The first ends (the provider's answer is not the point here): the next opens.
+    harness.state_mut().sign_in = None;
+    harness.run_steps(2);
+    assert!(matches!(&end.sent()[..], [Command::StartSignIn { .. }]));
+    assert!(
+        harness
+            .query_by_label("Sign-in 2 of 2: cleo@contoso.com")
+            .is_some()
+    );
+    click(&mut harness, "Cancel");
+    assert!(harness.state().sign_in.is_none());
+    assert!(matches!(&end.sent()[..], [Command::CancelSignIn]));
+    harness.run_steps(2);
+    assert!(
+        end.sent().is_empty(),
+        "closing one sign-in of the series ends the series"
+    );
+
+    // Clear asks first, then clears both in one write.
+    click(&mut harness, "Clear");
+    assert!(end.sent().is_empty(), "nothing before the confirmation");
+    click(&mut harness, "Yes");
+    let sent = end.sent();
+    assert!(
+        matches!(&sent[..], [Command::ClearTokens(targets)] if targets.len() == 2),
+        "both selected tokens"
+    );
+}
+
+#[test]
+fn a_renewed_additional_user_shows_its_new_state_without_reopening() {
+    let data = vault_data();
+    let (mut harness, end) = window_on(Lang::En, data.clone());
+    harness.get_by_label("Support").click();
+    harness.run_steps(1);
+    harness.key_press(egui::Key::Enter);
+    harness.run_steps(3);
+    let tabs: Vec<_> = harness.query_all_by_label("Additional users").collect();
+    tabs.last().expect("the tab").click();
+    harness.run_steps(3);
+    assert!(
+        harness.query_by_label("renewal due").is_some(),
+        "Cleo, 20 days left"
+    );
+
+    // A sign-in for Cleo was stored: the vault reports the change.
+    let mut data = data;
+    data.generation += 1;
+    data.data_sources[1].users[0].token.obtained_at = Some(now());
+    end.report(Event::VaultChanged(data));
+    harness.run_steps(3);
+    assert!(
+        harness.query_all_by_label("renewal due").next().is_none(),
+        "the row follows the vault"
+    );
+    assert!(
+        harness.query_all_by_label("90").next().is_some(),
+        "90 days left"
+    );
+}
+
+#[test]
+fn the_german_window_shows_the_providers_and_the_vaults_errors_in_german() {
+    let (mut harness, end) = window(Lang::De);
+    end.report(Event::Failed(DeskError::Vault(VaultError::WrongPassphrase)));
+    harness.run_steps(2);
+    assert!(
+        harness
+            .query_by_label_contains("Falsche Passphrase")
+            .is_some()
+    );
+
+    // A device-code sign-in blocked by Conditional Access.
+    harness.get_by_label("Sales").click();
+    harness.run_steps(1);
+    harness.key_press(egui::Key::Enter);
+    harness.run_steps(3);
+    let tabs: Vec<_> = harness.query_all_by_label("Exchange-Konto").collect();
+    tabs.last().expect("the tab").click();
+    harness.run_steps(3);
+    let data = vault_data();
+    let config = data.data_sources[0].provider.clone();
+    let dialog = tokendesk::ui::sign_in_dialog::SignInDialog::new(
+        tokendesk::vault::ops::TokenTarget::data_source("Sales"),
+        "sales@contoso.com".into(),
+        true,
+        &config,
+    );
+    harness.state_mut().sign_in = Some(dialog);
+    let body = tokendesk::identity::error::ProviderErrorBody {
+        error: "invalid_grant".into(),
+        error_codes: vec![53003],
+        ..Default::default()
+    };
+    let blocked: IdentityError = tokendesk::identity::error::classify(&body, Some(400));
+    end.report(Event::SignInFinished(Box::new(Err(blocked))));
+    harness.run_steps(3);
+    assert!(
+        harness
+            .query_by_label_contains("Der bedingte Zugriff hat die Anmeldung blockiert")
+            .is_some(),
+        "AADSTS53003 in German"
+    );
+}
+
+#[test]
+fn users_are_imported_from_a_csv_file_after_a_preview() {
+    let (mut harness, mut end) = window(Lang::En);
+    harness.get_by_label("Sales").click();
+    harness.run_steps(1);
+    harness.key_press(egui::Key::Enter);
+    harness.run_steps(3);
+    let tabs: Vec<_> = harness.query_all_by_label("Additional users").collect();
+    tabs.last().expect("the tab").click();
+    harness.run_steps(3);
+    click(&mut harness, "Import users (CSV)");
+    harness.run_steps(2);
+    let file = harness
+        .query_all_by_label("File")
+        .find(|n| n.accesskit_node().role() == Role::TextInput)
+        .expect("the file field");
+    file.focus();
+    file.type_text("/srv/users.csv");
+    harness.run_steps(2);
+    click(&mut harness, "Preview");
+    let sent = end.sent();
+    assert!(
+        matches!(&sent[..], [Command::PreviewImport(path)] if path.to_str() == Some("/srv/users.csv"))
+    );
+    // A file with a problem: named by line, nothing offered to import.
+    end.report(Event::ImportPreview(Err(DeskError::Vault(
+        VaultError::Invalid("Line 3: 'dora' is not an e-mail address.".into()),
+    ))));
+    harness.run_steps(2);
+    assert!(harness.query_by_label_contains("Line 3").is_some());
+    assert!(harness.query_by_label("Import").is_none());
+    // The fixed file: previewed, then imported all at once.
+    click(&mut harness, "Preview");
+    let _ = end.sent();
+    let users: Vec<AppUser> = (0..3)
+        .map(|n| AppUser {
+            login: format!("U{n}"),
+            display_name: format!("User {n}"),
+            email: format!("u{n}@contoso.com"),
+        })
+        .collect();
+    end.report(Event::ImportPreview(Ok(users)));
+    harness.run_steps(2);
+    assert!(
+        harness
+            .query_by_label("3 user(s) in the file, every row checked:")
+            .is_some()
+    );
+    click(&mut harness, "Import");
+    let sent = end.sent();
+    assert!(matches!(&sent[..], [Command::ImportUsers { users, .. }] if users.len() == 3));
+}
