@@ -1,6 +1,7 @@
 //! In-process benchmarks (criterion): the vault with 10,000 mappings, the Argon2 cost,
 //! `renew --all` for 1,000 mappings and the approval-to-saved latency against the
-//! loopback provider, and one frame of the Additional users tab with 10,000 rows.
+//! loopback provider, and one frame of the Additional users tab with 10,000 rows and
+//! of All mailboxes with 10,000 tokens.
 //!
 //! `cargo bench --bench perf` measures; under `cargo test --all-targets` every
 //! benchmark runs once, which proves it still works. Results: docs/PERFORMANCE.md.
@@ -344,6 +345,7 @@ fn additional_users_frame(c: &mut Criterion) {
         keys: keys.clone(),
         locale: Locale::new(Lang::En),
         clock: Arc::new(SystemClock),
+        sign_in_method: tokendesk::desk::sign_in::Method::DeviceCode,
     });
     let mut harness: Harness<'static, AppState> = Harness::builder()
         .with_size(egui::vec2(1200.0, 800.0))
@@ -368,6 +370,39 @@ fn additional_users_frame(c: &mut Criterion) {
     group.finish();
 }
 
+/// One frame of All mailboxes showing 10,000 tokens (the window detached from its
+/// worker, so only drawing is measured), and beside it what every frame would cost
+/// if the rows were evaluated, filtered and sorted anew instead of once per vault
+/// generation and minute.
+fn all_mailboxes_frame(c: &mut Criterion) {
+    let provider = TestProvider::microsoft();
+    let dir = support::temp_dir();
+    let keys = keys();
+    let vault = support::vault_with_mappings(&provider, dir.path(), &keys, 10_000, Utc::now());
+    let data = vault.data().clone();
+    drop(vault);
+    let (state, end) = AppState::detached(Locale::new(Lang::En), Arc::new(SystemClock));
+    end.report(tokendesk::ui::worker::Event::VaultOpened(Ok(data.clone())));
+    let mut harness: Harness<'static, AppState> = Harness::builder()
+        .with_size(egui::vec2(1400.0, 800.0))
+        .build_ui_state(|ui, state: &mut AppState| state.ui(ui), state);
+    harness.step();
+    harness.state_mut().page = tokendesk::ui::app::Page::Mailboxes;
+    for _ in 0..5 {
+        harness.step();
+    }
+    let mut group = c.benchmark_group("all_mailboxes");
+    group.sample_size(30);
+    group.bench_function("frame_10k_tokens", |b| b.iter(|| harness.step()));
+    group.bench_function("rows_recomputed_10k_tokens", |b| {
+        b.iter(|| {
+            let rows = tokendesk::desk::status::token_rows(&data, None, Utc::now());
+            tokendesk::desk::status::mailboxes(rows, "", None)
+        })
+    });
+    group.finish();
+}
+
 criterion_group!(
     benches,
     vault,
@@ -377,6 +412,7 @@ criterion_group!(
     http_client,
     renew_all,
     approval_to_saved,
-    additional_users_frame
+    additional_users_frame,
+    all_mailboxes_frame
 );
 criterion_main!(benches);

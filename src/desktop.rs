@@ -23,3 +23,20 @@ pub fn copy_to_clipboard(text: &str) -> Result<arboard::Clipboard, String> {
         .map_err(|e| format!("the clipboard refused the text ({e})"))?;
     Ok(clipboard)
 }
+
+/// Whether a browser on this screen can reach tokendesk's loopback listener: a
+/// desktop session here, not a shell over SSH (where the browser runs elsewhere).
+pub fn is_local_desktop() -> bool {
+    let over_ssh = ["SSH_CONNECTION", "SSH_CLIENT", "SSH_TTY"]
+        .iter()
+        .any(|name| std::env::var_os(name).is_some());
+    if over_ssh {
+        return false;
+    }
+    if cfg!(any(windows, target_os = "macos")) {
+        return true;
+    }
+    ["DISPLAY", "WAYLAND_DISPLAY"]
+        .iter()
+        .any(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()))
+}

@@ -206,6 +206,11 @@ pub struct AddDataSourceArgs {
         requires = "refresh_token_days"
     )]
     pub refresh_token_rule: RefreshTokenRule,
+    /// The browser sign-in's redirect URI as registered with the provider
+    /// (http://127.0.0.1[:port]/path or http://localhost…); default:
+    /// http://localhost for Microsoft, http://127.0.0.1 for others.
+    #[arg(long)]
+    pub redirect_uri: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -410,11 +415,46 @@ pub struct SignInArgs {
     #[arg(long)]
     pub accept_other_account: bool,
 
-    /// Do not try to open the browser.
+    /// Sign in through the browser (authorization code + PKCE, loopback redirect);
+    /// the default on a desktop session.
+    #[arg(long, conflicts_with = "device_code")]
+    pub browser: bool,
+
+    /// Sign in with a code entered in any browser (device code flow); the default
+    /// over SSH, without a display, or with --no-browser.
+    #[arg(long)]
+    pub device_code: bool,
+
+    /// The browser sign-in's redirect URI as registered with the provider
+    /// (http://127.0.0.1[:port]/path or http://localhost…); default: the data
+    /// source's, else http://localhost for Microsoft and http://127.0.0.1 for others.
+    #[arg(long)]
+    pub redirect_uri: Option<String>,
+
+    /// How long the browser sign-in waits for the browser's answer, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub time_limit: u64,
+
+    /// Do not try to open the browser (the page is printed to open elsewhere).
     #[arg(long)]
     pub no_browser: bool,
 
     /// Do not copy the code to the clipboard.
     #[arg(long)]
     pub no_clipboard: bool,
+}
+
+impl SignInArgs {
+    /// The flow asked for, else the browser on a desktop session and the device
+    /// code elsewhere (or when no browser may be opened).
+    pub fn method(&self) -> crate::desk::sign_in::Method {
+        use crate::desk::sign_in::Method;
+        if self.browser {
+            Method::Browser
+        } else if self.device_code || self.no_browser {
+            Method::DeviceCode
+        } else {
+            Method::default_here()
+        }
+    }
 }

@@ -26,6 +26,7 @@ pub fn run(command: DataSourceCommand, context: &Context) -> Result<ExitCode, St
                 &args.account,
                 (args.ews_url, args.api_root),
                 rule,
+                args.redirect_uri,
             )
         }
         DataSourceCommand::List => list(context),
@@ -50,6 +51,7 @@ fn add(
     account: &str,
     (ews_url, api_root): (Option<url::Url>, Option<url::Url>),
     refresh_rule: Option<RefreshRule>,
+    redirect_uri: Option<String>,
 ) -> Result<ExitCode, String> {
     if let Some(root) = &api_root {
         crate::desk::rules::check_endpoint_url(root)?;
@@ -60,6 +62,7 @@ fn add(
     source.account.server = server;
     source.account.api_root = api_root;
     source.refresh_rule = refresh_rule;
+    source.redirect_uri = redirect_uri.map(|u| u.trim().to_string());
     let mut vault = context.open_or_create()?;
     data_sources::add(&mut vault, source).map_err(|e| e.to_string())?;
     println!(

@@ -1,4 +1,4 @@
-//! `tokendesk sign-in`: the device flow in a terminal.
+//! `tokendesk sign-in`: the browser sign-in or the device flow, in a terminal.
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -10,8 +10,14 @@ use tokio_util::sync::CancellationToken;
 use super::SignInArgs;
 use super::context::Context;
 use crate::desk::DeskError;
-use crate::desk::model::{PollEvent, SystemClock, TokenSet, TokenTarget, TokioSleeper, Vault};
-use crate::desk::sign_in::DeviceSignIn;
+use crate::desk::model::{
+    IdentityError, PollEvent, ProviderConfig, SystemClock, TokenSet, TokenTarget, TokioSleeper,
+    Vault,
+};
+use crate::desk::sign_in::{
+    BrowserSignIn, DeviceSignIn, Method, PageLanguage, RedirectUri, blocked_by_policy,
+    redirect_uri_for,
+};
 use crate::desk::tokens::Acceptance;
 use crate::desktop;
 
@@ -25,7 +31,7 @@ pub async fn run(args: SignInArgs, context: &Context) -> Result<ExitCode, String
         data_source: name.clone(),
         app_user: args.user.clone(),
     });
-    let (config, expected, graph_root) = match (&vault, &target) {
+    let (config, expected, graph_root, redirect_uri) = match (&vault, &target) {
         (Some(vault), Some(target)) => {
             let data = vault.data();
             let source = data
@@ -33,17 +39,15 @@ pub async fn run(args: SignInArgs, context: &Context) -> Result<ExitCode, String
                 .map_err(|e| e.to_string())?;
             let expected = data.expected_account(target).map_err(|e| e.to_string())?;
             let graph_root = source.account.api_root.clone();
-            (source.provider.clone(), Some(expected), graph_root)
+            (
+                source.provider.clone(),
+                Some(expected),
+                graph_root,
+                source.redirect_uri.clone(),
+            )
         }
-        _ => (args.provider.to_config()?, None, None),
+        _ => (args.provider.to_config()?, None, None, None),
     };
-    let clock = SystemClock;
-    let sign_in = DeviceSignIn::start(config, graph_root.as_ref(), &clock)
-        .await
-        .map_err(|e| format!("{e}\n{}", e.support_details()))?;
-
-    let _clipboard = announce(&args, &sign_in, expected.as_deref()).await;
-
     let cancel = CancellationToken::new();
     let ctrl_c = cancel.clone();
     tokio::spawn(async move {
@@ -51,21 +55,30 @@ pub async fn run(args: SignInArgs, context: &Context) -> Result<ExitCode, String
             ctrl_c.cancel();
         }
     });
-    let interactive = std::io::stderr().is_terminal();
-    let mut last_line = i64::MAX;
-    let result = sign_in
-        .wait(&clock, &TokioSleeper, &cancel, |event| {
-            if let PollEvent::Waiting { seconds_left, .. } = event {
-                countdown(seconds_left, interactive, &mut last_line);
-            }
-        })
-        .await;
-    if interactive {
-        eprintln!();
-    }
+    let result = match args.method() {
+        Method::Browser => {
+            let redirect_uri = redirect_uri_for(
+                &config,
+                args.redirect_uri.as_deref().or(redirect_uri.as_deref()),
+            )
+            .map_err(|e| e.to_string())?;
+            browser(
+                &args,
+                config,
+                &redirect_uri,
+                expected.as_deref(),
+                graph_root,
+                &cancel,
+            )
+            .await
+        }
+        Method::DeviceCode => {
+            device_code(&args, config, expected.as_deref(), graph_root, &cancel).await
+        }
+    };
     match result {
-        Ok(tokens) => {
-            report(&tokens, sign_in.provider().authority.is_microsoft());
+        Ok((tokens, microsoft)) => {
+            report(&tokens, microsoft);
             if let (Some(vault), Some(target)) = (vault.as_mut(), &target) {
                 store(vault, target, &tokens, args.accept_other_account)?;
             } else {
@@ -76,6 +89,117 @@ pub async fn run(args: SignInArgs, context: &Context) -> Result<ExitCode, String
         Err(error) => Err(format!("{error}\n{}", error.support_details())
             .trim_end()
             .to_string()),
+    }
+}
+
+/// The browser sign-in: the page opened (and printed), the loopback listener
+/// waiting for the one valid answer, the code redeemed.
+async fn browser(
+    args: &SignInArgs,
+    config: ProviderConfig,
+    redirect_uri: &RedirectUri,
+    expected: Option<&str>,
+    graph_root: Option<url::Url>,
+    cancel: &CancellationToken,
+) -> Result<(TokenSet, bool), IdentityError> {
+    let microsoft = config.authority.is_microsoft();
+    let who = config.authority.issuer_display();
+    let client_id = config.client_id.clone();
+    let sign_in = BrowserSignIn::start(
+        config,
+        redirect_uri,
+        expected.unwrap_or_default(),
+        graph_root.as_ref(),
+    )
+    .await?;
+    let mut out = std::io::stdout();
+    let _ = writeln!(
+        out,
+        "Sign in to {who} for client {client_id} in the browser."
+    );
+    let _ = writeln!(out);
+    let _ = writeln!(out, "    Page:  {}", sign_in.url());
+    let _ = writeln!(out);
+    if let Some(expected) = expected {
+        let _ = writeln!(out, "Sign in as {expected}.");
+    }
+    if !args.no_browser {
+        open_page(sign_in.url(), &mut out).await;
+    }
+    let limit = Duration::from_secs(args.time_limit);
+    let _ = writeln!(
+        out,
+        "Waiting for the browser's answer (at most {}; Ctrl+C cancels)…",
+        waiting_time(limit)
+    );
+    let _ = out.flush();
+    let tokens = sign_in
+        .finish(PageLanguage::English, cancel, limit, &SystemClock)
+        .await?;
+    Ok((tokens, microsoft))
+}
+
+/// The device flow: the code shown and copied, the page opened, polled until done.
+async fn device_code(
+    args: &SignInArgs,
+    config: ProviderConfig,
+    expected: Option<&str>,
+    graph_root: Option<url::Url>,
+    cancel: &CancellationToken,
+) -> Result<(TokenSet, bool), IdentityError> {
+    let clock = SystemClock;
+    let sign_in = DeviceSignIn::start(config, graph_root.as_ref(), &clock).await?;
+    let _clipboard = announce(args, &sign_in, expected).await;
+    let interactive = std::io::stderr().is_terminal();
+    let mut last_line = i64::MAX;
+    let result = sign_in
+        .wait(&clock, &TokioSleeper, cancel, |event| {
+            if let PollEvent::Waiting { seconds_left, .. } = event {
+                countdown(seconds_left, interactive, &mut last_line);
+            }
+        })
+        .await;
+    if interactive {
+        eprintln!();
+    }
+    if let Err(error) = &result
+        && blocked_by_policy(error)
+    {
+        eprintln!(
+            "A policy blocks sign-ins with a code; the browser sign-in is not affected: run again with --browser."
+        );
+    }
+    let microsoft = sign_in.provider().authority.is_microsoft();
+    result.map(|tokens| (tokens, microsoft))
+}
+
+fn waiting_time(limit: Duration) -> String {
+    match limit.as_secs() {
+        s if s >= 120 => format!("{} minutes", s / 60),
+        s => format!("{s} seconds"),
+    }
+}
+
+async fn open_page(page: &url::Url, out: &mut std::io::Stdout) {
+    let page = page.clone();
+    let opened = tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio::task::spawn_blocking(move || desktop::open_in_browser(&page)),
+    )
+    .await;
+    match opened {
+        Ok(Ok(Ok(()))) => {
+            let _ = writeln!(out, "Opened the sign-in page in your browser.");
+        }
+        Ok(Ok(Err(why))) => {
+            let _ = writeln!(out, "{why}");
+        }
+        _ => {
+            let _ = writeln!(
+                out,
+                "Asked the desktop to open the sign-in page; if nothing appeared, open it yourself."
+            );
+        }
     }
 }
 
@@ -119,26 +243,7 @@ async fn announce(
         }
     };
     if !args.no_browser {
-        let page = authorization.page_to_open().clone();
-        let opened = tokio::time::timeout(
-            Duration::from_secs(10),
-            tokio::task::spawn_blocking(move || desktop::open_in_browser(&page)),
-        )
-        .await;
-        match opened {
-            Ok(Ok(Ok(()))) => {
-                let _ = writeln!(out, "Opened the sign-in page in your browser.");
-            }
-            Ok(Ok(Err(why))) => {
-                let _ = writeln!(out, "{why}");
-            }
-            _ => {
-                let _ = writeln!(
-                    out,
-                    "Asked the desktop to open the sign-in page; if nothing appeared, open it yourself."
-                );
-            }
-        }
+        open_page(authorization.page_to_open(), &mut out).await;
     }
     let _ = out.flush();
     clipboard

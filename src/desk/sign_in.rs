@@ -1,15 +1,47 @@
-//! Request a refresh token: the device flow, started and awaited the same way from
-//! the window and the CLI. What is stored afterwards goes through
+//! Request a refresh token: the device flow or the browser sign-in, started and
+//! awaited the same way from the window and the CLI. What is stored afterwards goes through
 //! [`super::tokens::store_sign_in`] and its account check.
 
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use crate::clock::{Clock, Sleeper};
+use crate::identity::browser::{
+    AuthorizationRequest, CallbackCheck, LoopbackListener, wait_for_code,
+};
+pub use crate::identity::browser::{DEFAULT_TIME_LIMIT, PageLanguage, RedirectUri};
 use crate::identity::{
     DeviceAuthorization, HttpClient, HttpOptions, IdentityClient, IdentityError, PollEvent,
     ProviderConfig, TokenSet,
 };
+
+/// How a refresh token is requested.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// Authorization code + PKCE through the system browser (what Microsoft
+    /// recommends for desktop apps, and what its device-code block leaves open).
+    Browser,
+    /// The device code flow: a code entered on another device's browser.
+    DeviceCode,
+}
+
+impl Method {
+    /// The browser on a local desktop; the device code over SSH or without a display.
+    pub fn default_here() -> Self {
+        if crate::desktop::is_local_desktop() {
+            Method::Browser
+        } else {
+            Method::DeviceCode
+        }
+    }
+}
+
+/// Whether a failed device-code sign-in was blocked by Conditional Access (53003,
+/// as Microsoft's "Block device code flow" answers; 53000-53002, policies a device
+/// code can never meet): the browser sign-in is the way on.
+pub fn blocked_by_policy(error: &IdentityError) -> bool {
+    (53000..=53003).any(|code| error.has_code(code))
+}
 
 /// A device-flow sign-in whose code is on its way to the user.
 pub struct DeviceSignIn {
@@ -52,5 +84,77 @@ impl DeviceSignIn {
         self.client
             .wait_for_device_approval(&self.authorization, clock, sleeper, cancel, on_event)
             .await
+    }
+}
+
+/// A browser sign-in (authorization code + PKCE) whose listener is waiting on the
+/// loopback address; the URL is for the system browser, and shown to copy.
+pub struct BrowserSignIn {
+    client: IdentityClient,
+    request: AuthorizationRequest,
+    listener: LoopbackListener,
+}
+
+impl BrowserSignIn {
+    /// Finds the endpoints, opens the listener (on the redirect URI's port, or a
+    /// free one) and builds the authorization URL with the account as a hint.
+    pub async fn start(
+        config: ProviderConfig,
+        redirect_uri: &RedirectUri,
+        login_hint: &str,
+        graph_root: Option<&Url>,
+    ) -> Result<Self, IdentityError> {
+        let http = HttpClient::new(&HttpOptions::default())?;
+        let client = IdentityClient::connect(http, config)
+            .await?
+            .with_graph_root(graph_root);
+        let listener = LoopbackListener::bind(redirect_uri).await?;
+        let request = client.authorization_request(&listener.redirect_uri, Some(login_hint))?;
+        Ok(BrowserSignIn {
+            client,
+            request,
+            listener,
+        })
+    }
+
+    /// The page to open in the browser.
+    pub fn url(&self) -> &Url {
+        &self.request.url
+    }
+
+    /// Waits for the browser's answer (at most `limit`, or until `cancel`), then
+    /// redeems the code. Nothing is stored here; the caller stores through
+    /// [`super::tokens::store_sign_in`] and its account check.
+    pub async fn finish(
+        self,
+        language: PageLanguage,
+        cancel: &CancellationToken,
+        limit: std::time::Duration,
+        clock: &impl Clock,
+    ) -> Result<TokenSet, IdentityError> {
+        let endpoints = self.client.endpoints();
+        let check = CallbackCheck {
+            state: &self.request.state,
+            issuer: endpoints.issuer.as_deref(),
+            iss_required: endpoints.iss_parameter_supported,
+        };
+        let code = wait_for_code(self.listener, &check, language, cancel, limit).await?;
+        tokio::select! {
+            biased;
+            _ = cancel.cancelled() => Err(IdentityError::cancelled()),
+            tokens = self.client.redeem_code(&self.request, &code, clock.now()) => tokens,
+        }
+    }
+}
+
+/// The redirect URI a data source uses: its own, or the default for its provider.
+pub fn redirect_uri_for(
+    config: &ProviderConfig,
+    configured: Option<&str>,
+) -> Result<RedirectUri, IdentityError> {
+    match configured.map(str::trim).filter(|u| !u.is_empty()) {
+        Some(text) => RedirectUri::parse(text).map_err(IdentityError::admin),
+        None if config.authority.is_microsoft() => Ok(RedirectUri::microsoft_default()),
+        None => Ok(RedirectUri::loopback_default()),
     }
 }

@@ -260,8 +260,8 @@ pub async fn wait_for_code(
             _ = &mut deadline => return Err(IdentityError::new(
                 ErrorKind::Expired,
                 format!(
-                    "The browser sign-in was not finished within {} minutes. Start it again and finish it in the browser.",
-                    limit.as_secs().div_ceil(60)
+                    "The browser sign-in was not finished within {} seconds. Start it again and finish it in the browser.",
+                    limit.as_secs()
                 ),
             )),
             accepted = listener.accept() => match accepted {

@@ -16,6 +16,7 @@ use super::worker::{Command, Event, TestFailure, Worker, WorkerOptions};
 use crate::desk::DeskError;
 use crate::desk::account::{AccountCheck, check_account};
 use crate::desk::model::{Clock, KeySource, RenewCounts, Secret, VaultData};
+use crate::desk::sign_in::Method;
 use crate::desk::tokens::Acceptance;
 
 /// How the window starts: where the vault is and how it is unlocked.
@@ -26,6 +27,8 @@ pub struct Options {
     pub keys: KeySource,
     pub locale: Locale,
     pub clock: Arc<dyn Clock>,
+    /// How Request Refresh Token signs in first (the other way is one click away).
+    pub sign_in_method: Method,
 }
 
 pub enum VaultView {
@@ -59,6 +62,8 @@ pub struct AppState {
     pub sign_in_queue: SignInQueue,
     /// Import users (CSV), opened from the Additional users tab.
     pub import: Option<super::import_dialog::ImportDialog>,
+    /// How a sign-in starts: the browser on a local desktop, else a code.
+    pub sign_in_method: Method,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -92,7 +97,9 @@ impl AppState {
         worker.send(Command::OpenVault {
             keys: options.keys.clone(),
         });
-        Self::with_worker(options.locale, options.clock, options.keys, worker)
+        let mut state = Self::with_worker(options.locale, options.clock, options.keys, worker);
+        state.sign_in_method = options.sign_in_method;
+        state
     }
 
     /// The window as plain state: no thread, no vault. The returned end receives
@@ -124,6 +131,7 @@ impl AppState {
             mailboxes: MailboxesView::default(),
             sign_in_queue: SignInQueue::default(),
             import: None,
+            sign_in_method: Method::Browser,
         }
     }
 
@@ -187,6 +195,16 @@ impl AppState {
                 Event::SignInCode(authorization) => {
                     if let Some(dialog) = self.sign_in.as_mut() {
                         dialog.code_arrived(*authorization);
+                    }
+                }
+                Event::BrowserWaiting(url) => {
+                    if let Some(dialog) = self.sign_in.as_mut() {
+                        dialog.browser_waiting(url);
+                    }
+                }
+                Event::BrowserNotOpened(failure) => {
+                    if let Some(dialog) = self.sign_in.as_mut() {
+                        dialog.browser_not_opened = Some(failure);
                     }
                 }
                 Event::SignInWaiting { seconds_left } => {

@@ -65,6 +65,7 @@ fn field_problem(field: Field, english: &str) -> String {
         Field::AppUser => "Anwendungsbenutzer",
         Field::ExchangeUser => "Exchange-Benutzer",
         Field::MappingServer => "Server-URL",
+        Field::RedirectUri => "Weiterleitungs-URI",
     };
     format!("{what}: {english}")
 }

@@ -146,7 +146,10 @@ pub fn identity(error: &IdentityError) -> String {
     };
     let mut text = match german_sentence(message) {
         Some(german) => german.to_string(),
-        None => format!("Der Anbieter oder das Netzwerk hat abgelehnt: {message}"),
+        None => match german_with_values(message) {
+            Some(german) => german,
+            None => format!("Der Anbieter oder das Netzwerk hat abgelehnt: {message}"),
+        },
     };
     if let Some(answer) = answered {
         text.push_str(&format!(" Er antwortete „{answer}“."));
@@ -155,6 +158,24 @@ pub fn identity(error: &IdentityError) -> String {
         text.push_str(&format!(" [{code}]"));
     }
     text
+}
+
+/// The sentences that carry a value (a number of seconds, an address).
+fn german_with_values(english: &str) -> Option<String> {
+    if let Some(rest) = english.strip_prefix("The browser sign-in was not finished within ") {
+        let seconds = rest.split(' ').next()?;
+        return Some(format!(
+            "Die Anmeldung im Browser wurde nicht binnen {seconds} Sekunden abgeschlossen. Starten Sie sie erneut und schließen Sie sie im Browser ab."
+        ));
+    }
+    if let Some(rest) = english.strip_prefix("tokendesk could not listen on ") {
+        let (place, detail) = rest.split_once(" for the browser's answer (")?;
+        let detail = detail.split(')').next().unwrap_or("");
+        return Some(format!(
+            "tokendesk konnte auf {place} nicht auf die Antwort des Browsers warten ({detail}). Ein anderes Programm nutzt womöglich diesen Port: Ändern Sie den Port der Weiterleitungs-URI oder lassen Sie ihn weg, damit ein freier gewählt wird."
+        ));
+    }
+    None
 }
 
 fn german_sentence(english: &str) -> Option<&'static str> {
@@ -277,6 +298,19 @@ fn german_sentence(english: &str) -> Option<&'static str> {
         }
         "Sign-in cancelled. Nothing was stored." => {
             "Anmeldung abgebrochen. Es wurde nichts gespeichert."
+        }
+        // The browser sign-in.
+        "The provider's id_token does not carry the nonce of this sign-in, so it may belong to another sign-in. Nothing was stored; sign in again." => {
+            "Das id_token des Anbieters trägt nicht die Nonce dieser Anmeldung und gehört womöglich zu einer anderen. Es wurde nichts gespeichert; melden Sie sich erneut an."
+        }
+        "This provider names no authorization_endpoint in its discovery document, so it offers no browser sign-in. Use a code instead (device code flow)." => {
+            "Dieser Anbieter nennt in seinem Discovery-Dokument keinen authorization_endpoint und bietet daher keine Anmeldung im Browser. Verwenden Sie stattdessen einen Code (Gerätecode-Verfahren)."
+        }
+        "This provider does not offer the device authorization grant (no device_authorization_endpoint in its discovery document). Sign in with the browser instead, or enable the device flow for this client." => {
+            "Dieser Anbieter bietet kein Gerätecode-Verfahren an (kein device_authorization_endpoint im Discovery-Dokument). Melden Sie sich stattdessen im Browser an oder aktivieren Sie das Verfahren für diesen Client."
+        }
+        "The sign-in worked but the provider issued no refresh token, so the connection would die within the hour. Add offline_access to the scopes (the EWS and Graph presets include it) and sign in again." => {
+            "Die Anmeldung hat funktioniert, aber der Anbieter hat kein Refresh Token ausgestellt; die Verbindung würde binnen einer Stunde enden. Nehmen Sie offline_access in die Bereiche auf (die Vorgaben EWS und Graph enthalten es) und melden Sie sich erneut an."
         }
         _ => return None,
     })

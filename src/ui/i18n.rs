@@ -144,6 +144,23 @@ fn german(english: &str) -> Option<&'static str> {
         }
         "Request Refresh Token" => "Aktualisierungstoken anfordern",
         "Provider" => "Anbieter",
+        "Redirect URI (browser sign-in, optional)" => {
+            "Weiterleitungs-URI (Anmeldung im Browser, optional)"
+        }
+        "Sign in in the browser window that opened. tokendesk waits for its answer." => {
+            "Melden Sie sich im geöffneten Browserfenster an. tokendesk wartet auf dessen Antwort."
+        }
+        "If no browser opened, open this page yourself:" => {
+            "Falls sich kein Browser geöffnet hat, öffnen Sie diese Seite selbst:"
+        }
+        "Use a code instead" => "Stattdessen einen Code verwenden",
+        "Sign in with the browser" => "Im Browser anmelden",
+        "A policy blocks sign-ins with a code. The browser sign-in is not affected by it." => {
+            "Eine Richtlinie blockiert Anmeldungen mit Code. Die Anmeldung im Browser ist davon nicht betroffen."
+        }
+        "Opening the sign-in page in the browser…" => {
+            "Die Anmeldeseite wird im Browser geöffnet…"
+        }
         "All mailboxes" => "Alle Postfächer",
         "Every state" => "Jeder Zustand",
         "{shown} of {total} tokens shown, {selected} selected" => {

@@ -117,8 +117,10 @@ pub fn start_next_sign_in(state: &mut AppState) {
             true,
             &owner.source.provider,
         )
-        .with_graph_root(owner.source.account.api_root.clone());
-        state.send(dialog.start_command());
+        .with_graph_root(owner.source.account.api_root.clone())
+        .with_redirect_uri(owner.source.redirect_uri.as_deref())
+        .with_method(state.sign_in_method);
+        state.send(dialog.start_command(state.locale.lang));
         state.sign_in = Some(dialog);
         return;
     }

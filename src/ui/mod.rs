@@ -54,6 +54,7 @@ pub fn run(
                 keys,
                 locale: i18n::Locale::detect(),
                 clock: Arc::new(SystemClock),
+                sign_in_method: crate::desk::sign_in::Method::default_here(),
             });
             Ok(Box::new(TokendeskApp {
                 state,

@@ -13,10 +13,14 @@ use crate::desk::account::AccountCheck;
 use crate::desk::model::{
     DeviceAuthorization, IdentityError, ProviderConfig, TokenSet, TokenTarget,
 };
+use crate::desk::sign_in::{Method, PageLanguage, RedirectUri, blocked_by_policy};
 use crate::desk::tokens::Acceptance;
+use crate::ui::i18n::Lang;
 
 pub enum Step {
     Requesting,
+    /// The browser sign-in waits for the browser's answer.
+    Browser,
     Code,
     Waiting,
     Failed(IdentityError),
@@ -33,6 +37,11 @@ pub struct SignInDialog {
     /// The data source's API root, where Graph is asked who signed in.
     graph_root: Option<url::Url>,
     pub step: Step,
+    pub method: Method,
+    redirect_uri: RedirectUri,
+    /// The page the browser sign-in opened (always shown to copy).
+    pub browser_url: Option<url::Url>,
+    pub browser_not_opened: Option<String>,
     pub authorization: Option<DeviceAuthorization>,
     pub seconds_left: Option<i64>,
     copy_pending: bool,
@@ -54,6 +63,11 @@ impl SignInDialog {
             config: config.clone(),
             graph_root: None,
             step: Step::Requesting,
+            method: Method::DeviceCode,
+            redirect_uri: crate::desk::sign_in::redirect_uri_for(config, None)
+                .unwrap_or_else(|_| RedirectUri::loopback_default()),
+            browser_url: None,
+            browser_not_opened: None,
             authorization: None,
             seconds_left: None,
             copy_pending: false,
@@ -66,12 +80,46 @@ impl SignInDialog {
         self
     }
 
+    /// The data source's own redirect URI (checked when it was saved).
+    pub fn with_redirect_uri(mut self, configured: Option<&str>) -> Self {
+        if let Ok(uri) = crate::desk::sign_in::redirect_uri_for(&self.config, configured) {
+            self.redirect_uri = uri;
+        }
+        self
+    }
+
+    pub fn with_method(mut self, method: Method) -> Self {
+        self.method = method;
+        self
+    }
+
     /// The worker command that starts (or restarts) this sign-in.
-    pub fn start_command(&self) -> Command {
+    pub fn start_command(&self, lang: Lang) -> Command {
         Command::StartSignIn {
             config: Box::new(self.config.clone()),
             graph_root: self.graph_root.clone(),
+            method: self.method,
+            redirect_uri: Box::new(self.redirect_uri.clone()),
+            login_hint: self.expected_account.clone(),
+            page_language: match lang {
+                Lang::En => PageLanguage::English,
+                Lang::De => PageLanguage::German,
+            },
         }
+    }
+
+    /// Starts over with the other way of signing in.
+    fn switch_to(&mut self, method: Method) {
+        self.method = method;
+        self.step = Step::Requesting;
+        self.authorization = None;
+        self.browser_url = None;
+        self.browser_not_opened = None;
+    }
+
+    pub fn browser_waiting(&mut self, url: url::Url) {
+        self.browser_url = Some(url);
+        self.step = Step::Browser;
     }
 
     pub fn code_arrived(&mut self, authorization: DeviceAuthorization) {
@@ -117,6 +165,7 @@ pub fn show(state: &mut AppState, ui: &mut egui::Ui) {
     let mut keep = true;
     let mut store_anyway: Option<TokenSet> = None;
     let mut retry = false;
+    let mut switch: Option<Method> = None;
     let modal = super::widgets::nested_modal(ui.ctx(), "request-refresh-token", |ui| {
         ui.set_width(560.0);
         let microsoft = dialog.config.authority.is_microsoft();
@@ -148,12 +197,48 @@ pub fn show(state: &mut AppState, ui: &mut egui::Ui) {
             Step::Requesting => {
                 ui.horizontal(|ui| {
                     ui.spinner();
-                    ui.label(state.tr("Requesting a code…"));
+                    ui.label(state.tr(match dialog.method {
+                        Method::DeviceCode => "Requesting a code…",
+                        Method::Browser => "Opening the sign-in page in the browser…",
+                    }));
                 });
                 // A slow provider must not hold the admin here.
                 if ui.button(state.tr("Cancel")).clicked() {
                     keep = false;
                 }
+            }
+            Step::Browser => {
+                ui.horizontal(|ui| {
+                    ui.spinner();
+                    ui.label(state.tr(
+                        "Sign in in the browser window that opened. tokendesk waits for its answer.",
+                    ));
+                });
+                ui.label(format!(
+                    "{}: {}",
+                    state.tr("Sign in with"),
+                    dialog.expected_account
+                ));
+                if let Some(failure) = &dialog.browser_not_opened {
+                    ui.colored_label(DANGER, failure.as_str());
+                }
+                if let Some(url) = &dialog.browser_url {
+                    ui.label(state.tr("If no browser opened, open this page yourself:"));
+                    let mut text = url.to_string();
+                    ui.add(
+                        egui::TextEdit::singleline(&mut text)
+                            .desired_width(520.0)
+                            .interactive(true),
+                    );
+                }
+                ui.horizontal(|ui| {
+                    if ui.button(state.tr("Use a code instead")).clicked() {
+                        switch = Some(Method::DeviceCode);
+                    }
+                    if ui.button(state.tr("Cancel")).clicked() {
+                        keep = false;
+                    }
+                });
             }
             Step::Code => {
                 if let Some(authorization) = dialog.authorization.clone() {
@@ -211,6 +296,9 @@ pub fn show(state: &mut AppState, ui: &mut egui::Ui) {
                         if ui.button(state.tr("Next")).clicked() {
                             dialog.step = Step::Waiting;
                         }
+                        if ui.button(state.tr("Sign in with the browser")).clicked() {
+                            switch = Some(Method::Browser);
+                        }
                         if ui.button(state.tr("Cancel")).clicked() {
                             keep = false;
                         }
@@ -249,7 +337,20 @@ pub fn show(state: &mut AppState, ui: &mut egui::Ui) {
                         ui.monospace(details);
                     });
                 }
+                let policy_block = dialog.method == Method::DeviceCode && blocked_by_policy(error);
+                if policy_block {
+                    ui.label(state.tr(
+                        "A policy blocks sign-ins with a code. The browser sign-in is not affected by it.",
+                    ));
+                }
                 ui.horizontal(|ui| {
+                    if policy_block
+                        && ui
+                            .button(RichText::new(state.tr("Sign in with the browser")).strong())
+                            .clicked()
+                    {
+                        switch = Some(Method::Browser);
+                    }
                     if ui.button(state.tr("Retry")).clicked() {
                         retry = true;
                     }
@@ -303,10 +404,12 @@ pub fn show(state: &mut AppState, ui: &mut egui::Ui) {
     if modal.should_close() {
         keep = false;
     }
-    if retry {
-        dialog.step = Step::Requesting;
-        dialog.authorization = None;
-        state.send(dialog.start_command());
+    if let Some(method) = switch {
+        dialog.switch_to(method);
+        state.send(dialog.start_command(state.locale.lang));
+    } else if retry {
+        dialog.switch_to(dialog.method);
+        state.send(dialog.start_command(state.locale.lang));
     }
     if let Some(tokens) = store_anyway {
         state.store_tokens(dialog, tokens, Acceptance::AnyAccount);

@@ -22,7 +22,9 @@ use crate::desk::model::{
     VaultData, VaultError,
 };
 use crate::desk::schedule::{ScheduleAction, VaultAccess};
-use crate::desk::sign_in::DeviceSignIn;
+use crate::desk::sign_in::{
+    BrowserSignIn, DEFAULT_TIME_LIMIT, DeviceSignIn, Method, PageLanguage, RedirectUri,
+};
 use crate::desk::tokens::{Acceptance, RenewOptions, RenewReport, Selection};
 use crate::desk::{self, DeskError};
 
@@ -50,6 +52,12 @@ pub enum Command {
         config: Box<ProviderConfig>,
         /// Where Graph is asked who signed in (the data source's API root).
         graph_root: Option<url::Url>,
+        method: Method,
+        /// The browser sign-in's redirect URI and the account as a hint.
+        redirect_uri: Box<RedirectUri>,
+        login_hint: String,
+        /// The language of the page the browser shows at the end.
+        page_language: PageLanguage,
     },
     CancelSignIn,
     TestConnection(TokenTarget),
@@ -76,6 +84,10 @@ pub enum Event {
     VaultChanged(VaultData),
     Failed(DeskError),
     SignInCode(Box<DeviceAuthorization>),
+    /// The browser sign-in waits for the browser's answer at this page.
+    BrowserWaiting(url::Url),
+    /// The system browser could not be started: the page is shown to copy.
+    BrowserNotOpened(String),
     SignInWaiting {
         seconds_left: i64,
     },
@@ -249,7 +261,14 @@ async fn serve(
             Command::SaveSettings(settings) => write(&mut vault, &reporter, |vault| {
                 desk::settings::save(vault, *settings)
             }),
-            Command::StartSignIn { config, graph_root } => {
+            Command::StartSignIn {
+                config,
+                graph_root,
+                method,
+                redirect_uri,
+                login_hint,
+                page_language,
+            } => {
                 if let Some(previous) = sign_in.take() {
                     previous.cancel();
                 }
@@ -259,10 +278,25 @@ async fn serve(
                 tokio::spawn(async move {
                     // Polling is a conversation with the real world: real time, whatever
                     // clock the app's expiry display runs on.
+                    let flow = async {
+                        match method {
+                            Method::DeviceCode => {
+                                device_flow(*config, graph_root, &cancel, &reporter).await
+                            }
+                            Method::Browser => {
+                                let browser = BrowserFlow {
+                                    redirect_uri: &redirect_uri,
+                                    login_hint: &login_hint,
+                                    page_language,
+                                };
+                                browser_flow(*config, graph_root, browser, &cancel, &reporter).await
+                            }
+                        }
+                    };
                     let result = tokio::select! {
                         biased;
                         _ = cancel.cancelled() => return,
-                        result = device_flow(*config, graph_root, &cancel, &reporter) => result,
+                        result = flow => result,
                     };
                     // After a cancel the dialog is gone; nothing may arrive for it.
                     if !cancel.is_cancelled() {
@@ -375,6 +409,46 @@ async fn device_flow(
                 reporter.send(Event::SignInWaiting { seconds_left });
             }
         })
+        .await
+}
+
+/// What the browser sign-in needs besides the provider.
+struct BrowserFlow<'a> {
+    redirect_uri: &'a RedirectUri,
+    login_hint: &'a str,
+    page_language: PageLanguage,
+}
+
+async fn browser_flow(
+    config: ProviderConfig,
+    graph_root: Option<url::Url>,
+    browser: BrowserFlow<'_>,
+    cancel: &CancellationToken,
+    reporter: &Reporter,
+) -> Result<TokenSet, IdentityError> {
+    let sign_in = BrowserSignIn::start(
+        config,
+        browser.redirect_uri,
+        browser.login_hint,
+        graph_root.as_ref(),
+    )
+    .await?;
+    let url = sign_in.url().clone();
+    reporter.send(Event::BrowserWaiting(url.clone()));
+    // `open` waits for the launcher: on a blocking thread, never in the way.
+    let opener = reporter.clone();
+    tokio::task::spawn_blocking(move || {
+        if let Err(failure) = crate::desktop::open_in_browser(&url) {
+            opener.send(Event::BrowserNotOpened(failure));
+        }
+    });
+    sign_in
+        .finish(
+            browser.page_language,
+            cancel,
+            DEFAULT_TIME_LIMIT,
+            &SystemClock,
+        )
         .await
 }
 

@@ -181,6 +181,10 @@ pub struct DataSource {
     /// The refresh-token lifetime rule for a provider that does not state one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_rule: Option<RefreshRule>,
+    /// The browser sign-in's redirect URI as registered with the provider
+    /// (`http://127.0.0.1[:port]/path`, `http://localhost…`); `None`: the default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect_uri: Option<String>,
     #[serde(default)]
     pub token: TokenRecord,
     #[serde(default)]
@@ -203,6 +207,7 @@ impl DataSource {
                 api_root: None,
             },
             refresh_rule: None,
+            redirect_uri: None,
             token: TokenRecord::default(),
             users: Vec::new(),
         }

@@ -22,6 +22,8 @@ pub enum Field {
     ExchangeUser,
     /// A mapping's own server URL.
     MappingServer,
+    /// The browser sign-in's redirect URI.
+    RedirectUri,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -70,6 +72,10 @@ pub fn check_data_source(others: &[DataSource], source: &DataSource) -> Result<(
     validate_email(&source.account.email).map_err(|m| FieldProblem::new(Field::Account, m))?;
     for url in source.account_urls() {
         check_endpoint_url(url).map_err(|m| FieldProblem::new(Field::ServerAddress, m))?;
+    }
+    if let Some(uri) = &source.redirect_uri {
+        crate::identity::browser::RedirectUri::parse(uri)
+            .map_err(|m| FieldProblem::new(Field::RedirectUri, m))?;
     }
     for mapping in &source.users {
         check_mapping(source, mapping)?;

@@ -152,8 +152,20 @@ impl TokenRecord {
         if tokens.scope.is_some() && !for_other_scope {
             self.scopes = tokens.scope.clone();
         }
-        if tokens.identity.is_some() {
-            self.identity = tokens.identity.clone();
+        if let Some(fresh) = &tokens.identity {
+            self.identity = Some(match &self.identity {
+                // A refresh's id_token often names only the subject (the claims are
+                // at userinfo): the account named at sign-in stays, for the same
+                // subject, instead of turning into "nobody".
+                Some(known)
+                    if fresh.account().is_none()
+                        && known.account().is_some()
+                        && (fresh.sub.is_none() || fresh.sub == known.sub) =>
+                {
+                    known.clone()
+                }
+                _ => fresh.clone(),
+            });
         }
         self.last_error = None;
         self.access = Some(CachedAccessToken {
@@ -212,5 +224,49 @@ impl TokenRecord {
             .as_ref()
             .filter(|a| a.expires_at - margin > now)
             .map(|a| &a.token)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(identity: SignedInIdentity) -> TokenSet {
+        TokenSet {
+            access_token: Secret::new("at"),
+            refresh_token: Some(Secret::new("rt-2")),
+            access_expires_at: Utc::now(),
+            obtained_at: Utc::now(),
+            scope: None,
+            identity: Some(identity),
+            refresh_expires_in: None,
+        }
+    }
+
+    #[test]
+    fn a_refresh_that_names_only_the_subject_keeps_the_named_account() {
+        let named = SignedInIdentity {
+            username: Some("alice@contoso.test".into()),
+            sub: Some("alice".into()),
+            named_by: Some("userinfo".into()),
+            ..Default::default()
+        };
+        let mut record = TokenRecord {
+            identity: Some(named.clone()),
+            ..Default::default()
+        };
+        let only_sub = SignedInIdentity {
+            sub: Some("alice".into()),
+            ..Default::default()
+        };
+        record.store_refresh(&answer(only_sub), false);
+        assert_eq!(record.identity.as_ref(), Some(&named));
+        // Another subject is another account: what the provider says now wins.
+        let bob = SignedInIdentity {
+            sub: Some("bob".into()),
+            ..Default::default()
+        };
+        record.store_refresh(&answer(bob.clone()), false);
+        assert_eq!(record.identity.as_ref(), Some(&bob));
     }
 }

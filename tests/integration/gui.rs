@@ -71,6 +71,8 @@ pub(crate) fn harness_on(
         keys: keys.clone(),
         locale: Locale::new(lang),
         clock: Arc::new(clock.clone()),
+        // The device flow: these tests play the provider's approval of a code.
+        sign_in_method: tokendesk::desk::sign_in::Method::DeviceCode,
     });
     let mut harness = Harness::builder()
         .with_size(egui::vec2(1200.0, 800.0))

@@ -354,3 +354,91 @@ fn users_are_imported_from_a_csv_file_after_a_preview() {
     let sent = end.sent();
     assert!(matches!(&sent[..], [Command::ImportUsers { users, .. }] if users.len() == 3));
 }
+
+#[test]
+fn request_token_signs_in_with_the_browser_offers_a_code_and_switches_back_after_a_policy_block() {
+    let data = vault_data();
+    let (mut harness, mut end) = window_on(Lang::En, data.clone());
+    harness.get_by_label("Sales").click();
+    harness.run_steps(1);
+    harness.key_press(egui::Key::Enter);
+    harness.run_steps(3);
+    let tabs: Vec<_> = harness.query_all_by_label("Exchange account").collect();
+    tabs.last().expect("the tab").click();
+    harness.run_steps(3);
+    // The token is healthy, so Request is gray; then it is cleared.
+    let button = harness.get_by_label("Request MS365 Refresh Token");
+    assert!(
+        button.accesskit_node().is_disabled(),
+        "gray while the token is healthy"
+    );
+    let mut data = data;
+    data.generation += 1;
+    data.data_sources[0].token.refresh_token = None;
+    end.report(Event::VaultChanged(data));
+    harness.run_steps(3);
+    click(&mut harness, "Request MS365 Refresh Token");
+    let sent = end.sent();
+    let [
+        Command::StartSignIn {
+            method,
+            login_hint,
+            redirect_uri,
+            ..
+        },
+    ] = &sent[..]
+    else {
+        panic!("one sign-in started");
+    };
+    assert_eq!(*method, tokendesk::desk::sign_in::Method::Browser);
+    assert_eq!(login_hint, "sales@contoso.com");
+    assert_eq!(
+        redirect_uri.to_string(),
+        "http://localhost",
+        "Microsoft's default"
+    );
+
+    let page = url::Url::parse("https://login.example.test/authorize?client_id=x").unwrap();
+    end.report(Event::BrowserWaiting(page.clone()));
+    harness.run_steps(2);
+    assert!(
+        harness
+            .query_by_label_contains("Sign in in the browser window")
+            .is_some()
+    );
+    assert!(
+        harness.query_all_by_value(page.as_str()).next().is_some(),
+        "the page is shown to copy"
+    );
+    click(&mut harness, "Use a code instead");
+    assert!(matches!(
+        &end.sent()[..],
+        [Command::StartSignIn {
+            method: tokendesk::desk::sign_in::Method::DeviceCode,
+            ..
+        }]
+    ));
+
+    // The device code is blocked by Conditional Access: one click back to the browser.
+    let body = tokendesk::identity::error::ProviderErrorBody {
+        error: "invalid_grant".into(),
+        error_codes: vec![53003],
+        ..Default::default()
+    };
+    let blocked: IdentityError = tokendesk::identity::error::classify(&body, Some(400));
+    end.report(Event::SignInFinished(Box::new(Err(blocked))));
+    harness.run_steps(3);
+    assert!(
+        harness
+            .query_by_label_contains("A policy blocks sign-ins with a code")
+            .is_some()
+    );
+    click(&mut harness, "Sign in with the browser");
+    assert!(matches!(
+        &end.sent()[..],
+        [Command::StartSignIn {
+            method: tokendesk::desk::sign_in::Method::Browser,
+            ..
+        }]
+    ));
+}

@@ -5,6 +5,7 @@
 mod support;
 
 mod assets;
+mod browser_sign_in;
 mod cli_keepalive;
 mod cli_schedule;
 mod cli_sign_in;

@@ -171,6 +171,27 @@ impl Human {
         panic!("too many redirects");
     }
 
+    /// The browser sign-in: opens the authorization page, signs in and consents,
+    /// and follows the provider's redirect to tokendesk's listener, whose page it
+    /// returns.
+    fn authorize(&mut self, issuer: &Url, page_url: &str) -> String {
+        let mut page = self.visit(Url::parse(page_url).expect("page URL"), None);
+        for _ in 0..8 {
+            if !page.contains("<form") {
+                return page;
+            }
+            let (action, mut fields) = first_form(&page);
+            if page.contains("name=\"login\"") {
+                // The login_hint pre-fills the field: replace it, do not add a second.
+                fields.retain(|(name, _)| name != "login" && name != "password");
+                fields.push(("login".into(), USER.into()));
+                fields.push(("password".into(), "any".into()));
+            }
+            page = self.visit(issuer.join(&action).expect("action"), Some(fields));
+        }
+        page
+    }
+
     /// Enters the user code and goes through confirm, login and consent; with
     /// `abort` the person presses Abort on the confirmation page instead.
     fn approve(&mut self, issuer: &Url, user_code: &str, abort: bool) -> String {
@@ -548,4 +569,82 @@ fn oidc_provider_sign_in_from_the_window_names_and_accepts_the_configured_accoun
     assert_eq!(identity.username.as_deref(), Some(ACCOUNT));
     assert_eq!(identity.named_by.as_deref(), Some("userinfo"));
     assert_eq!(identity.sub.as_deref(), Some(USER));
+}
+
+#[test]
+fn oidc_provider_browser_sign_in_with_pkce_stores_the_named_account() {
+    let Some(op) = start("oidc_provider browser sign-in", &[]) else {
+        return;
+    };
+    let home = support::temp_dir();
+    vault(home.path(), &op, false);
+    {
+        let mut vault = Vault::open(home.path(), &desk::keys()).unwrap();
+        vault
+            .update(|data| {
+                data.data_source_mut("A")?.redirect_uri = Some("http://127.0.0.1/callback".into());
+                Ok(())
+            })
+            .unwrap();
+    }
+    let mut child = desk::command(
+        home.path(),
+        &["sign-in", "--data-source", "A", "--browser", "--no-browser"],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("sign-in");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let started = Instant::now();
+    let page_url = loop {
+        let mut line = String::new();
+        assert!(
+            stdout.read_line(&mut line).unwrap_or(0) > 0,
+            "no page shown"
+        );
+        if let Some(page) = line.trim().strip_prefix("Page:") {
+            break page.trim().to_string();
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "no page shown");
+    };
+    // A forged answer first (a page that guessed the port, with another state):
+    // refused, and the real one still completes.
+    let redirect_uri = Url::parse(&page_url)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "redirect_uri")
+        .map(|(_, v)| v.into_owned())
+        .expect("redirect_uri");
+    let forged = Human::new().visit(
+        Url::parse(&format!("{redirect_uri}?state=forged&code=stolen")).unwrap(),
+        None,
+    );
+    assert!(forged.contains("does not belong"), "{forged}");
+
+    let done = Human::new().authorize(&op.issuer, &page_url);
+    assert!(done.contains("You are signed in"), "{done}");
+    let mut rest = String::new();
+    let _ = stdout.read_to_string(&mut rest);
+    let out = child.wait_with_output().expect("sign-in ends");
+    assert!(out.status.success(), "{rest}{}", text(&out));
+    assert!(
+        rest.contains(&format!(
+            "Signed in as {ACCOUNT} (named by the provider's userinfo endpoint)"
+        )),
+        "{rest}"
+    );
+    // The code flow's refresh token rotates like the device flow's.
+    let out = run(home.path(), &["renew", "--data-source", "A"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let record = Vault::open(home.path(), &desk::keys())
+        .unwrap()
+        .data()
+        .token(&TokenTarget::data_source("A"))
+        .unwrap()
+        .clone();
+    assert_eq!(
+        record.identity.and_then(|i| i.username).as_deref(),
+        Some(ACCOUNT)
+    );
 }

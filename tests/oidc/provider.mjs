@@ -12,11 +12,18 @@ const REFRESH_TTL = Number(process.env.REFRESH_TTL || 0);
 const configuration = {
   clients: [
     {
+      // A native app: the device flow, and the browser sign-in with PKCE to a
+      // loopback redirect URI (any port, this path).
       client_id: 'tokendesk',
+      application_type: 'native',
       token_endpoint_auth_method: 'none',
-      grant_types: ['urn:ietf:params:oauth:grant-type:device_code', 'refresh_token'],
-      response_types: [],
-      redirect_uris: [],
+      grant_types: [
+        'urn:ietf:params:oauth:grant-type:device_code',
+        'authorization_code',
+        'refresh_token',
+      ],
+      response_types: ['code'],
+      redirect_uris: ['http://127.0.0.1/callback'],
     },
     {
       client_id: 'tokendesk-confidential',
@@ -89,3 +96,5 @@ const server = provider.listen(0, '127.0.0.1', () => {
 });
 process.stdin.on('end', () => process.exit(0));
 process.stdin.resume();
+// Internal errors reach the test's stderr (shown when a test inherits it).
+provider.on('server_error', (ctx, err) => process.stderr.write(`server_error: ${err.stack}\n`));

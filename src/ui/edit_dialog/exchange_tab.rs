@@ -124,8 +124,10 @@ pub(super) fn start_sign_in(
     match dialog.provider() {
         Ok(config) => {
             let sign_in = SignInDialog::new(dialog.target(login), expected, saved, &config)
-                .with_graph_root(Url::parse(dialog.api_root.trim()).ok());
-            state.send(sign_in.start_command());
+                .with_graph_root(Url::parse(dialog.api_root.trim()).ok())
+                .with_redirect_uri(Some(dialog.redirect_uri.as_str()))
+                .with_method(state.sign_in_method);
+            state.send(sign_in.start_command(state.locale.lang));
             state.sign_in = Some(sign_in);
         }
         Err(problem) => {

@@ -71,6 +71,12 @@ pub(super) fn general_tab(state: &AppState, ui: &mut egui::Ui, dialog: &mut Edit
             }
             labelled_edit(ui, state.tr("Client ID"), &mut dialog.client_id);
             ui.end_row();
+            labelled_edit(
+                ui,
+                state.tr("Redirect URI (browser sign-in, optional)"),
+                &mut dialog.redirect_uri,
+            );
+            ui.end_row();
             let label = ui.label(state.tr("Client secret (optional)"));
             ui.horizontal(|ui| {
                 ui.add(
@@ -119,6 +125,12 @@ pub(super) fn general_tab(state: &AppState, ui: &mut egui::Ui, dialog: &mut Edit
         ui,
         validate_client_id(&dialog.client_id, dialog.microsoft).err(),
     );
+    if !dialog.redirect_uri.trim().is_empty() {
+        field_error(
+            ui,
+            crate::desk::sign_in::RedirectUri::parse(&dialog.redirect_uri).err(),
+        );
+    }
     if dialog.api == Api::Ews {
         ui.colored_label(
             crate::ui::main_window::WARNING,

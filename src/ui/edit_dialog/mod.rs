@@ -94,6 +94,8 @@ pub struct EditDialog {
     /// what they count from.
     refresh_days: String,
     refresh_from: RuleStart,
+    /// The browser sign-in's redirect URI; empty: the provider's default.
+    redirect_uri: String,
     pub confirm_clear: Option<TokenTarget>,
     pub mapping: Option<MappingEditor>,
     pub confirm_remove: Option<Uuid>,
@@ -196,6 +198,7 @@ impl EditDialog {
             refresh_from: source
                 .refresh_rule
                 .map_or(RuleStart::LastUse, |r| r.counted_from),
+            redirect_uri: source.redirect_uri.clone().unwrap_or_default(),
             confirm_clear: None,
             mapping: None,
             confirm_remove: None,
@@ -282,6 +285,13 @@ impl EditDialog {
             None
         } else {
             refresh_rule(&self.refresh_days, self.refresh_from)?
+        };
+        source.redirect_uri = match self.redirect_uri.trim() {
+            "" => None,
+            text => {
+                crate::desk::sign_in::RedirectUri::parse(text)?;
+                Some(text.to_string())
+            }
         };
         source.account.api_root = match self.api_root.trim() {
             "" => None,

@@ -41,6 +41,8 @@ pub enum PollAnswer {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Endpoint {
     Discovery,
+    /// The browser sign-in's authorization endpoint (GET, answers with a redirect).
+    Authorize,
     DeviceCode,
     Token,
     UserInfo,
@@ -149,6 +151,25 @@ struct Grant {
     revoked: bool,
 }
 
+/// An authorization code handed to the browser, waiting to be redeemed.
+#[derive(Debug)]
+struct AuthCode {
+    client_id: String,
+    redirect_uri: String,
+    challenge: String,
+    nonce: Option<String>,
+    scope: String,
+    consumed: bool,
+}
+
+/// How the person at the browser answers the authorization page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BrowserAnswer {
+    #[default]
+    Approve,
+    Deny,
+}
+
 #[derive(Debug)]
 struct DeviceCode {
     user_code: String,
@@ -206,6 +227,8 @@ struct State {
     /// Hostile device-code answers: a user code and a "complete" page of our choosing.
     user_code_override: Option<String>,
     complete_override: Option<String>,
+    auth_codes: HashMap<String, AuthCode>,
+    browser_answer: BrowserAnswer,
 }
 
 /// A running provider. Dropping it stops the server.
@@ -260,6 +283,8 @@ impl TestProvider {
             replayed: HashSet::new(),
             user_code_override: None,
             complete_override: None,
+            auth_codes: HashMap::new(),
+            browser_answer: BrowserAnswer::Approve,
             issued_at: HashMap::new(),
             refresh_lifetime: None,
             claims_in_id_token: true,
@@ -391,6 +416,34 @@ impl TestProvider {
     }
 
     /// The user approves: the next poll succeeds.
+    /// How the next authorization pages are answered (approve by default).
+    pub fn set_browser_answer(&self, answer: BrowserAnswer) {
+        self.lock().browser_answer = answer;
+    }
+
+    /// Plays the browser: asks the authorization endpoint at `url` and returns where
+    /// it sends the browser back (tokendesk's listener, with the code or an error).
+    pub fn browser_redirect(url: &str) -> String {
+        tokendesk::identity::http::install_crypto_provider();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async {
+            let client = reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client");
+            let response = client.get(url).send().await.expect("the provider answers");
+            response
+                .headers()
+                .get(header::LOCATION)
+                .and_then(|l| l.to_str().ok())
+                .map(String::from)
+                .unwrap_or_else(|| panic!("no redirect from {url}: {}", response.status()))
+        })
+    }
+
     pub fn approve(&self) {
         self.lock().poll_script.push_back(PollAnswer::Approve);
     }
@@ -594,6 +647,10 @@ impl State {
     }
 
     fn id_token(&self, user: &TestUser, base: &str) -> String {
+        self.id_token_with_nonce(user, base, None)
+    }
+
+    fn id_token_with_nonce(&self, user: &TestUser, base: &str, nonce: Option<&str>) -> String {
         let enc = base64::engine::general_purpose::URL_SAFE_NO_PAD;
         let issuer = match self.profile {
             Profile::Microsoft => format!("{base}/{}/v2.0", self.tenant_id),
@@ -604,7 +661,7 @@ impl State {
             .id_token_audience
             .clone()
             .unwrap_or_else(|| self.client_id.clone());
-        let claims = if self.claims_in_id_token {
+        let mut claims = if self.claims_in_id_token {
             json!({
                 "aud": audience,
                 "iss": issuer,
@@ -620,6 +677,9 @@ impl State {
             // claims come from the userinfo endpoint.
             json!({ "aud": audience, "iss": issuer, "sub": user.oid })
         };
+        if let Some(nonce) = nonce {
+            claims["nonce"] = json!(nonce);
+        }
         format!(
             "{}.{}.c2lnbmF0dXJl",
             enc.encode(r#"{"alg":"RS256","typ":"JWT"}"#),
@@ -737,6 +797,9 @@ impl Shared {
                 (&Method::GET, [tenant, "v2.0", ".well-known", "openid-configuration"]) => {
                     Some((Endpoint::Discovery, Some(tenant.to_string())))
                 }
+                (&Method::GET, [tenant, "oauth2", "v2.0", "authorize"]) => {
+                    Some((Endpoint::Authorize, Some(tenant.to_string())))
+                }
                 (&Method::POST, [tenant, "oauth2", "v2.0", "devicecode"]) => {
                     Some((Endpoint::DeviceCode, Some(tenant.to_string())))
                 }
@@ -753,6 +816,7 @@ impl Shared {
                     Some((Endpoint::Discovery, None))
                 }
                 (&Method::POST, ["realms", "test", "device"]) => Some((Endpoint::DeviceCode, None)),
+                (&Method::GET, ["realms", "test", "auth"]) => Some((Endpoint::Authorize, None)),
                 (&Method::POST, ["realms", "test", "token"]) => Some((Endpoint::Token, None)),
                 (&Method::GET, ["realms", "test", "userinfo"]) => Some((Endpoint::UserInfo, None)),
                 _ => None,
@@ -769,6 +833,19 @@ impl Shared {
         let Some((endpoint, tenant)) = self.route(&method, uri.path()) else {
             return json_response(404, &json!({"error": "not_found"}));
         };
+        if endpoint == Endpoint::Authorize {
+            let query: BTreeMap<String, String> =
+                url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+                    .into_owned()
+                    .collect();
+            self.lock().requests.push(Recorded {
+                endpoint,
+                method: method.to_string(),
+                form: query.clone(),
+                authorization: None,
+            });
+            return self.authorize(tenant, &query);
+        }
         let mut form: BTreeMap<String, String> =
             url::form_urlencoded::parse(&body).into_owned().collect();
         let authorization = headers
@@ -879,6 +956,7 @@ impl Shared {
         match endpoint {
             Endpoint::Discovery => self.discovery(tenant),
             Endpoint::DeviceCode => self.device_code(tenant, &form),
+            Endpoint::Authorize => json_response(405, &json!({"error": "invalid_request"})),
             Endpoint::Token => {
                 let response = self.token(tenant, &form, no_refresh);
                 match spoil {
@@ -994,6 +1072,9 @@ impl Shared {
             }
             Profile::Oidc => json!({
                 "issuer": format!("{base}/{OIDC_REALM}"),
+                "authorization_endpoint": format!("{base}/{OIDC_REALM}/auth"),
+                "authorization_response_iss_parameter_supported": true,
+                "code_challenge_methods_supported": ["S256"],
                 "token_endpoint": format!("{base}/{OIDC_REALM}/token"),
                 "device_authorization_endpoint": format!("{base}/{OIDC_REALM}/device"),
                 "userinfo_endpoint": format!("{base}/{OIDC_REALM}/userinfo"),
@@ -1129,6 +1210,7 @@ impl Shared {
                 self.device_token(form, no_refresh)
             }
             Some("refresh_token") => self.refresh(form, no_refresh),
+            Some("authorization_code") => self.code_token(form, no_refresh),
             other => {
                 let body = self.lock().error_body(
                     "unsupported_grant_type",
@@ -1141,6 +1223,122 @@ impl Shared {
                 json_response(400, &body)
             }
         }
+    }
+
+    /// The authorization endpoint: checks the request as Microsoft does (client,
+    /// response type, a loopback redirect URI, PKCE S256), then sends the browser
+    /// back with a code (or the person's refusal), `state` and `iss`.
+    fn authorize(&self, tenant: Option<String>, query: &BTreeMap<String, String>) -> Response {
+        let mut state = self.lock();
+        let get = |name: &str| query.get(name).cloned().unwrap_or_default();
+        let redirect_uri = get("redirect_uri");
+        let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+            .iter()
+            .any(|p| redirect_uri.starts_with(p));
+        let problem = if get("client_id") != state.client_id {
+            Some("unauthorized_client")
+        } else if !loopback {
+            Some("invalid_request: redirect_uri")
+        } else if get("response_type") != "code" {
+            Some("unsupported_response_type")
+        } else if get("code_challenge_method") != "S256" || get("code_challenge").len() < 43 {
+            Some("invalid_request: PKCE S256 required")
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            // No redirect for a request that cannot be trusted: an error page.
+            return json_response(400, &json!({ "error": problem }));
+        }
+        let issuer = match state.profile {
+            Profile::Microsoft => format!("{}/{}/v2.0", self.base, state.tenant_id),
+            Profile::Oidc => format!("{}/{OIDC_REALM}", self.base),
+        };
+        let _ = tenant;
+        let mut back = Url::parse(&redirect_uri).expect("loopback redirect URI");
+        {
+            let mut pairs = back.query_pairs_mut();
+            match state.browser_answer {
+                BrowserAnswer::Deny => {
+                    pairs.append_pair("error", "access_denied");
+                    pairs.append_pair("error_description", "The user declined.");
+                }
+                BrowserAnswer::Approve => {
+                    let code = format!("code-{}", state.random_suffix());
+                    state.auth_codes.insert(
+                        code.clone(),
+                        AuthCode {
+                            client_id: get("client_id"),
+                            redirect_uri: redirect_uri.clone(),
+                            challenge: get("code_challenge"),
+                            nonce: query.get("nonce").cloned(),
+                            scope: get("scope"),
+                            consumed: false,
+                        },
+                    );
+                    pairs.append_pair("code", &code);
+                }
+            }
+            pairs.append_pair("state", &get("state"));
+            pairs.append_pair("iss", &issuer);
+        }
+        Response::builder()
+            .status(302)
+            .header(header::LOCATION, back.as_str())
+            .body(Body::empty())
+            .expect("response")
+    }
+
+    /// The code grant: the code once, for the same client and redirect URI, with
+    /// the verifier whose S256 is the challenge.
+    fn code_token(&self, form: &BTreeMap<String, String>, no_refresh: bool) -> Response {
+        let mut state = self.lock();
+        let code = form.get("code").cloned().unwrap_or_default();
+        let get = |name: &str| form.get(name).cloned().unwrap_or_default();
+        let verifier = get("code_verifier");
+        let challenge = {
+            let digest = ring::digest::digest(&ring::digest::SHA256, verifier.as_bytes());
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest.as_ref())
+        };
+        let refused = match state.auth_codes.get(&code) {
+            None => Some((70000, "The provided authorization code is invalid.")),
+            Some(entry) if entry.consumed => {
+                Some((54005, "OAuth2 Authorization code was already redeemed."))
+            }
+            Some(entry) if entry.client_id != get("client_id") => {
+                Some((70000, "The code was issued to another client."))
+            }
+            Some(entry) if entry.redirect_uri != get("redirect_uri") => Some((
+                50148,
+                "The redirect URI does not match the authorization request's.",
+            )),
+            Some(entry) if entry.challenge != challenge => Some((
+                501481,
+                "The Code_Verifier does not match the code_challenge.",
+            )),
+            Some(_) => None,
+        };
+        if let Some((number, text)) = refused {
+            let body = state.error_body("invalid_grant", &[number], text);
+            return json_response(400, &body);
+        }
+        let (scope, nonce) = {
+            let entry = state.auth_codes.get_mut(&code).expect("checked");
+            entry.consumed = true;
+            (entry.scope.clone(), entry.nonce.clone())
+        };
+        let user = state.user.clone();
+        let now = state.now();
+        let with_refresh = !no_refresh && scope.split_whitespace().any(|s| s == "offline_access");
+        state.new_grant(user.clone(), scope, now);
+        let index = state.grants.len() - 1;
+        let base = self.base.clone();
+        let mut body = state.token_answer(index, &base, false, false);
+        body["id_token"] = Value::String(state.id_token_with_nonce(&user, &base, nonce.as_deref()));
+        if with_refresh {
+            body["refresh_token"] = Value::String(state.grants[index].current_refresh.clone());
+        }
+        json_response(200, &body)
     }
 
     fn device_token(&self, form: &BTreeMap<String, String>, no_refresh: bool) -> Response {
