@@ -64,6 +64,8 @@ pub struct AppState {
     pub import: Option<super::import_dialog::ImportDialog>,
     /// How a sign-in starts: the browser on a local desktop, else a code.
     pub sign_in_method: Method,
+    /// Token states derived once per vault generation and minute.
+    pub(crate) derived: super::main_window::Derived,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -132,6 +134,7 @@ impl AppState {
             sign_in_queue: SignInQueue::default(),
             import: None,
             sign_in_method: Method::Browser,
+            derived: Default::default(),
         }
     }
 

@@ -144,6 +144,9 @@ fn german(english: &str) -> Option<&'static str> {
         }
         "Request Refresh Token" => "Aktualisierungstoken anfordern",
         "Provider" => "Anbieter",
+        "{count} tokens need attention; the most urgent are listed here, all in All mailboxes." => {
+            "{count} Token erfordern Aufmerksamkeit; die dringendsten stehen hier, alle unter Alle Postfächer."
+        }
         "Redirect URI (browser sign-in, optional)" => {
             "Weiterleitungs-URI (Anmeldung im Browser, optional)"
         }

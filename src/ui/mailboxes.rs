@@ -302,10 +302,13 @@ fn table(state: &mut AppState, ui: &mut egui::Ui, rows: &[TokenRow]) {
                     };
                 });
                 table_row.col(|ui| {
-                    ui.label(row.expires_at.map_or_else(
-                        || locale.tr("unknown").to_string(),
-                        |at| locale.date_time(at),
-                    ));
+                    // "unknown" only for a token whose end nobody stated; no token, no date.
+                    let expires = match (row.expires_at, row.state) {
+                        (Some(at), _) => locale.date_time(at),
+                        (None, TokenState::Missing) => "–".to_string(),
+                        (None, _) => locale.tr("unknown").to_string(),
+                    };
+                    ui.label(expires);
                 });
                 table_row.col(|ui| {
                     ui.label(

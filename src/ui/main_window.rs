@@ -15,8 +15,26 @@ pub const DANGER: Color32 = Color32::from_rgb(0xc6, 0x28, 0x28);
 /// A token that needs the admin, for the banner and the status strip.
 pub type Attention = crate::desk::status::TokenRow;
 
-pub fn attention(data: &VaultData, now: chrono::DateTime<chrono::Utc>) -> Vec<Attention> {
-    crate::desk::status::attention(data, now)
+/// What the window derives from every token (the attention list, each data
+/// source's health), computed once per vault generation and minute: with 10,000
+/// tokens one pass costs milliseconds, more than a whole frame may.
+#[derive(Default)]
+pub struct Derived {
+    key: Option<(u64, i64)>,
+    attention: std::sync::Arc<Vec<Attention>>,
+    health:
+        std::sync::Arc<std::collections::HashMap<uuid::Uuid, crate::desk::status::SourceHealth>>,
+}
+
+impl Derived {
+    fn refresh(&mut self, data: &VaultData, now: chrono::DateTime<chrono::Utc>) {
+        let key = (data.generation, now.timestamp().div_euclid(60));
+        if self.key != Some(key) {
+            self.attention = std::sync::Arc::new(crate::desk::status::attention(data, now));
+            self.health = std::sync::Arc::new(crate::desk::status::source_health(data, now));
+            self.key = Some(key);
+        }
+    }
 }
 
 pub fn state_color(state: TokenState) -> Option<Color32> {
@@ -43,7 +61,8 @@ pub fn show(state: &mut AppState, ui: &mut egui::Ui) {
         }
     };
     let now = state.now();
-    let items = attention(&data, now);
+    state.derived.refresh(&data, now);
+    let items = state.derived.attention.clone();
 
     egui::Panel::bottom("status").show(ui, |ui| status_strip(state, ui, &data, &items));
     if !items.is_empty() {
@@ -175,10 +194,38 @@ fn keepalive_status(state: &mut AppState, ui: &mut egui::Ui) {
     }
 }
 
+/// The banner names this many tokens; the rest are counted, with the way to them.
+const BANNER_LINES: usize = 5;
+
 fn banner(state: &mut AppState, ui: &mut egui::Ui, items: &[Attention]) {
     let today = state.now().with_timezone(&chrono::Local).date_naive();
     let locale = state.locale;
-    for item in items {
+    let shown: Vec<&Attention> = items
+        .iter()
+        .filter(|item| match item.state {
+            TokenState::Healthy => false,
+            TokenState::ReminderDue => item.reminder_due,
+            _ => true,
+        })
+        .collect();
+    if shown.len() > BANNER_LINES {
+        ui.horizontal_wrapped(|ui| {
+            ui.colored_label(
+                DANGER,
+                RichText::new(locale.fill(
+                    "{count} tokens need attention; the most urgent are listed here, all in All mailboxes.",
+                    &[("count", &shown.len().to_string())],
+                ))
+                .strong(),
+            );
+            if ui.button(state.tr("All mailboxes")).clicked() {
+                state.page = Page::Mailboxes;
+            }
+        });
+    }
+    let mut shown = shown;
+    shown.sort_by_key(|item| std::cmp::Reverse(crate::desk::status::severity(item)));
+    for item in shown.into_iter().take(BANNER_LINES) {
         let when = item
             .expires_at
             .map(|at| locale.date_time(at))
@@ -276,7 +323,7 @@ fn data_source_table(
         state.editor = Some(EditDialog::edit(source));
     }
     let mut open: Option<uuid::Uuid> = None;
-    let health = crate::desk::status::source_health(data, now);
+    let health = state.derived.health.clone();
     TableBuilder::new(ui)
         .striped(true)
         .column(Column::auto().at_least(160.0))
