@@ -27,6 +27,10 @@ pub enum Operation {
     Clear,
     Import,
     Export,
+    /// The gateway handed an access token to a consumer.
+    HandOut,
+    /// A consumer key was added or removed.
+    Consumer,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

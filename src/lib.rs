@@ -8,6 +8,7 @@ pub mod desk;
 pub mod desktop;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod gateway;
 pub mod hardening;
 pub mod identity;
 pub mod keepalive;

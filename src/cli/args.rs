@@ -67,6 +67,24 @@ pub enum Command {
     )]
     Renew(RenewArgs),
 
+    /// Keep every token alive and hand access tokens to applications (HTTP on a
+    /// loopback address with a consumer key; a socket for local programs).
+    #[command(
+        after_help = "Applications ask GET /v1/token?data_source=NAME[&user=LOGIN][&scope=S] with Authorization: Bearer <consumer key>; monitoring reads /healthz and /metrics.\n\nExamples:\n  tokendesk consumer add Portal --data-source Exchange --all-users\n  tokendesk serve --listen 127.0.0.1:8470\n  curl -H \"Authorization: Bearer $KEY\" \"http://127.0.0.1:8470/v1/token?data_source=Exchange\""
+    )]
+    Serve {
+        /// The address to listen on (a loopback address; port 0 picks a free one).
+        #[arg(long, default_value = "127.0.0.1:8470")]
+        listen: std::net::SocketAddr,
+        /// Look for due tokens this often, in seconds (default: the vault's keep-alive interval).
+        #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=604_800))]
+        keepalive_every: Option<u64>,
+    },
+
+    /// The applications allowed to fetch tokens from the gateway.
+    #[command(subcommand)]
+    Consumer(ConsumerCommand),
+
     /// Print a fresh access token on standard output, and nothing else.
     #[command(
         after_help = "A cached access token is reused while more than 5 minutes remain; otherwise the refresh token is redeemed (and the rotated one stored). Without a valid token the configured consumer status message goes to standard error and the exit code is 2 (1 when the provider could not be reached or another process held the token longer than 20 s, 3 when the vault cannot be read or written).\n\nExamples:\n  tokendesk token --data-source Exchange\n  passwordeval = \"tokendesk token --data-source Exchange --user USER/jdoe\"\n  curl -H \"Authorization: Bearer $(tokendesk token --data-source Graph --scope https://graph.microsoft.com/Mail.Read)\" https://graph.microsoft.com/v1.0/me"
@@ -106,6 +124,27 @@ pub enum Command {
         #[arg(long)]
         yes: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConsumerCommand {
+    /// Add a consumer; its new key goes to standard output, once, and nothing else.
+    Add {
+        name: String,
+        /// The data source whose tokens it may fetch.
+        #[arg(long)]
+        data_source: String,
+        /// An application user whose token it may fetch as well (repeatable).
+        #[arg(long = "user")]
+        users: Vec<String>,
+        /// Every application user of the data source.
+        #[arg(long, conflicts_with = "users")]
+        all_users: bool,
+    },
+    /// List the consumers (never their keys).
+    List,
+    /// Remove a consumer; its key stops working at once.
+    Remove { name: String },
 }
 
 #[derive(Debug, Clone, Copy, Subcommand)]

@@ -2,6 +2,7 @@
 //! own module; this file only wires them up.
 
 mod args;
+mod consumer;
 mod context;
 mod data_source;
 mod renew;
@@ -89,6 +90,20 @@ pub fn run(cli: Cli) -> ExitCode {
         }
         Command::Schedule(command) => context().and_then(|c| schedule(command, &c)),
         Command::Clear { target, yes } => context().and_then(|c| token_ops::clear(target, yes, &c)),
+        Command::Consumer(command) => context().and_then(|c| consumer::run(command, &c)),
+        Command::Serve {
+            listen,
+            keepalive_every,
+        } => context().and_then(|c| {
+            let vault = c.open()?;
+            let options = crate::gateway::ServeOptions {
+                listen,
+                keepalive_every: keepalive_every.map(std::time::Duration::from_secs),
+            };
+            runtime
+                .block_on(crate::gateway::serve(vault, options))
+                .map(|()| ExitCode::SUCCESS)
+        }),
     };
     match result {
         Ok(code) => code,

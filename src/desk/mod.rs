@@ -4,6 +4,7 @@
 //! edge, everything here goes by the vault's ids where a result is stored.
 
 pub mod account;
+pub mod consumers;
 pub mod data_sources;
 pub mod error;
 pub mod mappings;

@@ -10,6 +10,7 @@ pub use crate::identity::{
 pub use crate::keepalive::engine::RenewCounts;
 pub use crate::redemption::RedeemError;
 pub use crate::secret::Secret;
+pub use crate::vault::consumers::Consumer;
 pub use crate::vault::model::TokenId;
 pub use crate::vault::ops::TokenTarget;
 pub use crate::vault::policy::{ExpiryBasis, TokenState};

@@ -56,6 +56,20 @@ pub async fn access_token(
     Ok(access.access_token().clone())
 }
 
+/// The cached access token for `target` and when it ends, while it lives five
+/// more minutes and covers `scope`: what the gateway answers without any I/O.
+pub fn cached_access(
+    data: &crate::vault::VaultData,
+    target: &TokenTarget,
+    scope: Option<&str>,
+    now: DateTime<Utc>,
+) -> Option<(Secret, DateTime<Utc>)> {
+    let record = data.token(target).ok()?;
+    let token = cached(record, scope, now)?;
+    let expires_at = record.access.as_ref()?.expires_at;
+    Some((token, expires_at))
+}
+
 fn cached(
     record: &crate::vault::TokenRecord,
     scope: Option<&str>,
@@ -125,6 +139,20 @@ pub fn clear_all(
     now: DateTime<Utc>,
 ) -> Result<(), DeskError> {
     Ok(crate::lifecycle::clear_all(vault, targets, now)?)
+}
+
+/// The gateway handed `target`'s access token to `consumer`: in the audit log (the
+/// consumer, data source and user — never the token).
+pub fn record_hand_out(dir: &std::path::Path, consumer: &str, target: &TokenTarget) {
+    crate::audit::AuditLog::in_dir(dir).record(
+        &crate::audit::AuditEntry::new(
+            crate::audit::Operation::HandOut,
+            crate::audit::Outcome::Ok,
+            Utc::now(),
+        )
+        .for_target(target)
+        .with_detail(format!("to consumer '{consumer}'")),
+    );
 }
 
 /// The reminder for `target` was shown today: not again until tomorrow.

@@ -2,6 +2,7 @@
 //! tokens, encrypted at rest with the key in the OS keyring (or a passphrase),
 //! written crash-safe and shared safely between the app and the CLI.
 
+pub mod consumers;
 pub mod crypto;
 pub mod csv_import;
 pub mod discovery_cache;

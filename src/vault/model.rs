@@ -29,6 +29,9 @@ pub struct VaultData {
     /// Providers' discovery documents, reused for a day.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub discovery: Vec<super::discovery_cache::CachedDiscovery>,
+    /// Applications that fetch access tokens from the gateway (keys hashed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub consumers: Vec<super::consumers::Consumer>,
 }
 
 impl Default for VaultData {
@@ -40,6 +43,7 @@ impl Default for VaultData {
             directory: Vec::new(),
             settings: Settings::default(),
             discovery: Vec::new(),
+            consumers: Vec::new(),
         }
     }
 }

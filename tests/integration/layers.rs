@@ -1,4 +1,4 @@
-//! The faces (the window and the CLI) reach the vault, the identity client, the
+//! The faces (the window, the CLI and the gateway) reach the vault, the identity client, the
 //! keep-alive and everything below only through `desk`: a grep over their source.
 
 use std::path::{Path, PathBuf};
@@ -36,6 +36,7 @@ fn the_window_and_the_cli_reach_everything_below_only_through_desk() {
     let mut files = Vec::new();
     rust_files(&root.join("ui"), &mut files);
     rust_files(&root.join("cli"), &mut files);
+    rust_files(&root.join("gateway"), &mut files);
     assert!(files.len() > 10, "the faces' source was found");
     let mut found = Vec::new();
     for file in &files {

@@ -10,6 +10,7 @@ mod cli_keepalive;
 mod cli_schedule;
 mod cli_sign_in;
 mod cli_vault;
+mod gateway;
 mod grant_chaos;
 mod grant_safety;
 mod gui;

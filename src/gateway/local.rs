@@ -1,0 +1,187 @@
+//! The local channel: a Unix socket in the vault folder that only this OS user can
+//! open (mode 0600), so local programs (`tokendesk token`) get a token without a
+//! key, without unlocking the vault and without a process start's key-store trip.
+//! One JSON line asks, one JSON line answers.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+
+use super::Gateway;
+use crate::desk::model::TokenTarget;
+
+pub const SOCKET_FILE: &str = "gateway.sock";
+
+/// One question on the local socket.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct LocalRequest {
+    pub data_source: String,
+    #[serde(default)]
+    pub user: Option<String>,
+    #[serde(default)]
+    pub scope: Option<String>,
+}
+
+/// Its answer: a token, or why none.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct LocalAnswer {
+    #[serde(default)]
+    pub access_token: Option<String>,
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+#[cfg(unix)]
+pub(super) fn serve(
+    dir: &Path,
+    gateway: Arc<Gateway>,
+    stop: CancellationToken,
+) -> std::io::Result<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(SOCKET_FILE);
+    // A socket left by a gateway that was killed: nobody answers on it.
+    if path.exists() && std::os::unix::net::UnixStream::connect(&path).is_err() {
+        std::fs::remove_file(&path)?;
+    }
+    // Created private: the umask makes the socket 0600 from its first moment.
+    let listener = {
+        let _private = PrivateUmask::set();
+        tokio::net::UnixListener::bind(&path)?
+    };
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    tokio::spawn(async move {
+        loop {
+            let stream = tokio::select! {
+                _ = stop.cancelled() => return,
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(_) => continue,
+                },
+            };
+            let gateway = gateway.clone();
+            tokio::spawn(async move {
+                let _ =
+                    tokio::time::timeout(Duration::from_secs(120), answer(stream, gateway)).await;
+            });
+        }
+    });
+    Ok(path)
+}
+
+#[cfg(not(unix))]
+pub(super) fn serve(
+    dir: &Path,
+    _gateway: Arc<Gateway>,
+    _stop: CancellationToken,
+) -> std::io::Result<PathBuf> {
+    // Windows: a named pipe with a user-only ACL is the equivalent; not built yet,
+    // so local programs open the vault themselves.
+    Ok(dir.join(SOCKET_FILE))
+}
+
+#[cfg(unix)]
+struct PrivateUmask(libc::mode_t);
+
+#[cfg(unix)]
+impl PrivateUmask {
+    fn set() -> Self {
+        // SAFETY: umask only swaps the process's file-creation mask.
+        PrivateUmask(unsafe { libc::umask(0o177) })
+    }
+}
+
+#[cfg(unix)]
+impl Drop for PrivateUmask {
+    fn drop(&mut self) {
+        // SAFETY: restores the mask saved in `set`.
+        unsafe {
+            libc::umask(self.0);
+        }
+    }
+}
+
+#[cfg(unix)]
+async fn answer(stream: tokio::net::UnixStream, gateway: Arc<Gateway>) {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+    let (read, mut write) = stream.into_split();
+    let mut line = String::new();
+    let mut reader = BufReader::new(read).take(8192);
+    if reader.read_line(&mut line).await.is_err() {
+        return;
+    }
+    let reply = match serde_json::from_str::<LocalRequest>(&line) {
+        Ok(request) => {
+            let target = TokenTarget {
+                data_source: request.data_source,
+                app_user: request.user.filter(|u| !u.trim().is_empty()),
+            };
+            match gateway
+                .access_token(&target, request.scope.as_deref())
+                .await
+            {
+                Ok(handed) => {
+                    gateway.metrics.hand_out();
+                    crate::desk::tokens::record_hand_out(&gateway.dir(), "local program", &target);
+                    LocalAnswer {
+                        access_token: Some(handed.token.expose().to_string()),
+                        error: None,
+                    }
+                }
+                Err(e) => LocalAnswer {
+                    access_token: None,
+                    error: Some(e.to_string()),
+                },
+            }
+        }
+        Err(e) => LocalAnswer {
+            access_token: None,
+            error: Some(format!("unreadable request: {e}")),
+        },
+    };
+    let mut text = serde_json::to_string(&reply).unwrap_or_default();
+    text.push('\n');
+    let _ = write.write_all(text.as_bytes()).await;
+}
+
+/// Asks a gateway serving the vault in `dir` for a token. `None` when no gateway
+/// answers there (the caller opens the vault itself); `Some(Err)` when it answered
+/// that it has none.
+pub async fn ask_local_gateway(
+    dir: &Path,
+    request: &LocalRequest,
+) -> Option<Result<String, String>> {
+    #[cfg(unix)]
+    {
+        use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+        let path = dir.join(SOCKET_FILE);
+        let connect = tokio::net::UnixStream::connect(&path);
+        let stream = tokio::time::timeout(Duration::from_millis(500), connect)
+            .await
+            .ok()?
+            .ok()?;
+        let (read, mut write) = stream.into_split();
+        let mut text = serde_json::to_string(request).ok()?;
+        text.push('\n');
+        write.write_all(text.as_bytes()).await.ok()?;
+        let mut line = String::new();
+        let mut reader = BufReader::new(read).take(1 << 20);
+        tokio::time::timeout(Duration::from_secs(90), reader.read_line(&mut line))
+            .await
+            .ok()?
+            .ok()?;
+        let answer: LocalAnswer = serde_json::from_str(&line).ok()?;
+        match (answer.access_token, answer.error) {
+            (Some(token), _) => Some(Ok(token)),
+            (None, Some(error)) => Some(Err(error)),
+            (None, None) => None,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (dir, request);
+        None
+    }
+}

@@ -1,0 +1,264 @@
+//! `tokendesk serve`: the vault unlocked once, the keep-alive running all the time,
+//! and access tokens handed to applications over HTTP on a loopback address (with a
+//! consumer key) and to local programs over a socket only this OS user can open.
+//! A face like the window and the CLI: everything it does goes through `desk`.
+
+mod handlers;
+mod local;
+mod metrics;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio_util::sync::CancellationToken;
+
+use crate::desk::DeskError;
+use crate::desk::model::{Clock, Secret, SystemClock, TokenTarget, TokioSleeper, Vault, VaultData};
+use crate::desk::tokens::{RenewOptions, Selection};
+
+pub use local::{LocalRequest, SOCKET_FILE, ask_local_gateway};
+pub use metrics::Metrics;
+
+/// Where and how the gateway runs.
+pub struct ServeOptions {
+    pub listen: SocketAddr,
+    /// How often the keep-alive looks for due tokens; `None`: the vault's setting.
+    pub keepalive_every: Option<Duration>,
+}
+
+/// What every request handler shares.
+pub(crate) struct Gateway {
+    dir: PathBuf,
+    /// The vault as last read or written; requests answered from the cache read
+    /// only this, never the disk.
+    snapshot: RwLock<Arc<VaultData>>,
+    /// The handle that redeems and renews (its writes go through the guarded path).
+    vault: tokio::sync::Mutex<Vault>,
+    /// One redemption per token at a time: the others wait here, then find the
+    /// fresh access token in the snapshot.
+    flights: Mutex<HashMap<TokenTarget, Arc<tokio::sync::Mutex<()>>>>,
+    pub(crate) metrics: Metrics,
+    /// Bad keys per address, to slow guessing down.
+    failures: Mutex<HashMap<std::net::IpAddr, u32>>,
+    pub(crate) next_keepalive: Mutex<Option<DateTime<Utc>>>,
+}
+
+/// A token handed out, with when it stops working.
+pub(crate) struct HandOut {
+    pub token: Secret,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl Gateway {
+    fn new(vault: Vault) -> Self {
+        Gateway {
+            dir: vault.dir().to_path_buf(),
+            snapshot: RwLock::new(Arc::new(vault.data().clone())),
+            vault: tokio::sync::Mutex::new(vault),
+            flights: Mutex::new(HashMap::new()),
+            metrics: Metrics::default(),
+            failures: Mutex::new(HashMap::new()),
+            next_keepalive: Mutex::new(None),
+        }
+    }
+
+    pub(crate) fn dir(&self) -> PathBuf {
+        self.dir.clone()
+    }
+
+    pub(crate) fn data(&self) -> Arc<VaultData> {
+        self.snapshot
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn publish(&self, data: &VaultData) {
+        let mut snapshot = self.snapshot.write().unwrap_or_else(|e| e.into_inner());
+        if data.generation >= snapshot.generation {
+            *snapshot = Arc::new(data.clone());
+        }
+    }
+
+    /// An access token for `target`: from the snapshot while it lives five more
+    /// minutes, else one redemption through the guarded path while every other
+    /// request for the same token waits for it.
+    pub(crate) async fn access_token(
+        &self,
+        target: &TokenTarget,
+        scope: Option<&str>,
+    ) -> Result<HandOut, DeskError> {
+        let now = SystemClock.now();
+        if let Some((token, expires_at)) =
+            crate::desk::tokens::cached_access(&self.data(), target, scope, now)
+        {
+            self.metrics.cache_hit();
+            return Ok(HandOut { token, expires_at });
+        }
+        let flight = {
+            let mut flights = self.flights.lock().unwrap_or_else(|e| e.into_inner());
+            flights.entry(target.clone()).or_default().clone()
+        };
+        let _turn = flight.lock().await;
+        // The request ahead of this one may have renewed it meanwhile.
+        if let Some((token, expires_at)) =
+            crate::desk::tokens::cached_access(&self.data(), target, scope, SystemClock.now())
+        {
+            self.metrics.cache_hit();
+            return Ok(HandOut { token, expires_at });
+        }
+        let mut handle = self.vault.lock().await.another_handle();
+        let result =
+            crate::desk::tokens::access_token(&mut handle, target, scope, &SystemClock).await;
+        self.publish(handle.data());
+        self.metrics.redemption(result.is_ok());
+        let token = result?;
+        let expires_at =
+            crate::desk::tokens::cached_access(handle.data(), target, scope, SystemClock.now())
+                .map_or_else(|| SystemClock.now(), |(_, at)| at);
+        Ok(HandOut { token, expires_at })
+    }
+
+    /// A bad key from `from`: the answer waits a little longer each time (at most
+    /// two seconds), so guessing keys is slow.
+    pub(crate) async fn bad_key(&self, from: std::net::IpAddr) {
+        let count = {
+            let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+            let count = failures.entry(from).or_insert(0);
+            *count = count.saturating_add(1);
+            *count
+        };
+        let delay = Duration::from_millis(u64::from(count.min(20)) * 100);
+        tokio::time::sleep(delay).await;
+    }
+
+    pub(crate) fn good_key(&self, from: std::net::IpAddr) {
+        self.failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&from);
+    }
+
+    /// Renews what is due, through the guarded path; other processes may renew
+    /// beside it. Reads the vault again first, so their changes are served too.
+    async fn keepalive(&self) {
+        let mut vault = self.vault.lock().await;
+        if let Err(e) = vault.reload() {
+            tracing::warn!(error = %e, "the gateway could not re-read the vault");
+        }
+        let mut handle = vault.another_handle();
+        drop(vault);
+        let report = crate::desk::tokens::renew(
+            &mut handle,
+            &Selection::Due,
+            &RenewOptions::default(),
+            &SystemClock,
+            &TokioSleeper,
+            |_| {},
+        )
+        .await;
+        self.publish(handle.data());
+        self.metrics
+            .keepalive_finished(report.as_ref().ok().map(|r| r.counts()));
+        if let Err(e) = report {
+            tracing::warn!(error = %e, "keep-alive run failed");
+        }
+    }
+}
+
+/// Runs the gateway until Ctrl+C or SIGTERM: never in the middle of a vault write,
+/// since every write is one guarded step the shutdown waits for.
+pub async fn serve(vault: Vault, options: ServeOptions) -> Result<(), String> {
+    if !options.listen.ip().is_loopback() {
+        return Err(format!(
+            "{} is not a loopback address. This tokendesk serves plain HTTP, which is safe only on 127.0.0.1 or [::1]; put a TLS reverse proxy in front of it to reach it from other machines.",
+            options.listen
+        ));
+    }
+    let dir = vault.dir().to_path_buf();
+    let interval = options.keepalive_every.unwrap_or_else(|| {
+        let hours = vault.data().settings.keepalive_interval_hours.max(1);
+        Duration::from_secs(u64::try_from(hours).unwrap_or(4) * 3600)
+    });
+    let gateway = Arc::new(Gateway::new(vault));
+    let listener = tokio::net::TcpListener::bind(options.listen)
+        .await
+        .map_err(|e| format!("Could not listen on {}: {e}", options.listen))?;
+    let address = listener
+        .local_addr()
+        .map_err(|e| format!("Could not listen on {}: {e}", options.listen))?;
+    let stop = CancellationToken::new();
+    let socket = local::serve(&dir, gateway.clone(), stop.clone())
+        .map_err(|e| format!("Could not open the local socket in {}: {e}", dir.display()))?;
+    println!("tokendesk gateway listening on http://{address}");
+    println!("  local programs: {}", socket.display());
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+
+    let keepalive = tokio::spawn(keepalive_loop(gateway.clone(), interval, stop.clone()));
+    let app = handlers::router(gateway.clone());
+    let shutdown = stop.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        shutdown.cancel();
+    });
+    let served = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(stop.clone().cancelled_owned())
+    .await;
+    stop.cancel();
+    // A keep-alive run in progress finishes its current writes before this returns.
+    let _ = keepalive.await;
+    let _ = std::fs::remove_file(&socket);
+    served.map_err(|e| format!("The gateway stopped: {e}"))
+}
+
+async fn keepalive_loop(gateway: Arc<Gateway>, interval: Duration, stop: CancellationToken) {
+    // A little jitter so that many gateways do not ask the provider at once.
+    let jitter = |base: Duration| base + Duration::from_millis(rand::random::<u64>() % 1000);
+    let mut wait = jitter(Duration::from_secs(1));
+    loop {
+        *gateway
+            .next_keepalive
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = chrono::Duration::from_std(wait)
+            .ok()
+            .map(|d| Utc::now() + d);
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(wait) => {}
+        }
+        gateway.keepalive().await;
+        wait = jitter(interval);
+    }
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut term) = signal(SignalKind::terminate()) else {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// The vault folder's socket, for the window's status strip and `token`.
+pub fn socket_path(dir: &std::path::Path) -> PathBuf {
+    dir.join(SOCKET_FILE)
+}

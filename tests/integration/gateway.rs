@@ -1,0 +1,319 @@
+//! `tokendesk serve` as a real process against the loopback provider: consumer keys
+//! (401/403/404), the token answer, 503 with the consumer status message, exactly
+//! one redemption for 50 concurrent requests, /healthz and /metrics, the local
+//! socket (mode 0600) that `tokendesk token` asks first, and a clean SIGTERM.
+
+use crate::support;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::desk::{self, text};
+use crate::support::oidc_config;
+use crate::support::provider::{Endpoint, TestProvider};
+use chrono::Utc;
+
+/// A running gateway; killed when dropped.
+struct Served {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(home: &Path) -> Served {
+    let mut child = desk::command(
+        home,
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--keepalive-every",
+            "3600",
+        ],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null())
+    .spawn()
+    .expect("serve");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let started = Instant::now();
+    let mut line = String::new();
+    while !line.contains("listening on http://") {
+        line.clear();
+        if stdout.read_line(&mut line).unwrap_or(0) == 0
+            || started.elapsed() > Duration::from_secs(30)
+        {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the gateway did not start");
+        }
+    }
+    let base = line.trim().rsplit(' ').next().expect("address").to_string();
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+    Served { child, base }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokendesk::identity::http::install_crypto_provider();
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+async fn get(client: &reqwest::Client, url: &str, key: Option<&str>) -> (u16, serde_json::Value) {
+    let mut request = client.get(url);
+    if let Some(key) = key {
+        request = request.bearer_auth(key);
+    }
+    let response = request.send().await.expect("the gateway answers");
+    let status = response.status().as_u16();
+    let body = response.json().await.unwrap_or(serde_json::Value::Null);
+    (status, body)
+}
+
+/// Two data sources on the rotating provider: A with one additional user, B.
+fn setup() -> (TestProvider, tempfile::TempDir) {
+    let provider = TestProvider::oidc();
+    let home = support::temp_dir();
+    desk::add_source(
+        &provider,
+        home.path(),
+        "A",
+        oidc_config(&provider),
+        1,
+        Utc::now(),
+    );
+    desk::add_source(
+        &provider,
+        home.path(),
+        "B",
+        oidc_config(&provider),
+        0,
+        Utc::now(),
+    );
+    (provider, home)
+}
+
+fn consumer(home: &Path, args: &[&str]) -> String {
+    let mut all = vec!["consumer", "add"];
+    all.extend_from_slice(args);
+    let out = desk::run(home, &all);
+    assert!(out.status.success(), "{}", text(&out));
+    let key = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(
+        key.starts_with("tdk_") && !key.contains('\n'),
+        "the key alone: {key}"
+    );
+    key
+}
+
+#[test]
+fn consumers_get_tokens_by_key_and_fifty_at_once_cause_one_redemption() {
+    let (provider, home) = setup();
+    let key = consumer(home.path(), &["Portal", "--data-source", "A"]);
+    let all_users = consumer(
+        home.path(),
+        &["Everyone", "--data-source", "A", "--all-users"],
+    );
+    let listed = desk::run(home.path(), &["consumer", "list"]);
+    assert!(!text(&listed).contains(&key), "keys are never listed");
+    let served = serve(home.path());
+    let base = served.base.clone();
+    let runtime = runtime();
+    runtime.block_on(async {
+        let client = reqwest::Client::new();
+        let token = |q: &str| format!("{base}/v1/token?{q}");
+        // Fifty at once for a token with no cached access token: one redemption.
+        let requests: Vec<_> = (0..50)
+            .map(|_| {
+                let client = client.clone();
+                let url = token("data_source=A");
+                let key = key.clone();
+                tokio::spawn(async move { get(&client, &url, Some(&key)).await })
+            })
+            .collect();
+        let mut handed = std::collections::HashSet::new();
+        for request in requests {
+            let (status, body) = request.await.expect("task");
+            assert_eq!(status, 200, "{body}");
+            assert_eq!(body["token_type"], "Bearer");
+            assert!(
+                body["expires_at"]
+                    .as_str()
+                    .is_some_and(|t| t.ends_with('Z'))
+            );
+            handed.insert(body["access_token"].as_str().expect("token").to_string());
+        }
+        assert_eq!(handed.len(), 1, "every consumer got the one fresh token");
+        assert_eq!(
+            provider.requests_to(Endpoint::Token).len(),
+            1,
+            "exactly one redemption"
+        );
+        assert!(
+            provider
+                .issued_access_tokens()
+                .contains(handed.iter().next().unwrap())
+        );
+
+        // Keys: none or unknown → 401; another data source or user → 403; unknown → 404.
+        assert_eq!(get(&client, &token("data_source=A"), None).await.0, 401);
+        assert_eq!(
+            get(&client, &token("data_source=A"), Some("tdk_wrong"))
+                .await
+                .0,
+            401
+        );
+        assert_eq!(
+            get(&client, &token("data_source=B"), Some(&key)).await.0,
+            403
+        );
+        assert_eq!(
+            get(&client, &token("data_source=A&user=USER/0"), Some(&key))
+                .await
+                .0,
+            403
+        );
+        assert_eq!(
+            get(&client, &token("data_source=A&user=nobody"), Some(&key))
+                .await
+                .0,
+            404
+        );
+        assert_eq!(
+            get(&client, &token("data_source=Nope"), Some(&key)).await.0,
+            404
+        );
+        assert_eq!(
+            get(&client, &format!("{base}/v1/token"), Some(&key))
+                .await
+                .0,
+            400
+        );
+        let (status, body) = get(
+            &client,
+            &token("data_source=A&user=USER/0"),
+            Some(&all_users),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+
+        // Monitoring.
+        let (status, health) = get(&client, &format!("{base}/healthz"), None).await;
+        assert_eq!(status, 200, "{health}");
+        assert_eq!(health["tokens"], 3);
+        let metrics = client
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            metrics.contains("tokendesk_hand_outs_total 51"),
+            "{metrics}"
+        );
+        assert!(
+            metrics.contains("tokendesk_redemptions_total{outcome=\"ok\"} 2"),
+            "{metrics}"
+        );
+        assert!(
+            metrics.contains("tokendesk_requests_total{status=\"401\"} 2"),
+            "{metrics}"
+        );
+        for line in metrics.lines().filter(|l| !l.starts_with('#')) {
+            let (name, value) = line.rsplit_once(' ').expect("name value");
+            assert!(value.parse::<f64>().is_ok(), "{line}");
+            assert!(
+                name.starts_with("tokendesk_")
+                    && name.chars().filter(|c| *c == '"').count() % 2 == 0,
+                "{line}"
+            );
+        }
+        // No token or key in the audit log.
+        let audit = std::fs::read_to_string(home.path().join("audit.jsonl")).unwrap_or_default();
+        assert!(audit.contains("to consumer 'Portal'"), "{audit}");
+        assert!(!audit.contains(&key) && !handed.iter().any(|t| audit.contains(t.as_str())));
+    });
+    drop(served);
+}
+
+#[test]
+fn without_a_valid_token_consumers_get_503_with_the_status_message() {
+    let (provider, home) = setup();
+    let key = consumer(home.path(), &["Portal", "--data-source", "B"]);
+    provider.revoke_user(desk::ACCOUNT);
+    let served = serve(home.path());
+    let runtime = runtime();
+    runtime.block_on(async {
+        let client = reqwest::Client::new();
+        let (status, body) = get(
+            &client,
+            &format!("{}/v1/token?data_source=B", served.base),
+            Some(&key),
+        )
+        .await;
+        assert_eq!(status, 503, "{body}");
+        assert_eq!(body["error"], "no_token");
+        assert!(!body["message"].as_str().unwrap_or("").is_empty(), "{body}");
+        assert!(body["reason"].as_str().is_some(), "{body}");
+        let (status, health) = get(&client, &format!("{}/healthz", served.base), None).await;
+        assert_eq!(status, 503, "a token needs the admin: {health}");
+    });
+}
+
+#[cfg(unix)]
+#[test]
+fn local_programs_ask_the_gateway_over_a_private_socket_and_sigterm_stops_it_cleanly() {
+    use std::os::unix::fs::PermissionsExt;
+    let (provider, home) = setup();
+    let mut served = serve(home.path());
+    let socket = home.path().join("gateway.sock");
+    let mode = std::fs::metadata(&socket)
+        .expect("socket")
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600, "only this OS user may open it");
+
+    // Without the passphrase `token` could not open the vault: the token comes from
+    // the gateway.
+    let out = desk::command(home.path(), &["token", "--data-source", "A"])
+        .env_remove("TOKENDESK_PASSPHRASE")
+        .output()
+        .expect("token");
+    assert!(out.status.success(), "{}", text(&out));
+    let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(provider.issued_access_tokens().contains(&token), "{token}");
+
+    unsafe {
+        libc::kill(served.child.id() as i32, libc::SIGTERM);
+    }
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = served.child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "SIGTERM stops it"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success());
+    assert!(!socket.exists(), "the socket goes with the gateway");
+    // Afterwards `token` opens the vault itself again.
+    let out = desk::run(home.path(), &["token", "--data-source", "A"]);
+    assert!(out.status.success(), "{}", text(&out));
+}
