@@ -158,6 +158,8 @@ fn main() {
         target: "-",
     });
 
+    gateway_rows(&provider, &mut rows, runs, measuring);
+
     match std::env::var("DISPLAY") {
         Ok(display) if !display.is_empty() => {
             let (start, rss) = cold_start(home.path(), if measuring { 5 } else { 1 });
@@ -213,4 +215,158 @@ fn cold_start(home: &Path, runs: usize) -> (Duration, i64) {
         let _ = child.wait();
     }
     (median(samples), rss)
+}
+
+/// The gateway: `tokendesk token` on a passphrase vault with and without a gateway
+/// serving it (the same run), `GET /v1/token` latency over a kept-alive connection,
+/// sustained requests per second, and the gateway's memory afterwards.
+fn gateway_rows(provider: &TestProvider, rows: &mut Vec<Row>, runs: usize, measuring: bool) {
+    provider.set_access_lifetime(3600);
+    let home = support::temp_dir();
+    let keys = KeySource::native()
+        .with_passphrase(Secret::new(PASSPHRASE))
+        .with_kdf(KdfParams::recommended());
+    drop(support::vault_with_mappings(
+        provider,
+        home.path(),
+        &keys,
+        100,
+        Utc::now(),
+    ));
+    let token = || tokendesk(home.path(), &["token", "--data-source", "Exchange"]);
+    time_runs(1, token);
+    rows.push(Row {
+        what: "`tokendesk token`, passphrase vault, no gateway".into(),
+        result: ms(time_runs(runs, token)),
+        target: "-",
+    });
+    let added = tokendesk(
+        home.path(),
+        &["consumer", "add", "Bench", "--data-source", "Exchange"],
+    )
+    .output()
+    .expect("consumer add");
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    let key = String::from_utf8_lossy(&added.stdout).trim().to_string();
+    let mut gateway = tokendesk(
+        home.path(),
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--keepalive-every",
+            "3600",
+        ],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null())
+    .spawn()
+    .expect("serve");
+    let mut stdout = BufReader::new(gateway.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    while !line.contains("listening on http://") {
+        line.clear();
+        if stdout.read_line(&mut line).unwrap_or(0) == 0 {
+            let _ = gateway.kill();
+            let _ = gateway.wait();
+            panic!("the gateway did not start");
+        }
+    }
+    let base = line.trim().rsplit(' ').next().unwrap_or("").to_string();
+    rows.push(Row {
+        what: "`tokendesk token`, passphrase vault, gateway serving it (local socket)".into(),
+        result: ms(time_runs(runs, token)),
+        target: "≤ 10 ms",
+    });
+
+    tokendesk::identity::http::install_crypto_provider();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let url = format!("{base}/v1/token?data_source=Exchange");
+    let (p50, p99) = runtime.block_on(async {
+        let client = reqwest::Client::new();
+        let mut samples = Vec::new();
+        let count = if measuring { 5000 } else { 50 };
+        for i in 0..count + 100 {
+            let started = Instant::now();
+            let response = client
+                .get(&url)
+                .bearer_auth(&key)
+                .send()
+                .await
+                .expect("answer");
+            assert_eq!(response.status().as_u16(), 200);
+            let _ = response.bytes().await;
+            if i >= 100 {
+                samples.push(started.elapsed());
+            }
+        }
+        samples.sort();
+        (
+            samples[samples.len() / 2],
+            samples[samples.len() * 99 / 100],
+        )
+    });
+    rows.push(Row {
+        what: "`GET /v1/token` from the cache, kept-alive connection: p50 / p99".into(),
+        result: format!("{} / {}", ms(p50), ms(p99)),
+        target: "≤ 1 ms / ≤ 5 ms",
+    });
+    let seconds = if measuring { 60 } else { 1 };
+    let (done, errors) = runtime.block_on(async {
+        let client = reqwest::Client::new();
+        let until = Instant::now() + Duration::from_secs(seconds);
+        let workers: Vec<_> = (0..8)
+            .map(|_| {
+                let client = client.clone();
+                let url = url.clone();
+                let key = key.clone();
+                tokio::spawn(async move {
+                    let (mut done, mut errors) = (0u64, 0u64);
+                    while Instant::now() < until {
+                        match client.get(&url).bearer_auth(&key).send().await {
+                            Ok(r) if r.status().is_success() => {
+                                let _ = r.bytes().await;
+                                done += 1;
+                            }
+                            _ => errors += 1,
+                        }
+                    }
+                    (done, errors)
+                })
+            })
+            .collect();
+        let mut total = (0, 0);
+        for worker in workers {
+            let (done, errors) = worker.await.expect("worker");
+            total.0 += done;
+            total.1 += errors;
+        }
+        total
+    });
+    rows.push(Row {
+        what: format!("`GET /v1/token`, 8 clients for {seconds} s (same 2 cores as the gateway)"),
+        result: format!(
+            "{:.0} requests/s, {errors} errors",
+            done as f64 / seconds as f64
+        ),
+        target: "≥ 2,000/s, 0 errors",
+    });
+    rows.push(Row {
+        what: "gateway RSS after these requests (100 mappings)".into(),
+        result: format!(
+            "{:.1} MiB",
+            vm_rss_kib(gateway.id()).unwrap_or(0) as f64 / 1024.0
+        ),
+        target: "≤ 25 MB",
+    });
+    let _ = gateway.kill();
+    let _ = gateway.wait();
 }
