@@ -120,6 +120,8 @@ fn consumer(home: &Path, args: &[&str]) -> String {
 #[test]
 fn consumers_get_tokens_by_key_and_fifty_at_once_cause_one_redemption() {
     let (provider, home) = setup();
+    // The provider states a lifetime, so /metrics has an expiry for what it renews.
+    provider.set_refresh_lifetime(Some(86_400));
     let key = consumer(home.path(), &["Portal", "--data-source", "A"]);
     let all_users = consumer(
         home.path(),
@@ -232,16 +234,34 @@ fn consumers_get_tokens_by_key_and_fifty_at_once_cause_one_redemption() {
             metrics.contains("tokendesk_requests_total{status=\"401\"} 2"),
             "{metrics}"
         );
-        for line in metrics.lines().filter(|l| !l.starts_with('#')) {
-            let (name, value) = line.rsplit_once(' ').expect("name value");
-            assert!(value.parse::<f64>().is_ok(), "{line}");
-            assert!(
-                name.starts_with("tokendesk_")
-                    && name.chars().filter(|c| *c == '"').count() % 2 == 0,
-                "{line}"
-            );
-        }
-        // No token or key in the audit log.
+        // As Prometheus reads it: every sample parses, with its labels.
+        let scrape = prometheus_parse::Scrape::parse(metrics.lines().map(|l| Ok(l.to_string())))
+            .expect("Prometheus text format");
+        let sample = |name: &str| {
+            scrape
+                .samples
+                .iter()
+                .find(|s| s.metric == name)
+                .unwrap_or_else(|| panic!("{name} in {metrics}"))
+        };
+        assert!(matches!(
+            sample("tokendesk_hand_outs_total").value,
+            prometheus_parse::Value::Counter(v) if v == 51.0
+        ));
+        assert!(
+            sample("tokendesk_token_expiry_seconds")
+                .labels
+                .get("data_source")
+                .is_some()
+        );
+        assert!(
+            scrape
+                .samples
+                .iter()
+                .any(|s| s.metric == "tokendesk_request_duration_seconds"
+                    && matches!(s.value, prometheus_parse::Value::Histogram(_))),
+            "the latency histogram"
+        );
         let audit = std::fs::read_to_string(home.path().join("audit.jsonl")).unwrap_or_default();
         assert!(audit.contains("to consumer 'Portal'"), "{audit}");
         assert!(!audit.contains(&key) && !handed.iter().any(|t| audit.contains(t.as_str())));
