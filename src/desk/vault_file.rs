@@ -84,6 +84,24 @@ pub fn import(vault: &mut Vault, imported: VaultData, from: &Path) -> Result<usi
     Ok(count)
 }
 
+/// The socket a gateway serving this vault listens on (`tokendesk serve`).
+pub fn gateway_socket(dir: &Path) -> PathBuf {
+    dir.join("gateway.sock")
+}
+
+/// Whether a gateway serves the vault in `dir`: its socket answers.
+pub fn gateway_serving(dir: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        std::os::unix::net::UnixStream::connect(gateway_socket(dir)).is_ok()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        false
+    }
+}
+
 fn audit(dir: &Path, operation: Operation, detail: String) {
     AuditLog::in_dir(dir)
         .record(&AuditEntry::new(operation, Outcome::Ok, Utc::now()).with_detail(detail));

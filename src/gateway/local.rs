@@ -15,6 +15,11 @@ use crate::desk::model::TokenTarget;
 
 pub const SOCKET_FILE: &str = "gateway.sock";
 
+/// Where the socket of the vault in `dir` is (the desk says, for every face).
+fn socket_in(dir: &Path) -> PathBuf {
+    crate::desk::vault_file::gateway_socket(dir)
+}
+
 /// One question on the local socket.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct LocalRequest {
@@ -41,7 +46,7 @@ pub(super) fn serve(
     stop: CancellationToken,
 ) -> std::io::Result<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
-    let path = dir.join(SOCKET_FILE);
+    let path = socket_in(dir);
     // A socket left by a gateway that was killed: nobody answers on it.
     if path.exists() && std::os::unix::net::UnixStream::connect(&path).is_err() {
         std::fs::remove_file(&path)?;
@@ -79,7 +84,7 @@ pub(super) fn serve(
 ) -> std::io::Result<PathBuf> {
     // Windows: a named pipe with a user-only ACL is the equivalent; not built yet,
     // so local programs open the vault themselves.
-    Ok(dir.join(SOCKET_FILE))
+    Ok(socket_in(dir))
 }
 
 #[cfg(unix)]
@@ -156,7 +161,7 @@ pub async fn ask_local_gateway(
     #[cfg(unix)]
     {
         use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-        let path = dir.join(SOCKET_FILE);
+        let path = socket_in(dir);
         let connect = tokio::net::UnixStream::connect(&path);
         let stream = tokio::time::timeout(Duration::from_millis(500), connect)
             .await

@@ -66,6 +66,9 @@ pub struct AppState {
     pub sign_in_method: Method,
     /// Token states derived once per vault generation and minute.
     pub(crate) derived: super::main_window::Derived,
+    /// Whether a gateway serves this vault, and when that was last asked.
+    pub gateway: Option<bool>,
+    gateway_asked: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -135,6 +138,8 @@ impl AppState {
             import: None,
             sign_in_method: Method::Browser,
             derived: Default::default(),
+            gateway: None,
+            gateway_asked: None,
         }
     }
 
@@ -229,6 +234,18 @@ impl AppState {
                         .map_err(|e| super::errors::describe(&e, locale));
                     self.keepalive.last = Some((now, summary));
                 }
+                Event::ConsumerAdded(result) => {
+                    let locale = self.locale;
+                    if let Some(dialog) = self.settings.as_mut() {
+                        dialog.consumers.busy = false;
+                        dialog.consumers.created =
+                            Some(result.map_err(|e| super::errors::describe(&e, locale)));
+                        if matches!(dialog.consumers.created, Some(Ok(_))) {
+                            dialog.consumers.name.clear();
+                        }
+                    }
+                }
+                Event::GatewayServing(serving) => self.gateway = Some(serving),
                 Event::ImportPreview(result) => {
                     let locale = self.locale;
                     if let Some(dialog) = self.import.as_mut() {
@@ -334,6 +351,22 @@ impl AppState {
         }
     }
 
+    /// Asks the worker once a minute whether a gateway serves this vault.
+    fn ask_about_gateway(&mut self, ctx: &egui::Context) {
+        if self.data().is_none() {
+            return;
+        }
+        let now = self.now();
+        let due = self
+            .gateway_asked
+            .is_none_or(|at| now - at >= chrono::Duration::minutes(1));
+        if due {
+            self.gateway_asked = Some(now);
+            self.send(Command::CheckGateway);
+        }
+        ctx.request_repaint_after(std::time::Duration::from_secs(60));
+    }
+
     pub(crate) fn run_keepalive_now(&mut self) {
         self.keepalive.running = true;
         self.send(Command::RunKeepAlive);
@@ -350,6 +383,7 @@ impl AppState {
         self.worker.attach(ui.ctx());
         self.drain_events();
         self.tick_keepalive(ui.ctx());
+        self.ask_about_gateway(ui.ctx());
         super::main_window::show(self, ui);
         super::edit_dialog::show(self, ui);
         super::import_dialog::show(self, ui);

@@ -144,6 +144,18 @@ fn german(english: &str) -> Option<&'static str> {
         }
         "Request Refresh Token" => "Aktualisierungstoken anfordern",
         "Provider" => "Anbieter",
+        "A gateway (tokendesk serve) serves this vault." => {
+            "Ein Gateway (tokendesk serve) bedient diesen Tresor."
+        }
+        "Consumers (applications that fetch access tokens from tokendesk serve)" => {
+            "Konsumenten (Anwendungen, die Zugriffstoken von tokendesk serve abrufen)"
+        }
+        "No consumers yet." => "Noch keine Konsumenten.",
+        "all users" => "alle Benutzer",
+        "New consumer" => "Neuer Konsument",
+        "The key of '{name}', shown only now (tokendesk keeps a salted hash of it):" => {
+            "Der Schlüssel von „{name}“, nur jetzt angezeigt (tokendesk behält nur einen gesalzenen Hash):"
+        }
         "{count} tokens need attention; the most urgent are listed here, all in All mailboxes." => {
             "{count} Token erfordern Aufmerksamkeit; die dringendsten stehen hier, alle unter Alle Postfächer."
         }

@@ -139,6 +139,10 @@ fn status_strip(state: &mut AppState, ui: &mut egui::Ui, data: &VaultData, items
             ui.colored_label(if urgent > 0 { DANGER } else { WARNING }, text);
         }
         ui.separator();
+        if state.gateway == Some(true) {
+            ui.label(state.tr("A gateway (tokendesk serve) serves this vault."));
+            ui.separator();
+        }
         keepalive_status(state, ui);
         if let Some((notice, _)) = &state.notice {
             ui.separator();

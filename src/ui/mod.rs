@@ -1,6 +1,7 @@
 //! The desktop app: the Intrexx-style *Edit data source* dialog done right.
 
 pub mod app;
+pub mod consumers_section;
 pub mod edit_dialog;
 pub mod errors;
 pub mod errors_de;

@@ -20,6 +20,7 @@ pub struct SettingsDialog {
     /// What the scheduler said about the last Install/Remove/Show.
     pub schedule_result: Option<Result<String, String>>,
     pub schedule_busy: bool,
+    pub consumers: super::consumers_section::ConsumersSection,
 }
 
 impl SettingsDialog {
@@ -35,6 +36,7 @@ impl SettingsDialog {
             base: settings.clone(),
             schedule_result: None,
             schedule_busy: false,
+            consumers: Default::default(),
         }
     }
 
@@ -188,6 +190,8 @@ pub fn show(state: &mut AppState, ui: &mut egui::Ui) {
             }
             None => {}
         }
+        ui.separator();
+        super::consumers_section::show(state, ui, &mut dialog.consumers);
         ui.separator();
         ui.horizontal(|ui| {
             let ok = ui.add_enabled(parsed.is_ok(), egui::Button::new(state.tr("OK")));

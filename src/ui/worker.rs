@@ -67,6 +67,15 @@ pub enum Command {
     Renew(Vec<TokenTarget>),
     /// Clear these tokens (All mailboxes › Clear), one vault write.
     ClearTokens(Vec<TokenTarget>),
+    /// A consumer of the gateway; its key comes back once.
+    AddConsumer {
+        name: String,
+        data_source: String,
+        all_users: bool,
+    },
+    RemoveConsumer(String),
+    /// Whether a gateway serves this vault (its local socket answers).
+    CheckGateway,
     /// Read and check a CSV file of users; nothing is written.
     PreviewImport(PathBuf),
     /// Add previewed users to the directory, all or nothing.
@@ -97,6 +106,9 @@ pub enum Event {
     KeepAliveFinished(Result<RenewReport, DeskError>),
     RenewFinished(Result<RenewReport, DeskError>),
     ImportPreview(Result<Vec<AppUser>, DeskError>),
+    /// A new consumer's name and key (shown once), or why none.
+    ConsumerAdded(Result<(String, String), DeskError>),
+    GatewayServing(bool),
     ScheduleFinished(Result<String, DeskError>),
 }
 
@@ -337,6 +349,40 @@ async fn serve(
             Command::ClearTokens(targets) => write(&mut vault, &reporter, |vault| {
                 desk::tokens::clear_all(vault, &targets, now)
             }),
+            Command::AddConsumer {
+                name,
+                data_source,
+                all_users,
+            } => {
+                let result = match vault.as_mut() {
+                    Some(handle) => desk::consumers::add(
+                        handle,
+                        &name,
+                        &data_source,
+                        Vec::new(),
+                        all_users,
+                        now,
+                    ),
+                    None => Err(not_open()),
+                };
+                let result = result.map(|(consumer, key)| (consumer.name, key));
+                if let Some(handle) = vault.as_ref() {
+                    reporter.send(Event::VaultChanged(handle.data().clone()));
+                }
+                reporter.send(Event::ConsumerAdded(result));
+            }
+            Command::RemoveConsumer(name) => write(&mut vault, &reporter, |vault| {
+                desk::consumers::remove(vault, &name, now).map(drop)
+            }),
+            Command::CheckGateway => {
+                let dir = options.vault_dir.clone();
+                let reporter = reporter.clone();
+                tokio::task::spawn_blocking(move || {
+                    reporter.send(Event::GatewayServing(desk::vault_file::gateway_serving(
+                        &dir,
+                    )));
+                });
+            }
             Command::PreviewImport(path) => {
                 let reporter = reporter.clone();
                 tokio::task::spawn_blocking(move || {

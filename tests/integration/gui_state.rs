@@ -90,9 +90,11 @@ fn click(harness: &mut Harness<'static, AppState>, label: &str) {
 
 /// Picks an entry of an open dropdown (the table may show the same words).
 fn pick(harness: &mut Harness<'static, AppState>, entry: &str) {
+    // The open dropdown is drawn last, above everything else.
     harness
         .query_all_by_label(entry)
-        .find(|n| n.accesskit_node().role() != Role::Label)
+        .filter(|n| n.accesskit_node().role() != Role::Label)
+        .last()
         .expect("the entry")
         .click();
     harness.run_steps(3);
@@ -441,4 +443,68 @@ fn request_token_signs_in_with_the_browser_offers_a_code_and_switches_back_after
             ..
         }]
     ));
+}
+
+#[test]
+fn settings_add_a_consumer_show_its_key_once_and_the_strip_says_a_gateway_serves() {
+    let (mut harness, mut end) = window(Lang::En);
+    end.report(Event::GatewayServing(true));
+    harness.run_steps(2);
+    assert!(
+        harness
+            .query_by_label("A gateway (tokendesk serve) serves this vault.")
+            .is_some()
+    );
+    click(&mut harness, "Settings");
+    harness.run_steps(2);
+    let name = harness
+        .query_all_by_label("New consumer")
+        .find(|n| n.accesskit_node().role() == Role::TextInput)
+        .expect("the name field");
+    name.focus();
+    name.type_text("Portal");
+    harness.run_steps(2);
+    harness
+        .query_all_by_value("Data source")
+        .find(|n| n.accesskit_node().role() == Role::ComboBox)
+        .expect("the data source choice")
+        .click();
+    harness.run_steps(2);
+    pick(&mut harness, "Sales");
+    let _ = end.sent();
+    click(&mut harness, "Add");
+    let sent = end.sent();
+    assert!(
+        matches!(&sent[..], [Command::AddConsumer { name, data_source, all_users: false }]
+            if name == "Portal" && data_source == "Sales"),
+        "one consumer for Sales"
+    );
+    end.report(Event::ConsumerAdded(Ok((
+        "Portal".into(),
+        "tdk_shown_once".into(),
+    ))));
+    harness.run_steps(2);
+    assert!(
+        harness
+            .query_all_by_value("tdk_shown_once")
+            .next()
+            .is_some()
+    );
+    harness.get_by_label("Copy").click();
+    harness.step();
+    let copied: Vec<String> = harness
+        .output()
+        .platform_output
+        .commands
+        .iter()
+        .filter_map(|c| match c {
+            egui::OutputCommand::CopyText(text) => Some(text.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        copied,
+        ["tdk_shown_once"],
+        "Copy puts the new key on the clipboard"
+    );
 }
