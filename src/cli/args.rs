@@ -82,7 +82,10 @@ pub enum Command {
     },
 
     /// The applications allowed to fetch tokens from the gateway.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  KEY=$(tokendesk consumer add Portal --data-source Exchange --all-users)\n  tokendesk consumer list\n  tokendesk consumer remove Portal"
+    )]
     Consumer(ConsumerCommand),
 
     /// Print a fresh access token on standard output, and nothing else.
@@ -129,6 +132,9 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum ConsumerCommand {
     /// Add a consumer; its new key goes to standard output, once, and nothing else.
+    #[command(
+        after_help = "Examples:\n  tokendesk consumer add Portal --data-source Exchange\n  tokendesk consumer add Mailer --data-source Exchange --user USER/jdoe --user USER/asmith"
+    )]
     Add {
         name: String,
         /// The data source whose tokens it may fetch.
@@ -142,8 +148,10 @@ pub enum ConsumerCommand {
         all_users: bool,
     },
     /// List the consumers (never their keys).
+    #[command(after_help = "Example:\n  tokendesk consumer list")]
     List,
     /// Remove a consumer; its key stops working at once.
+    #[command(after_help = "Example:\n  tokendesk consumer remove Portal")]
     Remove { name: String },
 }
 

@@ -93,8 +93,7 @@ fn pick(harness: &mut Harness<'static, AppState>, entry: &str) {
     // The open dropdown is drawn last, above everything else.
     harness
         .query_all_by_label(entry)
-        .filter(|n| n.accesskit_node().role() != Role::Label)
-        .last()
+        .rfind(|n| n.accesskit_node().role() != Role::Label)
         .expect("the entry")
         .click();
     harness.run_steps(3);
