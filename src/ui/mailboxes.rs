@@ -31,6 +31,8 @@ const STATE_FILTERS: [TokenState; 7] = [
 /// part of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct RowsKey {
+    /// The dates are formatted in the language of the moment.
+    lang: crate::ui::i18n::Lang,
     generation: u64,
     minute: i64,
     text: String,
@@ -44,6 +46,9 @@ pub struct MailboxesView {
     /// Selected tokens by their stable id (survives renames and re-sorting).
     pub selected: BTreeSet<crate::desk::model::TokenId>,
     rows: Option<(RowsKey, Arc<Vec<TokenRow>>)>,
+    /// The two dates of each row drawn so far, formatted once per rows refresh
+    /// (local time and the locale's format cost more than the rest of a row).
+    dates: std::collections::HashMap<crate::desk::model::TokenId, (String, String)>,
     pub confirm_clear: bool,
     pub renewing: bool,
     /// The last action's outcome, in the admin's language.
@@ -56,8 +61,10 @@ impl MailboxesView {
         &mut self,
         data: &VaultData,
         now: chrono::DateTime<chrono::Utc>,
+        lang: crate::ui::i18n::Lang,
     ) -> Arc<Vec<TokenRow>> {
         let key = RowsKey {
+            lang,
             generation: data.generation,
             minute: now.timestamp().div_euclid(60),
             text: self.text.trim().to_lowercase(),
@@ -74,6 +81,7 @@ impl MailboxesView {
             key.state,
         ));
         self.rows = Some((key, rows.clone()));
+        self.dates.clear();
         rows
     }
 
@@ -172,7 +180,7 @@ pub fn show(state: &mut AppState, ui: &mut egui::Ui, data: &VaultData) {
             .response
             .labelled_by(state_label.id);
     });
-    let rows = state.mailboxes.rows(data, now);
+    let rows = state.mailboxes.rows(data, now, locale.lang);
     let chosen = state.mailboxes.chosen(&rows);
     ui.horizontal_wrapped(|ui| {
         ui.label(locale.fill(
@@ -301,13 +309,20 @@ fn table(state: &mut AppState, ui: &mut egui::Ui, rows: &[TokenRow]) {
                         None => ui.label(label),
                     };
                 });
-                table_row.col(|ui| {
+                let (expires, renewed) = view.dates.entry(row.id).or_insert_with(|| {
                     // "unknown" only for a token whose end nobody stated; no token, no date.
                     let expires = match (row.expires_at, row.state) {
                         (Some(at), _) => locale.date_time(at),
                         (None, TokenState::Missing) => "–".to_string(),
                         (None, _) => locale.tr("unknown").to_string(),
                     };
+                    let renewed = row
+                        .last_renewed_at
+                        .map_or_else(|| "–".to_string(), |at| locale.date_time(at));
+                    (expires, renewed)
+                });
+                let (expires, renewed) = (expires.clone(), renewed.clone());
+                table_row.col(|ui| {
                     ui.label(expires);
                 });
                 table_row.col(|ui| {
@@ -317,10 +332,7 @@ fn table(state: &mut AppState, ui: &mut egui::Ui, rows: &[TokenRow]) {
                     );
                 });
                 table_row.col(|ui| {
-                    ui.label(
-                        row.last_renewed_at
-                            .map_or_else(|| "–".to_string(), |at| locale.date_time(at)),
-                    );
+                    ui.label(renewed);
                 });
                 table_row.col(|ui| {
                     if let Some(error) = &row.last_error {
