@@ -13,6 +13,7 @@ pub mod settings_dialog;
 pub mod sign_in_dialog;
 pub mod widgets;
 pub mod worker;
+mod worker_tasks;
 
 use crate::desk::model::{KeySource, SystemClock};
 use std::path::PathBuf;

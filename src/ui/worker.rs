@@ -17,16 +17,15 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use tokio_util::sync::CancellationToken;
 
 use crate::desk::model::{
-    AppUser, Clock, DataSource, DeviceAuthorization, IdentityError, KeySource, PollEvent,
-    ProviderConfig, Settings, SharedClock, SystemClock, TokenSet, TokenTarget, TokioSleeper, Vault,
-    VaultData, VaultError,
+    AppUser, Clock, DataSource, DeviceAuthorization, IdentityError, KeySource, ProviderConfig,
+    Settings, SystemClock, TokenSet, TokenTarget, Vault, VaultData, VaultError,
 };
 use crate::desk::schedule::{ScheduleAction, VaultAccess};
-use crate::desk::sign_in::{
-    BrowserSignIn, DEFAULT_TIME_LIMIT, DeviceSignIn, Method, PageLanguage, RedirectUri,
-};
-use crate::desk::tokens::{Acceptance, RenewOptions, RenewReport, Selection};
+use crate::desk::sign_in::{Method, PageLanguage, RedirectUri};
+use crate::desk::tokens::{Acceptance, RenewReport, Selection};
 use crate::desk::{self, DeskError};
+
+use super::worker_tasks::{BrowserFlow, browser_flow, device_flow, renew_task};
 
 pub enum Command {
     OpenVault {
@@ -205,13 +204,13 @@ impl DetachedWorker {
 }
 
 #[derive(Clone)]
-struct Reporter {
+pub(super) struct Reporter {
     tx: Sender<Event>,
     repaint: Arc<OnceLock<egui::Context>>,
 }
 
 impl Reporter {
-    fn send(&self, event: Event) {
+    pub(super) fn send(&self, event: Event) {
         let _ = self.tx.send(event);
         if let Some(ctx) = self.repaint.get() {
             ctx.request_repaint();
@@ -413,91 +412,6 @@ async fn serve(
     }
 }
 
-/// Renews on a second handle, through the guarded redemption path, as a task of its own.
-fn renew_task(
-    vault: &Option<Vault>,
-    reporter: &Reporter,
-    clock: &Arc<dyn Clock>,
-    selection: Selection,
-    finished: fn(Result<RenewReport, DeskError>) -> Event,
-) {
-    let Some(mut handle) = second_handle(vault, reporter) else {
-        return;
-    };
-    let reporter = reporter.clone();
-    let clock = SharedClock(clock.clone());
-    tokio::spawn(async move {
-        let result = desk::tokens::renew(
-            &mut handle,
-            &selection,
-            &RenewOptions::default(),
-            &clock,
-            &TokioSleeper,
-            |_| {},
-        )
-        .await;
-        reporter.send(Event::VaultChanged(handle.data().clone()));
-        reporter.send(finished(result));
-    });
-}
-
-async fn device_flow(
-    config: ProviderConfig,
-    graph_root: Option<url::Url>,
-    cancel: &CancellationToken,
-    reporter: &Reporter,
-) -> Result<TokenSet, IdentityError> {
-    let sign_in = DeviceSignIn::start(config, graph_root.as_ref(), &SystemClock).await?;
-    reporter.send(Event::SignInCode(Box::new(sign_in.authorization.clone())));
-    sign_in
-        .wait(&SystemClock, &TokioSleeper, cancel, |event| {
-            if let PollEvent::Waiting { seconds_left, .. } = event {
-                reporter.send(Event::SignInWaiting { seconds_left });
-            }
-        })
-        .await
-}
-
-/// What the browser sign-in needs besides the provider.
-struct BrowserFlow<'a> {
-    redirect_uri: &'a RedirectUri,
-    login_hint: &'a str,
-    page_language: PageLanguage,
-}
-
-async fn browser_flow(
-    config: ProviderConfig,
-    graph_root: Option<url::Url>,
-    browser: BrowserFlow<'_>,
-    cancel: &CancellationToken,
-    reporter: &Reporter,
-) -> Result<TokenSet, IdentityError> {
-    let sign_in = BrowserSignIn::start(
-        config,
-        browser.redirect_uri,
-        browser.login_hint,
-        graph_root.as_ref(),
-    )
-    .await?;
-    let url = sign_in.url().clone();
-    reporter.send(Event::BrowserWaiting(url.clone()));
-    // `open` waits for the launcher: on a blocking thread, never in the way.
-    let opener = reporter.clone();
-    tokio::task::spawn_blocking(move || {
-        if let Err(failure) = crate::desktop::open_in_browser(&url) {
-            opener.send(Event::BrowserNotOpened(failure));
-        }
-    });
-    sign_in
-        .finish(
-            browser.page_language,
-            cancel,
-            DEFAULT_TIME_LIMIT,
-            &SystemClock,
-        )
-        .await
-}
-
 /// Opening the vault fails only with the vault's own errors; the failure screen
 /// offers its ways out by them.
 fn vault_error(error: DeskError) -> VaultError {
@@ -519,7 +433,7 @@ fn report_open(slot: &mut Option<Vault>, result: Result<Vault, VaultError>, repo
 }
 
 /// A handle for network work beside the loop's own.
-fn second_handle(slot: &Option<Vault>, reporter: &Reporter) -> Option<Vault> {
+pub(super) fn second_handle(slot: &Option<Vault>, reporter: &Reporter) -> Option<Vault> {
     match slot {
         Some(vault) => Some(vault.another_handle()),
         None => {

@@ -4,10 +4,10 @@
 
 use crate::support;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, ChildStdout, Output, Stdio};
+use std::process::{Child, ChildStdout, Output};
 use std::time::{Duration, Instant};
 
 use crate::support::desk::{self, ACCOUNT, text};
@@ -40,33 +40,12 @@ fn vault(home: &Path, provider: &TestProvider, redirect_uri: Option<&str>) {
 
 /// `sign-in --data-source A --browser --no-browser` started; returns the child and
 /// the authorization URL it printed.
-// The child goes back to the caller, whose `finish` waits for it.
-#[allow(clippy::zombie_processes)]
 fn start(home: &Path, extra: &[&str]) -> (Child, BufReader<ChildStdout>, String) {
     let mut args = vec!["sign-in", "--data-source", "A", "--browser", "--no-browser"];
     args.extend_from_slice(extra);
-    let mut child = desk::command(home, &args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("sign-in");
-    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
-    let started = Instant::now();
-    loop {
-        let mut line = String::new();
-        if stdout.read_line(&mut line).unwrap_or(0) == 0 {
-            let out = child.wait_with_output().expect("ends");
-            panic!("no page printed: {}", text(&out));
-        }
-        if let Some(page) = line.trim().strip_prefix("Page:") {
-            return (child, stdout, page.trim().to_string());
-        }
-        if started.elapsed() > Duration::from_secs(30) {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("no page shown within 30 s");
-        }
-    }
+    let (child, stdout, line) = desk::spawn_until(home, &args, "Page:");
+    let page = line.trim_start_matches("Page:").trim().to_string();
+    (child, stdout, page)
 }
 
 fn finish(child: Child, mut stdout: BufReader<ChildStdout>) -> Output {

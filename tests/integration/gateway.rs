@@ -5,9 +5,8 @@
 
 use crate::support;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use crate::support::desk::{self, text};
@@ -29,7 +28,7 @@ impl Drop for Served {
 }
 
 fn serve(home: &Path) -> Served {
-    let mut child = desk::command(
+    let (child, mut stdout, line) = desk::spawn_until(
         home,
         &[
             "serve",
@@ -38,25 +37,9 @@ fn serve(home: &Path) -> Served {
             "--keepalive-every",
             "3600",
         ],
-    )
-    .stdout(Stdio::piped())
-    .stderr(Stdio::null())
-    .spawn()
-    .expect("serve");
-    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
-    let started = Instant::now();
-    let mut line = String::new();
-    while !line.contains("listening on http://") {
-        line.clear();
-        if stdout.read_line(&mut line).unwrap_or(0) == 0
-            || started.elapsed() > Duration::from_secs(30)
-        {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("the gateway did not start");
-        }
-    }
-    let base = line.trim().rsplit(' ').next().expect("address").to_string();
+        "listening on http://",
+    );
+    let base = line.rsplit(' ').next().expect("address").to_string();
     std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
     Served { child, base }
 }

@@ -88,6 +88,18 @@ fn click(harness: &mut Harness<'static, AppState>, label: &str) {
     harness.run_steps(2);
 }
 
+/// Selects the data source, opens it with Enter (as the Intrexx guide says) and
+/// switches to the dialog's tab (the main table behind has a column of that name).
+fn open_tab(harness: &mut Harness<'static, AppState>, source: &str, tab: &str) {
+    harness.get_by_label(source).click();
+    harness.run_steps(1);
+    harness.key_press(egui::Key::Enter);
+    harness.run_steps(3);
+    let tabs: Vec<_> = harness.query_all_by_label(tab).collect();
+    tabs.last().expect("the tab").click();
+    harness.run_steps(3);
+}
+
 /// Picks an entry of an open dropdown (the table may show the same words).
 fn pick(harness: &mut Harness<'static, AppState>, entry: &str) {
     // The open dropdown is drawn last, above everything else.
@@ -231,13 +243,7 @@ fn all_mailboxes_lists_every_token_most_urgent_first_and_acts_on_the_selection()
 fn a_renewed_additional_user_shows_its_new_state_without_reopening() {
     let data = vault_data();
     let (mut harness, end) = window_on(Lang::En, data.clone());
-    harness.get_by_label("Support").click();
-    harness.run_steps(1);
-    harness.key_press(egui::Key::Enter);
-    harness.run_steps(3);
-    let tabs: Vec<_> = harness.query_all_by_label("Additional users").collect();
-    tabs.last().expect("the tab").click();
-    harness.run_steps(3);
+    open_tab(&mut harness, "Support", "Additional users");
     assert!(
         harness.query_by_label("renewal due").is_some(),
         "Cleo, 20 days left"
@@ -271,13 +277,7 @@ fn the_german_window_shows_the_providers_and_the_vaults_errors_in_german() {
     );
 
     // A device-code sign-in blocked by Conditional Access.
-    harness.get_by_label("Sales").click();
-    harness.run_steps(1);
-    harness.key_press(egui::Key::Enter);
-    harness.run_steps(3);
-    let tabs: Vec<_> = harness.query_all_by_label("Exchange-Konto").collect();
-    tabs.last().expect("the tab").click();
-    harness.run_steps(3);
+    open_tab(&mut harness, "Sales", "Exchange-Konto");
     let data = vault_data();
     let config = data.data_sources[0].provider.clone();
     let dialog = tokendesk::ui::sign_in_dialog::SignInDialog::new(
@@ -306,13 +306,7 @@ fn the_german_window_shows_the_providers_and_the_vaults_errors_in_german() {
 #[test]
 fn users_are_imported_from_a_csv_file_after_a_preview() {
     let (mut harness, mut end) = window(Lang::En);
-    harness.get_by_label("Sales").click();
-    harness.run_steps(1);
-    harness.key_press(egui::Key::Enter);
-    harness.run_steps(3);
-    let tabs: Vec<_> = harness.query_all_by_label("Additional users").collect();
-    tabs.last().expect("the tab").click();
-    harness.run_steps(3);
+    open_tab(&mut harness, "Sales", "Additional users");
     click(&mut harness, "Import users (CSV)");
     harness.run_steps(2);
     let file = harness
@@ -360,13 +354,7 @@ fn users_are_imported_from_a_csv_file_after_a_preview() {
 fn request_token_signs_in_with_the_browser_offers_a_code_and_switches_back_after_a_policy_block() {
     let data = vault_data();
     let (mut harness, mut end) = window_on(Lang::En, data.clone());
-    harness.get_by_label("Sales").click();
-    harness.run_steps(1);
-    harness.key_press(egui::Key::Enter);
-    harness.run_steps(3);
-    let tabs: Vec<_> = harness.query_all_by_label("Exchange account").collect();
-    tabs.last().expect("the tab").click();
-    harness.run_steps(3);
+    open_tab(&mut harness, "Sales", "Exchange account");
     // The token is healthy, so Request is gray; then it is cleared.
     let button = harness.get_by_label("Request MS365 Refresh Token");
     assert!(

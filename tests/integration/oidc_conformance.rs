@@ -587,27 +587,12 @@ fn oidc_provider_browser_sign_in_with_pkce_stores_the_named_account() {
             })
             .unwrap();
     }
-    let mut child = desk::command(
+    let (child, mut stdout, line) = desk::spawn_until(
         home.path(),
         &["sign-in", "--data-source", "A", "--browser", "--no-browser"],
-    )
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .expect("sign-in");
-    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
-    let started = Instant::now();
-    let page_url = loop {
-        let mut line = String::new();
-        assert!(
-            stdout.read_line(&mut line).unwrap_or(0) > 0,
-            "no page shown"
-        );
-        if let Some(page) = line.trim().strip_prefix("Page:") {
-            break page.trim().to_string();
-        }
-        assert!(started.elapsed() < Duration::from_secs(30), "no page shown");
-    };
+        "Page:",
+    );
+    let page_url = line.trim_start_matches("Page:").trim().to_string();
     // A forged answer first (a page that guessed the port, with another state):
     // refused, and the real one still completes.
     let redirect_uri = Url::parse(&page_url)

@@ -186,3 +186,35 @@ impl Drop for Tmpfs {
         let _ = Command::new("umount").arg("-l").arg(&self.path).status();
     }
 }
+
+/// Starts `tokendesk ARGS` with stdout piped and reads its output until a line
+/// containing `marker` (at most 30 s); returns the process, the rest of its
+/// stdout, and that line. The process is killed if the line never comes.
+// The child goes back to the caller, which waits for it.
+#[allow(clippy::zombie_processes)]
+pub fn spawn_until(
+    home: &Path,
+    args: &[&str],
+    marker: &str,
+) -> (Child, std::io::BufReader<std::process::ChildStdout>, String) {
+    use std::io::BufRead;
+    let mut child = command(home, args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start tokendesk");
+    let mut stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    let started = Instant::now();
+    loop {
+        let mut line = String::new();
+        let ended = stdout.read_line(&mut line).unwrap_or(0) == 0;
+        if line.contains(marker) {
+            return (child, stdout, line.trim().to_string());
+        }
+        if ended || started.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("ends");
+            panic!("no line with '{marker}' from {args:?}: {}", text(&out));
+        }
+    }
+}
