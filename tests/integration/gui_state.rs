@@ -100,6 +100,16 @@ fn open_tab(harness: &mut Harness<'static, AppState>, source: &str, tab: &str) {
     harness.run_steps(3);
 }
 
+/// Microsoft's answer when Conditional Access blocks a sign-in (AADSTS53003).
+fn blocked_by_conditional_access() -> IdentityError {
+    let body = tokendesk::identity::error::ProviderErrorBody {
+        error: "invalid_grant".into(),
+        error_codes: vec![53003],
+        ..Default::default()
+    };
+    tokendesk::identity::error::classify(&body, Some(400))
+}
+
 /// Picks an entry of an open dropdown (the table may show the same words).
 fn pick(harness: &mut Harness<'static, AppState>, entry: &str) {
     // The open dropdown is drawn last, above everything else.
@@ -287,13 +297,9 @@ fn the_german_window_shows_the_providers_and_the_vaults_errors_in_german() {
         &config,
     );
     harness.state_mut().sign_in = Some(dialog);
-    let body = tokendesk::identity::error::ProviderErrorBody {
-        error: "invalid_grant".into(),
-        error_codes: vec![53003],
-        ..Default::default()
-    };
-    let blocked: IdentityError = tokendesk::identity::error::classify(&body, Some(400));
-    end.report(Event::SignInFinished(Box::new(Err(blocked))));
+    end.report(Event::SignInFinished(Box::new(Err(
+        blocked_by_conditional_access(),
+    ))));
     harness.run_steps(3);
     assert!(
         harness
@@ -409,13 +415,9 @@ fn request_token_signs_in_with_the_browser_offers_a_code_and_switches_back_after
     ));
 
     // The device code is blocked by Conditional Access: one click back to the browser.
-    let body = tokendesk::identity::error::ProviderErrorBody {
-        error: "invalid_grant".into(),
-        error_codes: vec![53003],
-        ..Default::default()
-    };
-    let blocked: IdentityError = tokendesk::identity::error::classify(&body, Some(400));
-    end.report(Event::SignInFinished(Box::new(Err(blocked))));
+    end.report(Event::SignInFinished(Box::new(Err(
+        blocked_by_conditional_access(),
+    ))));
     harness.run_steps(3);
     assert!(
         harness
