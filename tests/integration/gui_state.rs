@@ -497,3 +497,17 @@ fn settings_add_a_consumer_show_its_key_once_and_the_strip_says_a_gateway_serves
         "Copy puts the new key on the clipboard"
     );
 }
+
+#[test]
+fn the_server_is_chosen_once_the_api_decides_it_for_graph() {
+    let (mut harness, _end) = window(Lang::En);
+    open_tab(&mut harness, "Sales", "Exchange account");
+    assert!(
+        harness
+            .query_by_label("Microsoft Graph (the API chosen on the General tab)")
+            .is_some(),
+        "Graph on General: the tab names it, no second choice"
+    );
+    assert!(harness.query_all_by_label("Office365").next().is_none());
+    assert!(harness.query_all_by_label("EWS URL").next().is_none());
+}
