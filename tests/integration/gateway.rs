@@ -28,6 +28,11 @@ impl Drop for Served {
 }
 
 fn serve(home: &Path) -> Served {
+    serve_every(home, "3600")
+}
+
+/// A gateway whose keep-alive looks for due tokens every `seconds`.
+fn serve_every(home: &Path, seconds: &str) -> Served {
     let (child, mut stdout, line) = desk::spawn_until(
         home,
         &[
@@ -35,7 +40,7 @@ fn serve(home: &Path) -> Served {
             "--listen",
             "127.0.0.1:0",
             "--keepalive-every",
-            "3600",
+            seconds,
         ],
         "listening on http://",
     );
@@ -319,4 +324,57 @@ fn local_programs_ask_the_gateway_over_a_private_socket_and_sigterm_stops_it_cle
     // Afterwards `token` opens the vault itself again.
     let out = desk::run(home.path(), &["token", "--data-source", "A"]);
     assert!(out.status.success(), "{}", text(&out));
+}
+
+#[test]
+fn a_gateway_killed_during_its_keep_alive_run_loses_no_grant() {
+    let provider = TestProvider::oidc();
+    let home = support::temp_dir();
+    // Twenty tokens last used 30 days ago: all due for the keep-alive.
+    let long_ago = Utc::now() - chrono::Duration::days(30);
+    desk::add_source(
+        &provider,
+        home.path(),
+        "A",
+        oidc_config(&provider),
+        19,
+        long_ago,
+    );
+    // The provider answers slowly: the kill lands while the renewals are in flight.
+    provider.set_token_latency(Duration::from_millis(1500));
+    let served = serve_every(home.path(), "1");
+    desk::wait_until(
+        "the keep-alive asks the provider",
+        Duration::from_secs(20),
+        || provider.in_flight() > 0,
+    );
+    drop(served); // SIGKILL, with token requests in flight
+
+    // Restarted, it renews everything: the killed run's locks do not block it,
+    // and no token the provider already retired is ever sent.
+    provider.set_token_latency(Duration::ZERO);
+    let _served = serve_every(home.path(), "1");
+    let renewed = |home: &Path| {
+        let vault = tokendesk::vault::Vault::open(home, &desk::keys()).expect("vault");
+        vault
+            .data()
+            .each_token()
+            .filter(|owner| owner.record().last_redeemed_at.is_some())
+            .count()
+    };
+    desk::wait_until("every token renewed", Duration::from_secs(30), || {
+        renewed(home.path()) == 20
+    });
+    assert_eq!(provider.replays(), 0, "no retired token was sent");
+    assert_eq!(provider.revoked_grants(), 0, "no grant was lost");
+    let vault = tokendesk::vault::Vault::open(home.path(), &desk::keys()).expect("vault");
+    for owner in vault.data().each_token() {
+        let token = owner.record().refresh_token.as_ref().expect("a token");
+        assert_eq!(
+            provider.grant_state(token.expose()),
+            crate::support::provider::GrantState::Current,
+            "{}",
+            owner.account()
+        );
+    }
 }
