@@ -81,6 +81,15 @@ pub enum Command {
         keepalive_every: Option<u64>,
     },
 
+    /// Run the gateway as a service of the system (a systemd user service on Linux).
+    #[command(
+        after_help = "Examples:\n  tokendesk service install --listen 127.0.0.1:8470\n  tokendesk --passphrase-file /etc/tokendesk/pass service install\n  tokendesk service status\n  tokendesk service remove"
+    )]
+    Service {
+        #[command(subcommand)]
+        action: ServiceCommand,
+    },
+
     /// The applications allowed to fetch tokens from the gateway.
     #[command(
         subcommand,
@@ -127,6 +136,23 @@ pub enum Command {
         #[arg(long)]
         yes: bool,
     },
+}
+
+#[derive(Debug, Clone, Copy, Subcommand)]
+pub enum ServiceCommand {
+    /// Write, enable and start the service running `tokendesk serve`.
+    #[command(after_help = "Example:\n  tokendesk service install --listen 127.0.0.1:8470")]
+    Install {
+        /// The address the gateway listens on (a loopback address).
+        #[arg(long, default_value = "127.0.0.1:8470")]
+        listen: std::net::SocketAddr,
+    },
+    /// Stop and delete the service.
+    #[command(after_help = "Example:\n  tokendesk service remove")]
+    Remove,
+    /// Whether the service is installed and running.
+    #[command(after_help = "Example:\n  tokendesk service status")]
+    Status,
 }
 
 #[derive(Debug, Subcommand)]

@@ -91,6 +91,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Schedule(command) => context().and_then(|c| schedule(command, &c)),
         Command::Clear { target, yes } => context().and_then(|c| token_ops::clear(target, yes, &c)),
         Command::Consumer(command) => context().and_then(|c| consumer::run(command, &c)),
+        Command::Service { action } => context().and_then(|c| service(action, &c)),
         Command::Serve {
             listen,
             keepalive_every,
@@ -112,6 +113,41 @@ pub fn run(cli: Cli) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn service(command: ServiceCommand, context: &Context) -> Result<ExitCode, String> {
+    use crate::desk::schedule::{ScheduleAction, VaultAccess};
+    let (action, listen) = match command {
+        ServiceCommand::Install { listen } => {
+            if !listen.ip().is_loopback() {
+                return Err(format!(
+                    "{listen} is not a loopback address; the gateway serves plain HTTP only on 127.0.0.1 or [::1]."
+                ));
+            }
+            (ScheduleAction::Install, listen)
+        }
+        ServiceCommand::Remove => (
+            ScheduleAction::Remove,
+            std::net::SocketAddr::from(([127, 0, 0, 1], 8470)),
+        ),
+        ServiceCommand::Status => (
+            ScheduleAction::Show,
+            std::net::SocketAddr::from(([127, 0, 0, 1], 8470)),
+        ),
+    };
+    // Like the schedule: a passphrase vault's service needs the passphrase file.
+    let vault = (action == ScheduleAction::Install)
+        .then(|| context.open().ok())
+        .flatten();
+    let access = VaultAccess {
+        dir: &context.vault_dir,
+        passphrase_file: context.passphrase_file(),
+        passphrase_protected: vault.as_ref().is_some_and(|v| v.is_passphrase_protected()),
+    };
+    let report =
+        crate::desk::schedule::service(action, &access, listen).map_err(|e| e.to_string())?;
+    println!("{report}");
+    Ok(ExitCode::SUCCESS)
 }
 
 fn schedule(command: ScheduleCommand, context: &Context) -> Result<ExitCode, String> {

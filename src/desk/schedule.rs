@@ -32,6 +32,22 @@ pub fn run(action: ScheduleAction, access: &VaultAccess<'_>) -> Result<String, D
     })
 }
 
+/// The gateway as a service of the system (`tokendesk service install|remove|status`).
+pub fn service(
+    action: ScheduleAction,
+    access: &VaultAccess<'_>,
+    listen: std::net::SocketAddr,
+) -> Result<String, DeskError> {
+    let platform = Platform::detect()?;
+    Ok(match action {
+        ScheduleAction::Install => {
+            crate::schedule::service::install(&platform, &job(access)?, listen)?
+        }
+        ScheduleAction::Remove => crate::schedule::service::remove(&platform)?,
+        ScheduleAction::Show => crate::schedule::service::status(&platform)?,
+    })
+}
+
 /// The job for this vault. A passphrase vault needs the passphrase file: a job
 /// without it would fail every night, unseen.
 pub fn job(access: &VaultAccess<'_>) -> Result<Job, DeskError> {

@@ -2,6 +2,7 @@
 //! systemd user timer on Linux, a launchd agent on macOS, a Task Scheduler task on
 //! Windows — each running `tokendesk renew --due` once a day.
 
+pub mod service;
 pub mod units;
 
 use std::fs;

@@ -19,6 +19,11 @@ pub struct Job {
 
 impl Job {
     pub fn arguments(&self) -> Vec<String> {
+        self.arguments_for(&["renew", "--due"])
+    }
+
+    /// The global options that open this vault, then `command`.
+    pub fn arguments_for(&self, command: &[&str]) -> Vec<String> {
         let mut args = Vec::new();
         if let Some(dir) = &self.vault_dir {
             args.push("--vault-dir".to_string());
@@ -28,14 +33,14 @@ impl Job {
             args.push("--passphrase-file".to_string());
             args.push(file.display().to_string());
         }
-        args.extend(["renew", "--due"].map(String::from));
+        args.extend(command.iter().map(|s| s.to_string()));
         args
     }
 }
 
 /// systemd quoting: every word in double quotes, `\` and `"` escaped, and `%`
 /// doubled because systemd expands specifiers in ExecStart.
-fn systemd_word(word: &str) -> String {
+pub(super) fn systemd_word(word: &str) -> String {
     let escaped = word
         .replace('\\', "\\\\")
         .replace('"', "\\\"")

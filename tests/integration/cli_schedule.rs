@@ -154,3 +154,63 @@ fn show_warns_when_a_daily_job_cannot_keep_a_short_window_alive() {
         String::from_utf8_lossy(&shown.stderr)
     );
 }
+
+#[test]
+fn the_gateway_is_installed_as_a_systemd_user_service_and_removed() {
+    let home = support::temp_dir();
+    let home = home.path();
+    let bin = home.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let log = home.join("systemctl.log");
+    systemctl_stand_in(&bin, &log);
+    let path = format!("{}:/usr/bin:/bin", bin.display());
+    let service = |args: &[&str]| {
+        Command::new(support::bin())
+            .args([
+                "--vault-dir",
+                &home.join("vault dir").display().to_string(),
+                "service",
+            ])
+            .args(args)
+            .env("HOME", home)
+            .env("XDG_CONFIG_HOME", home.join("config"))
+            .env("PATH", &path)
+            .env_remove("TOKENDESK_HOME")
+            .output()
+            .expect("run tokendesk")
+    };
+
+    let refused = service(&["install", "--listen", "0.0.0.0:8470"]);
+    assert!(!refused.status.success(), "plain HTTP only on loopback");
+    let installed = service(&["install", "--listen", "127.0.0.1:8471"]);
+    let out = String::from_utf8_lossy(&installed.stdout);
+    assert!(
+        installed.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&installed.stderr)
+    );
+    let unit = std::fs::read_to_string(home.join("config/systemd/user/tokendesk-gateway.service"))
+        .expect("the unit");
+    let exec = format!(
+        "ExecStart=\"{}\" \"--vault-dir\" \"{}\" \"serve\" \"--listen\" \"127.0.0.1:8471\"",
+        support::bin().display(),
+        home.join("vault dir").display()
+    );
+    assert!(unit.lines().any(|l| l == exec), "{unit}");
+    assert!(
+        std::fs::read_to_string(&log)
+            .unwrap()
+            .ends_with("--user daemon-reload\n--user enable --now tokendesk-gateway.service\n")
+    );
+    let status = service(&["status"]);
+    assert!(String::from_utf8_lossy(&status.stdout).contains("serve"));
+    let removed = service(&["remove"]);
+    assert!(removed.status.success());
+    assert!(
+        !home
+            .join("config/systemd/user/tokendesk-gateway.service")
+            .exists()
+    );
+    let status = service(&["status"]);
+    assert!(String::from_utf8_lossy(&status.stdout).contains("No gateway service is installed"));
+}
