@@ -7,6 +7,9 @@ mod general_tab;
 mod mapping_editor;
 mod users_tab;
 
+#[cfg(test)]
+mod form_tests;
+
 use exchange_tab::*;
 pub use exchange_tab::{RequestButton, request_button, request_label};
 use general_tab::*;
