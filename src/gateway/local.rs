@@ -5,12 +5,14 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+#[cfg(unix)]
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use super::Gateway;
+#[cfg(unix)]
 use crate::desk::model::TokenTarget;
 
 pub const SOCKET_FILE: &str = "gateway.sock";
@@ -32,6 +34,7 @@ pub struct LocalRequest {
 
 /// Its answer: a token, or why none.
 #[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(not(unix), allow(dead_code))]
 pub struct LocalAnswer {
     #[serde(default)]
     pub access_token: Option<String>,
