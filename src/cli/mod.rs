@@ -5,6 +5,7 @@ mod args;
 mod consumer;
 mod context;
 mod data_source;
+mod gateway_args;
 mod renew;
 mod sign_in;
 pub mod status;
@@ -16,6 +17,7 @@ mod vault_cmd;
 use std::process::ExitCode;
 
 pub use args::*;
+pub use gateway_args::*;
 
 use context::Context;
 
