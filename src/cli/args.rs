@@ -71,12 +71,11 @@ pub enum Command {
     /// Keep every token alive and hand access tokens to applications (HTTP on a
     /// loopback address with a consumer key; a socket for local programs).
     #[command(
-        after_help = "Applications ask GET /v1/token?data_source=NAME[&user=LOGIN][&scope=S] with Authorization: Bearer <consumer key>; monitoring reads /healthz and /metrics.\n\nExamples:\n  tokendesk consumer add Portal --data-source Exchange --all-users\n  tokendesk serve --listen 127.0.0.1:8470\n  curl -H \"Authorization: Bearer $KEY\" \"http://127.0.0.1:8470/v1/token?data_source=Exchange\""
+        after_help = "Applications ask GET /v1/token?data_source=NAME[&user=LOGIN][&scope=S] with Authorization: Bearer <consumer key>; monitoring reads /healthz and /metrics.\n\nExamples:\n  tokendesk consumer add Portal --data-source Exchange --all-users\n  tokendesk serve --listen 127.0.0.1:8470\n  tokendesk serve --listen 0.0.0.0:8443 --tls-cert gw.pem --tls-key gw.key\n  curl -H \"Authorization: Bearer $KEY\" \"http://127.0.0.1:8470/v1/token?data_source=Exchange\""
     )]
     Serve {
-        /// The address to listen on (a loopback address; port 0 picks a free one).
-        #[arg(long, default_value = "127.0.0.1:8470")]
-        listen: std::net::SocketAddr,
+        #[command(flatten)]
+        listen: super::gateway_args::ListenArgs,
         /// Look for due tokens this often, in seconds (default: the vault's keep-alive interval).
         #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=604_800))]
         keepalive_every: Option<u64>,

@@ -1,15 +1,50 @@
 //! The arguments of the gateway's commands: `service` and `consumer`.
 
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 
-#[derive(Debug, Clone, Copy, Subcommand)]
+use crate::desk::schedule::{GatewayAddress, TlsFiles};
+
+/// Where the gateway listens: plain HTTP on a loopback address, or TLS anywhere.
+#[derive(Debug, Clone, Args)]
+pub struct ListenArgs {
+    /// The address to listen on: a loopback address, or any with --tls-cert and --tls-key (port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:8470")]
+    pub listen: std::net::SocketAddr,
+    /// The server certificate (PEM, intermediates after it): serve HTTPS.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// The certificate's private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
+}
+
+impl ListenArgs {
+    pub fn address(&self) -> Result<GatewayAddress, String> {
+        let tls = match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Some(TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            _ => None,
+        };
+        let address = GatewayAddress {
+            listen: self.listen,
+            tls,
+        };
+        address.check()?;
+        Ok(address)
+    }
+}
+
+#[derive(Debug, Clone, Subcommand)]
 pub enum ServiceCommand {
     /// Write, enable and start the service running `tokendesk serve`.
-    #[command(after_help = "Example:\n  tokendesk service install --listen 127.0.0.1:8470")]
+    #[command(
+        after_help = "Examples:\n  tokendesk service install --listen 127.0.0.1:8470\n  tokendesk service install --listen 0.0.0.0:8443 --tls-cert /etc/tokendesk/gw.pem --tls-key /etc/tokendesk/gw.key"
+    )]
     Install {
-        /// The address the gateway listens on (a loopback address).
-        #[arg(long, default_value = "127.0.0.1:8470")]
-        listen: std::net::SocketAddr,
+        #[command(flatten)]
+        listen: ListenArgs,
     },
     /// Stop and delete the service.
     #[command(after_help = "Example:\n  tokendesk service remove")]

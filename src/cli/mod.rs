@@ -98,9 +98,10 @@ pub fn run(cli: Cli) -> ExitCode {
             listen,
             keepalive_every,
         } => context().and_then(|c| {
+            let address = listen.address()?;
             let vault = c.open()?;
             let options = crate::gateway::ServeOptions {
-                listen,
+                address,
                 keepalive_every: keepalive_every.map(std::time::Duration::from_secs),
             };
             runtime
@@ -119,23 +120,14 @@ pub fn run(cli: Cli) -> ExitCode {
 
 fn service(command: ServiceCommand, context: &Context) -> Result<ExitCode, String> {
     use crate::desk::schedule::{ScheduleAction, VaultAccess};
-    let (action, listen) = match command {
-        ServiceCommand::Install { listen } => {
-            if !listen.ip().is_loopback() {
-                return Err(format!(
-                    "{listen} is not a loopback address; the gateway serves plain HTTP only on 127.0.0.1 or [::1]."
-                ));
-            }
-            (ScheduleAction::Install, listen)
-        }
-        ServiceCommand::Remove => (
-            ScheduleAction::Remove,
-            std::net::SocketAddr::from(([127, 0, 0, 1], 8470)),
-        ),
-        ServiceCommand::Status => (
-            ScheduleAction::Show,
-            std::net::SocketAddr::from(([127, 0, 0, 1], 8470)),
-        ),
+    let default = crate::desk::schedule::GatewayAddress {
+        listen: std::net::SocketAddr::from(([127, 0, 0, 1], 8470)),
+        tls: None,
+    };
+    let (action, address) = match command {
+        ServiceCommand::Install { listen } => (ScheduleAction::Install, listen.address()?),
+        ServiceCommand::Remove => (ScheduleAction::Remove, default),
+        ServiceCommand::Status => (ScheduleAction::Show, default),
     };
     // Like the schedule: a passphrase vault's service needs the passphrase file.
     let vault = (action == ScheduleAction::Install)
@@ -147,7 +139,7 @@ fn service(command: ServiceCommand, context: &Context) -> Result<ExitCode, Strin
         passphrase_protected: vault.as_ref().is_some_and(|v| v.is_passphrase_protected()),
     };
     let report =
-        crate::desk::schedule::service(action, &access, listen).map_err(|e| e.to_string())?;
+        crate::desk::schedule::service(action, &access, &address).map_err(|e| e.to_string())?;
     println!("{report}");
     Ok(ExitCode::SUCCESS)
 }

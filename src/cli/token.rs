@@ -39,7 +39,7 @@ pub async fn run(target: TargetArgs, scope: Option<String>, context: &Context) -
     match crate::desk::tokens::access_token(&mut vault, &target, scope.as_deref(), &SystemClock)
         .await
     {
-        Ok(token) => {
+        Ok((token, _)) => {
             println!("{}", token.expose());
             ExitCode::SUCCESS
         }

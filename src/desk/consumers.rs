@@ -81,6 +81,12 @@ pub enum Refusal {
     NotFound,
 }
 
+/// Whether `key` belongs to any consumer (for what every consumer may read, such
+/// as the gateway's `/metrics` off loopback).
+pub fn is_known_key(data: &VaultData, key: &str) -> bool {
+    !key.is_empty() && data.consumers.iter().any(|c| c.has_key(key))
+}
+
 /// The consumer whose key this is, if it may fetch `user`'s token (None: the
 /// data-source user) of the data source named `data_source`.
 pub fn authorize<'a>(

@@ -6,6 +6,8 @@ use std::path::Path;
 use super::DeskError;
 use crate::schedule::{Job, Platform};
 
+pub use crate::schedule::service::{GatewayAddress, TlsFiles};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ScheduleAction {
     Install,
@@ -36,12 +38,12 @@ pub fn run(action: ScheduleAction, access: &VaultAccess<'_>) -> Result<String, D
 pub fn service(
     action: ScheduleAction,
     access: &VaultAccess<'_>,
-    listen: std::net::SocketAddr,
+    address: &GatewayAddress,
 ) -> Result<String, DeskError> {
     let platform = Platform::detect()?;
     Ok(match action {
         ScheduleAction::Install => {
-            crate::schedule::service::install(&platform, &job(access)?, listen)?
+            crate::schedule::service::install(&platform, &job(access)?, address)?
         }
         ScheduleAction::Remove => crate::schedule::service::remove(&platform)?,
         ScheduleAction::Show => crate::schedule::service::status(&platform)?,

@@ -29,18 +29,20 @@ pub enum Acceptance {
     AnyAccount,
 }
 
-/// An access token for `target` (covering `scope` when given): a cached one that
-/// lives five more minutes, or a fresh one from the guarded redemption path.
+/// An access token for `target` (covering `scope` when given) and when it stops
+/// working: a cached one that lives five more minutes, or a fresh one from the
+/// guarded redemption path (whose lifetime is what the provider said, even when
+/// that is under five minutes).
 pub async fn access_token(
     vault: &mut Vault,
     target: &TokenTarget,
     scope: Option<&str>,
     clock: &impl Clock,
-) -> Result<Secret, DeskError> {
-    let record = vault.data().token(target)?;
-    if let Some(token) = cached(record, scope, clock.now()) {
-        return Ok(token);
+) -> Result<(Secret, DateTime<Utc>), DeskError> {
+    if let Some(cached) = cached_access(vault.data(), target, scope, clock.now()) {
+        return Ok(cached);
     }
+    vault.data().token(target)?;
     let config = vault
         .data()
         .data_source(&target.data_source)?
@@ -53,7 +55,7 @@ pub async fn access_token(
     };
     let access =
         crate::lifecycle::redeem_for_scope(vault, &client, target, scope, cache, clock).await?;
-    Ok(access.access_token().clone())
+    Ok((access.access_token().clone(), access.expires_at()))
 }
 
 /// The cached access token for `target` and when it ends, while it lives five

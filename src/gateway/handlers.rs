@@ -66,6 +66,15 @@ fn error(status: StatusCode, code: &str, message: &str) -> Response {
         .into_response()
 }
 
+fn bearer(headers: &HeaderMap) -> &str {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .unwrap_or("")
+}
+
 #[derive(Deserialize)]
 struct TokenQuery {
     data_source: Option<String>,
@@ -93,12 +102,7 @@ async fn token(
             "Say which token: ?data_source=NAME[&user=LOGIN].",
         );
     };
-    let key = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .unwrap_or("");
+    let key = bearer(&headers);
     let user = query.user.as_deref().filter(|u| !u.trim().is_empty());
     let data = gateway.data();
     let consumer = match authorize(&data, key, &data_source, user) {
@@ -194,8 +198,24 @@ async fn healthz(State(gateway): State<Arc<Gateway>>) -> Response {
         .into_response()
 }
 
-async fn metrics(State(gateway): State<Arc<Gateway>>) -> Response {
+/// On loopback anyone on this machine may read it; beyond, only a consumer.
+async fn metrics(
+    State(gateway): State<Arc<Gateway>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
     let data = gateway.data();
+    if gateway.public {
+        if !crate::desk::consumers::is_known_key(&data, bearer(&headers)) {
+            gateway.bad_key(peer.ip()).await;
+            return error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_key",
+                "Off loopback, /metrics wants a consumer key: Authorization: Bearer <key>.",
+            );
+        }
+        gateway.good_key(peer.ip());
+    }
     let rows = crate::desk::status::token_rows(&data, None, chrono::Utc::now());
     let text = gateway.metrics.render(
         &rows,

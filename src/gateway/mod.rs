@@ -6,6 +6,7 @@
 mod handlers;
 mod local;
 mod metrics;
+mod tls;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -25,7 +26,7 @@ pub use metrics::Metrics;
 
 /// Where and how the gateway runs.
 pub struct ServeOptions {
-    pub listen: SocketAddr,
+    pub address: crate::desk::schedule::GatewayAddress,
     /// How often the keep-alive looks for due tokens; `None`: the vault's setting.
     pub keepalive_every: Option<Duration>,
 }
@@ -45,6 +46,8 @@ pub(crate) struct Gateway {
     /// Bad keys per address, to slow guessing down.
     failures: Mutex<HashMap<std::net::IpAddr, u32>>,
     pub(crate) next_keepalive: Mutex<Option<DateTime<Utc>>>,
+    /// Listening beyond loopback: `/metrics` wants a consumer key too.
+    pub(crate) public: bool,
 }
 
 /// A token handed out, with when it stops working.
@@ -54,7 +57,7 @@ pub(crate) struct HandOut {
 }
 
 impl Gateway {
-    fn new(vault: Vault) -> Self {
+    fn new(vault: Vault, public: bool) -> Self {
         Gateway {
             dir: vault.dir().to_path_buf(),
             snapshot: RwLock::new(Arc::new(vault.data().clone())),
@@ -63,6 +66,7 @@ impl Gateway {
             metrics: Metrics::default(),
             failures: Mutex::new(HashMap::new()),
             next_keepalive: Mutex::new(None),
+            public,
         }
     }
 
@@ -116,10 +120,7 @@ impl Gateway {
             crate::desk::tokens::access_token(&mut handle, target, scope, &SystemClock).await;
         self.publish(handle.data());
         self.metrics.redemption(result.is_ok());
-        let token = result?;
-        let expires_at =
-            crate::desk::tokens::cached_access(handle.data(), target, scope, SystemClock.now())
-                .map_or_else(|| SystemClock.now(), |(_, at)| at);
+        let (token, expires_at) = result?;
         Ok(HandOut { token, expires_at })
     }
 
@@ -173,28 +174,25 @@ impl Gateway {
 /// Runs the gateway until Ctrl+C or SIGTERM: never in the middle of a vault write,
 /// since every write is one guarded step the shutdown waits for.
 pub async fn serve(vault: Vault, options: ServeOptions) -> Result<(), String> {
-    if !options.listen.ip().is_loopback() {
-        return Err(format!(
-            "{} is not a loopback address. This tokendesk serves plain HTTP, which is safe only on 127.0.0.1 or [::1]; put a TLS reverse proxy in front of it to reach it from other machines.",
-            options.listen
-        ));
-    }
+    let address = &options.address;
+    address.check()?;
+    // The files are read before anything listens: a wrong path fails at once.
+    let tls = address.tls.as_ref().map(tls::load).transpose()?;
     let dir = vault.dir().to_path_buf();
     let interval = options.keepalive_every.unwrap_or_else(|| {
         let hours = vault.data().settings.keepalive_interval_hours.max(1);
         Duration::from_secs(u64::try_from(hours).unwrap_or(4) * 3600)
     });
-    let gateway = Arc::new(Gateway::new(vault));
-    let listener = tokio::net::TcpListener::bind(options.listen)
+    let gateway = Arc::new(Gateway::new(vault, address.is_public()));
+    let cannot_listen = |e: std::io::Error| format!("Could not listen on {}: {e}", address.listen);
+    let listener = tokio::net::TcpListener::bind(address.listen)
         .await
-        .map_err(|e| format!("Could not listen on {}: {e}", options.listen))?;
-    let address = listener
-        .local_addr()
-        .map_err(|e| format!("Could not listen on {}: {e}", options.listen))?;
+        .map_err(cannot_listen)?;
+    let bound = listener.local_addr().map_err(cannot_listen)?;
     let stop = CancellationToken::new();
     let socket = local::serve(&dir, gateway.clone(), stop.clone())
         .map_err(|e| format!("Could not open the local socket in {}: {e}", dir.display()))?;
-    println!("tokendesk gateway listening on http://{address}");
+    println!("tokendesk gateway listening on {}", address.url(bound));
     println!("  local programs: {}", socket.display());
     use std::io::Write;
     let _ = std::io::stdout().flush();
@@ -206,12 +204,25 @@ pub async fn serve(vault: Vault, options: ServeOptions) -> Result<(), String> {
         wait_for_signal().await;
         shutdown.cancel();
     });
-    let served = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(stop.clone().cancelled_owned())
-    .await;
+    let service = app.into_make_service_with_connect_info::<SocketAddr>();
+    let graceful = stop.clone().cancelled_owned();
+    let served = match tls {
+        None => {
+            axum::serve(listener, service)
+                .with_graceful_shutdown(graceful)
+                .await
+        }
+        Some(config) => {
+            use axum::serve::ListenerExt;
+            // tap_io: so that handlers see the peer's SocketAddr as over plain TCP.
+            let listener = tls::TlsListener::new(listener, config)
+                .map_err(cannot_listen)?
+                .tap_io(|_| {});
+            axum::serve(listener, service)
+                .with_graceful_shutdown(graceful)
+                .await
+        }
+    };
     stop.cancel();
     // A keep-alive run in progress finishes its current writes before this returns.
     let _ = keepalive.await;

@@ -82,6 +82,14 @@ impl Access {
         }
     }
 
+    /// When the access token stops working, as the provider said.
+    pub fn expires_at(&self) -> DateTime<Utc> {
+        match self {
+            Access::Cached { expires_at, .. } => *expires_at,
+            Access::Redeemed(tokens) => tokens.access_expires_at,
+        }
+    }
+
     pub fn identity(&self) -> Option<&SignedInIdentity> {
         match self {
             Access::Cached { identity, .. } => identity.as_ref(),

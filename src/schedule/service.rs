@@ -3,22 +3,75 @@
 
 use std::fs;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use super::units::{Job, systemd_word};
 use super::{Platform, ScheduleError, run_tool, write};
 
 pub const GATEWAY_SERVICE: &str = "tokendesk-gateway.service";
 
+/// Where the gateway listens, and the TLS certificate it presents there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayAddress {
+    pub listen: SocketAddr,
+    pub tls: Option<TlsFiles>,
+}
+
+/// The PEM files of the certificate (chain) and its private key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl GatewayAddress {
+    /// Plain HTTP only where no other machine can listen in.
+    pub fn check(&self) -> Result<(), String> {
+        if self.tls.is_none() && !self.listen.ip().is_loopback() {
+            return Err(format!(
+                "{} is not a loopback address. Plain HTTP is safe only on 127.0.0.1 or [::1]; to serve other machines give the certificate and key: --tls-cert FILE --tls-key FILE.",
+                self.listen
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether consumers must show a key for `/metrics` as well: anyone who can
+    /// reach a non-loopback address could read the data sources' names there.
+    pub fn is_public(&self) -> bool {
+        !self.listen.ip().is_loopback()
+    }
+
+    pub fn url(&self, listen: SocketAddr) -> String {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{listen}")
+    }
+
+    /// `serve`'s arguments for this address, with the files' absolute paths.
+    pub fn serve_arguments(&self) -> Vec<String> {
+        let mut arguments = vec![
+            "serve".to_string(),
+            "--listen".into(),
+            self.listen.to_string(),
+        ];
+        if let Some(tls) = &self.tls {
+            let absolute = |p: &PathBuf| std::path::absolute(p).unwrap_or_else(|_| p.clone());
+            arguments.push("--tls-cert".into());
+            arguments.push(absolute(&tls.cert).display().to_string());
+            arguments.push("--tls-key".into());
+            arguments.push(absolute(&tls.key).display().to_string());
+        }
+        arguments
+    }
+}
+
 /// The unit: restarted when it fails, stopped with SIGTERM (the gateway finishes
 /// the vault write in progress), never killed before 30 s.
-pub fn systemd_gateway_service(job: &Job, listen: SocketAddr) -> String {
-    let listen = listen.to_string();
+pub fn systemd_gateway_service(job: &Job, address: &GatewayAddress) -> String {
+    let serve = address.serve_arguments();
+    let serve: Vec<&str> = serve.iter().map(String::as_str).collect();
     let mut command = vec![systemd_word(&job.exe.display().to_string())];
-    command.extend(
-        job.arguments_for(&["serve", "--listen", &listen])
-            .iter()
-            .map(|a| systemd_word(a)),
-    );
+    command.extend(job.arguments_for(&serve).iter().map(|a| systemd_word(a)));
     format!(
         "# Written by `tokendesk service install`; `tokendesk service remove` deletes it.\n\
          [Unit]\n\
@@ -48,19 +101,20 @@ fn unsupported() -> ScheduleError {
 pub fn install(
     platform: &Platform,
     job: &Job,
-    listen: SocketAddr,
+    address: &GatewayAddress,
 ) -> Result<String, ScheduleError> {
     let Platform::Systemd { unit_dir } = platform else {
         return Err(unsupported());
     };
     write(
         &unit_dir.join(GATEWAY_SERVICE),
-        systemd_gateway_service(job, listen).as_bytes(),
+        systemd_gateway_service(job, address).as_bytes(),
     )?;
     run_tool("systemctl", &["--user", "daemon-reload"])?;
     run_tool("systemctl", &["--user", "enable", "--now", GATEWAY_SERVICE])?;
     Ok(format!(
-        "Installed and started {GATEWAY_SERVICE}, listening on http://{listen}. On a server, also run `loginctl enable-linger $USER` so it runs while nobody is logged in."
+        "Installed and started {GATEWAY_SERVICE}, listening on {}. On a server, also run `loginctl enable-linger $USER` so it runs while nobody is logged in.",
+        address.url(address.listen)
     ))
 }
 
@@ -114,12 +168,47 @@ mod tests {
             vault_dir: Some("/srv/vault".into()),
             passphrase_file: Some("/etc/tokendesk/pass".into()),
         };
-        let unit = systemd_gateway_service(&job, "127.0.0.1:8470".parse().unwrap());
+        let address = GatewayAddress {
+            listen: "127.0.0.1:8470".parse().unwrap(),
+            tls: None,
+        };
+        let unit = systemd_gateway_service(&job, &address);
         assert!(unit.contains(
             "ExecStart=\"/opt/token desk/tokendesk\" \"--vault-dir\" \"/srv/vault\" \"--passphrase-file\" \"/etc/tokendesk/pass\" \"serve\" \"--listen\" \"127.0.0.1:8470\"\n"
         ), "{unit}");
         assert!(unit.contains("Restart=on-failure"));
         assert!(unit.contains("KillSignal=SIGTERM"));
         assert!(unit.contains("WantedBy=default.target"));
+    }
+
+    #[test]
+    fn plain_http_only_on_loopback_and_tls_files_go_into_the_unit() {
+        let public = GatewayAddress {
+            listen: "0.0.0.0:8443".parse().unwrap(),
+            tls: None,
+        };
+        let message = public.check().expect_err("plain HTTP for everyone");
+        assert!(message.contains("--tls-cert"), "{message}");
+        let with_tls = GatewayAddress {
+            tls: Some(TlsFiles {
+                cert: "/etc/tokendesk/gw.pem".into(),
+                key: "/etc/tokendesk/gw.key".into(),
+            }),
+            ..public
+        };
+        assert!(with_tls.check().is_ok() && with_tls.is_public());
+        assert_eq!(with_tls.url(with_tls.listen), "https://0.0.0.0:8443");
+        let job = Job {
+            exe: "/usr/bin/tokendesk".into(),
+            vault_dir: None,
+            passphrase_file: None,
+        };
+        let unit = systemd_gateway_service(&job, &with_tls);
+        assert!(
+            unit.contains(
+                "\"--tls-cert\" \"/etc/tokendesk/gw.pem\" \"--tls-key\" \"/etc/tokendesk/gw.key\""
+            ),
+            "{unit}"
+        );
     }
 }

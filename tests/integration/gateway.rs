@@ -6,104 +6,13 @@
 use crate::support;
 
 use std::path::Path;
-use std::process::Child;
 use std::time::{Duration, Instant};
 
 use crate::support::desk::{self, text};
+use crate::support::gateway::{consumer, get, runtime, serve, serve_every, setup};
 use crate::support::oidc_config;
 use crate::support::provider::{Endpoint, TestProvider};
 use chrono::Utc;
-
-/// A running gateway; killed when dropped.
-struct Served {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(home: &Path) -> Served {
-    serve_every(home, "3600")
-}
-
-/// A gateway whose keep-alive looks for due tokens every `seconds`.
-fn serve_every(home: &Path, seconds: &str) -> Served {
-    let (child, mut stdout, line) = desk::spawn_until(
-        home,
-        &[
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--keepalive-every",
-            seconds,
-        ],
-        "listening on http://",
-    );
-    let base = line.rsplit(' ').next().expect("address").to_string();
-    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
-    Served { child, base }
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokendesk::identity::http::install_crypto_provider();
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
-
-async fn get(client: &reqwest::Client, url: &str, key: Option<&str>) -> (u16, serde_json::Value) {
-    let mut request = client.get(url);
-    if let Some(key) = key {
-        request = request.bearer_auth(key);
-    }
-    let response = request.send().await.expect("the gateway answers");
-    let status = response.status().as_u16();
-    let body = response.json().await.unwrap_or(serde_json::Value::Null);
-    (status, body)
-}
-
-/// Two data sources on the rotating provider: A with one additional user, B.
-fn setup() -> (TestProvider, tempfile::TempDir) {
-    let provider = TestProvider::oidc();
-    let home = support::temp_dir();
-    desk::add_source(
-        &provider,
-        home.path(),
-        "A",
-        oidc_config(&provider),
-        1,
-        Utc::now(),
-    );
-    desk::add_source(
-        &provider,
-        home.path(),
-        "B",
-        oidc_config(&provider),
-        0,
-        Utc::now(),
-    );
-    (provider, home)
-}
-
-fn consumer(home: &Path, args: &[&str]) -> String {
-    let mut all = vec!["consumer", "add"];
-    all.extend_from_slice(args);
-    let out = desk::run(home, &all);
-    assert!(out.status.success(), "{}", text(&out));
-    let key = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    assert!(
-        key.starts_with("tdk_") && !key.contains('\n'),
-        "the key alone: {key}"
-    );
-    key
-}
 
 #[test]
 fn consumers_get_tokens_by_key_and_fifty_at_once_cause_one_redemption() {
@@ -255,6 +164,33 @@ fn consumers_get_tokens_by_key_and_fifty_at_once_cause_one_redemption() {
         assert!(!audit.contains(&key) && !handed.iter().any(|t| audit.contains(t.as_str())));
     });
     drop(served);
+}
+
+#[test]
+fn a_short_lived_access_token_is_handed_out_with_the_providers_expiry() {
+    let (provider, home) = setup();
+    // Shorter than the five minutes a cached token must still live: every request
+    // redeems, and the answer must still say when the token ends.
+    provider.set_access_lifetime(120);
+    let key = consumer(home.path(), &["Portal", "--data-source", "A"]);
+    let served = serve(home.path());
+    runtime().block_on(async {
+        let client = reqwest::Client::new();
+        let asked = Utc::now();
+        let (status, body) = get(
+            &client,
+            &format!("{}/v1/token?data_source=A", served.base),
+            Some(&key),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        let expires_at =
+            chrono::DateTime::parse_from_rfc3339(body["expires_at"].as_str().expect("expires_at"))
+                .expect("RFC 3339")
+                .with_timezone(&Utc);
+        let lives = (expires_at - asked).num_seconds();
+        assert!((100..=125).contains(&lives), "lives {lives} s: {body}");
+    });
 }
 
 #[test]

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod desk;
+pub mod gateway;
 pub mod provider;
 
 use std::path::PathBuf;

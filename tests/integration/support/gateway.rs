@@ -1,0 +1,104 @@
+//! The gateway as a real process: started, asked, killed when dropped.
+
+use std::path::Path;
+use std::process::Child;
+
+use super::desk::{self, text};
+use super::oidc_config;
+use super::provider::TestProvider;
+use chrono::Utc;
+
+/// A running gateway; killed when dropped.
+pub struct Served {
+    pub child: Child,
+    pub base: String,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn serve(home: &Path) -> Served {
+    serve_every(home, "3600")
+}
+
+/// A gateway whose keep-alive looks for due tokens every `seconds`.
+pub fn serve_every(home: &Path, seconds: &str) -> Served {
+    serve_with(
+        home,
+        &["--listen", "127.0.0.1:0", "--keepalive-every", seconds],
+    )
+}
+
+/// A gateway started with these arguments after `serve`.
+pub fn serve_with(home: &Path, args: &[&str]) -> Served {
+    let mut all = vec!["serve"];
+    all.extend_from_slice(args);
+    let (child, mut stdout, line) = desk::spawn_until(home, &all, "listening on http");
+    let base = line.rsplit(' ').next().expect("address").to_string();
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+    Served { child, base }
+}
+
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokendesk::identity::http::install_crypto_provider();
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+pub async fn get(
+    client: &reqwest::Client,
+    url: &str,
+    key: Option<&str>,
+) -> (u16, serde_json::Value) {
+    let mut request = client.get(url);
+    if let Some(key) = key {
+        request = request.bearer_auth(key);
+    }
+    let response = request.send().await.expect("the gateway answers");
+    let status = response.status().as_u16();
+    let body = response.json().await.unwrap_or(serde_json::Value::Null);
+    (status, body)
+}
+
+/// Two data sources on the rotating provider: A with one additional user, B.
+pub fn setup() -> (TestProvider, tempfile::TempDir) {
+    let provider = TestProvider::oidc();
+    let home = super::temp_dir();
+    desk::add_source(
+        &provider,
+        home.path(),
+        "A",
+        oidc_config(&provider),
+        1,
+        Utc::now(),
+    );
+    desk::add_source(
+        &provider,
+        home.path(),
+        "B",
+        oidc_config(&provider),
+        0,
+        Utc::now(),
+    );
+    (provider, home)
+}
+
+pub fn consumer(home: &Path, args: &[&str]) -> String {
+    let mut all = vec!["consumer", "add"];
+    all.extend_from_slice(args);
+    let out = desk::run(home, &all);
+    assert!(out.status.success(), "{}", text(&out));
+    let key = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(
+        key.starts_with("tdk_") && !key.contains('\n'),
+        "the key alone: {key}"
+    );
+    key
+}
