@@ -97,13 +97,18 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Serve {
             listen,
             keepalive_every,
+            windows_service,
         } => context().and_then(|c| {
             let address = listen.address()?;
             let vault = c.open()?;
             let options = crate::gateway::ServeOptions {
                 address,
                 keepalive_every: keepalive_every.map(std::time::Duration::from_secs),
+                stop: tokio_util::sync::CancellationToken::new(),
             };
+            if windows_service {
+                return serve_as_windows_service(vault, options);
+            }
             runtime
                 .block_on(crate::gateway::serve(vault, options))
                 .map(|()| ExitCode::SUCCESS)
@@ -116,6 +121,34 @@ pub fn run(cli: Cli) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The gateway on the Windows service manager's thread, with its own runtime.
+#[cfg(windows)]
+fn serve_as_windows_service(
+    vault: crate::desk::model::Vault,
+    mut options: crate::gateway::ServeOptions,
+) -> Result<ExitCode, String> {
+    crate::gateway::windows_service::run(Box::new(move |stop| {
+        options.stop = stop;
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("The gateway could not start: {e}"))?
+            .block_on(crate::gateway::serve(vault, options))
+    }))
+    .map(|()| ExitCode::SUCCESS)
+}
+
+#[cfg(not(windows))]
+fn serve_as_windows_service(
+    _vault: crate::desk::model::Vault,
+    _options: crate::gateway::ServeOptions,
+) -> Result<ExitCode, String> {
+    Err(
+        "--windows-service is for Windows; run `tokendesk serve` (or `tokendesk service install`)."
+            .into(),
+    )
 }
 
 fn service(command: ServiceCommand, context: &Context) -> Result<ExitCode, String> {

@@ -7,6 +7,8 @@ use super::DeskError;
 use crate::schedule::{Job, Platform};
 
 pub use crate::schedule::service::{GatewayAddress, TlsFiles};
+#[cfg(windows)]
+pub use crate::schedule::service_windows::WINDOWS_SERVICE_NAME;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ScheduleAction {

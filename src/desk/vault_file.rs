@@ -89,13 +89,38 @@ pub fn gateway_socket(dir: &Path) -> PathBuf {
     dir.join("gateway.sock")
 }
 
-/// Whether a gateway serves the vault in `dir`: its socket answers.
+/// Windows' equivalent of the socket: a named pipe per vault folder,
+/// `\\.\pipe\tokendesk-<first 16 hex digits of SHA-256 of the folder>`.
+pub fn gateway_pipe_name(dir: &Path) -> String {
+    let folder = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let folder = folder.to_string_lossy().to_lowercase();
+    let digest = ring::digest::digest(&ring::digest::SHA256, folder.as_bytes());
+    let hex: String = digest.as_ref()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!(r"\\.\pipe\tokendesk-{hex}")
+}
+
+/// Whether a gateway serves the vault in `dir`: its socket answers (on Windows:
+/// its pipe exists).
 pub fn gateway_serving(dir: &Path) -> bool {
     #[cfg(unix)]
     {
         std::os::unix::net::UnixStream::connect(gateway_socket(dir)).is_ok()
     }
-    #[cfg(not(unix))]
+    #[cfg(windows)]
+    {
+        use windows_sys::Win32::Foundation::{ERROR_SEM_TIMEOUT, GetLastError};
+        use windows_sys::Win32::System::Pipes::WaitNamedPipeW;
+        let name: Vec<u16> = gateway_pipe_name(dir)
+            .encode_utf16()
+            .chain(Some(0))
+            .collect();
+        // SAFETY: a NUL-terminated name; waits at most 1 ms and opens nothing.
+        unsafe { WaitNamedPipeW(name.as_ptr(), 1) != 0 || GetLastError() == ERROR_SEM_TIMEOUT }
+    }
+    #[cfg(not(any(unix, windows)))]
     {
         let _ = dir;
         false

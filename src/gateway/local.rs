@@ -1,23 +1,27 @@
 //! The local channel: a Unix socket in the vault folder that only this OS user can
-//! open (mode 0600), so local programs (`tokendesk token`) get a token without a
-//! key, without unlocking the vault and without a process start's key-store trip.
+//! open (mode 0600), or on Windows a named pipe whose ACL admits only this user,
+//! so local programs (`tokendesk token`) get a token without a key, without
+//! unlocking the vault and without a process start's key-store trip.
 //! One JSON line asks, one JSON line answers.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-#[cfg(unix)]
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio_util::sync::CancellationToken;
 
 use super::Gateway;
-#[cfg(unix)]
 use crate::desk::model::TokenTarget;
+
+/// How long one local question may take, the redemption included.
+pub(super) const ANSWER_LIMIT: Duration = Duration::from_secs(120);
 
 pub const SOCKET_FILE: &str = "gateway.sock";
 
 /// Where the socket of the vault in `dir` is (the desk says, for every face).
+#[cfg(not(windows))]
 fn socket_in(dir: &Path) -> PathBuf {
     crate::desk::vault_file::gateway_socket(dir)
 }
@@ -34,7 +38,6 @@ pub struct LocalRequest {
 
 /// Its answer: a token, or why none.
 #[derive(Debug, Serialize, Deserialize)]
-#[cfg_attr(not(unix), allow(dead_code))]
 pub struct LocalAnswer {
     #[serde(default)]
     pub access_token: Option<String>,
@@ -71,22 +74,28 @@ pub(super) fn serve(
             };
             let gateway = gateway.clone();
             tokio::spawn(async move {
-                let _ =
-                    tokio::time::timeout(Duration::from_secs(120), answer(stream, gateway)).await;
+                let _ = tokio::time::timeout(ANSWER_LIMIT, answer(stream, gateway)).await;
             });
         }
     });
     Ok(path)
 }
 
-#[cfg(not(unix))]
+#[cfg(windows)]
+pub(super) fn serve(
+    dir: &Path,
+    gateway: Arc<Gateway>,
+    stop: CancellationToken,
+) -> std::io::Result<PathBuf> {
+    super::pipe::serve(dir, gateway, stop)
+}
+
+#[cfg(not(any(unix, windows)))]
 pub(super) fn serve(
     dir: &Path,
     _gateway: Arc<Gateway>,
     _stop: CancellationToken,
 ) -> std::io::Result<PathBuf> {
-    // Windows: a named pipe with a user-only ACL is the equivalent; not built yet,
-    // so local programs open the vault themselves.
     Ok(socket_in(dir))
 }
 
@@ -111,10 +120,12 @@ impl Drop for PrivateUmask {
     }
 }
 
-#[cfg(unix)]
-async fn answer(stream: tokio::net::UnixStream, gateway: Arc<Gateway>) {
-    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-    let (read, mut write) = stream.into_split();
+/// Reads one question from `stream` and writes its answer.
+pub(super) async fn answer<S>(stream: S, gateway: Arc<Gateway>)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let (read, mut write) = tokio::io::split(stream);
     let mut line = String::new();
     let mut reader = BufReader::new(read).take(8192);
     if reader.read_line(&mut line).await.is_err() {
@@ -162,34 +173,41 @@ pub async fn ask_local_gateway(
     request: &LocalRequest,
 ) -> Option<Result<String, String>> {
     #[cfg(unix)]
-    {
-        use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-        let path = socket_in(dir);
-        let connect = tokio::net::UnixStream::connect(&path);
-        let stream = tokio::time::timeout(Duration::from_millis(500), connect)
+    let stream = {
+        let connect = tokio::net::UnixStream::connect(socket_in(dir));
+        tokio::time::timeout(Duration::from_millis(500), connect)
             .await
             .ok()?
-            .ok()?;
-        let (read, mut write) = stream.into_split();
-        let mut text = serde_json::to_string(request).ok()?;
-        text.push('\n');
-        write.write_all(text.as_bytes()).await.ok()?;
-        let mut line = String::new();
-        let mut reader = BufReader::new(read).take(1 << 20);
-        tokio::time::timeout(Duration::from_secs(90), reader.read_line(&mut line))
-            .await
             .ok()?
-            .ok()?;
-        let answer: LocalAnswer = serde_json::from_str(&line).ok()?;
-        match (answer.access_token, answer.error) {
-            (Some(token), _) => Some(Ok(token)),
-            (None, Some(error)) => Some(Err(error)),
-            (None, None) => None,
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = (dir, request);
-        None
+    };
+    #[cfg(windows)]
+    let stream = super::pipe::connect(dir).await?;
+    #[cfg(not(any(unix, windows)))]
+    let stream: tokio::io::DuplexStream = {
+        let _ = dir;
+        return None;
+    };
+    ask(stream, request).await
+}
+
+async fn ask<S>(stream: S, request: &LocalRequest) -> Option<Result<String, String>>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let (read, mut write) = tokio::io::split(stream);
+    let mut text = serde_json::to_string(request).ok()?;
+    text.push('\n');
+    write.write_all(text.as_bytes()).await.ok()?;
+    let mut line = String::new();
+    let mut reader = BufReader::new(read).take(1 << 20);
+    tokio::time::timeout(Duration::from_secs(90), reader.read_line(&mut line))
+        .await
+        .ok()?
+        .ok()?;
+    let answer: LocalAnswer = serde_json::from_str(&line).ok()?;
+    match (answer.access_token, answer.error) {
+        (Some(token), _) => Some(Ok(token)),
+        (None, Some(error)) => Some(Err(error)),
+        (None, None) => None,
     }
 }

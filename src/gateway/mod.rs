@@ -6,7 +6,11 @@
 mod handlers;
 mod local;
 mod metrics;
+#[cfg(windows)]
+mod pipe;
 mod tls;
+#[cfg(windows)]
+pub mod windows_service;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -29,6 +33,9 @@ pub struct ServeOptions {
     pub address: crate::desk::schedule::GatewayAddress,
     /// How often the keep-alive looks for due tokens; `None`: the vault's setting.
     pub keepalive_every: Option<Duration>,
+    /// Cancelled to stop (as Ctrl+C and SIGTERM do): the Windows service manager's
+    /// Stop, for one.
+    pub stop: CancellationToken,
 }
 
 /// What every request handler shares.
@@ -189,7 +196,7 @@ pub async fn serve(vault: Vault, options: ServeOptions) -> Result<(), String> {
         .await
         .map_err(cannot_listen)?;
     let bound = listener.local_addr().map_err(cannot_listen)?;
-    let stop = CancellationToken::new();
+    let stop = options.stop.clone();
     let socket = local::serve(&dir, gateway.clone(), stop.clone())
         .map_err(|e| format!("Could not open the local socket in {}: {e}", dir.display()))?;
     println!("tokendesk gateway listening on {}", address.url(bound));
@@ -226,6 +233,7 @@ pub async fn serve(vault: Vault, options: ServeOptions) -> Result<(), String> {
     stop.cancel();
     // A keep-alive run in progress finishes its current writes before this returns.
     let _ = keepalive.await;
+    #[cfg(unix)]
     let _ = std::fs::remove_file(&socket);
     served.map_err(|e| format!("The gateway stopped: {e}"))
 }

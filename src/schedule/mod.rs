@@ -3,6 +3,8 @@
 //! Windows — each running `tokendesk renew --due` once a day.
 
 pub mod service;
+#[cfg(windows)]
+pub mod service_windows;
 pub mod units;
 
 use std::fs;

@@ -1,5 +1,6 @@
 //! The gateway (`tokendesk serve`) as a service the system keeps running: a systemd
-//! user service on Linux. Windows and macOS are not built yet and say so.
+//! user service on Linux, a Windows service on Windows (`service_windows`). macOS
+//! is not built yet and says so.
 
 use std::fs;
 use std::net::SocketAddr;
@@ -94,7 +95,7 @@ pub fn systemd_gateway_service(job: &Job, address: &GatewayAddress) -> String {
 
 fn unsupported() -> ScheduleError {
     ScheduleError::Unsupported(
-        "tokendesk installs its gateway as a systemd user service; on this system run `tokendesk serve` from the platform's service manager yourself.".into(),
+        "tokendesk installs its gateway as a systemd user service or a Windows service; on this system run `tokendesk serve` from the platform's service manager yourself.".into(),
     )
 }
 
@@ -103,6 +104,10 @@ pub fn install(
     job: &Job,
     address: &GatewayAddress,
 ) -> Result<String, ScheduleError> {
+    #[cfg(windows)]
+    if let Platform::TaskScheduler { .. } = platform {
+        return super::service_windows::install(job, address);
+    }
     let Platform::Systemd { unit_dir } = platform else {
         return Err(unsupported());
     };
@@ -120,6 +125,10 @@ pub fn install(
 
 /// Stops and deletes the service; removing what is not installed is not an error.
 pub fn remove(platform: &Platform) -> Result<String, ScheduleError> {
+    #[cfg(windows)]
+    if let Platform::TaskScheduler { .. } = platform {
+        return super::service_windows::remove();
+    }
     let Platform::Systemd { unit_dir } = platform else {
         return Err(unsupported());
     };
@@ -141,6 +150,10 @@ pub fn remove(platform: &Platform) -> Result<String, ScheduleError> {
 
 /// Whether it is installed and what systemd says of it.
 pub fn status(platform: &Platform) -> Result<String, ScheduleError> {
+    #[cfg(windows)]
+    if let Platform::TaskScheduler { .. } = platform {
+        return super::service_windows::status();
+    }
     let Platform::Systemd { unit_dir } = platform else {
         return Err(unsupported());
     };
