@@ -9,6 +9,9 @@
 #[path = "../tests/integration/support/mod.rs"]
 mod support;
 
+#[path = "process_parts/gateway_memory.rs"]
+mod gateway_memory;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -159,6 +162,7 @@ fn main() {
     });
 
     gateway_rows(&provider, &mut rows, runs, measuring);
+    gateway_memory::rows(&mut rows, measuring);
 
     match std::env::var("DISPLAY") {
         Ok(display) if !display.is_empty() => {
