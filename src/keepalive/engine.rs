@@ -25,7 +25,7 @@ use crate::audit::{AuditEntry, AuditLog, Operation, Outcome};
 use crate::clock::{Clock, Sleeper};
 use crate::identity::{ErrorKind, HttpClient, IdentityClient, RefreshAnswer};
 use crate::redemption::commit::{self, Settled};
-use crate::redemption::{LockFailure, RedeemError, TokenLock};
+use crate::redemption::{LockFailure, RedeemError};
 use crate::vault::ops::TokenTarget;
 use crate::vault::{TokenId, Vault};
 
@@ -423,7 +423,7 @@ where
     let mut locks = Vec::with_capacity(group.len());
     let mut claimed = Vec::with_capacity(group.len());
     for candidate in group {
-        match TokenLock::try_acquire(vault.dir(), &candidate.id) {
+        match vault.try_lock_token(&candidate.id) {
             Ok(lock) => {
                 locks.push(lock);
                 claimed.push(candidate);

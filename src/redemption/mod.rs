@@ -17,15 +17,14 @@
 
 pub mod commit;
 pub mod error;
-pub mod lock;
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+pub use crate::vault::token_lock::{LockFailure, TokenLock};
 pub use commit::{Applied, Settled};
 pub use error::RedeemError;
-pub use lock::{LockFailure, TokenLock};
 
 use crate::Secret;
 use crate::clock::Clock;
@@ -140,7 +139,7 @@ pub async fn redeem(
         .data()
         .token_by_id(&id)
         .map(|owner| owner.record().revision);
-    let _lock = match TokenLock::acquire(vault.dir(), &id, request.lock_wait).await {
+    let _lock = match vault.lock_token(&id, request.lock_wait).await {
         Ok(lock) => lock,
         Err(LockFailure::Busy { holder }) => {
             return Err(RedeemError::Busy {

@@ -62,6 +62,16 @@ impl WriteReservation {
         Ok(reservation)
     }
 
+    /// For a store whose writes are transactions (a database): no space to hold,
+    /// since the store's own commit is all or nothing; it is never armed.
+    pub fn transactional() -> WriteReservation {
+        WriteReservation {
+            path: PathBuf::new(),
+            file: None,
+            bytes: 0,
+        }
+    }
+
     pub fn bytes(&self) -> u64 {
         self.bytes
     }

@@ -12,11 +12,12 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 
+use super::Vault;
 use super::crypto;
 use super::error::VaultError;
 use super::keys::KeySource;
 use super::model::{FORMAT_VERSION, TokenId, TokenRecord, VaultData};
-use super::store::{self, BACKUP_FILE, DirLock, VAULT_FILE, Vault};
+use super::store::{self, BACKUP_FILE, DirLock, VAULT_FILE};
 
 /// What a restore did.
 #[derive(Debug, Clone, Default)]
@@ -79,8 +80,9 @@ impl Vault {
             })?;
             report.damaged_copy = Some(copy);
         }
-        let mut vault = Vault::from_parts(dir, key, parsed.header, merged);
-        let sealed = vault.seal_data()?;
+        let store = store::FileStore::from_parts(dir, key, parsed.header);
+        let sealed = store.seal(&merged)?;
+        let mut vault = Vault::from_store(store, merged);
         // The backup stays as it is: rotating it would make the damaged file the
         // backup, and a second restore would then have nothing to restore.
         store::write_file_durably(dir, &current_path, &sealed)?;

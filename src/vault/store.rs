@@ -6,14 +6,14 @@ use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use super::backend::{Backend, Change, TokenGuard};
 use super::crypto::{self, Header, KeyKind, VaultKey};
 use super::error::VaultError;
 use super::keys::KeySource;
-use super::model::{FORMAT_VERSION, VaultData};
+use super::model::{FORMAT_VERSION, TokenId, VaultData};
 use super::rescue::{self, RescueEntry};
 use super::reserve::WriteReservation;
-
-mod bundle;
+use super::token_lock::{LockFailure, TokenLock};
 
 pub const VAULT_FILE: &str = "vault.tdv";
 pub const BACKUP_FILE: &str = "vault.tdv.bak";
@@ -37,21 +37,13 @@ pub fn resolve_dir(explicit: Option<&Path>) -> Result<PathBuf, VaultError> {
         .ok_or(VaultError::NoDataDir)
 }
 
-/// An open vault: its key, its header and the data as last read or written.
-pub struct Vault {
+/// The encrypted vault file in a folder: its key and header. Every read decrypts
+/// the file; every write takes the folder's lock, merges onto the newest file and
+/// replaces it atomically, keeping the previous generation as the backup.
+pub struct FileStore {
     dir: PathBuf,
     key: VaultKey,
     header: Header,
-    data: VaultData,
-}
-
-impl std::fmt::Debug for Vault {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Vault")
-            .field("dir", &self.dir)
-            .field("generation", &self.data.generation)
-            .finish_non_exhaustive()
-    }
 }
 
 /// Holds the exclusive lock on the vault directory until dropped.
@@ -74,49 +66,21 @@ impl Drop for DirLock {
     }
 }
 
-impl Vault {
-    pub fn path_in(dir: &Path) -> PathBuf {
-        dir.join(VAULT_FILE)
-    }
+/// Where the vault file of the folder `dir` is.
+pub fn path_in(dir: &Path) -> PathBuf {
+    dir.join(VAULT_FILE)
+}
 
-    pub fn exists(dir: &Path) -> bool {
-        Self::path_in(dir).exists()
-    }
-
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
-    pub fn data(&self) -> &VaultData {
-        &self.data
-    }
-
-    pub fn generation(&self) -> u64 {
-        self.data.generation
-    }
-
-    /// A second handle on this vault for work that runs beside the first (a Test
-    /// Connection while the admin saves): every write re-reads the file under the
-    /// vault lock and every redemption locks its token, so handles in one process
-    /// never overwrite each other, just as separate processes do not.
-    pub fn another_handle(&self) -> Vault {
-        Vault {
-            dir: self.dir.clone(),
-            key: self.key.clone(),
-            header: self.header.clone(),
-            data: self.data.clone(),
-        }
-    }
-
-    pub fn is_passphrase_protected(&self) -> bool {
-        matches!(self.header.key_kind, KeyKind::Passphrase(_))
-    }
-
+impl FileStore {
     /// Creates an empty vault. Refuses to replace an existing one unless `force`.
-    pub fn create(dir: &Path, keys: &KeySource, force: bool) -> Result<Vault, VaultError> {
+    pub fn create(
+        dir: &Path,
+        keys: &KeySource,
+        force: bool,
+    ) -> Result<(FileStore, VaultData), VaultError> {
         ensure_dir(dir)?;
         let _lock = DirLock::acquire(dir)?;
-        let path = Self::path_in(dir);
+        let path = path_in(dir);
         let old_header = if path.exists() {
             if !force {
                 return Err(VaultError::AlreadyExists(dir.to_path_buf()));
@@ -129,23 +93,25 @@ impl Vault {
         };
         let (kind, key_id, key) = keys.new_key()?;
         let header = Header::new(kind, key_id, &key);
-        let mut vault = Vault {
+        let store = FileStore {
             dir: dir.to_path_buf(),
             key,
             header,
-            data: VaultData::default(),
         };
-        vault.data.generation = 1;
-        vault.write(&vault.data)?;
+        let data = VaultData {
+            generation: 1,
+            ..VaultData::default()
+        };
+        store.write(&data)?;
         if let Some(old) = old_header {
             keys.forget_key(&old);
         }
-        Ok(vault)
+        Ok((store, data))
     }
 
     /// Opens an existing vault. Nothing is written, whatever is wrong with the file.
-    pub fn open(dir: &Path, keys: &KeySource) -> Result<Vault, VaultError> {
-        let path = Self::path_in(dir);
+    pub fn open(dir: &Path, keys: &KeySource) -> Result<(FileStore, VaultData), VaultError> {
+        let path = path_in(dir);
         let bytes = read_file(&path, dir)?;
         let parsed = crypto::parse(&bytes).map_err(|e| match e {
             VaultError::NotAVault => VaultError::NotAVaultFile(path.clone()),
@@ -154,113 +120,22 @@ impl Vault {
         let key = keys.key_for(&parsed.header)?;
         let mut data = decode(&parsed.open(&key)?)?;
         overlay_rescues(dir, &key, &mut data);
-        Ok(Vault {
+        let store = FileStore {
             dir: dir.to_path_buf(),
             key,
             header: parsed.header,
-            data,
-        })
-    }
-
-    /// Opens the vault, creating it first when none exists (the first command that
-    /// writes creates it).
-    pub fn open_or_create(dir: &Path, keys: &KeySource) -> Result<Vault, VaultError> {
-        match Self::open(dir, keys) {
-            Err(VaultError::NotInitialized(_)) => match Self::create(dir, keys, false) {
-                // Another process created it meanwhile.
-                Err(VaultError::AlreadyExists(_)) => Self::open(dir, keys),
-                other => other,
-            },
-            other => other,
-        }
-    }
-
-    /// Reads the file again. Returns true when another process changed it.
-    pub fn reload(&mut self) -> Result<bool, VaultError> {
-        let fresh = self.read_current()?;
-        let changed = fresh.generation != self.data.generation;
-        self.data = fresh;
-        Ok(changed)
-    }
-
-    /// Applies `change` to the newest data on disk under the vault lock and writes
-    /// the result durably before returning. Changes made by other processes since
-    /// this vault was read are kept, never overwritten.
-    pub fn update<T>(
-        &mut self,
-        change: impl FnOnce(&mut VaultData) -> Result<T, VaultError>,
-    ) -> Result<T, VaultError> {
-        let _lock = DirLock::acquire(&self.dir)?;
-        let (data, rescued, result) = self.next_generation(change)?;
-        self.write(&data)?;
-        remove_merged_rescues(&rescued);
-        self.data = data;
-        Ok(result)
-    }
-
-    /// Checks, before anything irreversible happens elsewhere, that the vault can
-    /// take its next write: the lock can be taken and the folder holds space for a
-    /// whole new vault plus `growth` bytes, allocated now.
-    pub fn reserve_write(&self, growth: u64) -> Result<WriteReservation, VaultError> {
-        let _lock = DirLock::acquire(&self.dir)?;
-        let current = fs::metadata(Self::path_in(&self.dir))
-            .map(|m| m.len())
-            .unwrap_or(0);
-        WriteReservation::create(&self.dir, current + growth + RESERVE_SLACK)
-    }
-
-    /// [`Vault::update`] writing into space reserved earlier, so a disk that filled
-    /// up meanwhile cannot refuse it. Keeping the previous generation as the backup
-    /// is best effort here: the new tokens matter more than the old copy.
-    pub fn update_reserved<T>(
-        &mut self,
-        reservation: &mut WriteReservation,
-        change: impl FnOnce(&mut VaultData) -> Result<T, VaultError>,
-    ) -> Result<T, VaultError> {
-        let _lock = DirLock::acquire(&self.dir)?;
-        let (data, rescued, result) = self.next_generation(change)?;
-        let sealed = self.seal(&data)?;
-        let current = Self::path_in(&self.dir);
-        if let Err(error) = keep_backup(&self.dir, &current) {
-            tracing::warn!(%error, "the previous vault generation was not kept as the backup");
-        }
-        reservation.install(&self.dir, &current, &sealed)?;
-        remove_merged_rescues(&rescued);
-        self.data = data;
-        Ok(result)
-    }
-
-    /// Writes rotated refresh tokens that the vault could not take to a rescue file
-    /// beside it, into the reserved space when it is still held. The next read of
-    /// the vault uses them and the next write stores them.
-    pub fn write_rescue(
-        &self,
-        reservation: &mut WriteReservation,
-        entries: &[RescueEntry],
-        now: chrono::DateTime<chrono::Utc>,
-    ) -> Result<PathBuf, VaultError> {
-        let sealed = rescue::seal(&self.header, &self.key, entries)?;
-        let path = rescue::new_name(&self.dir, now);
-        if reservation.is_armed() {
-            reservation.install(&self.dir, &path, &sealed)?;
-        } else {
-            write_file_durably(&self.dir, &path, &sealed)?;
-        }
-        Ok(path)
+        };
+        Ok((store, data))
     }
 
     /// The next generation: the data on disk with any rescue files merged and
-    /// `change` applied; with the rescue files read and what `change` returned.
-    /// Call with the vault lock held.
-    fn next_generation<T>(
-        &self,
-        change: impl FnOnce(&mut VaultData) -> Result<T, VaultError>,
-    ) -> Result<(VaultData, Vec<PathBuf>, T), VaultError> {
+    /// `change` applied; with the rescue files read. Call with the vault lock held.
+    fn next_generation(&self, change: Change<'_>) -> Result<(VaultData, Vec<PathBuf>), VaultError> {
         let (mut data, rescued) = self.read_for_write()?;
-        let result = change(&mut data)?;
+        change(&mut data)?;
         data.generation += 1;
         data.format_version = FORMAT_VERSION;
-        Ok((data, rescued, result))
+        Ok((data, rescued))
     }
 
     /// The data on disk with any rescue files merged, and the rescue files read.
@@ -278,14 +153,8 @@ impl Vault {
         Ok((data, merged))
     }
 
-    fn read_current(&self) -> Result<VaultData, VaultError> {
-        let mut data = self.read_file_data()?;
-        overlay_rescues(&self.dir, &self.key, &mut data);
-        Ok(data)
-    }
-
     fn read_file_data(&self) -> Result<VaultData, VaultError> {
-        let path = Self::path_in(&self.dir);
+        let path = path_in(&self.dir);
         let bytes = read_file(&path, &self.dir)?;
         let parsed = crypto::parse(&bytes)?;
         if parsed.header.key_id != self.header.key_id {
@@ -296,11 +165,7 @@ impl Vault {
         decode(&parsed.open(&self.key)?)
     }
 
-    pub(super) fn seal_data(&self) -> Result<Vec<u8>, VaultError> {
-        self.seal(&self.data)
-    }
-
-    fn seal(&self, data: &VaultData) -> Result<Vec<u8>, VaultError> {
+    pub(super) fn seal(&self, data: &VaultData) -> Result<Vec<u8>, VaultError> {
         let body = zeroize::Zeroizing::new(
             serde_json::to_vec(data).map_err(|e| VaultError::Format(e.to_string()))?,
         );
@@ -312,13 +177,90 @@ impl Vault {
         write_atomically(&self.dir, &sealed)
     }
 
-    pub(super) fn from_parts(dir: &Path, key: VaultKey, header: Header, data: VaultData) -> Vault {
-        Vault {
+    pub(super) fn from_parts(dir: &Path, key: VaultKey, header: Header) -> FileStore {
+        FileStore {
             dir: dir.to_path_buf(),
             key,
             header,
-            data,
         }
+    }
+}
+
+impl Backend for FileStore {
+    fn folder(&self) -> &Path {
+        &self.dir
+    }
+
+    fn is_passphrase_protected(&self) -> bool {
+        matches!(self.header.key_kind, KeyKind::Passphrase(_))
+    }
+
+    fn read(&self) -> Result<VaultData, VaultError> {
+        let mut data = self.read_file_data()?;
+        overlay_rescues(&self.dir, &self.key, &mut data);
+        Ok(data)
+    }
+
+    /// Under the vault lock, onto the newest file; changes made by other processes
+    /// since this handle read it are kept, never overwritten.
+    fn update(&self, change: Change<'_>) -> Result<VaultData, VaultError> {
+        let _lock = DirLock::acquire(&self.dir)?;
+        let (data, rescued) = self.next_generation(change)?;
+        self.write(&data)?;
+        remove_merged_rescues(&rescued);
+        Ok(data)
+    }
+
+    /// Takes the lock and allocates, in the folder, space for a whole new vault
+    /// plus `growth` bytes.
+    fn reserve_write(&self, growth: u64) -> Result<WriteReservation, VaultError> {
+        let _lock = DirLock::acquire(&self.dir)?;
+        let current = fs::metadata(path_in(&self.dir))
+            .map(|m| m.len())
+            .unwrap_or(0);
+        WriteReservation::create(&self.dir, current + growth + RESERVE_SLACK)
+    }
+
+    /// Keeping the previous generation as the backup is best effort here: the new
+    /// tokens matter more than the old copy.
+    fn update_reserved(
+        &self,
+        reservation: &mut WriteReservation,
+        change: Change<'_>,
+    ) -> Result<VaultData, VaultError> {
+        let _lock = DirLock::acquire(&self.dir)?;
+        let (data, rescued) = self.next_generation(change)?;
+        let sealed = self.seal(&data)?;
+        let current = path_in(&self.dir);
+        if let Err(error) = keep_backup(&self.dir, &current) {
+            tracing::warn!(%error, "the previous vault generation was not kept as the backup");
+        }
+        reservation.install(&self.dir, &current, &sealed)?;
+        remove_merged_rescues(&rescued);
+        Ok(data)
+    }
+
+    /// A rescue file beside the vault, into the reserved space when it is still
+    /// held; the next read uses it and the next write merges it.
+    fn write_rescue(
+        &self,
+        reservation: &mut WriteReservation,
+        entries: &[RescueEntry],
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<PathBuf, VaultError> {
+        let sealed = rescue::seal(&self.header, &self.key, entries)?;
+        let path = rescue::new_name(&self.dir, now);
+        if reservation.is_armed() {
+            reservation.install(&self.dir, &path, &sealed)?;
+        } else {
+            write_file_durably(&self.dir, &path, &sealed)?;
+        }
+        Ok(path)
+    }
+
+    /// A lock file per token in `locks/`, which the OS releases when its holder dies.
+    fn try_lock_token(&self, id: &TokenId) -> Result<TokenGuard, LockFailure> {
+        TokenLock::try_acquire(&self.dir, id).map(TokenGuard::new)
     }
 }
 
@@ -472,7 +414,7 @@ pub(super) fn write_file_durably(
 /// The previous generation becomes the backup (a hard link, so no second copy is
 /// written), then the new generation replaces the vault in one rename.
 pub(super) fn write_atomically(dir: &Path, bytes: &[u8]) -> Result<(), VaultError> {
-    let current = Vault::path_in(dir);
+    let current = path_in(dir);
     keep_backup(dir, &current)?;
     write_file_durably(dir, &current, bytes)
 }

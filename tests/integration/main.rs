@@ -24,6 +24,7 @@ mod layers;
 mod oidc_conformance;
 mod provider_truth;
 mod secret_service;
+mod vault_backend;
 mod vault_processes;
 mod vault_redeem;
 mod vault_store;

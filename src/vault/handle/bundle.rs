@@ -4,7 +4,8 @@
 use super::super::crypto::{self, Header, KeyKind};
 use super::super::error::VaultError;
 use super::super::model::VaultData;
-use super::{Vault, decode};
+use super::super::store::decode;
+use super::Vault;
 use crate::secret::Secret;
 
 impl Vault {

@@ -8,7 +8,7 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::vault::{TokenId, VaultError};
+use super::{TokenId, VaultError};
 
 pub const LOCK_DIR: &str = "locks";
 const POLL: Duration = Duration::from_millis(25);
@@ -114,7 +114,7 @@ fn open(path: &Path) -> Result<File, VaultError> {
             let _ = fs::set_permissions(dir, fs::Permissions::from_mode(0o700));
         }
     }
-    crate::vault::store::open_lock_file(path)
+    super::store::open_lock_file(path)
         .map_err(|e| VaultError::io("Could not open the token's lock", path, e))
 }
 

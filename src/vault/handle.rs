@@ -1,0 +1,219 @@
+//! An open vault: the records as last read or written, over the store that keeps
+//! them (`Backend`; the encrypted file in a folder unless another is given). Every
+//! layer above works with this handle and never with the store.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::backend::{Backend, TokenGuard};
+use super::error::VaultError;
+use super::keys::KeySource;
+use super::model::{TokenId, VaultData};
+use super::rescue::RescueEntry;
+use super::reserve::WriteReservation;
+use super::store::{self, FileStore};
+use super::token_lock::LockFailure;
+
+mod bundle;
+
+/// How often a waiter looks at a busy token lock again.
+const LOCK_POLL: Duration = Duration::from_millis(25);
+
+pub struct Vault {
+    store: Arc<dyn Backend>,
+    data: VaultData,
+}
+
+impl std::fmt::Debug for Vault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Vault")
+            .field("folder", &self.store.folder())
+            .field("generation", &self.data.generation)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Vault {
+    /// Where the vault file of the folder `dir` is.
+    pub fn path_in(dir: &Path) -> PathBuf {
+        store::path_in(dir)
+    }
+
+    pub fn exists(dir: &Path) -> bool {
+        Self::path_in(dir).exists()
+    }
+
+    /// Creates an empty vault file in `dir`. Refuses to replace one unless `force`.
+    pub fn create(dir: &Path, keys: &KeySource, force: bool) -> Result<Vault, VaultError> {
+        let (store, data) = FileStore::create(dir, keys, force)?;
+        Ok(Vault::from_store(store, data))
+    }
+
+    /// Opens the vault file in `dir`. Nothing is written, whatever is wrong with it.
+    pub fn open(dir: &Path, keys: &KeySource) -> Result<Vault, VaultError> {
+        let (store, data) = FileStore::open(dir, keys)?;
+        Ok(Vault::from_store(store, data))
+    }
+
+    /// Opens the vault, creating it first when none exists (the first command that
+    /// writes creates it).
+    pub fn open_or_create(dir: &Path, keys: &KeySource) -> Result<Vault, VaultError> {
+        match Self::open(dir, keys) {
+            Err(VaultError::NotInitialized(_)) => match Self::create(dir, keys, false) {
+                // Another process created it meanwhile.
+                Err(VaultError::AlreadyExists(_)) => Self::open(dir, keys),
+                other => other,
+            },
+            other => other,
+        }
+    }
+
+    /// A vault kept by another store (a shared database, say): read once now.
+    pub fn with_backend(store: Arc<dyn Backend>) -> Result<Vault, VaultError> {
+        let data = store.read()?;
+        Ok(Vault { store, data })
+    }
+
+    pub(super) fn from_store(store: FileStore, data: VaultData) -> Vault {
+        Vault {
+            store: Arc::new(store),
+            data,
+        }
+    }
+
+    /// The folder of this vault's local files (audit log, locks, gateway socket).
+    pub fn dir(&self) -> &Path {
+        self.store.folder()
+    }
+
+    pub fn data(&self) -> &VaultData {
+        &self.data
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.data.generation
+    }
+
+    /// A second handle on this vault for work that runs beside the first (a Test
+    /// Connection while the admin saves): every write re-reads the store under its
+    /// lock and every redemption locks its token, so handles in one process never
+    /// overwrite each other, just as separate processes do not.
+    pub fn another_handle(&self) -> Vault {
+        Vault {
+            store: self.store.clone(),
+            data: self.data.clone(),
+        }
+    }
+
+    pub fn is_passphrase_protected(&self) -> bool {
+        self.store.is_passphrase_protected()
+    }
+
+    /// Reads the store again. Returns true when another process changed it.
+    pub fn reload(&mut self) -> Result<bool, VaultError> {
+        let fresh = self.store.read()?;
+        let changed = fresh.generation != self.data.generation;
+        self.data = fresh;
+        Ok(changed)
+    }
+
+    /// Applies `change` to the newest records and stores them durably before
+    /// returning. Changes made by other processes since this handle read the vault
+    /// are kept, never overwritten.
+    pub fn update<T>(
+        &mut self,
+        change: impl FnOnce(&mut VaultData) -> Result<T, VaultError>,
+    ) -> Result<T, VaultError> {
+        let mut once = Once::new(change);
+        self.data = self.store.update(&mut |data| once.apply(data))?;
+        once.result()
+    }
+
+    /// Checks, before anything irreversible happens elsewhere, that the vault can
+    /// take its next write (the lock, and room for a whole new vault plus `growth`
+    /// bytes, allocated now).
+    pub fn reserve_write(&self, growth: u64) -> Result<WriteReservation, VaultError> {
+        self.store.reserve_write(growth)
+    }
+
+    /// [`Vault::update`] writing into space reserved earlier, so a disk that filled
+    /// up meanwhile cannot refuse it.
+    pub fn update_reserved<T>(
+        &mut self,
+        reservation: &mut WriteReservation,
+        change: impl FnOnce(&mut VaultData) -> Result<T, VaultError>,
+    ) -> Result<T, VaultError> {
+        let mut once = Once::new(change);
+        self.data = self
+            .store
+            .update_reserved(reservation, &mut |data| once.apply(data))?;
+        once.result()
+    }
+
+    /// Keeps rotated refresh tokens the vault could not take where the next read
+    /// finds them (a rescue file beside the vault).
+    pub fn write_rescue(
+        &self,
+        reservation: &mut WriteReservation,
+        entries: &[RescueEntry],
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<PathBuf, VaultError> {
+        self.store.write_rescue(reservation, entries, now)
+    }
+
+    /// The lock of one token, now or with who holds it.
+    pub fn try_lock_token(&self, id: &TokenId) -> Result<TokenGuard, LockFailure> {
+        self.store.try_lock_token(id)
+    }
+
+    /// The lock of one token, waiting up to `wait` for its holder.
+    pub async fn lock_token(
+        &self,
+        id: &TokenId,
+        wait: Duration,
+    ) -> Result<TokenGuard, LockFailure> {
+        let started = Instant::now();
+        loop {
+            match self.try_lock_token(id) {
+                Err(LockFailure::Busy { holder }) if started.elapsed() >= wait => {
+                    return Err(LockFailure::Busy { holder });
+                }
+                Err(LockFailure::Busy { .. }) => tokio::time::sleep(LOCK_POLL).await,
+                other => return other,
+            }
+        }
+    }
+}
+
+/// A change given as `FnOnce` with a result, run through the store's `FnMut`.
+struct Once<F, T> {
+    change: Option<F>,
+    result: Option<T>,
+}
+
+impl<F, T> Once<F, T>
+where
+    F: FnOnce(&mut VaultData) -> Result<T, VaultError>,
+{
+    fn new(change: F) -> Self {
+        Once {
+            change: Some(change),
+            result: None,
+        }
+    }
+
+    fn apply(&mut self, data: &mut VaultData) -> Result<(), VaultError> {
+        let change = self.change.take().ok_or_else(|| {
+            VaultError::Invalid("A vault change was applied twice; nothing was stored.".into())
+        })?;
+        self.result = Some(change(data)?);
+        Ok(())
+    }
+
+    fn result(self) -> Result<T, VaultError> {
+        self.result.ok_or_else(|| {
+            VaultError::Invalid("The store did not apply the change; nothing was stored.".into())
+        })
+    }
+}
