@@ -114,6 +114,24 @@ impl Gateway {
             let mut flights = self.flights.lock().unwrap_or_else(|e| e.into_inner());
             flights.entry(target.clone()).or_default().clone()
         };
+        let result = self.redeem_in_turn(&flight, target, scope).await;
+        // The last one out removes the token's queue, so the map holds only tokens
+        // being redeemed now, not every token ever asked for.
+        {
+            let mut flights = self.flights.lock().unwrap_or_else(|e| e.into_inner());
+            if Arc::strong_count(&flight) == 2 {
+                flights.remove(target);
+            }
+        }
+        result
+    }
+
+    async fn redeem_in_turn(
+        &self,
+        flight: &tokio::sync::Mutex<()>,
+        target: &TokenTarget,
+        scope: Option<&str>,
+    ) -> Result<HandOut, DeskError> {
         let _turn = flight.lock().await;
         // The request ahead of this one may have renewed it meanwhile.
         if let Some((token, expires_at)) =
@@ -129,6 +147,12 @@ impl Gateway {
         self.metrics.redemption(result.is_ok());
         let (token, expires_at) = result?;
         Ok(HandOut { token, expires_at })
+    }
+
+    /// Tokens with requests waiting for a redemption (for tests and metrics).
+    #[cfg(test)]
+    fn flights_in_progress(&self) -> usize {
+        self.flights.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 
     /// A bad key from `from`: the answer waits a little longer each time (at most
@@ -280,4 +304,51 @@ async fn wait_for_signal() {
 /// The vault folder's socket, for the window's status strip and `token`.
 pub fn socket_path(dir: &std::path::Path) -> PathBuf {
     dir.join(SOCKET_FILE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vault::crypto::KdfParams;
+    use crate::vault::{DataSource, KeySource};
+
+    #[tokio::test]
+    async fn a_tokens_queue_goes_once_nobody_waits_for_it() {
+        crate::identity::http::install_crypto_provider();
+        let dir = tempfile::tempdir().expect("dir");
+        let keys = KeySource::native()
+            .with_passphrase(Secret::new("flights"))
+            .with_kdf(KdfParams::with_cost(64, 1, 1));
+        let mut vault = Vault::create(dir.path(), &keys, false).expect("vault");
+        // A provider nobody listens on: every redemption fails at once.
+        let provider = crate::identity::ProviderConfig {
+            authority: crate::identity::Authority::Issuer {
+                url: "http://127.0.0.1:9/".parse().expect("url"),
+            },
+            client_id: "client".into(),
+            client_secret: None,
+            scopes: crate::identity::Scopes::Custom("openid offline_access".into()),
+        };
+        let mut source = DataSource::new("A", provider, "someone@example.com");
+        source.token.refresh_token = Some(Secret::new("rt"));
+        vault
+            .update(|data| data.add_data_source(source))
+            .expect("add");
+        let gateway = Arc::new(Gateway::new(vault, false));
+        let target = TokenTarget {
+            data_source: "A".into(),
+            app_user: None,
+        };
+        let asks: Vec<_> = (0..5)
+            .map(|_| {
+                let gateway = gateway.clone();
+                let target = target.clone();
+                tokio::spawn(async move { gateway.access_token(&target, None).await.is_err() })
+            })
+            .collect();
+        for ask in asks {
+            assert!(ask.await.expect("task"), "nobody answers, so no token");
+        }
+        assert_eq!(gateway.flights_in_progress(), 0);
+    }
 }
