@@ -53,8 +53,11 @@ pub(super) fn serve(
 ) -> std::io::Result<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
     let path = socket_in(dir);
-    // A socket left by a gateway that was killed: nobody answers on it.
-    if path.exists() && std::os::unix::net::UnixStream::connect(&path).is_err() {
+    if path.exists() {
+        if std::os::unix::net::UnixStream::connect(&path).is_ok() {
+            return Err(std::io::Error::from(std::io::ErrorKind::AddrInUse));
+        }
+        // A socket left by a gateway that was killed: nobody answers on it.
         std::fs::remove_file(&path)?;
     }
     // Created private: the umask makes the socket 0600 from its first moment.

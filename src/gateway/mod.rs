@@ -221,8 +221,19 @@ pub async fn serve(vault: Vault, options: ServeOptions) -> Result<(), String> {
         .map_err(cannot_listen)?;
     let bound = listener.local_addr().map_err(cannot_listen)?;
     let stop = options.stop.clone();
-    let socket = local::serve(&dir, gateway.clone(), stop.clone())
-        .map_err(|e| format!("Could not open the local socket in {}: {e}", dir.display()))?;
+    let socket = local::serve(&dir, gateway.clone(), stop.clone()).map_err(|e| {
+        // Windows refuses a first pipe instance that exists with "access denied".
+        let taken = e.kind() == std::io::ErrorKind::AddrInUse
+            || (cfg!(windows) && e.kind() == std::io::ErrorKind::PermissionDenied);
+        if taken {
+            format!(
+                "A gateway already serves the vault in {}: stop that one first (Ctrl+C, or `tokendesk service remove`), or let applications ask it.",
+                dir.display()
+            )
+        } else {
+            format!("Could not open the local socket in {}: {e}", dir.display())
+        }
+    })?;
     println!("tokendesk gateway listening on {}", address.url(bound));
     println!("  local programs: {}", socket.display());
     use std::io::Write;

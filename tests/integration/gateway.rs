@@ -263,6 +263,42 @@ fn local_programs_ask_the_gateway_over_a_private_socket_and_sigterm_stops_it_cle
 }
 
 #[test]
+fn a_second_gateway_on_the_same_vault_is_refused_and_the_first_serves_on() {
+    let (provider, home) = setup();
+    let key = consumer(home.path(), &["Portal", "--data-source", "A"]);
+    let served = serve(home.path());
+    let second = desk::run(home.path(), &["serve", "--listen", "127.0.0.1:0"]);
+    assert!(!second.status.success());
+    assert!(
+        text(&second).contains("A gateway already serves the vault"),
+        "{}",
+        text(&second)
+    );
+    runtime().block_on(async {
+        let client = reqwest::Client::new();
+        let (status, body) = get(
+            &client,
+            &format!("{}/v1/token?data_source=A", served.base),
+            Some(&key),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        assert!(
+            provider
+                .issued_access_tokens()
+                .iter()
+                .any(|t| Some(t.as_str()) == body["access_token"].as_str())
+        );
+    });
+    // The refused one left the socket alone: `token` still reaches the first.
+    let out = desk::command(home.path(), &["token", "--data-source", "A"])
+        .env_remove("TOKENDESK_PASSPHRASE")
+        .output()
+        .expect("token");
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+#[test]
 fn a_gateway_killed_during_its_keep_alive_run_loses_no_grant() {
     let provider = TestProvider::oidc();
     let home = support::temp_dir();
