@@ -263,6 +263,51 @@ fn local_programs_ask_the_gateway_over_a_private_socket_and_sigterm_stops_it_cle
 }
 
 #[test]
+fn on_a_full_disk_the_gateway_answers_503_without_asking_the_provider() {
+    let Some(disk) = desk::Tmpfs::mount(2 * 1024 * 1024, "gateway full disk") else {
+        return;
+    };
+    let provider = TestProvider::oidc();
+    desk::add_source(
+        &provider,
+        &disk.path,
+        "A",
+        oidc_config(&provider),
+        0,
+        Utc::now(),
+    );
+    let key = consumer(&disk.path, &["Portal", "--data-source", "A"]);
+    let served = serve(&disk.path);
+    let filler = disk.fill();
+    let url = format!("{}/v1/token?data_source=A", served.base);
+    runtime().block_on(async {
+        let client = reqwest::Client::new();
+        let (status, body) = get(&client, &url, Some(&key)).await;
+        assert_eq!(status, 503, "{body}");
+        assert!(
+            body["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("did not ask the provider")),
+            "{body}"
+        );
+        assert_eq!(provider.requests_to(Endpoint::Token).len(), 0);
+
+        // Room again: the same gateway redeems and stores the rotated token.
+        std::fs::remove_file(&filler).expect("room");
+        let (status, body) = get(&client, &url, Some(&key)).await;
+        assert_eq!(status, 200, "{body}");
+    });
+    drop(served);
+    assert_eq!(provider.replays(), 0);
+    let vault = tokendesk::vault::Vault::open(&disk.path, &desk::keys()).expect("vault");
+    let token = vault.data().data_sources[0].token.refresh_token.clone();
+    assert_eq!(
+        provider.grant_state(token.expect("a token").expose()),
+        crate::support::provider::GrantState::Current
+    );
+}
+
+#[test]
 fn a_second_gateway_on_the_same_vault_is_refused_and_the_first_serves_on() {
     let (provider, home) = setup();
     let key = consumer(home.path(), &["Portal", "--data-source", "A"]);
