@@ -1,5 +1,7 @@
 //! Settings › Consumers: the applications the gateway serves. A new key is shown
-//! once, with Copy; the list never shows keys.
+//! once, in a field the admin can select; tokendesk never puts it on the
+//! clipboard (secrets never go there; only a sign-in's user code does). The list
+//! never shows keys.
 
 use super::app::AppState;
 use super::main_window::DANGER;
@@ -87,17 +89,16 @@ pub fn show(state: &mut AppState, ui: &mut egui::Ui, section: &mut ConsumersSect
                 "The key of '{name}', shown only now (tokendesk keeps a salted hash of it):",
                 &[("name", name)],
             ));
-            ui.horizontal(|ui| {
-                let mut shown = key.clone();
-                ui.add(
-                    egui::TextEdit::singleline(&mut shown)
-                        .desired_width(420.0)
-                        .font(egui::TextStyle::Monospace),
-                );
-                if ui.button(state.tr("Copy")).clicked() {
-                    ui.ctx().copy_text(key.clone());
-                }
-            });
+            // Read-only: a `&str` buffer can be selected but not edited.
+            let mut shown: &str = key;
+            ui.add(
+                egui::TextEdit::singleline(&mut shown)
+                    .desired_width(420.0)
+                    .font(egui::TextStyle::Monospace),
+            );
+            ui.label(state.tr(
+                "Select it and put it into the application's configuration now; it is not shown again.",
+            ));
         }
         Some(Err(problem)) => {
             ui.colored_label(DANGER, problem);

@@ -136,6 +136,9 @@ fn german(english: &str) -> Option<&'static str> {
         "Retry" => "Erneut versuchen",
         "Close" => "Schließen",
         "Copy" => "Kopieren",
+        "Select it and put it into the application's configuration now; it is not shown again." => {
+            "Markieren Sie ihn und tragen Sie ihn jetzt in die Konfiguration der Anwendung ein; er wird nicht noch einmal angezeigt."
+        }
         "Copied" => "Kopiert",
         "Open Microsoft login page" => "Microsoft-Anmeldeseite öffnen",
         "Open the sign-in page" => "Anmeldeseite öffnen",
