@@ -395,3 +395,58 @@ fn a_gateway_killed_during_its_keep_alive_run_loses_no_grant() {
         );
     }
 }
+
+#[cfg(unix)]
+#[test]
+fn sigterm_during_a_keep_alive_run_finishes_its_writes_and_loses_no_grant() {
+    let provider = TestProvider::oidc();
+    let home = support::temp_dir();
+    let long_ago = Utc::now() - chrono::Duration::days(30);
+    desk::add_source(
+        &provider,
+        home.path(),
+        "A",
+        oidc_config(&provider),
+        7,
+        long_ago,
+    );
+    provider.set_token_latency(Duration::from_millis(700));
+    let mut served = serve_every(home.path(), "1");
+    desk::wait_until(
+        "the keep-alive asks the provider",
+        Duration::from_secs(20),
+        || provider.in_flight() > 0,
+    );
+    unsafe {
+        libc::kill(served.child.id() as i32, libc::SIGTERM);
+    }
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = served.child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "SIGTERM ends it once the run's writes are done"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+    // Every answer the provider gave was stored: each stored token is the grant's
+    // newest, none was replayed, and the run in flight was not cut short.
+    assert_eq!(provider.replays(), 0);
+    let vault = tokendesk::vault::Vault::open(home.path(), &desk::keys()).expect("vault");
+    let mut renewed = 0;
+    for owner in vault.data().each_token() {
+        let token = owner.record().refresh_token.as_ref().expect("a token");
+        assert_eq!(
+            provider.grant_state(token.expose()),
+            crate::support::provider::GrantState::Current,
+            "{}",
+            owner.account()
+        );
+        renewed += usize::from(owner.record().last_redeemed_at.is_some());
+    }
+    assert_eq!(renewed, 8, "the run in progress finished");
+}
+
