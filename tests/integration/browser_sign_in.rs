@@ -225,6 +225,29 @@ fn a_refusal_in_the_browser_ends_the_sign_in_and_stores_nothing() {
 }
 
 #[test]
+fn a_malformed_or_oversized_code_answer_is_said_clearly_and_stores_nothing() {
+    for (fault, words) in [
+        (Fault::Malformed, "could not read"),
+        (Fault::Oversized(8 * 1024 * 1024), "stopped reading it"),
+    ] {
+        let provider = TestProvider::oidc();
+        provider.fail_next(Endpoint::Token, fault.clone());
+        let home = support::temp_dir();
+        vault(home.path(), &provider, None);
+        let (child, stdout, page) = start(home.path(), &[]);
+        call(&TestProvider::browser_redirect(&page)).unwrap();
+        let out = finish(child, stdout);
+        assert!(!out.status.success(), "{fault:?}");
+        assert!(
+            text(&out).to_lowercase().contains(words),
+            "{fault:?}: {}",
+            text(&out)
+        );
+        assert!(!stored(home.path()).has_refresh_token());
+    }
+}
+
+#[test]
 fn a_provider_that_ignores_offline_access_is_said_clearly() {
     let provider = TestProvider::microsoft();
     provider.fail_next(Endpoint::Token, Fault::NoRefreshToken);

@@ -449,4 +449,3 @@ fn sigterm_during_a_keep_alive_run_finishes_its_writes_and_loses_no_grant() {
     }
     assert_eq!(renewed, 8, "the run in progress finished");
 }
-
