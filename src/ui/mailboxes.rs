@@ -326,10 +326,7 @@ fn table(state: &mut AppState, ui: &mut egui::Ui, rows: &[TokenRow]) {
                     ui.label(expires);
                 });
                 table_row.col(|ui| {
-                    ui.label(
-                        row.days_left
-                            .map_or_else(|| "–".to_string(), |d| d.to_string()),
-                    );
+                    ui.label(crate::ui::widgets::days_left_text(row.days_left));
                 });
                 table_row.col(|ui| {
                     ui.label(renewed);

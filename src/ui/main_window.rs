@@ -395,12 +395,7 @@ fn data_source_table(
                         };
                     });
                     row.col(|ui| {
-                        ui.label(
-                            status
-                                .days_left
-                                .map(|d| d.to_string())
-                                .unwrap_or_else(|| "–".into()),
-                        );
+                        ui.label(crate::ui::widgets::days_left_text(status.days_left));
                     });
                     row.col(|ui| {
                         ui.label(source.users.len().to_string());

@@ -28,3 +28,25 @@ pub fn stable_modal(id: &str) -> egui::Modal {
     egui::Modal::new(id)
         .area(egui::Modal::default_area(id).anchor(egui::Align2::CENTER_TOP, egui::vec2(0.0, 32.0)))
 }
+
+/// The "Days left" cell: a dash when unknown, and 0 once expired (a count of days
+/// past expiry is not days left; the state column says "Expired").
+pub fn days_left_text(days_left: Option<i64>) -> String {
+    match days_left {
+        None => "–".into(),
+        Some(days) => days.max(0).to_string(),
+    }
+}
+
+#[cfg(test)]
+mod days_left_tests {
+    use super::days_left_text;
+
+    #[test]
+    fn an_expired_token_has_no_days_left_rather_than_a_negative_count() {
+        assert_eq!(days_left_text(None), "–");
+        assert_eq!(days_left_text(Some(12)), "12");
+        assert_eq!(days_left_text(Some(0)), "0");
+        assert_eq!(days_left_text(Some(-3)), "0");
+    }
+}

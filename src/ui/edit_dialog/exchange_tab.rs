@@ -73,12 +73,7 @@ pub(super) fn token_details(
             }
             ui.end_row();
             ui.label(state.tr("Days left"));
-            ui.label(
-                status
-                    .days_left
-                    .map(|d| d.to_string())
-                    .unwrap_or_else(|| "–".into()),
-            );
+            ui.label(crate::ui::widgets::days_left_text(status.days_left));
             ui.end_row();
             if let Some(error) = &record.last_error {
                 ui.label(state.tr("Last error"));

@@ -162,11 +162,7 @@ pub(super) fn users_tab(state: &mut AppState, ui: &mut egui::Ui, dialog: &mut Ed
                     };
                 });
                 row.col(|ui| {
-                    ui.label(
-                        days_left
-                            .map(|d| d.to_string())
-                            .unwrap_or_else(|| "–".into()),
-                    );
+                    ui.label(crate::ui::widgets::days_left_text(days_left));
                 });
                 row.col(|ui| {
                     let expires = policy::expires_at(
