@@ -38,7 +38,7 @@ pub enum DeskError {
         subject: Option<String>,
     },
     #[error(
-        "The scheduled keep-alive could not open this vault: it is protected by a passphrase and tokendesk was not started with --passphrase-file. Start tokendesk with --passphrase-file FILE (a file only you can read) and install the schedule again."
+        "Neither the keep-alive schedule nor the gateway service could open this vault on its own: it is protected by a passphrase and tokendesk was not started with --passphrase-file. Start tokendesk with --passphrase-file FILE (a file only you can read) and install it again."
     )]
     ScheduleNeedsPassphraseFile,
     #[error("Could not find the tokendesk program itself: {0}")]

@@ -36,7 +36,7 @@ fn german(error: &DeskError) -> Option<String> {
         } => format!(
             "Der Anbieter hat nicht gesagt, wer sich angemeldet hat ({reason}); tokendesk kann daher nicht prüfen, ob es {expected} ist. Es wurde nichts gespeichert."
         ),
-        DeskError::ScheduleNeedsPassphraseFile => "Der geplante Keep-alive könnte diesen Tresor nicht öffnen: Er ist mit einer Passphrase geschützt und tokendesk wurde ohne --passphrase-file gestartet. Starten Sie tokendesk mit --passphrase-file DATEI (eine Datei, die nur Sie lesen können) und richten Sie den Zeitplan erneut ein.".into(),
+        DeskError::ScheduleNeedsPassphraseFile => "Weder der geplante Keep-alive noch der Gateway-Dienst könnte diesen Tresor selbst öffnen: Er ist mit einer Passphrase geschützt und tokendesk wurde ohne --passphrase-file gestartet. Starten Sie tokendesk mit --passphrase-file DATEI (eine Datei, die nur Sie lesen können) und richten Sie ihn erneut ein.".into(),
         DeskError::OwnProgram(detail) => {
             format!("Das tokendesk-Programm selbst wurde nicht gefunden: {detail}")
         }
