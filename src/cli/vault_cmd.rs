@@ -78,12 +78,19 @@ pub fn run(command: VaultCommand, context: &Context) -> Result<ExitCode, String>
                 other => other.to_string(),
             })?;
             let mut vault = context.open_or_create()?;
-            let count =
+            let done =
                 vault_file::import(&mut vault, imported, &file).map_err(|e| e.to_string())?;
             println!(
-                "Imported {count} data source(s) into {}; the previous contents are the backup.",
+                "Imported {} data source(s) into {}; the previous contents are the backup.",
+                done.data_sources,
                 context.vault_dir.display()
             );
+            if done.kept_newer > 0 {
+                println!(
+                    "{} token(s) in this vault were newer than the bundle's and were kept (the bundle's would have been rotated away already).",
+                    done.kept_newer
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -71,17 +71,32 @@ pub fn read_bundle(bytes: &[u8], passphrase: &Secret) -> Result<VaultData, DeskE
     Ok(Vault::read_bundle(bytes, passphrase)?)
 }
 
-/// Replaces the vault's contents with a bundle's (the previous contents become the
-/// backup generation); the import is audited.
-pub fn import(vault: &mut Vault, imported: VaultData, from: &Path) -> Result<usize, DeskError> {
-    let count = imported.data_sources.len();
-    vault.import(imported)?;
+/// What an import did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Imported {
+    pub data_sources: usize,
+    /// Tokens whose record in this vault was newer than the bundle's, and stayed.
+    pub kept_newer: usize,
+}
+
+/// Merges a bundle into the vault, per token the newer record (the previous
+/// contents become the backup generation); the import is audited.
+pub fn import(vault: &mut Vault, imported: VaultData, from: &Path) -> Result<Imported, DeskError> {
+    let data_sources = imported.data_sources.len();
+    let report = vault.import(imported)?;
     audit(
         vault.dir(),
         Operation::Import,
-        format!("imported {count} data source(s) from {}", from.display()),
+        format!(
+            "imported {data_sources} data source(s) from {}; kept {} newer token(s) of this vault",
+            from.display(),
+            report.kept_newer
+        ),
     );
-    Ok(count)
+    Ok(Imported {
+        data_sources,
+        kept_newer: report.kept_newer,
+    })
 }
 
 /// The socket a gateway serving this vault listens on (`tokendesk serve`).

@@ -93,8 +93,8 @@ impl Vault {
 
 /// The backup with every token replaced by the current file's when that one is
 /// newer, and with what only the current file has added back.
-fn merge(
-    mut backup: VaultData,
+pub(super) fn merge(
+    backup: VaultData,
     current: Option<VaultData>,
     now: DateTime<Utc>,
     report: &mut RestoreReport,
@@ -103,6 +103,35 @@ fn merge(
         .generation
         .max(current.as_ref().map_or(0, |c| c.generation))
         + 1;
+    let mut merged = merge_records(backup, current, Some(now), report);
+    merged.generation = generation;
+    merged
+}
+
+/// An imported bundle merged into this vault the same way: per token the newer
+/// record wins (by revision), so importing an old export never brings back a
+/// refresh token the provider has since rotated away; what only this vault has
+/// stays. A token only the bundle has is new here, not stale.
+pub(super) fn merge_import(
+    imported: VaultData,
+    current: VaultData,
+    report: &mut RestoreReport,
+) -> VaultData {
+    let generation = current.generation;
+    let mut merged = merge_records(imported, Some(current), None, report);
+    merged.generation = generation;
+    merged
+}
+
+/// `backup`'s records, each replaced by `current`'s when that one is as new or
+/// newer, plus what only `current` has. With `restored_at`, the backup's tokens
+/// that were not replaced are marked as possibly used since.
+fn merge_records(
+    mut backup: VaultData,
+    current: Option<VaultData>,
+    restored_at: Option<DateTime<Utc>>,
+    report: &mut RestoreReport,
+) -> VaultData {
     let mut newer: HashMap<TokenId, TokenRecord> = HashMap::new();
     if let Some(current) = &current {
         for owner in current.each_token() {
@@ -119,8 +148,8 @@ fn merge(
             }
             // The current file's record is older (cannot happen unless edited by
             // hand) or missing: the backup's token may have been used since.
-            _ if record.refresh_token.is_some() => {
-                record.restored_at = Some(now);
+            _ if record.refresh_token.is_some() && restored_at.is_some() => {
+                record.restored_at = restored_at;
                 report.possibly_stale += 1;
             }
             _ => {}
@@ -145,8 +174,13 @@ fn merge(
                 backup.directory.push(user);
             }
         }
+        // So do consumers added since: their keys are in applications already.
+        for consumer in current.consumers {
+            if !backup.consumers.iter().any(|c| c.id == consumer.id) {
+                backup.consumers.push(consumer);
+            }
+        }
     }
-    backup.generation = generation;
     backup.format_version = FORMAT_VERSION;
     backup
 }
@@ -168,6 +202,47 @@ mod tests {
             scopes: crate::identity::Scopes::Graph,
         };
         DataSource::new("Exchange", provider, "sales@contoso.com")
+    }
+
+    #[test]
+    fn an_old_export_imported_again_keeps_the_rotated_tokens_and_the_new_consumers() {
+        let mut exported = source();
+        exported.token.refresh_token = Some(Secret::new("rt-exported"));
+        exported.token.revision = 3;
+        let bundle = VaultData {
+            generation: 40,
+            data_sources: vec![exported.clone()],
+            ..VaultData::default()
+        };
+        let mut current = bundle.clone();
+        current.generation = 12;
+        current.data_sources[0].token.refresh_token = Some(Secret::new("rt-rotated"));
+        current.data_sources[0].token.revision = 9;
+        let (consumer, _key) = crate::vault::consumers::Consumer::new(
+            "Portal",
+            current.data_sources[0].id,
+            Vec::new(),
+            false,
+            Utc::now(),
+        );
+        current.consumers.push(consumer);
+        let mut report = RestoreReport::default();
+        let merged = merge_import(bundle.clone(), current, &mut report);
+        assert_eq!(
+            merged.data_sources[0].token.refresh_token,
+            Some(Secret::new("rt-rotated")),
+            "the provider retired the exported token when it rotated"
+        );
+        assert_eq!(merged.data_sources[0].token.restored_at, None);
+        assert_eq!((report.kept_newer, report.possibly_stale), (1, 0));
+        assert_eq!(merged.consumers.len(), 1, "the consumer added since stays");
+        assert_eq!(merged.generation, 12, "this vault's own count goes on");
+
+        // Onto an empty vault (another machine), the bundle's tokens are new there.
+        let mut report = RestoreReport::default();
+        let moved = merge_import(bundle, VaultData::default(), &mut report);
+        assert_eq!(moved.data_sources[0].token, exported.token);
+        assert_eq!(report.possibly_stale, 0);
     }
 
     #[test]

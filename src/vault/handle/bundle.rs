@@ -38,14 +38,19 @@ impl Vault {
         decode(&parsed.open(&kdf.derive(passphrase.expose())?)?)
     }
 
-    /// Replaces the contents with an imported bundle (the previous generation stays
-    /// as the backup).
-    pub fn import(&mut self, imported: VaultData) -> Result<(), VaultError> {
+    /// Merges an imported bundle into the vault: per token the newer record wins,
+    /// so an old export never brings back a refresh token rotated away since; what
+    /// only this vault has stays (the previous generation is the backup).
+    pub fn import(
+        &mut self,
+        imported: VaultData,
+    ) -> Result<super::super::restore::RestoreReport, VaultError> {
+        let mut report = super::super::restore::RestoreReport::default();
         self.update(|data| {
-            let generation = data.generation;
-            *data = imported;
-            data.generation = generation;
+            let current = std::mem::take(data);
+            *data = super::super::restore::merge_import(imported, current, &mut report);
             Ok(())
-        })
+        })?;
+        Ok(report)
     }
 }
