@@ -48,6 +48,11 @@ pub async fn run(args: SignInArgs, context: &Context) -> Result<ExitCode, String
         }
         _ => (args.provider.to_config()?, None, None, None),
     };
+    if let Some(vault) = &vault {
+        crate::desk::tokens::ready_for_sign_in(vault).map_err(|e| {
+            format!("{e}\nNothing was asked of the provider; make room (or make the vault folder writable) and sign in again.")
+        })?;
+    }
     let cancel = CancellationToken::new();
     let ctrl_c = cancel.clone();
     tokio::spawn(async move {

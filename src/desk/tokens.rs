@@ -86,6 +86,14 @@ fn cached(
     record.usable_access_token(now, MIN_REMAINING).cloned()
 }
 
+/// Before a sign-in begins: proves the vault can take its result (the lock, and
+/// room for the next write), so that a full disk or a read-only folder is said
+/// before the admin signs in, not after the provider issued the tokens.
+pub fn ready_for_sign_in(vault: &Vault) -> Result<(), DeskError> {
+    vault.reserve_write(0)?;
+    Ok(())
+}
+
 /// Stores a finished sign-in for `target` after the account check: the configured
 /// account, or anyone when the admin accepted it.
 pub fn store_sign_in(

@@ -248,6 +248,29 @@ fn a_malformed_or_oversized_code_answer_is_said_clearly_and_stores_nothing() {
 }
 
 #[test]
+fn on_a_full_disk_the_sign_in_is_refused_before_the_provider_is_asked() {
+    let Some(disk) = desk::Tmpfs::mount(2 * 1024 * 1024, "sign-in full disk") else {
+        return;
+    };
+    let provider = TestProvider::oidc();
+    vault(&disk.path, &provider, None);
+    let filler = disk.fill();
+    let out = desk::run(
+        &disk.path,
+        &["sign-in", "--data-source", "A", "--browser", "--no-browser"],
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("Nothing was asked of the provider"),
+        "{}",
+        text(&out)
+    );
+    assert!(provider.requests().is_empty(), "not even discovery");
+    std::fs::remove_file(filler).expect("room");
+    assert!(!stored(&disk.path).has_refresh_token());
+}
+
+#[test]
 fn a_provider_that_ignores_offline_access_is_said_clearly() {
     let provider = TestProvider::microsoft();
     provider.fail_next(Endpoint::Token, Fault::NoRefreshToken);
