@@ -221,6 +221,12 @@ impl AppState {
                     }
                 }
                 Event::SignInFinished(result) => self.sign_in_finished(*result),
+                Event::SignInRefused(error) => {
+                    let message = super::errors::describe(&error, self.locale);
+                    if let Some(dialog) = self.sign_in.as_mut() {
+                        dialog.step = super::sign_in_dialog::Step::Refused(message);
+                    }
+                }
                 Event::KeepAliveFinished(result) => {
                     let now = self.now();
                     let interval = self

@@ -136,6 +136,10 @@ fn german(english: &str) -> Option<&'static str> {
         "Retry" => "Erneut versuchen",
         "Close" => "Schließen",
         "Copy" => "Kopieren",
+        "Sign-in not started" => "Anmeldung nicht begonnen",
+        "Nothing was asked of the provider. Make room on the disk (or make the vault folder writable), then retry." => {
+            "Der Anbieter wurde nichts gefragt. Schaffen Sie Platz auf dem Datenträger (oder machen Sie den Tresorordner beschreibbar) und versuchen Sie es erneut."
+        }
         "Select it and put it into the application's configuration now; it is not shown again." => {
             "Markieren Sie ihn und tragen Sie ihn jetzt in die Konfiguration der Anwendung ein; er wird nicht noch einmal angezeigt."
         }

@@ -24,6 +24,8 @@ pub enum Step {
     Code,
     Waiting,
     Failed(IdentityError),
+    /// Not started: the vault could not take the result (in the admin's language).
+    Refused(String),
     /// The sign-in worked for someone else, or for nobody the provider named.
     Mismatch(Box<TokenSet>, AccountCheck),
 }
@@ -324,6 +326,21 @@ pub fn show(state: &mut AppState, ui: &mut egui::Ui) {
                 if ui.button(state.tr("Cancel")).clicked() {
                     keep = false;
                 }
+            }
+            Step::Refused(message) => {
+                ui.heading(state.tr("Sign-in not started"));
+                ui.colored_label(DANGER, message.as_str());
+                ui.label(state.tr(
+                    "Nothing was asked of the provider. Make room on the disk (or make the vault folder writable), then retry.",
+                ));
+                ui.horizontal(|ui| {
+                    if ui.button(state.tr("Retry")).clicked() {
+                        retry = true;
+                    }
+                    if ui.button(state.tr("Close")).clicked() {
+                        keep = false;
+                    }
+                });
             }
             Step::Failed(error) => {
                 ui.heading(state.tr("Sign-in failed"));

@@ -100,6 +100,8 @@ pub enum Event {
         seconds_left: i64,
     },
     SignInFinished(Box<Result<TokenSet, IdentityError>>),
+    /// The vault could not take a sign-in's result, so none was started.
+    SignInRefused(DeskError),
     /// The account the API answered for, or what went wrong.
     TestFinished(Result<String, DeskError>),
     KeepAliveFinished(Result<RenewReport, DeskError>),
@@ -282,6 +284,11 @@ async fn serve(
             } => {
                 if let Some(previous) = sign_in.take() {
                     previous.cancel();
+                }
+                // A full disk is said before the admin signs in, not after.
+                if let Some(Err(error)) = vault.as_ref().map(desk::tokens::ready_for_sign_in) {
+                    reporter.send(Event::SignInRefused(error));
+                    continue;
                 }
                 let cancel = CancellationToken::new();
                 sign_in = Some(cancel.clone());

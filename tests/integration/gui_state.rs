@@ -504,3 +504,28 @@ fn the_server_is_chosen_once_the_api_decides_it_for_graph() {
     assert!(harness.query_all_by_label("Office365").next().is_none());
     assert!(harness.query_all_by_label("EWS URL").next().is_none());
 }
+
+#[test]
+fn a_sign_in_the_vault_could_not_take_is_not_started_and_says_so() {
+    let mut data = vault_data();
+    data.data_sources[0].token.refresh_token = None;
+    let (mut harness, mut end) = window_on(Lang::De, data);
+    open_tab(&mut harness, "Sales", "Exchange-Konto");
+    click(&mut harness, "MS365-Aktualisierungstoken anfordern");
+    assert!(matches!(&end.sent()[..], [Command::StartSignIn { .. }]));
+    end.report(Event::SignInRefused(DeskError::Vault(VaultError::Invalid(
+        "kein Platz".into(),
+    ))));
+    harness.run_steps(3);
+    assert!(harness.query_by_label("Anmeldung nicht begonnen").is_some());
+    assert!(
+        harness
+            .query_by_label_contains("Der Anbieter wurde nichts gefragt")
+            .is_some()
+    );
+    click(&mut harness, "Erneut versuchen");
+    assert!(
+        matches!(&end.sent()[..], [Command::StartSignIn { .. }]),
+        "Retry starts it again"
+    );
+}
