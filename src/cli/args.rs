@@ -84,9 +84,9 @@ pub enum Command {
         windows_service: bool,
     },
 
-    /// Run the gateway as a service of the system (a systemd user service on Linux).
+    /// Run the gateway as a service (systemd on Linux, user or system; a Windows service on Windows).
     #[command(
-        after_help = "Examples:\n  tokendesk service install --listen 127.0.0.1:8470\n  tokendesk --passphrase-file /etc/tokendesk/pass service install\n  tokendesk service status\n  tokendesk service remove"
+        after_help = "Examples:\n  tokendesk service install --listen 127.0.0.1:8470\n  tokendesk --passphrase-file /etc/tokendesk/pass service install\n  sudo tokendesk --vault-dir /srv/tokendesk --passphrase-file /etc/tokendesk/pass service install --system\n  tokendesk service status\n  tokendesk service remove"
     )]
     Service {
         #[command(subcommand)]

@@ -40,18 +40,33 @@ impl ListenArgs {
 pub enum ServiceCommand {
     /// Write, enable and start the service running `tokendesk serve`.
     #[command(
-        after_help = "Examples:\n  tokendesk service install --listen 127.0.0.1:8470\n  tokendesk service install --listen 0.0.0.0:8443 --tls-cert /etc/tokendesk/gw.pem --tls-key /etc/tokendesk/gw.key"
+        after_help = "Examples:\n  tokendesk service install --listen 127.0.0.1:8470\n  tokendesk service install --listen 0.0.0.0:8443 --tls-cert /etc/tokendesk/gw.pem --tls-key /etc/tokendesk/gw.key\n  sudo tokendesk --passphrase-file /etc/tokendesk/pass service install --system"
     )]
     Install {
         #[command(flatten)]
         listen: ListenArgs,
+        /// A system service (starts at boot, runs as you; needs root and --passphrase-file) instead of a user service.
+        #[arg(long)]
+        system: bool,
     },
     /// Stop and delete the service.
-    #[command(after_help = "Example:\n  tokendesk service remove")]
-    Remove,
+    #[command(
+        after_help = "Examples:\n  tokendesk service remove\n  sudo tokendesk service remove --system"
+    )]
+    Remove {
+        /// The system service, not the user service.
+        #[arg(long)]
+        system: bool,
+    },
     /// Whether the service is installed and running.
-    #[command(after_help = "Example:\n  tokendesk service status")]
-    Status,
+    #[command(
+        after_help = "Examples:\n  tokendesk service status\n  tokendesk service status --system"
+    )]
+    Status {
+        /// The system service, not the user service.
+        #[arg(long)]
+        system: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -157,10 +157,17 @@ fn service(command: ServiceCommand, context: &Context) -> Result<ExitCode, Strin
         listen: std::net::SocketAddr::from(([127, 0, 0, 1], 8470)),
         tls: None,
     };
-    let (action, address) = match command {
-        ServiceCommand::Install { listen } => (ScheduleAction::Install, listen.address()?),
-        ServiceCommand::Remove => (ScheduleAction::Remove, default),
-        ServiceCommand::Status => (ScheduleAction::Show, default),
+    let (action, address, system) = match command {
+        ServiceCommand::Install { listen, system } => {
+            (ScheduleAction::Install, listen.address()?, system)
+        }
+        ServiceCommand::Remove { system } => (ScheduleAction::Remove, default, system),
+        ServiceCommand::Status { system } => (ScheduleAction::Show, default, system),
+    };
+    let scope = if system {
+        crate::desk::schedule::ServiceScope::System
+    } else {
+        crate::desk::schedule::ServiceScope::User
     };
     // Like the schedule: a passphrase vault's service needs the passphrase file.
     let vault = (action == ScheduleAction::Install)
@@ -171,8 +178,8 @@ fn service(command: ServiceCommand, context: &Context) -> Result<ExitCode, Strin
         passphrase_file: context.passphrase_file(),
         passphrase_protected: vault.as_ref().is_some_and(|v| v.is_passphrase_protected()),
     };
-    let report =
-        crate::desk::schedule::service(action, &access, &address).map_err(|e| e.to_string())?;
+    let report = crate::desk::schedule::service(action, &access, &address, scope)
+        .map_err(|e| e.to_string())?;
     println!("{report}");
     Ok(ExitCode::SUCCESS)
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 use super::DeskError;
 use crate::schedule::{Job, Platform};
 
-pub use crate::schedule::service::{GatewayAddress, TlsFiles};
+pub use crate::schedule::service::{GatewayAddress, ServiceScope, TlsFiles};
 #[cfg(windows)]
 pub use crate::schedule::service_windows::WINDOWS_SERVICE_NAME;
 
@@ -41,14 +41,15 @@ pub fn service(
     action: ScheduleAction,
     access: &VaultAccess<'_>,
     address: &GatewayAddress,
+    scope: ServiceScope,
 ) -> Result<String, DeskError> {
     let platform = Platform::detect()?;
     Ok(match action {
         ScheduleAction::Install => {
-            crate::schedule::service::install(&platform, &job(access)?, address)?
+            crate::schedule::service::install(&platform, &job(access)?, address, scope)?
         }
-        ScheduleAction::Remove => crate::schedule::service::remove(&platform)?,
-        ScheduleAction::Show => crate::schedule::service::status(&platform)?,
+        ScheduleAction::Remove => crate::schedule::service::remove(&platform, scope)?,
+        ScheduleAction::Show => crate::schedule::service::status(&platform, scope)?,
     })
 }
 

@@ -1,6 +1,7 @@
 //! The gateway (`tokendesk serve`) as a service the system keeps running: a systemd
-//! user service on Linux, a Windows service on Windows (`service_windows`). macOS
-//! is not built yet and says so.
+//! user service on Linux (or, with `--system`, a system service running as this
+//! user), a Windows service on Windows (`service_windows`). macOS is not built yet
+//! and says so.
 
 use std::fs;
 use std::net::SocketAddr;
@@ -10,6 +11,39 @@ use super::units::{Job, systemd_word};
 use super::{Platform, ScheduleError, run_tool, write};
 
 pub const GATEWAY_SERVICE: &str = "tokendesk-gateway.service";
+
+/// Which systemd instance runs the gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceScope {
+    /// This user's systemd (`systemctl --user`): runs while the user is logged in,
+    /// or always with `loginctl enable-linger`.
+    User,
+    /// The system's systemd, with `User=` this user: starts at boot; needs root to
+    /// install.
+    System,
+}
+
+impl ServiceScope {
+    fn systemctl<'a>(self, args: &[&'a str]) -> Vec<&'a str> {
+        let mut all = Vec::with_capacity(args.len() + 1);
+        if self == ServiceScope::User {
+            all.push("--user");
+        }
+        all.extend_from_slice(args);
+        all
+    }
+
+    /// Where the unit goes: the user's unit folder, or the system's
+    /// (`TOKENDESK_SYSTEMD_SYSTEM_DIR` replaces /etc/systemd/system, for tests).
+    fn unit_dir(self, user_dir: &std::path::Path) -> PathBuf {
+        match self {
+            ServiceScope::User => user_dir.to_path_buf(),
+            ServiceScope::System => std::env::var_os("TOKENDESK_SYSTEMD_SYSTEM_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("/etc/systemd/system")),
+        }
+    }
+}
 
 /// Where the gateway listens, and the TLS certificate it presents there.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,11 +102,19 @@ impl GatewayAddress {
 
 /// The unit: restarted when it fails, stopped with SIGTERM (the gateway finishes
 /// the vault write in progress), never killed before 30 s.
-pub fn systemd_gateway_service(job: &Job, address: &GatewayAddress) -> String {
+pub fn systemd_gateway_service(job: &Job, address: &GatewayAddress, scope: ServiceScope) -> String {
     let serve = address.serve_arguments();
     let serve: Vec<&str> = serve.iter().map(String::as_str).collect();
     let mut command = vec![systemd_word(&job.exe.display().to_string())];
     command.extend(job.arguments_for(&serve).iter().map(|a| systemd_word(a)));
+    // A system service runs as the user who owns the vault (its files are 0600).
+    let (user, wanted_by) = match scope {
+        ServiceScope::User => (String::new(), "default.target"),
+        ServiceScope::System => (
+            format!("User={}\n", systemd_word(&whoami::username())),
+            "multi-user.target",
+        ),
+    };
     format!(
         "# Written by `tokendesk service install`; `tokendesk service remove` deletes it.\n\
          [Unit]\n\
@@ -81,21 +123,21 @@ pub fn systemd_gateway_service(job: &Job, address: &GatewayAddress) -> String {
          Wants=network-online.target\n\
          \n\
          [Service]\n\
-         ExecStart={}\n\
+         {user}ExecStart={}\n\
          Restart=on-failure\n\
          RestartSec=5\n\
          KillSignal=SIGTERM\n\
          TimeoutStopSec=30\n\
          \n\
          [Install]\n\
-         WantedBy=default.target\n",
+         WantedBy={wanted_by}\n",
         command.join(" ")
     )
 }
 
 fn unsupported() -> ScheduleError {
     ScheduleError::Unsupported(
-        "tokendesk installs its gateway as a systemd user service or a Windows service; on this system run `tokendesk serve` from the platform's service manager yourself.".into(),
+        "tokendesk installs its gateway as a systemd service or a Windows service; on this system run `tokendesk serve` from the platform's service manager yourself.".into(),
     )
 }
 
@@ -103,6 +145,7 @@ pub fn install(
     platform: &Platform,
     job: &Job,
     address: &GatewayAddress,
+    scope: ServiceScope,
 ) -> Result<String, ScheduleError> {
     #[cfg(windows)]
     if let Platform::TaskScheduler { .. } = platform {
@@ -111,20 +154,35 @@ pub fn install(
     let Platform::Systemd { unit_dir } = platform else {
         return Err(unsupported());
     };
+    // A system service has no login session, so no Secret Service to ask.
+    if scope == ServiceScope::System && job.passphrase_file.is_none() {
+        return Err(ScheduleError::Unsupported(
+            "A system service has no login session and so cannot reach your keyring. Protect the vault with a passphrase and install with --passphrase-file FILE (readable only by you), or install the user service (without --system).".into(),
+        ));
+    }
     write(
-        &unit_dir.join(GATEWAY_SERVICE),
-        systemd_gateway_service(job, address).as_bytes(),
+        &scope.unit_dir(unit_dir).join(GATEWAY_SERVICE),
+        systemd_gateway_service(job, address, scope).as_bytes(),
     )?;
-    run_tool("systemctl", &["--user", "daemon-reload"])?;
-    run_tool("systemctl", &["--user", "enable", "--now", GATEWAY_SERVICE])?;
+    run_tool("systemctl", &scope.systemctl(&["daemon-reload"]))?;
+    run_tool(
+        "systemctl",
+        &scope.systemctl(&["enable", "--now", GATEWAY_SERVICE]),
+    )?;
+    let linger = match scope {
+        ServiceScope::User => {
+            " On a server, also run `loginctl enable-linger $USER` so it runs while nobody is logged in."
+        }
+        ServiceScope::System => " It starts at boot.",
+    };
     Ok(format!(
-        "Installed and started {GATEWAY_SERVICE}, listening on {}. On a server, also run `loginctl enable-linger $USER` so it runs while nobody is logged in.",
+        "Installed and started {GATEWAY_SERVICE}, listening on {}.{linger}",
         address.url(address.listen)
     ))
 }
 
 /// Stops and deletes the service; removing what is not installed is not an error.
-pub fn remove(platform: &Platform) -> Result<String, ScheduleError> {
+pub fn remove(platform: &Platform, scope: ServiceScope) -> Result<String, ScheduleError> {
     #[cfg(windows)]
     if let Platform::TaskScheduler { .. } = platform {
         return super::service_windows::remove();
@@ -132,16 +190,16 @@ pub fn remove(platform: &Platform) -> Result<String, ScheduleError> {
     let Platform::Systemd { unit_dir } = platform else {
         return Err(unsupported());
     };
-    let unit = unit_dir.join(GATEWAY_SERVICE);
+    let unit = scope.unit_dir(unit_dir).join(GATEWAY_SERVICE);
     if !unit.exists() {
         return Ok("No gateway service is installed.".into());
     }
     let stopped = run_tool(
         "systemctl",
-        &["--user", "disable", "--now", GATEWAY_SERVICE],
+        &scope.systemctl(&["disable", "--now", GATEWAY_SERVICE]),
     );
     let _ = fs::remove_file(&unit);
-    let _ = run_tool("systemctl", &["--user", "daemon-reload"]);
+    let _ = run_tool("systemctl", &scope.systemctl(&["daemon-reload"]));
     Ok(match stopped {
         Ok(_) => format!("Stopped and removed {GATEWAY_SERVICE}."),
         Err(e) => format!("Removed the unit file of {GATEWAY_SERVICE} ({e})."),
@@ -149,7 +207,7 @@ pub fn remove(platform: &Platform) -> Result<String, ScheduleError> {
 }
 
 /// Whether it is installed and what systemd says of it.
-pub fn status(platform: &Platform) -> Result<String, ScheduleError> {
+pub fn status(platform: &Platform, scope: ServiceScope) -> Result<String, ScheduleError> {
     #[cfg(windows)]
     if let Platform::TaskScheduler { .. } = platform {
         return super::service_windows::status();
@@ -157,7 +215,7 @@ pub fn status(platform: &Platform) -> Result<String, ScheduleError> {
     let Platform::Systemd { unit_dir } = platform else {
         return Err(unsupported());
     };
-    let unit = unit_dir.join(GATEWAY_SERVICE);
+    let unit = scope.unit_dir(unit_dir).join(GATEWAY_SERVICE);
     let Ok(text) = fs::read_to_string(&unit) else {
         return Ok("No gateway service is installed (tokendesk service install).".into());
     };
@@ -165,8 +223,11 @@ pub fn status(platform: &Platform) -> Result<String, ScheduleError> {
         .lines()
         .find_map(|l| l.strip_prefix("ExecStart="))
         .unwrap_or("(no ExecStart line)");
-    let state = run_tool("systemctl", &["--user", "is-active", GATEWAY_SERVICE])
-        .unwrap_or_else(|e| format!("unknown ({e})"));
+    let state = run_tool(
+        "systemctl",
+        &scope.systemctl(&["is-active", GATEWAY_SERVICE]),
+    )
+    .unwrap_or_else(|e| format!("unknown ({e})"));
     Ok(format!("{GATEWAY_SERVICE}: {state}\n  runs: {exec}"))
 }
 
@@ -185,7 +246,7 @@ mod tests {
             listen: "127.0.0.1:8470".parse().unwrap(),
             tls: None,
         };
-        let unit = systemd_gateway_service(&job, &address);
+        let unit = systemd_gateway_service(&job, &address, ServiceScope::User);
         assert!(unit.contains(
             "ExecStart=\"/opt/token desk/tokendesk\" \"--vault-dir\" \"/srv/vault\" \"--passphrase-file\" \"/etc/tokendesk/pass\" \"serve\" \"--listen\" \"127.0.0.1:8470\"\n"
         ), "{unit}");
@@ -216,7 +277,8 @@ mod tests {
             vault_dir: None,
             passphrase_file: None,
         };
-        let unit = systemd_gateway_service(&job, &with_tls);
+        let unit = systemd_gateway_service(&job, &with_tls, ServiceScope::System);
+        assert!(unit.contains("\nUser=\"") && unit.contains("WantedBy=multi-user.target"));
         assert!(
             unit.contains(
                 "\"--tls-cert\" \"/etc/tokendesk/gw.pem\" \"--tls-key\" \"/etc/tokendesk/gw.key\""

@@ -214,3 +214,69 @@ fn the_gateway_is_installed_as_a_systemd_user_service_and_removed() {
     let status = service(&["status"]);
     assert!(String::from_utf8_lossy(&status.stdout).contains("No gateway service is installed"));
 }
+
+#[test]
+fn the_gateway_is_installed_as_a_system_service_running_as_this_user() {
+    let home = support::temp_dir();
+    let home = home.path();
+    let bin = home.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let log = home.join("systemctl.log");
+    systemctl_stand_in(&bin, &log);
+    let system_dir = home.join("etc-systemd-system");
+    std::fs::create_dir_all(&system_dir).unwrap();
+    let passphrase = home.join("pass");
+    std::fs::write(&passphrase, "system service passphrase\n").unwrap();
+    let path = format!("{}:/usr/bin:/bin", bin.display());
+    let service = |global: &[&str], args: &[&str]| {
+        Command::new(support::bin())
+            .args(["--vault-dir", &home.join("vault dir").display().to_string()])
+            .args(global)
+            .arg("service")
+            .args(args)
+            .env("HOME", home)
+            .env("XDG_CONFIG_HOME", home.join("config"))
+            .env("TOKENDESK_SYSTEMD_SYSTEM_DIR", &system_dir)
+            .env("PATH", &path)
+            .env_remove("TOKENDESK_HOME")
+            .env_remove("TOKENDESK_PASSPHRASE")
+            .output()
+            .expect("run tokendesk")
+    };
+    // Without a passphrase file a system service could not open the vault.
+    let refused = service(&[], &["install", "--system"]);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("--passphrase-file"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    let file = passphrase.display().to_string();
+    let installed = service(&["--passphrase-file", &file], &["install", "--system"]);
+    assert!(
+        installed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&installed.stderr)
+    );
+    let unit = std::fs::read_to_string(system_dir.join("tokendesk-gateway.service")).unwrap();
+    assert!(
+        unit.contains(&format!("User=\"{}\"", whoami::username())),
+        "{unit}"
+    );
+    assert!(unit.contains("WantedBy=multi-user.target"), "{unit}");
+    assert!(unit.contains("\"--passphrase-file\""), "{unit}");
+    assert!(
+        !home
+            .join("config/systemd/user/tokendesk-gateway.service")
+            .exists()
+    );
+    let calls = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        calls.ends_with("daemon-reload\nenable --now tokendesk-gateway.service\n"),
+        "systemctl without --user: {calls}"
+    );
+    let status = service(&[], &["status", "--system"]);
+    assert!(String::from_utf8_lossy(&status.stdout).contains("serve"));
+    assert!(service(&[], &["remove", "--system"]).status.success());
+    assert!(!system_dir.join("tokendesk-gateway.service").exists());
+}
