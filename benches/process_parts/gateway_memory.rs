@@ -3,8 +3,6 @@
 //! then a keep-alive run every second for a minute (60 runs: what 60 hours cost at
 //! the shortest interval, 1 h), sampling the resident set every second.
 
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -54,26 +52,7 @@ pub fn rows(rows: &mut Vec<Row>, measuring: bool) {
     assert!(added.status.success());
     let key = String::from_utf8_lossy(&added.stdout).trim().to_string();
 
-    let mut gateway = tokendesk(
-        home.path(),
-        &["serve", "--listen", "127.0.0.1:0", "--keepalive-every", "1"],
-    )
-    .stdout(Stdio::piped())
-    .stderr(Stdio::null())
-    .spawn()
-    .expect("serve");
-    let mut stdout = BufReader::new(gateway.stdout.take().expect("stdout"));
-    let mut line = String::new();
-    while !line.contains("listening on http://") {
-        line.clear();
-        if stdout.read_line(&mut line).unwrap_or(0) == 0 {
-            let _ = gateway.kill();
-            let _ = gateway.wait();
-            panic!("the gateway did not start");
-        }
-    }
-    let base = line.trim().rsplit(' ').next().unwrap_or("").to_string();
-    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+    let (mut gateway, base) = super::gateway_process::start(home.path(), "1");
 
     // The keep-alive renews every token: the mappings' and the data source's.
     let started = Instant::now();
