@@ -6,10 +6,14 @@
 use crate::support;
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::support::desk::{self, text};
-use crate::support::gateway::{consumer, get, runtime, serve, serve_every, setup};
+#[cfg(unix)]
+use crate::support::gateway::terminate;
+use crate::support::gateway::{
+    assert_every_grant_current, consumer, get, runtime, serve, serve_every, setup,
+};
 use crate::support::oidc_config;
 use crate::support::provider::{Endpoint, TestProvider};
 use chrono::Utc;
@@ -241,20 +245,7 @@ fn local_programs_ask_the_gateway_over_a_private_socket_and_sigterm_stops_it_cle
     let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
     assert!(provider.issued_access_tokens().contains(&token), "{token}");
 
-    unsafe {
-        libc::kill(served.child.id() as i32, libc::SIGTERM);
-    }
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = served.child.try_wait().expect("wait") {
-            break status;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "SIGTERM stops it"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = terminate(&mut served, Duration::from_secs(20));
     assert!(status.success());
     assert!(!socket.exists(), "the socket goes with the gateway");
     // Afterwards `token` opens the vault itself again.
@@ -384,16 +375,7 @@ fn a_gateway_killed_during_its_keep_alive_run_loses_no_grant() {
     });
     assert_eq!(provider.replays(), 0, "no retired token was sent");
     assert_eq!(provider.revoked_grants(), 0, "no grant was lost");
-    let vault = tokendesk::vault::Vault::open(home.path(), &desk::keys()).expect("vault");
-    for owner in vault.data().each_token() {
-        let token = owner.record().refresh_token.as_ref().expect("a token");
-        assert_eq!(
-            provider.grant_state(token.expose()),
-            crate::support::provider::GrantState::Current,
-            "{}",
-            owner.account()
-        );
-    }
+    assert_every_grant_current(&provider, home.path());
 }
 
 #[cfg(unix)]
@@ -417,35 +399,12 @@ fn sigterm_during_a_keep_alive_run_finishes_its_writes_and_loses_no_grant() {
         Duration::from_secs(20),
         || provider.in_flight() > 0,
     );
-    unsafe {
-        libc::kill(served.child.id() as i32, libc::SIGTERM);
-    }
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = served.child.try_wait().expect("wait") {
-            break status;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "SIGTERM ends it once the run's writes are done"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    // It ends once the run's writes are done.
+    let status = terminate(&mut served, Duration::from_secs(60));
     assert!(status.success(), "{status:?}");
     // Every answer the provider gave was stored: each stored token is the grant's
     // newest, none was replayed, and the run in flight was not cut short.
     assert_eq!(provider.replays(), 0);
-    let vault = tokendesk::vault::Vault::open(home.path(), &desk::keys()).expect("vault");
-    let mut renewed = 0;
-    for owner in vault.data().each_token() {
-        let token = owner.record().refresh_token.as_ref().expect("a token");
-        assert_eq!(
-            provider.grant_state(token.expose()),
-            crate::support::provider::GrantState::Current,
-            "{}",
-            owner.account()
-        );
-        renewed += usize::from(owner.record().last_redeemed_at.is_some());
-    }
+    let renewed = assert_every_grant_current(&provider, home.path());
     assert_eq!(renewed, 8, "the run in progress finished");
 }

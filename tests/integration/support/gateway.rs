@@ -102,3 +102,38 @@ pub fn consumer(home: &Path, args: &[&str]) -> String {
     );
     key
 }
+
+/// Sends SIGTERM and waits (at most `limit`) for the gateway to exit.
+#[cfg(unix)]
+pub fn terminate(served: &mut Served, limit: std::time::Duration) -> std::process::ExitStatus {
+    // SAFETY: signals a child this test started and still owns.
+    unsafe {
+        libc::kill(served.child.id() as i32, libc::SIGTERM);
+    }
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(status) = served.child.try_wait().expect("wait") {
+            return status;
+        }
+        assert!(started.elapsed() < limit, "SIGTERM stops the gateway");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// Every token in the vault is its grant's newest at the provider; returns how
+/// many were redeemed at least once.
+pub fn assert_every_grant_current(provider: &TestProvider, home: &Path) -> usize {
+    let vault = tokendesk::vault::Vault::open(home, &desk::keys()).expect("vault");
+    let mut redeemed = 0;
+    for owner in vault.data().each_token() {
+        let token = owner.record().refresh_token.as_ref().expect("a token");
+        assert_eq!(
+            provider.grant_state(token.expose()),
+            super::provider::GrantState::Current,
+            "{}",
+            owner.account()
+        );
+        redeemed += usize::from(owner.record().last_redeemed_at.is_some());
+    }
+    redeemed
+}
