@@ -79,6 +79,8 @@ pub enum Command {
         /// Look for due tokens this often, in seconds (default: the vault's keep-alive interval).
         #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=604_800))]
         keepalive_every: Option<u64>,
+        #[command(flatten)]
+        limits: super::gateway_args::LimitArgs,
         /// Run under the Windows service manager (what `service install` sets up).
         #[arg(long, hide = true)]
         windows_service: bool,

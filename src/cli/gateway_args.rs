@@ -36,6 +36,36 @@ impl ListenArgs {
     }
 }
 
+/// What one client may hold of the gateway (README: "Limits").
+#[derive(Debug, Clone, Args)]
+pub struct LimitArgs {
+    /// Seconds a new connection has to send its first request's headers.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub header_timeout: u64,
+    /// Seconds a kept-alive connection may wait for its next request.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub idle_timeout: u64,
+    /// Connections open at once (lowered to what the open-file limit allows).
+    #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_connections: u64,
+    /// Connections open at once from one address.
+    #[arg(long, value_name = "N", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_connections_per_address: u64,
+}
+
+impl LimitArgs {
+    pub fn limits(&self) -> crate::gateway::Limits {
+        crate::gateway::Limits {
+            header_timeout: std::time::Duration::from_secs(self.header_timeout),
+            idle_timeout: std::time::Duration::from_secs(self.idle_timeout),
+            max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
+            max_per_address: usize::try_from(self.max_connections_per_address)
+                .unwrap_or(usize::MAX),
+            ..crate::gateway::Limits::default()
+        }
+    }
+}
+
 #[derive(Debug, Clone, Subcommand)]
 pub enum ServiceCommand {
     /// Write, enable and start the service running `tokendesk serve`.

@@ -97,6 +97,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Serve {
             listen,
             keepalive_every,
+            limits,
             windows_service,
         } => context().and_then(|c| {
             let address = listen.address()?;
@@ -104,6 +105,7 @@ pub fn run(cli: Cli) -> ExitCode {
             let options = crate::gateway::ServeOptions {
                 address,
                 keepalive_every: keepalive_every.map(std::time::Duration::from_secs),
+                limits: limits.limits(),
                 stop: tokio_util::sync::CancellationToken::new(),
             };
             if windows_service {

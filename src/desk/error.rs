@@ -56,6 +56,14 @@ impl DeskError {
         }
     }
 
+    /// How long the provider asked callers to wait (its Retry-After), if it did.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            DeskError::Redeem(RedeemError::Identity(e)) | DeskError::Identity(e) => e.retry_after,
+            _ => None,
+        }
+    }
+
     /// The vault could not be read or written (not: a name it does not know, a
     /// value it refuses).
     pub fn is_vault_failure(&self) -> bool {

@@ -66,24 +66,42 @@ pub fn cached_access(
     scope: Option<&str>,
     now: DateTime<Utc>,
 ) -> Option<(Secret, DateTime<Utc>)> {
-    let record = data.token(target).ok()?;
-    let token = cached(record, scope, now)?;
-    let expires_at = record.access.as_ref()?.expires_at;
-    Some((token, expires_at))
+    still_valid_access(data, target, scope, now, MIN_REMAINING)
 }
 
-fn cached(
-    record: &crate::vault::TokenRecord,
+/// The cached access token for `target` and `scope` while it lives `margin`
+/// longer: with a zero margin, what a gateway may still hand out while renewal
+/// fails (the token works until its real expiry).
+pub fn still_valid_access(
+    data: &crate::vault::VaultData,
+    target: &TokenTarget,
     scope: Option<&str>,
     now: DateTime<Utc>,
-) -> Option<Secret> {
-    let access = record.access.as_ref()?;
-    if let Some(wanted) = scope
-        && !scope_covers(access.scope.as_deref().unwrap_or(""), wanted)
-    {
-        return None;
+    margin: chrono::Duration,
+) -> Option<(Secret, DateTime<Utc>)> {
+    let record = data.token(target).ok()?;
+    let access = record.access_for(scope)?;
+    (access.expires_at - margin > now).then(|| (access.token.clone(), access.expires_at))
+}
+
+/// Why `target` cannot be renewed until someone signs in again, if so: it has no
+/// refresh token (never signed in, or cleared), or the provider's last answer said
+/// the token is dead. Only a change of the record (a sign-in) ends this.
+pub fn sign_in_needed(data: &crate::vault::VaultData, target: &TokenTarget) -> Option<String> {
+    let record = data.token(target).ok()?;
+    if !record.has_refresh_token() {
+        return Some(crate::redemption::RedeemError::NoToken(target.clone()).to_string());
     }
-    record.usable_access_token(now, MIN_REMAINING).cloned()
+    record
+        .last_error
+        .as_ref()
+        .filter(|e| e.kind.invalidates_token())
+        .map(|e| e.message.clone())
+}
+
+/// The revision of `target`'s record (every change to the token bumps it).
+pub fn revision(data: &crate::vault::VaultData, target: &TokenTarget) -> Option<u64> {
+    data.token(target).ok().map(|record| record.revision)
 }
 
 /// Before a sign-in begins: proves the vault can take its result (the lock, and
@@ -151,19 +169,8 @@ pub fn clear_all(
     Ok(crate::lifecycle::clear_all(vault, targets, now)?)
 }
 
-/// The gateway handed `target`'s access token to `consumer`: in the audit log (the
-/// consumer, data source and user — never the token).
-pub fn record_hand_out(dir: &std::path::Path, consumer: &str, target: &TokenTarget) {
-    crate::audit::AuditLog::in_dir(dir).record(
-        &crate::audit::AuditEntry::new(
-            crate::audit::Operation::HandOut,
-            crate::audit::Outcome::Ok,
-            Utc::now(),
-        )
-        .for_target(target)
-        .with_detail(format!("to consumer '{consumer}'")),
-    );
-}
+/// The gateway's hand-outs, counted per consumer, token and minute (never the token).
+pub use crate::audit::handouts::{HandOutCount, HandOutTally};
 
 /// The reminder for `target` was shown today: not again until tomorrow.
 pub fn mark_reminder_shown(

@@ -100,6 +100,15 @@ pub fn import(vault: &mut Vault, imported: VaultData, from: &Path) -> Result<Imp
 }
 
 /// The socket a gateway serving this vault listens on (`tokendesk serve`).
+/// How many rescue files lie beside the vault in `dir`.
+pub fn rescue_files(dir: &Path) -> usize {
+    crate::vault::rescue::list(dir).len()
+}
+
+pub fn vault_path(dir: &Path) -> PathBuf {
+    Vault::path_in(dir)
+}
+
 pub fn gateway_socket(dir: &Path) -> PathBuf {
     dir.join("gateway.sock")
 }
@@ -145,4 +154,96 @@ pub fn gateway_serving(dir: &Path) -> bool {
 fn audit(dir: &Path, operation: Operation, detail: String) {
     AuditLog::in_dir(dir)
         .record(&AuditEntry::new(operation, Outcome::Ok, Utc::now()).with_detail(detail));
+}
+
+/// What became of a store that went back to an older generation.
+#[derive(Debug, Clone)]
+pub struct RollbackReport {
+    pub seen: u64,
+    pub found: u64,
+    /// Tokens whose newer refresh token went into the rescue file.
+    pub rescued: usize,
+    pub rescue_file: Option<PathBuf>,
+    /// Tokens the older store no longer has at all (added after its backup).
+    pub missing: Vec<String>,
+}
+
+impl RollbackReport {
+    /// One paragraph for an admin (the gateway's /healthz, the log).
+    pub fn message(&self) -> String {
+        let mut text = format!(
+            "The vault went back from generation {} to {} while tokendesk was using it (restored by a backup tool?). Nothing from the older copy was sent to the provider.",
+            self.seen, self.found
+        );
+        if let Some(path) = &self.rescue_file {
+            text.push_str(&format!(
+                " The newer refresh tokens of {} token(s) were kept in the rescue file {}; tokendesk uses them from there and stores them at the next save.",
+                self.rescued,
+                path.display()
+            ));
+        }
+        if !self.missing.is_empty() {
+            text.push_str(&format!(
+                " The older copy lacks {} token(s) that existed since: {}. Sign them in again, or restore the newer vault file.",
+                self.missing.len(),
+                self.missing.join(", ")
+            ));
+        }
+        text
+    }
+}
+
+/// The store went back to an older generation while this process knew `newest`:
+/// every refresh token of `newest` that the store lost goes into a rescue file
+/// (so no older token is ever sent to a provider again), the event goes into the
+/// audit log, and the store as it is now, with the rescue, becomes the vault.
+pub fn rescue_rollback(
+    vault: &mut Vault,
+    newest: &VaultData,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<RollbackReport, DeskError> {
+    use crate::vault::rescue::RescueEntry;
+    let found = vault.read_store()?;
+    let mut entries = Vec::new();
+    let mut missing = Vec::new();
+    for owner in newest.each_token() {
+        let Some(refresh) = owner.record().refresh_token.as_ref() else {
+            continue;
+        };
+        match found.token_by_id(&owner.id()) {
+            Some(old) if old.record().refresh_token.as_ref() != Some(refresh) => {
+                entries.push(RescueEntry {
+                    id: owner.id(),
+                    based_on: old.record().revision,
+                    refresh_token: refresh.clone(),
+                    redeemed_at: owner.record().last_redeemed_at.unwrap_or(now),
+                });
+            }
+            Some(_) => {}
+            None => missing.push(owner.target().to_string()),
+        }
+    }
+    let rescue_file = if entries.is_empty() {
+        None
+    } else {
+        let mut reservation = vault.reserve_write(0)?;
+        Some(vault.write_rescue(&mut reservation, &entries, now)?)
+    };
+    let report = RollbackReport {
+        seen: newest.generation,
+        found: found.generation,
+        rescued: entries.len(),
+        rescue_file,
+        missing,
+    };
+    crate::audit::AuditLog::in_dir(vault.dir()).record(
+        &crate::audit::AuditEntry::new(
+            crate::audit::Operation::Rescue,
+            crate::audit::Outcome::Failed,
+            now,
+        )
+        .with_detail(report.message()),
+    );
+    vault.accept_rollback()?;
+    Ok(report)
 }

@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::Gateway;
+use super::{Gateway, NoToken};
 use crate::desk::consumers::{Refusal, authorize};
 use crate::desk::model::TokenTarget;
 
@@ -66,14 +66,31 @@ fn error(status: StatusCode, code: &str, message: &str) -> Response {
         .into_response()
 }
 
+/// The consumer key: `Authorization: Bearer KEY` (the scheme in any case, as
+/// RFC 9110 says), or `X-API-Key: KEY`, which Intrexx's REST call and many
+/// integration tools send instead.
 fn bearer(headers: &HeaderMap) -> &str {
-    headers
+    let from_authorization = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
+        .and_then(|v| {
+            let v = v.trim_start();
+            let (scheme, rest) = v.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then_some(rest)
+        })
+        .map(str::trim);
+    from_authorization
+        .or_else(|| {
+            headers
+                .get("x-api-key")
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+        })
         .unwrap_or("")
 }
+
+/// Says that a still-valid token is handed out while its renewal fails.
+pub(super) const RENEWAL_HEADER: &str = "x-tokendesk-renewal";
 
 #[derive(Deserialize)]
 struct TokenQuery {
@@ -112,7 +129,7 @@ async fn token(
             return error(
                 StatusCode::UNAUTHORIZED,
                 "invalid_key",
-                "Send a consumer key as Authorization: Bearer <key> (tokendesk consumer add).",
+                "Send a consumer key as Authorization: Bearer <key> or X-API-Key: <key> (tokendesk consumer add).",
             );
         }
         Err(Refusal::NotAllowed) => {
@@ -138,35 +155,52 @@ async fn token(
     match gateway.access_token(&target, query.scope.as_deref()).await {
         Ok(handed) => {
             gateway.metrics.hand_out();
-            crate::desk::tokens::record_hand_out(&gateway.dir(), &consumer, &target);
-            (
-                StatusCode::OK,
-                [(header::CACHE_CONTROL, "no-store")],
-                axum::Json(json!({
-                    "access_token": handed.token.expose(),
-                    "token_type": "Bearer",
-                    "expires_at": handed.expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                })),
-            )
-                .into_response()
+            gateway.tally.count(&consumer, &target, chrono::Utc::now());
+            let mut body = json!({
+                "access_token": handed.token.expose(),
+                "token_type": "Bearer",
+                "expires_at": handed.expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            });
+            let mut response = (StatusCode::OK, [(header::CACHE_CONTROL, "no-store")]).into_response();
+            if let Some(reason) = handed.renewal_failing {
+                body["renewal"] = json!({ "failing": true, "reason": reason });
+                response
+                    .headers_mut()
+                    .insert(RENEWAL_HEADER, header::HeaderValue::from_static("failing"));
+            }
+            let (parts, _) = response.into_parts();
+            (parts, axum::Json(body)).into_response()
         }
-        Err(e) => {
+        Err(refused) => {
             let message = gateway.data().settings.consumer_status_message.clone();
-            (
+            let (code, retry_after) = match &refused {
+                NoToken::NeedsSignIn(_) => ("needs_sign_in", None),
+                NoToken::Waiting { retry_after, .. } => ("renewal_failing", Some(*retry_after)),
+                NoToken::Failed(_) => ("no_token", None),
+            };
+            let mut response = (
                 StatusCode::SERVICE_UNAVAILABLE,
                 axum::Json(json!({
-                    "error": "no_token",
+                    "error": code,
                     "message": message,
-                    "reason": e.to_string(),
+                    "reason": refused.reason(),
                 })),
             )
-                .into_response()
+                .into_response();
+            if let Some(seconds) = retry_after {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
+            }
+            response
         }
     }
 }
 
-/// 200 while the vault is open and no token needs the admin, else 503; names no
-/// one beyond the data sources.
+/// The truth for monitoring: 200 `ok`; 503 `degraded` while renewal fails for
+/// now (tokens are still served while they last), 503 `failing` when the vault
+/// cannot be read or went backwards, or someone must sign in again. Names no one
+/// beyond the data sources.
 async fn healthz(State(gateway): State<Arc<Gateway>>) -> Response {
     let data = gateway.data();
     let now = chrono::Utc::now();
@@ -179,19 +213,33 @@ async fn healthz(State(gateway): State<Arc<Gateway>>) -> Response {
             .or_insert(json!(0));
         *entry = json!(entry.as_u64().unwrap_or(0) + 1);
     }
-    let status = if need_action == 0 {
+    let (health, reasons) = gateway.health(need_action);
+    let status = if health == "ok" {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
+    let vault = if gateway
+        .store_problem
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .is_some()
+    {
+        "unreadable"
+    } else {
+        "open"
+    };
     (
         status,
         axum::Json(json!({
-            "vault": "open",
+            "status": health,
+            "reasons": reasons,
+            "vault": vault,
             "data_sources": data.data_sources.iter().map(|d| d.name.clone()).collect::<Vec<_>>(),
             "tokens": rows.len(),
             "need_action": need_action,
             "by_state": by_state,
+            "connections": gateway.slots.open(),
             "next_keepalive": *gateway.next_keepalive.lock().unwrap_or_else(|e| e.into_inner()),
         })),
     )
@@ -217,12 +265,18 @@ async fn metrics(
         gateway.good_key(peer.ip());
     }
     let rows = crate::desk::status::token_rows(&data, None, chrono::Utc::now());
-    let text = gateway.metrics.render(
+    let mut text = gateway.metrics.render(
         &rows,
         *gateway
             .next_keepalive
             .lock()
             .unwrap_or_else(|e| e.into_inner()),
+    );
+    super::Metrics::render_connections(
+        &mut text,
+        gateway.slots.open(),
+        gateway.slots.refused.load(std::sync::atomic::Ordering::Relaxed),
+        gateway.slots.accept_errors.load(std::sync::atomic::Ordering::Relaxed),
     );
     (
         StatusCode::OK,

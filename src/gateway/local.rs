@@ -17,6 +17,10 @@ use crate::desk::model::TokenTarget;
 
 /// How long one local question may take, the redemption included.
 pub(super) const ANSWER_LIMIT: Duration = Duration::from_secs(120);
+/// How long a local client has to send its question.
+pub(super) const QUESTION_LIMIT: Duration = Duration::from_secs(10);
+/// Local clients served at once; one more is closed at once.
+pub(super) const MAX_LOCAL_CLIENTS: usize = 256;
 
 pub const SOCKET_FILE: &str = "gateway.sock";
 
@@ -67,17 +71,40 @@ pub(super) fn serve(
     };
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
     tokio::spawn(async move {
+        let clients = Arc::new(tokio::sync::Semaphore::new(MAX_LOCAL_CLIENTS));
+        let mut failures: u32 = 0;
         loop {
             let stream = tokio::select! {
                 _ = stop.cancelled() => return,
                 accepted = listener.accept() => match accepted {
-                    Ok((stream, _)) => stream,
-                    Err(_) => continue,
+                    Ok((stream, _)) => {
+                        failures = 0;
+                        stream
+                    }
+                    Err(_) => {
+                        // Out of file descriptors, say: wait, doubling up to a
+                        // second, instead of spinning on the same error.
+                        let wait = Duration::from_millis(10u64 << failures.min(7))
+                            .min(Duration::from_secs(1));
+                        failures = failures.saturating_add(1);
+                        tokio::select! {
+                            _ = stop.cancelled() => return,
+                            _ = tokio::time::sleep(wait) => continue,
+                        }
+                    }
                 },
             };
+            let Ok(permit) = clients.clone().try_acquire_owned() else {
+                continue;
+            };
             let gateway = gateway.clone();
+            let stop = stop.clone();
             tokio::spawn(async move {
-                let _ = tokio::time::timeout(ANSWER_LIMIT, answer(stream, gateway)).await;
+                let _permit = permit;
+                tokio::select! {
+                    _ = stop.cancelled() => {}
+                    _ = tokio::time::timeout(ANSWER_LIMIT, answer(stream, gateway)) => {}
+                }
             });
         }
     });
@@ -131,8 +158,9 @@ where
     let (read, mut write) = tokio::io::split(stream);
     let mut line = String::new();
     let mut reader = BufReader::new(read).take(8192);
-    if reader.read_line(&mut line).await.is_err() {
-        return;
+    match tokio::time::timeout(QUESTION_LIMIT, reader.read_line(&mut line)).await {
+        Ok(Ok(_)) => {}
+        _ => return,
     }
     let reply = match serde_json::from_str::<LocalRequest>(&line) {
         Ok(request) => {
@@ -146,15 +174,17 @@ where
             {
                 Ok(handed) => {
                     gateway.metrics.hand_out();
-                    crate::desk::tokens::record_hand_out(&gateway.dir(), "local program", &target);
+                    gateway
+                        .tally
+                        .count("local program", &target, chrono::Utc::now());
                     LocalAnswer {
                         access_token: Some(handed.token.expose().to_string()),
                         error: None,
                     }
                 }
-                Err(e) => LocalAnswer {
+                Err(refused) => LocalAnswer {
                     access_token: None,
-                    error: Some(e.to_string()),
+                    error: Some(refused.reason().to_string()),
                 },
             }
         }

@@ -25,6 +25,7 @@ pub struct Metrics {
     latency_micros: AtomicU64,
     hand_outs: AtomicU64,
     cache_hits: AtomicU64,
+    from_memory: AtomicU64,
     redemptions_ok: AtomicU64,
     redemptions_failed: AtomicU64,
     keepalive: Mutex<KeepAliveTotals>,
@@ -64,6 +65,12 @@ impl Metrics {
         self.hand_outs.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// A request for a token that needs a sign-in, or is held after a failure,
+    /// answered without asking the provider.
+    pub fn answered_from_memory(&self) {
+        self.from_memory.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub fn cache_hit(&self) {
         self.cache_hits.fetch_add(1, Ordering::Relaxed);
     }
@@ -92,6 +99,22 @@ impl Metrics {
     }
 
     /// The whole exposition, with the token gauges computed from `rows` now.
+    /// The connection table's numbers.
+    pub fn render_connections(out: &mut String, open: usize, refused: u64, accept_errors: u64) {
+        let _ = writeln!(
+            out,
+            "# HELP tokendesk_connections Client connections open now.\n# TYPE tokendesk_connections gauge\ntokendesk_connections {open}"
+        );
+        let _ = writeln!(
+            out,
+            "# HELP tokendesk_connections_refused_total Connections closed at once because the table was full (in all or for their address).\n# TYPE tokendesk_connections_refused_total counter\ntokendesk_connections_refused_total {refused}"
+        );
+        let _ = writeln!(
+            out,
+            "# HELP tokendesk_accept_errors_total Connections the system could not hand over (out of file descriptors and the like).\n# TYPE tokendesk_accept_errors_total counter\ntokendesk_accept_errors_total {accept_errors}"
+        );
+    }
+
     pub fn render(&self, rows: &[TokenRow], next_keepalive: Option<DateTime<Utc>>) -> String {
         let mut out = String::new();
         let now = Utc::now();
@@ -129,6 +152,11 @@ impl Metrics {
                 "tokendesk_cache_hits_total",
                 "Requests answered from the cached access token.",
                 self.cache_hits.load(Ordering::Relaxed),
+            ),
+            (
+                "tokendesk_answered_from_memory_total",
+                "Requests for a token that needs a sign-in or is held after a failure, answered without asking the provider.",
+                self.from_memory.load(Ordering::Relaxed),
             ),
         ];
         for (name, help, value) in simple {

@@ -3,28 +3,30 @@
 //! consumer key) and to local programs over a socket only this OS user can open.
 //! A face like the window and the CLI: everything it does goes through `desk`.
 
+mod conn;
 mod handlers;
+mod holds;
 mod local;
 mod metrics;
 #[cfg(windows)]
 mod pipe;
 mod tls;
+mod watch;
 #[cfg(windows)]
 pub mod windows_service;
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
-use crate::desk::DeskError;
 use crate::desk::model::{Clock, Secret, SystemClock, TokenTarget, TokioSleeper, Vault, VaultData};
-use crate::desk::tokens::{RenewOptions, Selection};
+use crate::desk::tokens::{HandOutTally, RenewOptions, Selection};
 
+pub use conn::Limits;
 pub use local::{LocalRequest, SOCKET_FILE, ask_local_gateway};
 pub use metrics::Metrics;
 
@@ -33,6 +35,8 @@ pub struct ServeOptions {
     pub address: crate::desk::schedule::GatewayAddress,
     /// How often the keep-alive looks for due tokens; `None`: the vault's setting.
     pub keepalive_every: Option<Duration>,
+    /// What one client may hold: time limits and connection counts.
+    pub limits: Limits,
     /// Cancelled to stop (as Ctrl+C and SIGTERM do): the Windows service manager's
     /// Stop, for one.
     pub stop: CancellationToken,
@@ -49,31 +53,76 @@ pub(crate) struct Gateway {
     /// One redemption per token at a time: the others wait here, then find the
     /// fresh access token in the snapshot.
     flights: Mutex<HashMap<TokenTarget, Arc<tokio::sync::Mutex<()>>>>,
+    /// Tokens not to ask the provider about until their backoff ends.
+    holds: holds::Holds,
+    /// Held for reading by every redemption in progress; shutdown takes it for
+    /// writing, so it never ends the process between an answer and its storing.
+    writes: Arc<tokio::sync::RwLock<()>>,
     pub(crate) metrics: Metrics,
+    pub(crate) tally: HandOutTally,
     /// Bad keys per address, to slow guessing down.
-    failures: Mutex<HashMap<std::net::IpAddr, u32>>,
+    failures: Mutex<HashMap<std::net::IpAddr, (u32, Instant)>>,
     pub(crate) next_keepalive: Mutex<Option<DateTime<Utc>>>,
+    /// The store cannot be read, or went backwards: what /healthz reports.
+    pub(crate) store_problem: Mutex<Option<String>>,
+    /// The last keep-alive run's failures for now, if it had any.
+    pub(crate) keepalive_trouble: Mutex<Option<String>>,
     /// Listening beyond loopback: `/metrics` wants a consumer key too.
     pub(crate) public: bool,
+    pub(crate) slots: Arc<conn::Slots>,
 }
 
 /// A token handed out, with when it stops working.
 pub(crate) struct HandOut {
     pub token: Secret,
     pub expires_at: DateTime<Utc>,
+    /// Renewal is failing: the token still works until `expires_at`, but the next
+    /// one may not come in time. Why, for the consumer and its admin.
+    pub renewal_failing: Option<String>,
 }
 
+/// Why no token is handed out.
+#[derive(Debug, Clone)]
+pub(crate) enum NoToken {
+    /// Someone must sign in again; said from memory until the record changes.
+    NeedsSignIn(String),
+    /// Renewal failed for now; the provider is asked again in `retry_after` s.
+    Waiting { reason: String, retry_after: u64 },
+    /// Anything else: an unknown name, a record that changed meanwhile.
+    Failed(String),
+}
+
+impl NoToken {
+    pub fn reason(&self) -> &str {
+        match self {
+            NoToken::NeedsSignIn(reason) | NoToken::Failed(reason) => reason,
+            NoToken::Waiting { reason, .. } => reason,
+        }
+    }
+}
+
+/// The bad-key table is pruned of addresses quiet for this long.
+const BAD_KEY_MEMORY: Duration = Duration::from_secs(600);
+/// Past this many addresses, the bad-key table is pruned at once.
+const BAD_KEY_ADDRESSES: usize = 4096;
+
 impl Gateway {
-    fn new(vault: Vault, public: bool) -> Self {
+    fn new(vault: Vault, public: bool, limits: Limits) -> Self {
         Gateway {
             dir: vault.dir().to_path_buf(),
             snapshot: RwLock::new(Arc::new(vault.data().clone())),
+            tally: HandOutTally::in_dir(vault.dir()),
             vault: tokio::sync::Mutex::new(vault),
             flights: Mutex::new(HashMap::new()),
+            holds: holds::Holds::default(),
+            writes: Arc::new(tokio::sync::RwLock::new(())),
             metrics: Metrics::default(),
             failures: Mutex::new(HashMap::new()),
             next_keepalive: Mutex::new(None),
+            store_problem: Mutex::new(None),
+            keepalive_trouble: Mutex::new(None),
             public,
+            slots: conn::Slots::new(limits),
         }
     }
 
@@ -95,20 +144,25 @@ impl Gateway {
         }
     }
 
+    /// Replaces the snapshot even with a lower generation (after a rollback was
+    /// rescued and accepted).
+    fn publish_accepted(&self, data: &VaultData) {
+        *self.snapshot.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(data.clone());
+    }
+
     /// An access token for `target`: from the snapshot while it lives five more
     /// minutes, else one redemption through the guarded path while every other
-    /// request for the same token waits for it.
+    /// request for the same token waits for it. A token that needs a new sign-in,
+    /// or whose renewal failed a moment ago, is answered from memory without asking
+    /// the provider (with its still-valid access token, if it has one).
     pub(crate) async fn access_token(
-        &self,
+        self: &Arc<Self>,
         target: &TokenTarget,
         scope: Option<&str>,
-    ) -> Result<HandOut, DeskError> {
-        let now = SystemClock.now();
-        if let Some((token, expires_at)) =
-            crate::desk::tokens::cached_access(&self.data(), target, scope, now)
-        {
-            self.metrics.cache_hit();
-            return Ok(HandOut { token, expires_at });
+    ) -> Result<HandOut, NoToken> {
+        let data = self.data();
+        if let Some(handed) = self.from_memory(&data, target, scope) {
+            return handed;
         }
         let flight = {
             let mut flights = self.flights.lock().unwrap_or_else(|e| e.into_inner());
@@ -126,27 +180,129 @@ impl Gateway {
         result
     }
 
-    async fn redeem_in_turn(
+    /// What can be answered without asking anyone: a cached token, a token that
+    /// needs a new sign-in, or one held after a failure.
+    fn from_memory(
         &self,
+        data: &VaultData,
+        target: &TokenTarget,
+        scope: Option<&str>,
+    ) -> Option<Result<HandOut, NoToken>> {
+        let now = SystemClock.now();
+        if let Some((token, expires_at)) =
+            crate::desk::tokens::cached_access(data, target, scope, now)
+        {
+            self.metrics.cache_hit();
+            return Some(Ok(HandOut {
+                token,
+                expires_at,
+                renewal_failing: None,
+            }));
+        }
+        if let Some(reason) = crate::desk::tokens::sign_in_needed(data, target) {
+            self.metrics.answered_from_memory();
+            return Some(Err(NoToken::NeedsSignIn(reason)));
+        }
+        let revision = crate::desk::tokens::revision(data, target)?;
+        let hold = self.holds.current(target, revision, Instant::now())?;
+        self.metrics.answered_from_memory();
+        Some(
+            self.still_valid(data, target, scope, &hold.reason)
+                .ok_or(NoToken::Waiting {
+                    reason: hold.reason.clone(),
+                    retry_after: hold.retry_after_seconds(Instant::now()),
+                }),
+        )
+    }
+
+    /// The cached access token while it still works at all, said to be failing.
+    fn still_valid(
+        &self,
+        data: &VaultData,
+        target: &TokenTarget,
+        scope: Option<&str>,
+        reason: &str,
+    ) -> Option<HandOut> {
+        let (token, expires_at) = crate::desk::tokens::still_valid_access(
+            data,
+            target,
+            scope,
+            SystemClock.now(),
+            chrono::Duration::seconds(5),
+        )?;
+        Some(HandOut {
+            token,
+            expires_at,
+            renewal_failing: Some(reason.to_string()),
+        })
+    }
+
+    async fn redeem_in_turn(
+        self: &Arc<Self>,
         flight: &tokio::sync::Mutex<()>,
         target: &TokenTarget,
         scope: Option<&str>,
-    ) -> Result<HandOut, DeskError> {
+    ) -> Result<HandOut, NoToken> {
         let _turn = flight.lock().await;
-        // The request ahead of this one may have renewed it meanwhile.
-        if let Some((token, expires_at)) =
-            crate::desk::tokens::cached_access(&self.data(), target, scope, SystemClock.now())
-        {
-            self.metrics.cache_hit();
-            return Ok(HandOut { token, expires_at });
+        // The request ahead of this one may have renewed it, or failed, meanwhile.
+        if let Some(handed) = self.from_memory(&self.data(), target, scope) {
+            return handed;
         }
+        // Its own task: a client that hangs up, or a shutdown, never cancels a
+        // redemption between the provider's answer and the vault write.
+        let gateway = self.clone();
+        let target = target.clone();
+        let scope = scope.map(str::to_string);
+        tokio::spawn(async move { gateway.redeem(&target, scope.as_deref()).await })
+            .await
+            .unwrap_or_else(|e| Err(NoToken::Failed(format!("The renewal stopped: {e}"))))
+    }
+
+    async fn redeem(&self, target: &TokenTarget, scope: Option<&str>) -> Result<HandOut, NoToken> {
+        let _writing = self.writes.clone().read_owned().await;
         let mut handle = self.vault.lock().await.another_handle();
         let result =
             crate::desk::tokens::access_token(&mut handle, target, scope, &SystemClock).await;
         self.publish(handle.data());
         self.metrics.redemption(result.is_ok());
-        let (token, expires_at) = result?;
-        Ok(HandOut { token, expires_at })
+        let error = match result {
+            Ok((token, expires_at)) => {
+                self.holds.succeeded(target);
+                return Ok(HandOut {
+                    token,
+                    expires_at,
+                    renewal_failing: None,
+                });
+            }
+            Err(error) => error,
+        };
+        let data = self.data();
+        if let Some(reason) = crate::desk::tokens::sign_in_needed(&data, target) {
+            return Err(NoToken::NeedsSignIn(reason));
+        }
+        let reason = error.to_string();
+        let Some(revision) = crate::desk::tokens::revision(&data, target) else {
+            return Err(NoToken::Failed(reason));
+        };
+        if matches!(
+            &error,
+            crate::desk::DeskError::Redeem(crate::desk::model::RedeemError::Superseded { .. })
+        ) {
+            // Signed in again or cleared meanwhile: the next request finds out.
+            return Err(NoToken::Failed(reason));
+        }
+        let hold = self.holds.failed(
+            target,
+            revision,
+            error.retry_after(),
+            reason.clone(),
+            Instant::now(),
+        );
+        self.still_valid(&data, target, scope, &reason)
+            .ok_or(NoToken::Waiting {
+                reason,
+                retry_after: hold.retry_after_seconds(Instant::now()),
+            })
     }
 
     /// Tokens with requests waiting for a redemption (for tests and metrics).
@@ -156,13 +312,21 @@ impl Gateway {
     }
 
     /// A bad key from `from`: the answer waits a little longer each time (at most
-    /// two seconds), so guessing keys is slow.
+    /// two seconds), so guessing keys is slow. Addresses quiet for ten minutes are
+    /// forgotten, so the table stays small.
     pub(crate) async fn bad_key(&self, from: std::net::IpAddr) {
         let count = {
             let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-            let count = failures.entry(from).or_insert(0);
-            *count = count.saturating_add(1);
-            *count
+            if failures.len() >= BAD_KEY_ADDRESSES {
+                failures.retain(|_, (_, last)| last.elapsed() < BAD_KEY_MEMORY);
+            }
+            let entry = failures.entry(from).or_insert((0, Instant::now()));
+            if entry.1.elapsed() >= BAD_KEY_MEMORY {
+                entry.0 = 0;
+            }
+            entry.0 = entry.0.saturating_add(1);
+            entry.1 = Instant::now();
+            entry.0
         };
         let delay = Duration::from_millis(u64::from(count.min(20)) * 100);
         tokio::time::sleep(delay).await;
@@ -175,9 +339,25 @@ impl Gateway {
             .remove(&from);
     }
 
+    /// Drops addresses whose bad keys are older than the memory (the periodic
+    /// housekeeping does this).
+    fn prune(&self) {
+        self.failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|_, (_, last)| last.elapsed() < BAD_KEY_MEMORY);
+        self.holds.prune(Instant::now());
+    }
+
+    #[cfg(test)]
+    fn bad_key_addresses(&self) -> usize {
+        self.failures.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
     /// Renews what is due, through the guarded path; other processes may renew
     /// beside it. Reads the vault again first, so their changes are served too.
     async fn keepalive(&self) {
+        let _writing = self.writes.clone().read_owned().await;
         let mut vault = self.vault.lock().await;
         if let Err(e) = vault.reload() {
             tracing::warn!(error = %e, "the gateway could not re-read the vault");
@@ -194,10 +374,59 @@ impl Gateway {
         )
         .await;
         self.publish(handle.data());
-        self.metrics
-            .keepalive_finished(report.as_ref().ok().map(|r| r.counts()));
+        let counts = report.as_ref().ok().map(|r| r.counts());
+        let trouble = match (&report, &counts) {
+            (Err(e), _) => Some(format!("The last keep-alive run failed: {e}")),
+            (Ok(_), Some(counts)) if counts.failed > 0 => Some(format!(
+                "The last keep-alive run could not renew {} token(s) for now; they are tried again at the next run.",
+                counts.failed
+            )),
+            _ => None,
+        };
+        *self
+            .keepalive_trouble
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = trouble;
+        self.metrics.keepalive_finished(counts);
         if let Err(e) = report {
             tracing::warn!(error = %e, "keep-alive run failed");
+        }
+    }
+
+    /// Why /healthz is not "ok": `failing` when the store is unreadable or went
+    /// backwards, or someone must sign in again; `degraded` when renewal fails for
+    /// now while tokens are still served.
+    pub(crate) fn health(&self, need_action: usize) -> (&'static str, Vec<String>) {
+        let mut failing = Vec::new();
+        if let Some(problem) = self
+            .store_problem
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+        {
+            failing.push(problem);
+        }
+        if need_action > 0 {
+            failing.push(format!(
+                "{need_action} token(s) need an admin: sign in again (see `tokendesk status`)."
+            ));
+        }
+        if !failing.is_empty() {
+            return ("failing", failing);
+        }
+        let mut degraded = self.holds.reasons(Instant::now());
+        if let Some(trouble) = self
+            .keepalive_trouble
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+        {
+            degraded.push(trouble);
+        }
+        if degraded.is_empty() {
+            ("ok", degraded)
+        } else {
+            ("degraded", degraded)
         }
     }
 }
@@ -214,7 +443,8 @@ pub async fn serve(vault: Vault, options: ServeOptions) -> Result<(), String> {
         let hours = vault.data().settings.keepalive_interval_hours.max(1);
         Duration::from_secs(u64::try_from(hours).unwrap_or(4) * 3600)
     });
-    let gateway = Arc::new(Gateway::new(vault, address.is_public()));
+    let limits = options.limits.within_process_limits();
+    let gateway = Arc::new(Gateway::new(vault, address.is_public(), limits));
     let cannot_listen = |e: std::io::Error| format!("Could not listen on {}: {e}", address.listen);
     let listener = tokio::net::TcpListener::bind(address.listen)
         .await
@@ -240,37 +470,40 @@ pub async fn serve(vault: Vault, options: ServeOptions) -> Result<(), String> {
     let _ = std::io::stdout().flush();
 
     let keepalive = tokio::spawn(keepalive_loop(gateway.clone(), interval, stop.clone()));
-    let app = handlers::router(gateway.clone());
+    let watcher = tokio::spawn(watch::watch_store(gateway.clone(), stop.clone()));
+    let housekeeping = tokio::spawn(housekeeping(gateway.clone(), stop.clone()));
     let shutdown = stop.clone();
     tokio::spawn(async move {
         wait_for_signal().await;
         shutdown.cancel();
     });
-    let service = app.into_make_service_with_connect_info::<SocketAddr>();
-    let graceful = stop.clone().cancelled_owned();
-    let served = match tls {
-        None => {
-            axum::serve(listener, service)
-                .with_graceful_shutdown(graceful)
-                .await
-        }
-        Some(config) => {
-            use axum::serve::ListenerExt;
-            // tap_io: so that handlers see the peer's SocketAddr as over plain TCP.
-            let listener = tls::TlsListener::new(listener, config)
-                .map_err(cannot_listen)?
-                .tap_io(|_| {});
-            axum::serve(listener, service)
-                .with_graceful_shutdown(graceful)
-                .await
-        }
-    };
+    let app = handlers::router(gateway.clone());
+    conn::serve(listener, tls, app, gateway.slots.clone(), stop.clone()).await;
     stop.cancel();
-    // A keep-alive run in progress finishes its current writes before this returns.
+    // A keep-alive run in progress finishes its current writes before this returns,
+    // and so does every redemption a request started.
     let _ = keepalive.await;
+    let _ = watcher.await;
+    let _ = housekeeping.await;
+    let _ = gateway.writes.write().await;
+    gateway.tally.flush(None);
     #[cfg(unix)]
     let _ = std::fs::remove_file(&socket);
-    served.map_err(|e| format!("The gateway stopped: {e}"))
+    Ok(())
+}
+
+/// Every few seconds: the finished minutes of hand-out counts into their log, and
+/// the tables of bad keys and backoffs pruned.
+async fn housekeeping(gateway: Arc<Gateway>, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+        }
+        let tally = gateway.clone();
+        let _ = tokio::task::spawn_blocking(move || tally.tally.flush(Some(Utc::now()))).await;
+        gateway.prune();
+    }
 }
 
 async fn keepalive_loop(gateway: Arc<Gateway>, interval: Duration, stop: CancellationToken) {
@@ -345,7 +578,7 @@ mod tests {
         vault
             .update(|data| data.add_data_source(source))
             .expect("add");
-        let gateway = Arc::new(Gateway::new(vault, false));
+        let gateway = Arc::new(Gateway::new(vault, false, Limits::default()));
         let target = TokenTarget {
             data_source: "A".into(),
             app_user: None,

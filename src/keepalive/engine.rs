@@ -384,7 +384,7 @@ fn store_unreachable<P: FnMut(&RenewResult)>(
                 target: c.target.clone(),
                 revision: owner.record().revision,
                 answer: RefreshAnswer::failed(error.clone()),
-                for_other_scope: false,
+                scope: None,
             })
         })
         .collect();

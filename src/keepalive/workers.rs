@@ -45,7 +45,7 @@ impl Answer {
             target: self.target,
             revision: self.revision,
             answer: self.answer,
-            for_other_scope: false,
+            scope: None,
         };
         (settled, self.account)
     }

@@ -25,8 +25,8 @@ pub struct Settled {
     pub target: TokenTarget,
     pub revision: u64,
     pub answer: RefreshAnswer,
-    /// The access token was asked for another scope than the grant's.
-    pub for_other_scope: bool,
+    /// The access token was asked for this scope instead of the grant's.
+    pub scope: Option<String>,
 }
 
 /// What became of one answer.
@@ -85,7 +85,7 @@ pub fn apply(data: &mut VaultData, settled: &[Settled], now: DateTime<Utc>) -> V
             }
             let restored = record.restored_at.is_some();
             match (&s.answer.result, &s.answer.rotated) {
-                (Ok(tokens), _) => record.store_refresh(tokens, s.for_other_scope),
+                (Ok(tokens), _) => record.store_refresh(tokens, s.scope.as_deref()),
                 (Err(error), Some(rotated)) => {
                     // Accepted and rotated, but the rest was unusable: the new token
                     // is the only valid one now.
@@ -93,6 +93,7 @@ pub fn apply(data: &mut VaultData, settled: &[Settled], now: DateTime<Utc>) -> V
                     record.last_redeemed_at = Some(now);
                     record.restored_at = None;
                     record.access = None;
+                    record.scoped.clear();
                     record.store_error(&kept_rotation(error), now);
                 }
                 (Err(error), None) => record.store_error(error, now),

@@ -183,7 +183,7 @@ pub async fn redeem(
         target: request.target.clone(),
         revision: record.revision,
         answer,
-        for_other_scope: request.scope.is_some(),
+        scope: request.scope.map(str::to_string),
     }];
     let applied = commit::store(vault, &mut reservation, &settled, clock.now())?;
     let [settled] = settled;
@@ -217,12 +217,7 @@ fn cached(
     scope: Option<&str>,
     now: DateTime<Utc>,
 ) -> Option<Access> {
-    let access = record.access.as_ref()?;
-    if let Some(wanted) = scope
-        && !scope_covers(access.scope.as_deref().unwrap_or(""), wanted)
-    {
-        return None;
-    }
+    let access = record.access_for(scope)?;
     let usable = match policy {
         CachePolicy::Usable { margin } => access.expires_at - *margin > now,
         CachePolicy::RenewedWhileWaiting => {

@@ -61,6 +61,9 @@ pub fn vault(error: &VaultError) -> String {
         VaultError::Invalid(detail) => detail.clone(),
         VaultError::Field(problem) => problem.message.clone(),
         VaultError::NotFound(detail) => format!("Nicht gefunden: {detail}"),
+        VaultError::RolledBack { seen, found } => format!(
+            "Der Tresor ist von Generation {seen} auf {found} zurückgegangen, während tokendesk ihn benutzte (eine von einem Sicherungsprogramm zurückgespielte Datei?). Aus der älteren Kopie wurde nichts an den Anbieter gesendet: Ihre Aktualisierungstoken sind womöglich schon ersetzt, und ein erneutes Senden könnte den Anbieter die Berechtigung widerrufen lassen."
+        ),
     }
 }
 

@@ -96,6 +96,11 @@ pub enum VaultError {
 
     #[error("{0}")]
     NotFound(String),
+
+    #[error(
+        "The vault went back from generation {seen} to {found} while tokendesk was using it (a file restored by a backup tool?). Nothing was sent to the provider from the older copy: its refresh tokens may already be rotated away, and sending one again could make the provider revoke the grant."
+    )]
+    RolledBack { seen: u64, found: u64 },
 }
 
 impl VaultError {

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::backend::{Backend, TokenGuard};
@@ -23,6 +24,10 @@ const LOCK_POLL: Duration = Duration::from_millis(25);
 pub struct Vault {
     store: Arc<dyn Backend>,
     data: VaultData,
+    /// The newest generation any handle of this process has read or written: a
+    /// store found older than this went backwards (a restored file), and its
+    /// tokens are never sent to a provider (shared with `another_handle`).
+    newest_seen: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for Vault {
@@ -72,14 +77,31 @@ impl Vault {
     /// A vault kept by another store (a shared database, say): read once now.
     pub fn with_backend(store: Arc<dyn Backend>) -> Result<Vault, VaultError> {
         let data = store.read()?;
-        Ok(Vault { store, data })
+        Ok(Vault::new(store, data))
     }
 
     pub(super) fn from_store(store: FileStore, data: VaultData) -> Vault {
+        Vault::new(Arc::new(store), data)
+    }
+
+    fn new(store: Arc<dyn Backend>, data: VaultData) -> Vault {
         Vault {
-            store: Arc::new(store),
+            store,
+            newest_seen: Arc::new(AtomicU64::new(data.generation)),
             data,
         }
+    }
+
+    /// Notes a generation read or written; refuses one older than what was seen.
+    fn seen(&self, data: &VaultData) -> Result<(), VaultError> {
+        let seen = self.newest_seen.fetch_max(data.generation, Ordering::SeqCst);
+        if data.generation < seen {
+            return Err(VaultError::RolledBack {
+                seen,
+                found: data.generation,
+            });
+        }
+        Ok(())
     }
 
     /// The folder of this vault's local files (audit log, locks, gateway socket).
@@ -103,6 +125,7 @@ impl Vault {
         Vault {
             store: self.store.clone(),
             data: self.data.clone(),
+            newest_seen: self.newest_seen.clone(),
         }
     }
 
@@ -111,11 +134,28 @@ impl Vault {
     }
 
     /// Reads the store again. Returns true when another process changed it.
+    /// A store that went back to an older generation is refused (the records in
+    /// memory stay as they were): see [`Vault::accept_rollback`].
     pub fn reload(&mut self) -> Result<bool, VaultError> {
         let fresh = self.store.read()?;
+        self.seen(&fresh)?;
         let changed = fresh.generation != self.data.generation;
         self.data = fresh;
         Ok(changed)
+    }
+
+    /// The records as the store holds them now, even when it went backwards.
+    pub fn read_store(&self) -> Result<VaultData, VaultError> {
+        self.store.read()
+    }
+
+    /// After a rollback was reported and the newer tokens rescued: the store as it
+    /// is now becomes the newest generation this process knows.
+    pub fn accept_rollback(&mut self) -> Result<(), VaultError> {
+        let fresh = self.store.read()?;
+        self.newest_seen.store(fresh.generation, Ordering::SeqCst);
+        self.data = fresh;
+        Ok(())
     }
 
     /// Applies `change` to the newest records and stores them durably before
@@ -127,6 +167,8 @@ impl Vault {
     ) -> Result<T, VaultError> {
         let mut once = Once::new(change);
         self.data = self.store.update(&mut |data| once.apply(data))?;
+        self.newest_seen
+            .fetch_max(self.data.generation, Ordering::SeqCst);
         once.result()
     }
 
@@ -148,6 +190,8 @@ impl Vault {
         self.data = self
             .store
             .update_reserved(reservation, &mut |data| once.apply(data))?;
+        self.newest_seen
+            .fetch_max(self.data.generation, Ordering::SeqCst);
         once.result()
     }
 

@@ -342,10 +342,10 @@ mod tests {
             obtained_at: now,
             refresh_expires_in: None,
         };
-        record.store_refresh(&tokens, false);
+        record.store_refresh(&tokens, None);
         assert_eq!(record.refresh_token, Some(Secret::new("old")));
         tokens.refresh_token = Some(Secret::new("new"));
-        record.store_refresh(&tokens, false);
+        record.store_refresh(&tokens, None);
         assert_eq!(record.refresh_token, Some(Secret::new("new")));
         assert_eq!(record.last_redeemed_at, Some(now));
     }

@@ -148,8 +148,40 @@ fn write_zeros(mut file: &File, bytes: u64) -> std::io::Result<()> {
     file.flush()
 }
 
-/// Reservations of processes that died before using them.
-fn remove_stale(dir: &Path) {
+/// Whether the process that made a reservation named `name` is gone (a SIGKILL
+/// between reserving and writing leaves its file behind).
+fn owner_is_gone(name: &str) -> bool {
+    let Some(pid) = name
+        .strip_prefix(RESERVE_PREFIX)
+        .and_then(|rest| rest.split('.').next())
+        .and_then(|pid| pid.parse::<u32>().ok())
+    else {
+        return false;
+    };
+    if pid == std::process::id() {
+        return false;
+    }
+    process_is_gone(pid)
+}
+
+#[cfg(unix)]
+fn process_is_gone(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: signal 0 only asks whether the process exists.
+    let alive = unsafe { libc::kill(pid, 0) } == 0;
+    !alive && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
+}
+
+#[cfg(not(unix))]
+fn process_is_gone(_pid: u32) -> bool {
+    false
+}
+
+/// Reservations of processes that died before using them: at once when their
+/// process is gone, else after an hour.
+pub(super) fn remove_stale(dir: &Path) {
     let Ok(entries) = fs::read_dir(dir) else {
         return;
     };
@@ -166,7 +198,7 @@ fn remove_stale(dir: &Path) {
             .ok()
             .and_then(|modified| now.duration_since(modified).ok())
             .is_some_and(|age| age > STALE_AFTER);
-        if old {
+        if old || owner_is_gone(&name) {
             let _ = fs::remove_file(entry.path());
         }
     }
@@ -193,6 +225,24 @@ mod tests {
             b"hello",
             "drop leaves the installed file"
         );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_reservation_of_a_dead_process_is_removed_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let left = dir.path().join(format!("{RESERVE_PREFIX}{dead}.00ff{RESERVE_SUFFIX}"));
+        let mine = dir
+            .path()
+            .join(format!("{RESERVE_PREFIX}{}.00ff{RESERVE_SUFFIX}", std::process::id()));
+        fs::write(&left, b"x").unwrap();
+        fs::write(&mine, b"x").unwrap();
+        remove_stale(dir.path());
+        assert!(!left.exists(), "the dead process's reservation goes");
+        assert!(mine.exists(), "a live one stays");
     }
 
     #[test]

@@ -111,6 +111,7 @@ impl FileStore {
 
     /// Opens an existing vault. Nothing is written, whatever is wrong with the file.
     pub fn open(dir: &Path, keys: &KeySource) -> Result<(FileStore, VaultData), VaultError> {
+        super::reserve::remove_stale(dir);
         let path = path_in(dir);
         let bytes = read_file(&path, dir)?;
         let parsed = crypto::parse(&bytes).map_err(|e| match e {

@@ -29,6 +29,17 @@ pub struct CachedAccessToken {
     pub scope: Option<String>,
 }
 
+/// An access token for a scope other than the grant's, under the scope it was
+/// asked for (the provider may name its scopes differently in the answer).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScopedAccessToken {
+    pub asked: String,
+    pub access: CachedAccessToken,
+}
+
+/// Access tokens kept for other scopes, per token: the oldest goes beyond this.
+pub const MAX_SCOPED_ACCESS: usize = 8;
+
 /// Who cleared a token and when (ASSURE's Clear Token).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Cleared {
@@ -53,6 +64,11 @@ pub struct TokenRecord {
     pub last_error: Option<LastError>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access: Option<CachedAccessToken>,
+    /// Access tokens asked for other scopes or resources than the grant's (a Graph
+    /// and an EWS consumer of one mailbox): each kept beside the grant's own, never
+    /// in its place.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scoped: Vec<ScopedAccessToken>,
     /// A limit the provider revealed (sign-in frequency, AADSTS70043) that ends the
     /// token before the inactivity window does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -125,6 +141,7 @@ impl TokenRecord {
                 expires_at: tokens.access_expires_at,
                 scope: tokens.scope.clone(),
             }),
+            scoped: Vec::new(),
             hard_expires_at: None,
             cleared: None,
             reminder_shown_on: None,
@@ -137,8 +154,10 @@ impl TokenRecord {
 
     /// Stores the result of a refresh. A rotated refresh token replaces the old one;
     /// without rotation the old one stays. An access token asked for another scope
-    /// says nothing about the grant's scopes, so those stay as they are.
-    pub fn store_refresh(&mut self, tokens: &TokenSet, for_other_scope: bool) {
+    /// (`asked`) says nothing about the grant's scopes, so those stay as they are,
+    /// and it is cached under that scope beside the grant's own access token.
+    pub fn store_refresh(&mut self, tokens: &TokenSet, asked: Option<&str>) {
+        let for_other_scope = asked.is_some();
         self.revision += 1;
         // The provider accepted the token, so it was not a stale one from a backup.
         self.restored_at = None;
@@ -168,11 +187,40 @@ impl TokenRecord {
             });
         }
         self.last_error = None;
-        self.access = Some(CachedAccessToken {
+        let fresh = CachedAccessToken {
             token: tokens.access_token.clone(),
             expires_at: tokens.access_expires_at,
             scope: tokens.scope.clone(),
-        });
+        };
+        match asked {
+            None => self.access = Some(fresh),
+            Some(asked) => {
+                let now = tokens.obtained_at;
+                self.scoped
+                    .retain(|s| s.asked != asked && s.access.expires_at > now);
+                if self.scoped.len() >= MAX_SCOPED_ACCESS {
+                    self.scoped.remove(0);
+                }
+                self.scoped.push(ScopedAccessToken {
+                    asked: asked.to_string(),
+                    access: fresh,
+                });
+            }
+        }
+    }
+
+    /// The cached access token that serves a request for `scope` (the grant's own
+    /// when none is named), whatever its remaining life.
+    pub fn access_for(&self, scope: Option<&str>) -> Option<&CachedAccessToken> {
+        let Some(wanted) = scope.filter(|s| !s.trim().is_empty()) else {
+            return self.access.as_ref();
+        };
+        if let Some(scoped) = self.scoped.iter().rev().find(|s| s.asked == wanted) {
+            return Some(&scoped.access);
+        }
+        self.access.as_ref().filter(|access| {
+            crate::redemption::scope_covers(access.scope.as_deref().unwrap_or(""), wanted)
+        })
     }
 
     /// Records a failure. Only a failure that says the token is dead touches the
@@ -192,6 +240,7 @@ impl TokenRecord {
         });
         if error.kind.invalidates_token() {
             self.access = None;
+            self.scoped.clear();
             if error.has_code(70043) {
                 self.hard_expires_at = Some(now);
             }
@@ -259,14 +308,14 @@ mod tests {
             sub: Some("alice".into()),
             ..Default::default()
         };
-        record.store_refresh(&answer(only_sub), false);
+        record.store_refresh(&answer(only_sub), None);
         assert_eq!(record.identity.as_ref(), Some(&named));
         // Another subject is another account: what the provider says now wins.
         let bob = SignedInIdentity {
             sub: Some("bob".into()),
             ..Default::default()
         };
-        record.store_refresh(&answer(bob.clone()), false);
+        record.store_refresh(&answer(bob.clone()), None);
         assert_eq!(record.identity.as_ref(), Some(&bob));
     }
 }

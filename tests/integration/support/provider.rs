@@ -1457,7 +1457,12 @@ impl Shared {
         state.grants[index].last_used = now;
         let rotate = state.rotate;
         let base = self.base.clone();
-        let body = state.token_answer(index, &base, rotate, !no_refresh);
+        let mut body = state.token_answer(index, &base, rotate, !no_refresh);
+        if let Some(scope) = form.get("scope").filter(|s| !s.trim().is_empty()) {
+            // An access token for another resource or fewer scopes, as Microsoft
+            // answers a refresh that names a scope: it says which it serves.
+            body["scope"] = Value::String(scope.clone());
+        }
         json_response(200, &body)
     }
 

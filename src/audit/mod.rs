@@ -3,6 +3,8 @@
 //! without ever holding a token or a secret — entries are built from names, codes and
 //! admin messages only.
 
+pub mod handouts;
+
 use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -17,6 +19,9 @@ pub const AUDIT_FILE: &str = "audit.jsonl";
 pub const DEFAULT_MAX_BYTES: u64 = 1024 * 1024;
 /// Rotated generations kept: `audit.jsonl.1` … `audit.jsonl.5`.
 pub const KEPT_GENERATIONS: u32 = 5;
+/// The audit never takes the last of the disk: it writes only while this much
+/// stays free beyond twice the vault file, which the next renewal needs.
+pub const DISK_FLOOR: u64 = 1024 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -31,6 +36,9 @@ pub enum Operation {
     HandOut,
     /// A consumer key was added or removed.
     Consumer,
+    /// Rotated tokens were kept in a rescue file (the vault could not take them,
+    /// or it went back to an older generation).
+    Rescue,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -126,6 +134,21 @@ impl AuditLog {
     fn append(&self, entry: &AuditEntry) -> std::io::Result<()> {
         let mut line = serde_json::to_vec(entry).map_err(std::io::Error::other)?;
         line.push(b'\n');
+        self.append_line(&line)
+    }
+
+    /// Appends one line, rotating first when it would grow the log past its size;
+    /// refuses when the disk is nearly full, so the log never takes the room the
+    /// vault's next write needs.
+    pub(crate) fn append_line(&self, line: &[u8]) -> std::io::Result<()> {
+        if let Some(dir) = self.path.parent()
+            && !room_for_audit(dir, line.len() as u64)
+        {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::StorageFull,
+                "the disk is nearly full: the audit entry was dropped so that the vault keeps room for its next write",
+            ));
+        }
         let file = open_private_append(&self.path)?;
         // Several processes (the GUI, a scheduled renew, a script asking for a token)
         // write here; the lock keeps rotation and lines from interleaving.
@@ -141,7 +164,7 @@ impl AuditLog {
         } else {
             file
         };
-        (&file).write_all(&line)?;
+        (&file).write_all(line)?;
         file.unlock()
     }
 
@@ -168,6 +191,31 @@ impl AuditLog {
             .filter_map(|line| serde_json::from_str(line).ok())
             .collect())
     }
+}
+
+/// Whether `dir`'s disk keeps [`DISK_FLOOR`] plus twice the vault file free after
+/// `bytes` more.
+#[cfg(unix)]
+fn room_for_audit(dir: &Path, bytes: u64) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c_path) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return true;
+    };
+    // SAFETY: statvfs fills the zeroed struct for a NUL-terminated path.
+    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(c_path.as_ptr(), &mut stat) } != 0 {
+        return true;
+    }
+    let free = (stat.f_bavail as u64).saturating_mul(stat.f_frsize as u64);
+    let vault = fs::metadata(crate::vault::Vault::path_in(dir))
+        .map(|m| m.len())
+        .unwrap_or(0);
+    free >= DISK_FLOOR + 2 * vault + bytes
+}
+
+#[cfg(not(unix))]
+fn room_for_audit(_dir: &Path, _bytes: u64) -> bool {
+    true
 }
 
 /// The log names users and data sources: readable by this OS user only.

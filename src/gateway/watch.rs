@@ -1,0 +1,122 @@
+//! The gateway sees what other processes change in the vault within a fraction of
+//! a second: a consumer removed by the CLI or the window is refused, a new one is
+//! served, a token signed in elsewhere is handed out. It looks at the vault
+//! file's size, time and identity five times a second, which costs nothing while
+//! nothing changes, and reads the vault again only when it did.
+//!
+//! It is also where a store that went backwards is caught (a vault file restored
+//! by a backup tool while the gateway runs): the older copy is never used to
+//! redeem, the newer refresh tokens the gateway knows are kept in a rescue file,
+//! and /healthz says what happened.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio_util::sync::CancellationToken;
+
+use super::Gateway;
+use crate::desk::model::VaultError;
+
+/// How often the vault file is looked at.
+pub(super) const WATCH_EVERY: Duration = Duration::from_millis(200);
+
+/// What tells one version of the vault file from another without reading it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Stamp {
+    File {
+        len: u64,
+        modified: Option<SystemTime>,
+        id: u64,
+        rescues: usize,
+    },
+    Missing(std::io::ErrorKind),
+}
+
+fn stamp(dir: &std::path::Path) -> Stamp {
+    let path = crate::desk::vault_file::vault_path(dir);
+    match std::fs::metadata(&path) {
+        Ok(meta) => Stamp::File {
+            len: meta.len(),
+            modified: meta.modified().ok(),
+            id: file_id(&meta),
+            rescues: crate::desk::vault_file::rescue_files(dir),
+        },
+        Err(e) => Stamp::Missing(e.kind()),
+    }
+}
+
+#[cfg(unix)]
+fn file_id(meta: &std::fs::Metadata) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    meta.ino()
+}
+
+#[cfg(not(unix))]
+fn file_id(_meta: &std::fs::Metadata) -> u64 {
+    0
+}
+
+pub(super) async fn watch_store(gateway: Arc<Gateway>, stop: CancellationToken) {
+    let dir = gateway.dir();
+    let mut last = stamp(&dir);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(WATCH_EVERY) => {}
+        }
+        let now = {
+            let dir = dir.clone();
+            tokio::task::spawn_blocking(move || stamp(&dir))
+                .await
+                .unwrap_or(Stamp::Missing(std::io::ErrorKind::Other))
+        };
+        if now == last {
+            continue;
+        }
+        last = now;
+        gateway.reread().await;
+    }
+}
+
+impl Gateway {
+    /// Reads the vault again after another process changed it; a rollback is
+    /// rescued, an unreadable vault is reported while the last good copy serves.
+    pub(super) async fn reread(&self) {
+        let mut vault = self.vault.lock().await;
+        match vault.reload() {
+            Ok(_) => {
+                self.publish(vault.data());
+                let mut problem = self.store_problem.lock().unwrap_or_else(|e| e.into_inner());
+                if problem.as_deref().is_some_and(|p| !p.contains("went back")) {
+                    *problem = None;
+                }
+            }
+            Err(VaultError::RolledBack { .. }) => {
+                let newest = self.data();
+                let report = crate::desk::vault_file::rescue_rollback(
+                    &mut vault,
+                    &newest,
+                    chrono::Utc::now(),
+                );
+                let message = match report {
+                    Ok(report) => {
+                        self.publish_accepted(vault.data());
+                        report.message()
+                    }
+                    Err(e) => format!(
+                        "The vault went back to an older generation, and the newer tokens could not be kept in a rescue file ({e}). The gateway does not renew from the older copy; restore the newer vault file."
+                    ),
+                };
+                tracing::error!("{message}");
+                *self.store_problem.lock().unwrap_or_else(|e| e.into_inner()) = Some(message);
+            }
+            Err(e) => {
+                let message = format!(
+                    "The vault cannot be read ({e}). The gateway serves the tokens it last read and renews none until the vault can be read again."
+                );
+                tracing::warn!("{message}");
+                *self.store_problem.lock().unwrap_or_else(|e| e.into_inner()) = Some(message);
+            }
+        }
+    }
+}
