@@ -220,7 +220,7 @@ fn grant_window(c: &mut Criterion) {
                         target: target.clone(),
                         revision,
                         answer: answer(),
-                        for_other_scope: false,
+                        scope: None,
                     }];
                     let answered = Instant::now();
                     commit::store(&mut vault, &mut reservation, &settled, Utc::now())

@@ -72,6 +72,10 @@ impl Limits {
                 self.max_connections = budget;
             }
         }
+        // One address never takes every slot: a quarter stays for the others.
+        if self.max_per_address >= self.max_connections && self.max_connections >= 4 {
+            self.max_per_address = self.max_connections - self.max_connections / 4;
+        }
         self.max_per_address = self.max_per_address.min(self.max_connections).max(1);
         self
     }

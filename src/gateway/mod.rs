@@ -228,7 +228,7 @@ impl Gateway {
             target,
             scope,
             SystemClock.now(),
-            chrono::Duration::seconds(5),
+            chrono::Duration::seconds(1),
         )?;
         Some(HandOut {
             token,
@@ -594,5 +594,28 @@ mod tests {
             assert!(ask.await.expect("task"), "nobody answers, so no token");
         }
         assert_eq!(gateway.flights_in_progress(), 0);
+    }
+
+    #[tokio::test]
+    async fn addresses_with_old_bad_keys_are_forgotten() {
+        crate::identity::http::install_crypto_provider();
+        let dir = tempfile::tempdir().expect("dir");
+        let keys = KeySource::native()
+            .with_passphrase(Secret::new("prune"))
+            .with_kdf(KdfParams::with_cost(64, 1, 1));
+        let vault = Vault::create(dir.path(), &keys, false).expect("vault");
+        let gateway = Gateway::new(vault, false, Limits::default());
+        let long_ago = Instant::now()
+            .checked_sub(BAD_KEY_MEMORY + Duration::from_secs(1))
+            .expect("an instant long ago");
+        {
+            let mut failures = gateway.failures.lock().expect("lock");
+            for n in 0..100u8 {
+                failures.insert(std::net::IpAddr::from([10, 0, 0, n]), (3, long_ago));
+            }
+            failures.insert(std::net::IpAddr::from([10, 0, 1, 1]), (3, Instant::now()));
+        }
+        gateway.prune();
+        assert_eq!(gateway.bad_key_addresses(), 1, "only the recent one stays");
     }
 }

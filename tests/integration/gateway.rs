@@ -283,10 +283,20 @@ fn on_a_full_disk_the_gateway_answers_503_without_asking_the_provider() {
         );
         assert_eq!(provider.requests_to(Endpoint::Token).len(), 0);
 
-        // Room again: the same gateway redeems and stores the rotated token.
+        // Room again: once the failure's backoff (2 s) ends, the same gateway
+        // redeems and stores the rotated token.
         std::fs::remove_file(&filler).expect("room");
-        let (status, body) = get(&client, &url, Some(&key)).await;
-        assert_eq!(status, 200, "{body}");
+        let since = std::time::Instant::now();
+        loop {
+            let (status, body) = get(&client, &url, Some(&key)).await;
+            if status == 200 {
+                break;
+            }
+            assert_eq!(body["error"], "renewal_failing", "{body}");
+            assert!(since.elapsed() < Duration::from_secs(4), "{body}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        assert_eq!(provider.requests_to(Endpoint::Token).len(), 1);
     });
     drop(served);
     assert_eq!(provider.replays(), 0);

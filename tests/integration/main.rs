@@ -11,6 +11,8 @@ mod cli_schedule;
 mod cli_sign_in;
 mod cli_vault;
 mod gateway;
+mod gateway_limits;
+mod gateway_pressure;
 mod gateway_tls;
 mod grant_chaos;
 mod grant_safety;

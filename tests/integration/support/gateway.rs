@@ -43,6 +43,65 @@ pub fn serve_with(home: &Path, args: &[&str]) -> Served {
     Served { child, base }
 }
 
+/// A gateway started with `args` after `serve`, with `configure` applied to its
+/// command first (a lowered open-file limit, say); its stderr goes to
+/// `gateway.log` in `home`, so a chatty gateway never blocks on a full pipe.
+pub fn serve_configured(
+    home: &Path,
+    args: &[&str],
+    configure: impl FnOnce(&mut std::process::Command),
+) -> Served {
+    use std::io::BufRead;
+    let mut all = vec!["serve"];
+    all.extend_from_slice(args);
+    let log = std::fs::File::create(home.join("gateway.log")).expect("log");
+    let mut command = desk::command(home, &all);
+    command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::from(log));
+    configure(&mut command);
+    let mut child = command.spawn().expect("start the gateway");
+    let mut stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    let started = std::time::Instant::now();
+    loop {
+        let mut line = String::new();
+        let ended = stdout.read_line(&mut line).unwrap_or(0) == 0;
+        if line.contains("listening on http") {
+            let base = line.trim().rsplit(' ').next().expect("address").to_string();
+            std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+            return Served { child, base };
+        }
+        if ended || started.elapsed() > std::time::Duration::from_secs(30) {
+            let _ = child.kill();
+            let log = std::fs::read_to_string(home.join("gateway.log")).unwrap_or_default();
+            panic!("the gateway did not start: {log}");
+        }
+    }
+}
+
+/// The gateway's socket address, from its base URL.
+pub fn address(served: &Served) -> std::net::SocketAddr {
+    served
+        .base
+        .trim_start_matches("http://")
+        .trim_start_matches("https://")
+        .parse()
+        .expect("address")
+}
+
+/// CPU time the process has used so far (user + system), from /proc.
+#[cfg(target_os = "linux")]
+pub fn cpu_time(pid: u32) -> std::time::Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    // Fields after the command name (which may hold spaces) start after ')'.
+    let rest = stat.rsplit_once(')').expect("stat").1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
+    // SAFETY: sysconf has no preconditions.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    std::time::Duration::from_millis(ticks * 1000 / per_second)
+}
+
 pub fn runtime() -> tokio::runtime::Runtime {
     tokendesk::identity::http::install_crypto_provider();
     tokio::runtime::Builder::new_multi_thread()
