@@ -161,7 +161,8 @@ async fn token(
                 "token_type": "Bearer",
                 "expires_at": handed.expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             });
-            let mut response = (StatusCode::OK, [(header::CACHE_CONTROL, "no-store")]).into_response();
+            let mut response =
+                (StatusCode::OK, [(header::CACHE_CONTROL, "no-store")]).into_response();
             if let Some(reason) = handed.renewal_failing {
                 body["renewal"] = json!({ "failing": true, "reason": reason });
                 response
@@ -275,8 +276,14 @@ async fn metrics(
     super::Metrics::render_connections(
         &mut text,
         gateway.slots.open(),
-        gateway.slots.refused.load(std::sync::atomic::Ordering::Relaxed),
-        gateway.slots.accept_errors.load(std::sync::atomic::Ordering::Relaxed),
+        gateway
+            .slots
+            .refused
+            .load(std::sync::atomic::Ordering::Relaxed),
+        gateway
+            .slots
+            .accept_errors
+            .load(std::sync::atomic::Ordering::Relaxed),
     );
     (
         StatusCode::OK,

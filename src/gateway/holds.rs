@@ -129,9 +129,15 @@ mod tests {
         let now = Instant::now();
         let first = holds.failed(&target(), 3, None, "down".into(), now);
         let first_wait = first.until - now;
-        assert!(first_wait >= Duration::from_millis(1800) && first_wait <= Duration::from_millis(2200));
+        assert!(
+            first_wait >= Duration::from_millis(1800) && first_wait <= Duration::from_millis(2200)
+        );
         assert!(holds.current(&target(), 3, now).is_some());
-        assert!(holds.current(&target(), 3, now + Duration::from_secs(3)).is_none());
+        assert!(
+            holds
+                .current(&target(), 3, now + Duration::from_secs(3))
+                .is_none()
+        );
         let second = holds.failed(&target(), 3, None, "down".into(), now);
         assert!(second.until - now >= Duration::from_millis(3600), "doubled");
         holds.succeeded(&target());
@@ -150,9 +156,16 @@ mod tests {
             now,
         );
         assert_eq!(hold.retry_after_seconds(now), 60);
-        assert!(holds.current(&target(), 7, now + Duration::from_secs(59)).is_some());
+        assert!(
+            holds
+                .current(&target(), 7, now + Duration::from_secs(59))
+                .is_some()
+        );
         assert_eq!(holds.reasons(now), vec!["A: throttled".to_string()]);
-        assert!(holds.current(&target(), 8, now).is_none(), "signed in again");
+        assert!(
+            holds.current(&target(), 8, now).is_none(),
+            "signed in again"
+        );
         assert!(holds.reasons(now).is_empty());
     }
 }

@@ -161,7 +161,7 @@ impl Gateway {
         scope: Option<&str>,
     ) -> Result<HandOut, NoToken> {
         let data = self.data();
-        if let Some(handed) = self.from_memory(&data, target, scope) {
+        if let Some(handed) = self.answer_from_memory(&data, target, scope) {
             return handed;
         }
         let flight = {
@@ -182,7 +182,7 @@ impl Gateway {
 
     /// What can be answered without asking anyone: a cached token, a token that
     /// needs a new sign-in, or one held after a failure.
-    fn from_memory(
+    fn answer_from_memory(
         &self,
         data: &VaultData,
         target: &TokenTarget,
@@ -245,7 +245,7 @@ impl Gateway {
     ) -> Result<HandOut, NoToken> {
         let _turn = flight.lock().await;
         // The request ahead of this one may have renewed it, or failed, meanwhile.
-        if let Some(handed) = self.from_memory(&self.data(), target, scope) {
+        if let Some(handed) = self.answer_from_memory(&self.data(), target, scope) {
             return handed;
         }
         // Its own task: a client that hangs up, or a shutdown, never cancels a
@@ -351,7 +351,10 @@ impl Gateway {
 
     #[cfg(test)]
     fn bad_key_addresses(&self) -> usize {
-        self.failures.lock().unwrap_or_else(|e| e.into_inner()).len()
+        self.failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
     }
 
     /// Renews what is due, through the guarded path; other processes may renew

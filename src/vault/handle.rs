@@ -94,7 +94,9 @@ impl Vault {
 
     /// Notes a generation read or written; refuses one older than what was seen.
     fn seen(&self, data: &VaultData) -> Result<(), VaultError> {
-        let seen = self.newest_seen.fetch_max(data.generation, Ordering::SeqCst);
+        let seen = self
+            .newest_seen
+            .fetch_max(data.generation, Ordering::SeqCst);
         if data.generation < seen {
             return Err(VaultError::RolledBack {
                 seen,

@@ -234,10 +234,13 @@ mod tests {
         let mut child = std::process::Command::new("true").spawn().unwrap();
         let dead = child.id();
         child.wait().unwrap();
-        let left = dir.path().join(format!("{RESERVE_PREFIX}{dead}.00ff{RESERVE_SUFFIX}"));
-        let mine = dir
+        let left = dir
             .path()
-            .join(format!("{RESERVE_PREFIX}{}.00ff{RESERVE_SUFFIX}", std::process::id()));
+            .join(format!("{RESERVE_PREFIX}{dead}.00ff{RESERVE_SUFFIX}"));
+        let mine = dir.path().join(format!(
+            "{RESERVE_PREFIX}{}.00ff{RESERVE_SUFFIX}",
+            std::process::id()
+        ));
         fs::write(&left, b"x").unwrap();
         fs::write(&mine, b"x").unwrap();
         remove_stale(dir.path());

@@ -95,7 +95,10 @@ fn slow_and_silent_connections_are_closed_and_sigterm_is_honoured() {
         let cpu_before = cpu_time(pid);
         let held_since = Instant::now();
         let slowest = slowest_answer(&client, &url, &key, 20).await;
-        assert!(slowest < Duration::from_millis(500), "served throughout: {slowest:?}");
+        assert!(
+            slowest < Duration::from_millis(500),
+            "served throughout: {slowest:?}"
+        );
         // Every slow connection is gone soon after the two-second header limit.
         let mut closed = 0;
         for stream in &mut slow {
@@ -127,7 +130,8 @@ fn raise_own_open_file_limit() {
     // SAFETY: getrlimit/setrlimit on this process's own limit with a valid struct.
     unsafe {
         let mut limit: libc::rlimit = std::mem::zeroed();
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
             limit.rlim_cur = limit.rlim_max.min(65_536);
             libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
         }
@@ -141,7 +145,14 @@ fn out_of_file_descriptors_the_gateway_neither_spins_nor_drops_open_connections(
     let key = consumer(home.path(), &["Portal", "--data-source", "A"]);
     let mut served = serve_configured(
         home.path(),
-        &["--listen", "127.0.0.1:0", "--keepalive-every", "3600", "--header-timeout", "3"],
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--keepalive-every",
+            "3600",
+            "--header-timeout",
+            "3",
+        ],
         |command| {
             use std::os::unix::process::CommandExt;
             // SAFETY: only setrlimit, async-signal-safe, between fork and exec.
@@ -189,7 +200,10 @@ fn out_of_file_descriptors_the_gateway_neither_spins_nor_drops_open_connections(
         let since = Instant::now();
         let slowest = slowest_answer(&client, &url, &key, 30).await;
         let spent = cpu_time(pid) - cpu_before;
-        assert!(slowest < Duration::from_millis(500), "the open connection is served: {slowest:?}");
+        assert!(
+            slowest < Duration::from_millis(500),
+            "the open connection is served: {slowest:?}"
+        );
         assert!(
             spent < since.elapsed() / 3,
             "no spinning on accept errors: {spent:?} of CPU in {:?}",
@@ -201,15 +215,15 @@ fn out_of_file_descriptors_the_gateway_neither_spins_nor_drops_open_connections(
         let fresh = reqwest::Client::new();
         let since = Instant::now();
         loop {
-            let answered = tokio::time::timeout(
-                Duration::from_secs(2),
-                get(&fresh, &url, Some(&key)),
-            )
-            .await;
+            let answered =
+                tokio::time::timeout(Duration::from_secs(2), get(&fresh, &url, Some(&key))).await;
             if matches!(answered, Ok((200, _))) {
                 break;
             }
-            assert!(since.elapsed() < Duration::from_secs(5), "new clients served again");
+            assert!(
+                since.elapsed() < Duration::from_secs(5),
+                "new clients served again"
+            );
         }
         let metrics = fresh
             .get(format!("{}/metrics", served.base))
@@ -219,7 +233,10 @@ fn out_of_file_descriptors_the_gateway_neither_spins_nor_drops_open_connections(
             .text()
             .await
             .expect("text");
-        assert!(metrics.contains("tokendesk_connections_refused_total"), "{metrics}");
+        assert!(
+            metrics.contains("tokendesk_connections_refused_total"),
+            "{metrics}"
+        );
     });
     let status = terminate(&mut served, Duration::from_secs(5));
     assert!(status.success(), "{status:?}");

@@ -20,11 +20,7 @@ fn token_url(served: &Served, query: &str) -> String {
 }
 
 /// Many requests at once from 8 clients; returns each answer's status and body.
-async fn burst(
-    url: &str,
-    key: &str,
-    requests: usize,
-) -> Vec<(u16, serde_json::Value)> {
+async fn burst(url: &str, key: &str, requests: usize) -> Vec<(u16, serde_json::Value)> {
     let client = reqwest::Client::new();
     let tasks: Vec<_> = (0..8)
         .map(|worker| {
@@ -62,7 +58,9 @@ fn a_dead_token_is_answered_from_memory_after_one_invalid_grant() {
             assert_eq!(*status, 503, "{body}");
             assert_eq!(body["error"], "needs_sign_in", "{body}");
             assert!(
-                body["reason"].as_str().is_some_and(|r| r.contains("sign in")),
+                body["reason"]
+                    .as_str()
+                    .is_some_and(|r| r.contains("sign in")),
                 "{body}"
             );
             assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
@@ -113,7 +111,11 @@ fn transient_failures_back_off_per_token_and_honour_retry_after() {
             assert_eq!(*status, 503, "{body}");
             assert_eq!(body["error"], "renewal_failing", "{body}");
         }
-        assert_eq!(provider.requests_to(Endpoint::Token).len(), 1, "shared backoff");
+        assert_eq!(
+            provider.requests_to(Endpoint::Token).len(),
+            1,
+            "shared backoff"
+        );
         let response = reqwest::Client::new()
             .get(&url)
             .bearer_auth(&key)
@@ -187,9 +189,15 @@ fn each_scope_has_its_own_cached_access_token() {
         assert_ne!(first["access_token"], narrow["access_token"]);
         for _ in 0..3 {
             let (_, again) = get(&client, &plain, Some(&graph)).await;
-            assert_eq!(again["access_token"], first["access_token"], "the grant's own token stays");
+            assert_eq!(
+                again["access_token"], first["access_token"],
+                "the grant's own token stays"
+            );
             let (_, again) = get(&client, &scoped, Some(&ews)).await;
-            assert_eq!(again["access_token"], narrow["access_token"], "the scoped one is cached too");
+            assert_eq!(
+                again["access_token"], narrow["access_token"],
+                "the scoped one is cached too"
+            );
         }
         assert_eq!(provider.requests_to(Endpoint::Token).len(), 2);
     });
@@ -211,16 +219,26 @@ fn through_an_outage_a_valid_token_is_served_until_it_expires_and_healthz_degrad
         assert_eq!(status, 200, "{fresh}");
         assert_eq!(get(&client, &health, None).await.1["status"], "ok");
         for _ in 0..200 {
-            provider.fail_next(Endpoint::Token, Fault::Status { status: 503, retry_after: None });
+            provider.fail_next(
+                Endpoint::Token,
+                Fault::Status {
+                    status: 503,
+                    retry_after: None,
+                },
+            );
         }
-        let expires_at = chrono::DateTime::parse_from_rfc3339(
-            fresh["expires_at"].as_str().expect("expires_at"),
-        )
-        .expect("time")
-        .with_timezone(&chrono::Utc);
+        let expires_at =
+            chrono::DateTime::parse_from_rfc3339(fresh["expires_at"].as_str().expect("expires_at"))
+                .expect("time")
+                .with_timezone(&chrono::Utc);
         let mut served_while_failing = 0;
         loop {
-            let response = client.get(&url).bearer_auth(&key).send().await.expect("answer");
+            let response = client
+                .get(&url)
+                .bearer_auth(&key)
+                .send()
+                .await
+                .expect("answer");
             let status = response.status().as_u16();
             let failing = response.headers().get("x-tokendesk-renewal").is_some();
             let body: serde_json::Value = response.json().await.expect("json");
@@ -329,16 +347,30 @@ fn under_load_hand_outs_are_counted_and_every_administrative_event_stays() {
     assert!(terminate(&mut served, Duration::from_secs(5)).success());
     let audit = std::fs::read_to_string(home.path().join("audit.jsonl")).unwrap_or_default();
     assert!(audit.contains("added consumer 'Portal'"), "{audit}");
-    assert!(!audit.contains("hand_out"), "hand-outs are counted elsewhere");
-    let counts: Vec<serde_json::Value> = std::fs::read_to_string(home.path().join("handouts.jsonl"))
-        .expect("counts")
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("json"))
-        .collect();
-    assert!(counts.len() <= 2, "one line per consumer, token and minute: {counts:?}");
-    let total: u64 = counts.iter().map(|c| c["count"].as_u64().expect("count")).sum();
+    assert!(
+        !audit.contains("hand_out"),
+        "hand-outs are counted elsewhere"
+    );
+    let counts: Vec<serde_json::Value> =
+        std::fs::read_to_string(home.path().join("handouts.jsonl"))
+            .expect("counts")
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("json"))
+            .collect();
+    assert!(
+        counts.len() <= 2,
+        "one line per consumer, token and minute: {counts:?}"
+    );
+    let total: u64 = counts
+        .iter()
+        .map(|c| c["count"].as_u64().expect("count"))
+        .sum();
     assert_eq!(total, handed);
-    assert!(counts.iter().all(|c| c["consumer"] == "Portal" && c["data_source"] == "A"));
+    assert!(
+        counts
+            .iter()
+            .all(|c| c["consumer"] == "Portal" && c["data_source"] == "A")
+    );
 }
 
 #[test]

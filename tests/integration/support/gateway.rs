@@ -46,6 +46,8 @@ pub fn serve_with(home: &Path, args: &[&str]) -> Served {
 /// A gateway started with `args` after `serve`, with `configure` applied to its
 /// command first (a lowered open-file limit, say); its stderr goes to
 /// `gateway.log` in `home`, so a chatty gateway never blocks on a full pipe.
+// `Served` kills and waits for the child when dropped.
+#[allow(clippy::zombie_processes)]
 pub fn serve_configured(
     home: &Path,
     args: &[&str],
@@ -73,6 +75,7 @@ pub fn serve_configured(
         }
         if ended || started.elapsed() > std::time::Duration::from_secs(30) {
             let _ = child.kill();
+            let _ = child.wait();
             let log = std::fs::read_to_string(home.join("gateway.log")).unwrap_or_default();
             panic!("the gateway did not start: {log}");
         }
@@ -96,7 +99,8 @@ pub fn cpu_time(pid: u32) -> std::time::Duration {
     // Fields after the command name (which may hold spaces) start after ')'.
     let rest = stat.rsplit_once(')').expect("stat").1;
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
+    let ticks: u64 =
+        fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
     // SAFETY: sysconf has no preconditions.
     let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
     std::time::Duration::from_millis(ticks * 1000 / per_second)
