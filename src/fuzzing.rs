@@ -60,6 +60,13 @@ pub fn csv_users(data: &[u8]) {
     let _ = crate::vault::csv_import::parse_users(data);
 }
 
+/// What a gateway client sends that the gateway reads itself (the HTTP framing is
+/// hyper's): the local socket's question line, the key headers, the token query.
+/// Lines: the question, an Authorization value, an X-API-Key value, the query.
+pub fn gateway_request(data: &[u8]) {
+    crate::gateway::read_client_input(data);
+}
+
 /// A vault file: header parsing, and the body opened with a fixed key, so damaged
 /// files of every shape go through the same checks as real ones.
 pub fn vault_file(data: &[u8]) {
@@ -90,13 +97,14 @@ mod tests {
     fn the_corpus_and_past_crashes_go_through_without_a_panic() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
         type Target = fn(&[u8]);
-        let targets: [(&str, Target); 6] = [
+        let targets: [(&str, Target); 7] = [
             ("token_response", super::token_response),
             ("device_authorization", super::device_authorization),
             ("discovery_document", super::discovery_document),
             ("id_token", super::id_token),
             ("csv_users", super::csv_users),
             ("vault_file", super::vault_file),
+            ("gateway_request", super::gateway_request),
         ];
         let mut inputs = 0;
         for (name, target) in targets {

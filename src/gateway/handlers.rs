@@ -92,6 +92,23 @@ fn bearer(headers: &HeaderMap) -> &str {
 /// Says that a still-valid token is handed out while its renewal fails.
 pub(super) const RENEWAL_HEADER: &str = "x-tokendesk-renewal";
 
+/// The parts of a request the gateway reads itself, for the fuzzer: a key from
+/// its two headers and the token query. Never panics.
+pub(super) fn read_request_parts(authorization: &[u8], api_key: &[u8], query: &[u8]) {
+    let mut headers = HeaderMap::new();
+    if let Ok(value) = header::HeaderValue::from_bytes(authorization) {
+        headers.insert(header::AUTHORIZATION, value);
+    }
+    if let Ok(value) = header::HeaderValue::from_bytes(api_key) {
+        headers.insert("x-api-key", value);
+    }
+    let _ = bearer(&headers);
+    let query = String::from_utf8_lossy(query);
+    if let Ok(uri) = format!("/v1/token?{query}").parse::<axum::http::Uri>() {
+        let _ = Query::<TokenQuery>::try_from_uri(&uri);
+    }
+}
+
 #[derive(Deserialize)]
 struct TokenQuery {
     data_source: Option<String>,

@@ -3,6 +3,7 @@
 //! consumer key) and to local programs over a socket only this OS user can open.
 //! A face like the window and the CLI: everything it does goes through `desk`.
 
+mod answer;
 mod conn;
 mod handlers;
 mod holds;
@@ -23,9 +24,10 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
-use crate::desk::model::{Clock, Secret, SystemClock, TokenTarget, TokioSleeper, Vault, VaultData};
+use crate::desk::model::{SystemClock, TokenTarget, TokioSleeper, Vault, VaultData};
 use crate::desk::tokens::{HandOutTally, RenewOptions, Selection};
 
+pub(crate) use answer::NoToken;
 pub use conn::Limits;
 pub use local::{LocalRequest, SOCKET_FILE, ask_local_gateway};
 pub use metrics::Metrics;
@@ -70,35 +72,6 @@ pub(crate) struct Gateway {
     /// Listening beyond loopback: `/metrics` wants a consumer key too.
     pub(crate) public: bool,
     pub(crate) slots: Arc<conn::Slots>,
-}
-
-/// A token handed out, with when it stops working.
-pub(crate) struct HandOut {
-    pub token: Secret,
-    pub expires_at: DateTime<Utc>,
-    /// Renewal is failing: the token still works until `expires_at`, but the next
-    /// one may not come in time. Why, for the consumer and its admin.
-    pub renewal_failing: Option<String>,
-}
-
-/// Why no token is handed out.
-#[derive(Debug, Clone)]
-pub(crate) enum NoToken {
-    /// Someone must sign in again; said from memory until the record changes.
-    NeedsSignIn(String),
-    /// Renewal failed for now; the provider is asked again in `retry_after` s.
-    Waiting { reason: String, retry_after: u64 },
-    /// Anything else: an unknown name, a record that changed meanwhile.
-    Failed(String),
-}
-
-impl NoToken {
-    pub fn reason(&self) -> &str {
-        match self {
-            NoToken::NeedsSignIn(reason) | NoToken::Failed(reason) => reason,
-            NoToken::Waiting { reason, .. } => reason,
-        }
-    }
 }
 
 /// The bad-key table is pruned of addresses quiet for this long.
@@ -148,161 +121,6 @@ impl Gateway {
     /// rescued and accepted).
     fn publish_accepted(&self, data: &VaultData) {
         *self.snapshot.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(data.clone());
-    }
-
-    /// An access token for `target`: from the snapshot while it lives five more
-    /// minutes, else one redemption through the guarded path while every other
-    /// request for the same token waits for it. A token that needs a new sign-in,
-    /// or whose renewal failed a moment ago, is answered from memory without asking
-    /// the provider (with its still-valid access token, if it has one).
-    pub(crate) async fn access_token(
-        self: &Arc<Self>,
-        target: &TokenTarget,
-        scope: Option<&str>,
-    ) -> Result<HandOut, NoToken> {
-        let data = self.data();
-        if let Some(handed) = self.answer_from_memory(&data, target, scope) {
-            return handed;
-        }
-        let flight = {
-            let mut flights = self.flights.lock().unwrap_or_else(|e| e.into_inner());
-            flights.entry(target.clone()).or_default().clone()
-        };
-        let result = self.redeem_in_turn(&flight, target, scope).await;
-        // The last one out removes the token's queue, so the map holds only tokens
-        // being redeemed now, not every token ever asked for.
-        {
-            let mut flights = self.flights.lock().unwrap_or_else(|e| e.into_inner());
-            if Arc::strong_count(&flight) == 2 {
-                flights.remove(target);
-            }
-        }
-        result
-    }
-
-    /// What can be answered without asking anyone: a cached token, a token that
-    /// needs a new sign-in, or one held after a failure.
-    fn answer_from_memory(
-        &self,
-        data: &VaultData,
-        target: &TokenTarget,
-        scope: Option<&str>,
-    ) -> Option<Result<HandOut, NoToken>> {
-        let now = SystemClock.now();
-        if let Some((token, expires_at)) =
-            crate::desk::tokens::cached_access(data, target, scope, now)
-        {
-            self.metrics.cache_hit();
-            return Some(Ok(HandOut {
-                token,
-                expires_at,
-                renewal_failing: None,
-            }));
-        }
-        if let Some(reason) = crate::desk::tokens::sign_in_needed(data, target) {
-            self.metrics.answered_from_memory();
-            return Some(Err(NoToken::NeedsSignIn(reason)));
-        }
-        let revision = crate::desk::tokens::revision(data, target)?;
-        let hold = self.holds.current(target, revision, Instant::now())?;
-        self.metrics.answered_from_memory();
-        Some(
-            self.still_valid(data, target, scope, &hold.reason)
-                .ok_or(NoToken::Waiting {
-                    reason: hold.reason.clone(),
-                    retry_after: hold.retry_after_seconds(Instant::now()),
-                }),
-        )
-    }
-
-    /// The cached access token while it still works at all, said to be failing.
-    fn still_valid(
-        &self,
-        data: &VaultData,
-        target: &TokenTarget,
-        scope: Option<&str>,
-        reason: &str,
-    ) -> Option<HandOut> {
-        let (token, expires_at) = crate::desk::tokens::still_valid_access(
-            data,
-            target,
-            scope,
-            SystemClock.now(),
-            chrono::Duration::seconds(1),
-        )?;
-        Some(HandOut {
-            token,
-            expires_at,
-            renewal_failing: Some(reason.to_string()),
-        })
-    }
-
-    async fn redeem_in_turn(
-        self: &Arc<Self>,
-        flight: &tokio::sync::Mutex<()>,
-        target: &TokenTarget,
-        scope: Option<&str>,
-    ) -> Result<HandOut, NoToken> {
-        let _turn = flight.lock().await;
-        // The request ahead of this one may have renewed it, or failed, meanwhile.
-        if let Some(handed) = self.answer_from_memory(&self.data(), target, scope) {
-            return handed;
-        }
-        // Its own task: a client that hangs up, or a shutdown, never cancels a
-        // redemption between the provider's answer and the vault write.
-        let gateway = self.clone();
-        let target = target.clone();
-        let scope = scope.map(str::to_string);
-        tokio::spawn(async move { gateway.redeem(&target, scope.as_deref()).await })
-            .await
-            .unwrap_or_else(|e| Err(NoToken::Failed(format!("The renewal stopped: {e}"))))
-    }
-
-    async fn redeem(&self, target: &TokenTarget, scope: Option<&str>) -> Result<HandOut, NoToken> {
-        let _writing = self.writes.clone().read_owned().await;
-        let mut handle = self.vault.lock().await.another_handle();
-        let result =
-            crate::desk::tokens::access_token(&mut handle, target, scope, &SystemClock).await;
-        self.publish(handle.data());
-        self.metrics.redemption(result.is_ok());
-        let error = match result {
-            Ok((token, expires_at)) => {
-                self.holds.succeeded(target);
-                return Ok(HandOut {
-                    token,
-                    expires_at,
-                    renewal_failing: None,
-                });
-            }
-            Err(error) => error,
-        };
-        let data = self.data();
-        if let Some(reason) = crate::desk::tokens::sign_in_needed(&data, target) {
-            return Err(NoToken::NeedsSignIn(reason));
-        }
-        let reason = error.to_string();
-        let Some(revision) = crate::desk::tokens::revision(&data, target) else {
-            return Err(NoToken::Failed(reason));
-        };
-        if matches!(
-            &error,
-            crate::desk::DeskError::Redeem(crate::desk::model::RedeemError::Superseded { .. })
-        ) {
-            // Signed in again or cleared meanwhile: the next request finds out.
-            return Err(NoToken::Failed(reason));
-        }
-        let hold = self.holds.failed(
-            target,
-            revision,
-            error.retry_after(),
-            reason.clone(),
-            Instant::now(),
-        );
-        self.still_valid(&data, target, scope, &reason)
-            .ok_or(NoToken::Waiting {
-                reason,
-                retry_after: hold.retry_after_seconds(Instant::now()),
-            })
     }
 
     /// Tokens with requests waiting for a redemption (for tests and metrics).
@@ -548,6 +366,19 @@ async fn wait_for_signal() {
     }
 }
 
+/// Everything the gateway parses of a client's input, for the fuzz target: the
+/// local socket's question line, then a line each for the Authorization and
+/// X-API-Key values and the token query.
+pub fn read_client_input(data: &[u8]) {
+    let mut lines = data.splitn(4, |b| *b == b'\n');
+    let question = lines.next().unwrap_or_default();
+    let _ = serde_json::from_slice::<LocalRequest>(question);
+    let authorization = lines.next().unwrap_or_default();
+    let api_key = lines.next().unwrap_or_default();
+    let query = lines.next().unwrap_or_default();
+    handlers::read_request_parts(authorization, api_key, query);
+}
+
 /// The vault folder's socket, for the window's status strip and `token`.
 pub fn socket_path(dir: &std::path::Path) -> PathBuf {
     dir.join(SOCKET_FILE)
@@ -556,6 +387,7 @@ pub fn socket_path(dir: &std::path::Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::desk::model::Secret;
     use crate::vault::crypto::KdfParams;
     use crate::vault::{DataSource, KeySource};
 
