@@ -80,7 +80,20 @@ pub fn store_sign_in(
     tokens: &TokenSet,
     now: DateTime<Utc>,
 ) -> Result<(), VaultError> {
+    store_sign_in_with(vault, target, tokens, now, |_| Ok(()))
+}
+
+/// Stores a finished sign-in after `prepare` (which adds what the vault does not
+/// have yet: the data source or the mapping the sign-in was for), in one write.
+pub fn store_sign_in_with(
+    vault: &mut Vault,
+    target: &TokenTarget,
+    tokens: &TokenSet,
+    now: DateTime<Utc>,
+    prepare: impl FnOnce(&mut crate::vault::VaultData) -> Result<(), VaultError>,
+) -> Result<(), VaultError> {
     vault.update(|data| {
+        prepare(data)?;
         data.token_mut(target)?.store_sign_in(tokens);
         Ok(())
     })?;

@@ -122,6 +122,80 @@ pub fn store_sign_in(
     now: DateTime<Utc>,
 ) -> Result<(), DeskError> {
     let expected = vault.data().expected_account(target)?;
+    accept_account(target, tokens, &expected, acceptance)?;
+    crate::lifecycle::store_sign_in(vault, target, tokens, now)?;
+    Ok(())
+}
+
+/// What a finished sign-in was for that the vault does not have yet.
+#[derive(Debug, Clone)]
+pub enum Unsaved {
+    /// A data source still being set up (its draft, as the dialog would save it).
+    DataSource(Box<crate::vault::DataSource>),
+    /// An additional user of the saved data source `source`, not saved yet.
+    Mapping {
+        source: uuid::Uuid,
+        mapping: Box<crate::vault::UserMapping>,
+    },
+}
+
+/// Stores a finished sign-in whose data source or mapping is not in the vault yet
+/// together with it, in one write: a grant the provider gave is stored the moment
+/// it arrives, never left waiting for a dialog's OK (which the admin may cancel).
+pub fn store_sign_in_with(
+    vault: &mut Vault,
+    unsaved: Unsaved,
+    target: &TokenTarget,
+    tokens: &TokenSet,
+    acceptance: Acceptance,
+    now: DateTime<Utc>,
+) -> Result<(), DeskError> {
+    let expected = match (&unsaved, &target.app_user) {
+        (Unsaved::DataSource(source), None) => source.account.email.clone(),
+        (Unsaved::DataSource(source), Some(login)) => source
+            .mapping(login)
+            .map(|m| m.exchange_user.clone())
+            .ok_or_else(|| {
+                crate::vault::VaultError::NotFound(format!(
+                    "'{login}' has no mapping in '{}'.",
+                    source.name
+                ))
+            })?,
+        (Unsaved::Mapping { mapping, .. }, _) => mapping.exchange_user.clone(),
+    };
+    accept_account(target, tokens, &expected, acceptance)?;
+    crate::lifecycle::store_sign_in_with(vault, target, tokens, now, |data| match unsaved {
+        Unsaved::DataSource(source) => data.upsert_data_source(*source),
+        Unsaved::Mapping { source, mapping } => {
+            let stored = data
+                .data_sources
+                .iter_mut()
+                .find(|d| d.id == source)
+                .ok_or_else(|| {
+                    crate::vault::VaultError::NotFound(
+                        "The data source was removed meanwhile (by another window or process)."
+                            .into(),
+                    )
+                })?;
+            if stored.users.iter().all(|m| m.id != mapping.id) {
+                crate::vault::rules::check_mapping(stored, &mapping)?;
+                super::mappings::put(stored, *mapping);
+            }
+            Ok(())
+        }
+    })?;
+    Ok(())
+}
+
+/// The account check of a sign-in: the configured account signed in, or the admin
+/// accepted whoever did.
+fn accept_account(
+    target: &TokenTarget,
+    tokens: &TokenSet,
+    expected: &str,
+    acceptance: Acceptance,
+) -> Result<(), DeskError> {
+    let expected = expected.to_string();
     if acceptance == Acceptance::ConfiguredAccount {
         match check_account(tokens, &expected) {
             AccountCheck::Matches => {}
@@ -141,7 +215,6 @@ pub fn store_sign_in(
             }
         }
     }
-    crate::lifecycle::store_sign_in(vault, target, tokens, now)?;
     Ok(())
 }
 

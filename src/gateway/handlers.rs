@@ -237,15 +237,15 @@ async fn healthz(State(gateway): State<Arc<Gateway>>) -> Response {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let vault = if gateway
+    let vault = match gateway
         .store_problem
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .is_some()
+        .as_deref()
     {
-        "unreadable"
-    } else {
-        "open"
+        None => "open",
+        Some(problem) if problem.contains("went back") => "rolled_back",
+        Some(_) => "unreadable",
     };
     (
         status,

@@ -212,6 +212,8 @@ impl Gateway {
         if let Err(e) = report {
             tracing::warn!(error = %e, "keep-alive run failed");
         }
+        drop(handle);
+        watch::release_freed_memory();
     }
 
     /// Why /healthz is not "ok": `failing` when the store is unreadable or went

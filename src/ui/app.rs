@@ -306,21 +306,42 @@ impl AppState {
         }
     }
 
-    /// A sign-in for a saved data source goes to the vault at once; for a new one it
-    /// waits in the draft until OK.
+    /// A finished sign-in goes to the vault at once, whatever the admin clicks
+    /// next: for a data source or an additional user not saved yet, together with
+    /// it. Only when the draft cannot be saved (a field is wrong) does it wait in
+    /// the dialog, which then says so and asks before Cancel discards it.
     pub(crate) fn store_tokens(
         &mut self,
         dialog: SignInDialog,
         tokens: crate::desk::model::TokenSet,
         acceptance: Acceptance,
     ) {
-        match (&mut self.editor, dialog.saved) {
-            (Some(editor), false) => editor.take_sign_in(&dialog.target, &tokens),
-            _ => self.send(Command::StoreSignIn {
-                target: dialog.target,
-                tokens: Box::new(tokens),
-                acceptance,
-            }),
+        let editor = match self.editor.as_mut() {
+            Some(editor) if !dialog.saved => editor,
+            _ => {
+                return self.send(Command::StoreSignIn {
+                    target: dialog.target,
+                    tokens: Box::new(tokens),
+                    acceptance,
+                });
+            }
+        };
+        match editor.unsaved_for(&dialog.target) {
+            Ok(unsaved) => {
+                editor.take_sign_in(&dialog.target, &tokens);
+                editor.stored_early = true;
+                self.send(Command::StoreUnsavedSignIn {
+                    unsaved: Box::new(unsaved),
+                    target: dialog.target,
+                    tokens: Box::new(tokens),
+                    acceptance,
+                });
+            }
+            Err(problem) => {
+                editor.take_sign_in(&dialog.target, &tokens);
+                editor.unsaved_sign_in = true;
+                editor.error = Some(problem);
+            }
         }
     }
 

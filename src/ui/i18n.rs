@@ -130,6 +130,12 @@ fn german(english: &str) -> Option<&'static str> {
         "Clear Token" => "Token löschen",
         "OK" => "OK",
         "Cancel" => "Abbrechen",
+        "The finished sign-in was saved at once, together with what it belongs to; Cancel does not undo it." => {
+            "Die abgeschlossene Anmeldung wurde sofort gespeichert, zusammen mit dem, wozu sie gehört; Abbrechen macht das nicht rückgängig."
+        }
+        "A finished sign-in is kept only in this dialog until OK saves it. Press Cancel again to discard it." => {
+            "Eine abgeschlossene Anmeldung ist nur in diesem Dialog, bis OK sie speichert. Drücken Sie noch einmal Abbrechen, um sie zu verwerfen."
+        }
         "Yes" => "Ja",
         "No" => "Nein",
         "Next" => "Weiter",

@@ -42,6 +42,14 @@ pub enum Command {
         tokens: Box<TokenSet>,
         acceptance: Acceptance,
     },
+    /// A sign-in for a data source or an additional user the vault does not have
+    /// yet: stored together with it at once.
+    StoreUnsavedSignIn {
+        unsaved: Box<desk::tokens::Unsaved>,
+        target: TokenTarget,
+        tokens: Box<TokenSet>,
+        acceptance: Acceptance,
+    },
     ClearToken(TokenTarget),
     MarkReminderShown {
         target: TokenTarget,
@@ -264,6 +272,14 @@ async fn serve(
                 acceptance,
             } => write(&mut vault, &reporter, |vault| {
                 desk::tokens::store_sign_in(vault, &target, &tokens, acceptance, now)
+            }),
+            Command::StoreUnsavedSignIn {
+                unsaved,
+                target,
+                tokens,
+                acceptance,
+            } => write(&mut vault, &reporter, |vault| {
+                desk::tokens::store_sign_in_with(vault, *unsaved, &target, &tokens, acceptance, now)
             }),
             Command::ClearToken(target) => write(&mut vault, &reporter, |vault| {
                 desk::tokens::clear(vault, &target, now)

@@ -144,7 +144,10 @@ pub(crate) fn tab(harness: &mut Harness<'static, AppState>, name: &str) {
 
 /// The text field with this label (the main table behind the dialog has headers
 /// with the same words).
-fn input<'h>(harness: &'h Harness<'static, AppState>, label: &'h str) -> egui_kittest::Node<'h> {
+pub(crate) fn input<'h>(
+    harness: &'h Harness<'static, AppState>,
+    label: &'h str,
+) -> egui_kittest::Node<'h> {
     harness
         .query_all_by_label(label)
         .find(|n| {
@@ -379,7 +382,7 @@ fn the_german_ui() {
 }
 
 /// Clicks the last widget with this label: the one in the dialog on top.
-fn press_last(harness: &mut Harness<'static, AppState>, label: &str) {
+pub(crate) fn press_last(harness: &mut Harness<'static, AppState>, label: &str) {
     steady(harness);
     let nodes: Vec<_> = harness.query_all_by_label(label).collect();
     nodes.last().expect("widget exists").click();
@@ -387,7 +390,7 @@ fn press_last(harness: &mut Harness<'static, AppState>, label: &str) {
     harness.step();
 }
 
-fn type_into(harness: &mut Harness<'static, AppState>, label: &str, text: &str) {
+pub(crate) fn type_into(harness: &mut Harness<'static, AppState>, label: &str, text: &str) {
     input(harness, label).focus();
     harness.step();
     input(harness, label).type_text(text);

@@ -117,6 +117,13 @@ pub struct EditDialog {
     /// True until the dialog has been drawn once: the click or key that opened it
     /// must not also close it.
     fresh: bool,
+    /// A sign-in finished while the draft could not be saved: its tokens are only
+    /// here, so Cancel asks first.
+    pub unsaved_sign_in: bool,
+    /// Cancel was pressed once with such a sign-in: the second press discards it.
+    pub confirm_discard: bool,
+    /// A sign-in was stored together with this (new) data source or user before OK.
+    pub stored_early: bool,
 }
 
 impl EditDialog {
@@ -214,6 +221,9 @@ impl EditDialog {
             test_result: None,
             switched_to_graph: false,
             fresh: true,
+            unsaved_sign_in: false,
+            confirm_discard: false,
+            stored_early: false,
         }
     }
 
@@ -338,6 +348,29 @@ impl EditDialog {
             .is_some_and(|s| s.mapping(login).is_some())
     }
 
+    /// What the vault lacks for a sign-in of `target` to be stored: this additional
+    /// user of the saved data source, or the whole data source as the draft would
+    /// be saved (its mappings with it). An error when the draft cannot be saved.
+    pub fn unsaved_for(
+        &self,
+        target: &TokenTarget,
+    ) -> Result<crate::desk::tokens::Unsaved, String> {
+        use crate::desk::tokens::Unsaved;
+        if let (true, Some(login)) = (self.saved, &target.app_user) {
+            let mapping = self
+                .source
+                .mapping(login)
+                .cloned()
+                .ok_or_else(|| format!("'{login}' is no longer in this dialog."))?;
+            return Ok(Unsaved::Mapping {
+                source: self.source.id,
+                mapping: Box::new(mapping),
+            });
+        }
+        self.build()
+            .map(|source| Unsaved::DataSource(Box::new(source)))
+    }
+
     /// Keeps the tokens of a sign-in made before the data source was saved.
     pub fn take_sign_in(&mut self, target: &TokenTarget, tokens: &TokenSet) {
         let record = match &target.app_user {
@@ -380,6 +413,19 @@ pub fn show(state: &mut AppState, ui: &mut egui::Ui) {
         if let Some(error) = &dialog.error {
             ui.colored_label(DANGER, error);
         }
+        if dialog.stored_early {
+            ui.label(state.tr(
+                "The finished sign-in was saved at once, together with what it belongs to; Cancel does not undo it.",
+            ));
+        }
+        if dialog.confirm_discard {
+            ui.colored_label(
+                DANGER,
+                state.tr(
+                    "A finished sign-in is kept only in this dialog until OK saves it. Press Cancel again to discard it.",
+                ),
+            );
+        }
         ui.horizontal(|ui| {
             let ok = ui.button(state.tr("OK"));
             let enter = !first_frame
@@ -398,17 +444,26 @@ pub fn show(state: &mut AppState, ui: &mut egui::Ui) {
                 }
             }
             if ui.button(state.tr("Cancel")).clicked() {
-                keep_open = false;
+                if dialog.unsaved_sign_in && !dialog.confirm_discard {
+                    dialog.confirm_discard = true;
+                } else {
+                    keep_open = false;
+                }
             }
         });
     });
-    // Esc closes the dialog unless a nested dialog takes it.
+    // Esc closes the dialog unless a nested dialog takes it, or a finished sign-in
+    // would be lost (then it asks, as Cancel does).
     if modal.should_close()
         && dialog.mapping.is_none()
         && dialog.confirm_clear.is_none()
         && state.sign_in.is_none()
     {
-        keep_open = false;
+        if dialog.unsaved_sign_in && !dialog.confirm_discard {
+            dialog.confirm_discard = true;
+        } else {
+            keep_open = false;
+        }
     }
     mapping_editor(state, ui, &mut dialog);
     confirm_clear(state, ui, &mut dialog);
