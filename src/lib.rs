@@ -18,6 +18,7 @@ pub mod redemption;
 pub mod runtime;
 pub mod schedule;
 pub mod secret;
+pub mod store;
 pub mod text;
 #[cfg(feature = "gui")]
 pub mod ui;

@@ -67,7 +67,17 @@ impl KeySource {
         self.passphrase.is_some()
     }
 
-    fn keyring(&self) -> Result<Keyring, VaultError> {
+    /// The key the passphrase gives with these Argon2id settings (a shared vault
+    /// keeps its data key wrapped under it).
+    pub(crate) fn passphrase_key(&self, kdf: &KdfParams) -> Result<VaultKey, VaultError> {
+        let passphrase = self
+            .passphrase
+            .as_ref()
+            .ok_or(VaultError::PassphraseRequired)?;
+        kdf.derive(passphrase.expose())
+    }
+
+    pub(crate) fn keyring(&self) -> Result<Keyring, VaultError> {
         match &self.keyring {
             Some(keyring) => Ok(keyring.clone()),
             None => Keyring::native(),

@@ -385,7 +385,7 @@ pub(super) fn sync_dir(dir: &Path) -> Result<(), VaultError> {
 
 /// Writes `bytes` to a new file beside `target`, flushes it, renames it over
 /// `target` and flushes the folder. Call with the vault lock held.
-pub(super) fn write_file_durably(
+pub(crate) fn write_file_durably(
     dir: &Path,
     target: &Path,
     bytes: &[u8],

@@ -1,0 +1,152 @@
+//! Nothing secret in plaintext in the database: every row is sealed with the
+//! vault's data key (XChaCha20-Poly1305), and the seal is bound to the vault, the
+//! row's kind and id and its revision, so a row copied into another place, another
+//! vault or over a newer revision fails to open. The data key itself is stored
+//! only wrapped: under the passphrase (Argon2id) and under each machine's keyring
+//! key.
+
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use crate::vault::VaultError;
+use crate::vault::crypto::VaultKey;
+
+const NONCE_BYTES: usize = 24;
+
+/// What a row's seal is bound to.
+fn row_binding(vault: Uuid, kind: &str, id: &str, revision: i64) -> Vec<u8> {
+    let mut aad = b"tokendesk-row\0".to_vec();
+    aad.extend_from_slice(vault.as_bytes());
+    aad.extend_from_slice(kind.as_bytes());
+    aad.push(0);
+    aad.extend_from_slice(id.as_bytes());
+    aad.push(0);
+    aad.extend_from_slice(&revision.to_be_bytes());
+    aad
+}
+
+fn seal(key: &VaultKey, aad: &[u8], plain: &[u8]) -> Result<Vec<u8>, VaultError> {
+    let cipher = XChaCha20Poly1305::new(key.as_ref().into());
+    let nonce: [u8; NONCE_BYTES] = rand::random();
+    let mut out = nonce.to_vec();
+    let sealed = cipher
+        .encrypt(XNonce::from_slice(&nonce), Payload { msg: plain, aad })
+        .map_err(|_| VaultError::Invalid("A record could not be sealed.".into()))?;
+    out.extend_from_slice(&sealed);
+    Ok(out)
+}
+
+fn open(key: &VaultKey, aad: &[u8], sealed: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+    if sealed.len() < NONCE_BYTES {
+        return None;
+    }
+    let (nonce, body) = sealed.split_at(NONCE_BYTES);
+    let cipher = XChaCha20Poly1305::new(key.as_ref().into());
+    cipher
+        .decrypt(XNonce::from_slice(nonce), Payload { msg: body, aad })
+        .ok()
+        .map(Zeroizing::new)
+}
+
+/// Seals one row's JSON for its place and revision.
+pub fn seal_row(
+    key: &VaultKey,
+    vault: Uuid,
+    kind: &str,
+    id: &str,
+    revision: i64,
+    plain: &[u8],
+) -> Result<Vec<u8>, VaultError> {
+    seal(key, &row_binding(vault, kind, id, revision), plain)
+}
+
+/// Opens a row sealed for exactly this place and revision; `None` for a row that
+/// was tampered with, copied or swapped.
+pub fn open_row(
+    key: &VaultKey,
+    vault: Uuid,
+    kind: &str,
+    id: &str,
+    revision: i64,
+    sealed: &[u8],
+) -> Option<Zeroizing<Vec<u8>>> {
+    open(key, &row_binding(vault, kind, id, revision), sealed)
+}
+
+fn key_binding(vault: Uuid, holder: &str) -> Vec<u8> {
+    let mut aad = b"tokendesk-key\0".to_vec();
+    aad.extend_from_slice(vault.as_bytes());
+    aad.extend_from_slice(holder.as_bytes());
+    aad
+}
+
+/// The data key wrapped under `wrapping` for `holder` (the passphrase, a machine).
+pub fn wrap_key(
+    wrapping: &VaultKey,
+    vault: Uuid,
+    holder: &str,
+    data_key: &VaultKey,
+) -> Result<Vec<u8>, VaultError> {
+    seal(wrapping, &key_binding(vault, holder), data_key.as_ref())
+}
+
+/// The data key back, or `None` when `wrapping` is not the key it was wrapped with.
+pub fn unwrap_key(
+    wrapping: &VaultKey,
+    vault: Uuid,
+    holder: &str,
+    wrapped: &[u8],
+) -> Option<VaultKey> {
+    let plain = open(wrapping, &key_binding(vault, holder), wrapped)?;
+    let bytes: [u8; 32] = plain.as_slice().try_into().ok()?;
+    Some(Zeroizing::new(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_row_opens_only_in_its_own_place_and_revision() {
+        let key = Zeroizing::new([9u8; 32]);
+        let vault = Uuid::from_u128(1);
+        let sealed = seal_row(&key, vault, "token", "a", 3, b"{\"rt\":1}").expect("seal");
+        assert!(!sealed.windows(6).any(|w| w == b"\"rt\":1"));
+        assert_eq!(
+            open_row(&key, vault, "token", "a", 3, &sealed)
+                .as_deref()
+                .map(Vec::as_slice),
+            Some(&b"{\"rt\":1}"[..])
+        );
+        assert!(
+            open_row(&key, vault, "token", "b", 3, &sealed).is_none(),
+            "another row"
+        );
+        assert!(
+            open_row(&key, vault, "token", "a", 4, &sealed).is_none(),
+            "another revision"
+        );
+        assert!(open_row(&key, Uuid::from_u128(2), "token", "a", 3, &sealed).is_none());
+        let other = Zeroizing::new([8u8; 32]);
+        assert!(
+            open_row(&other, vault, "token", "a", 3, &sealed).is_none(),
+            "another key"
+        );
+    }
+
+    #[test]
+    fn a_wrapped_key_unwraps_only_with_its_wrapping_key_and_holder() {
+        let data = Zeroizing::new([5u8; 32]);
+        let pass = Zeroizing::new([6u8; 32]);
+        let vault = Uuid::from_u128(3);
+        let wrapped = wrap_key(&pass, vault, "passphrase", &data).expect("wrap");
+        assert_eq!(
+            unwrap_key(&pass, vault, "passphrase", &wrapped).as_deref(),
+            Some(&[5u8; 32])
+        );
+        assert!(unwrap_key(&pass, vault, "machine:x", &wrapped).is_none());
+        assert!(unwrap_key(&data, vault, "passphrase", &wrapped).is_none());
+    }
+}

@@ -1,0 +1,295 @@
+//! The shared vault in a real PostgreSQL (the throwaway server of
+//! scripts/with-postgres): records as sealed rows that a DBA's pg_dump cannot
+//! read, one written row per rotated token, one redemption per token across two
+//! machines' stores against the replay-detecting provider, a tampered or swapped
+//! row named and never served, a schema from the future refused before any write,
+//! and a lease that lapses when its holder is gone.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use tokendesk::Secret;
+use tokendesk::desk::model::{SystemClock, TokenTarget};
+use tokendesk::store::postgres::PostgresStore;
+use tokendesk::vault::{Backend, KeySource, Keyring, Vault, VaultData};
+
+use crate::support::desk;
+use crate::support::provider::TestProvider;
+
+/// A database of its own for one test, on the test server; `None` (skipped) when
+/// no server runs, unless TOKENDESK_REQUIRE_POSTGRES says one must.
+fn fresh_database() -> Option<String> {
+    let Ok(url) = std::env::var("TOKENDESK_TEST_PG_URL") else {
+        assert!(
+            std::env::var_os("TOKENDESK_REQUIRE_POSTGRES").is_none(),
+            "TOKENDESK_REQUIRE_POSTGRES is set but no test server runs (scripts/with-postgres)"
+        );
+        eprintln!("SKIPPED: no PostgreSQL test server (run under scripts/with-postgres)");
+        return None;
+    };
+    let name = format!("td_{:016x}", rand::random::<u64>());
+    sql(&url, &format!("CREATE DATABASE {name}"));
+    let (base, _) = url.rsplit_once('/').expect("a database in the URL");
+    Some(format!("{base}/{name}"))
+}
+
+/// Runs SQL on `url` (as the test, not through tokendesk).
+fn sql(url: &str, statement: &str) -> Vec<tokio_postgres::Row> {
+    let url = url.to_string();
+    let statement = statement.to_string();
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+            .block_on(async move {
+                let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                    .await
+                    .expect("connect");
+                tokio::spawn(connection);
+                client.query(&statement, &[]).await.expect("sql")
+            })
+    })
+    .join()
+    .expect("thread")
+}
+
+/// One machine: its own keyring, the vault's passphrase.
+fn machine() -> KeySource {
+    let store: Arc<keyring_core::CredentialStore> =
+        keyring_core::mock::Store::new().expect("mock keyring");
+    KeySource::with_keyring(Keyring::with_store(store))
+        .with_passphrase(Secret::new(desk::PASSPHRASE))
+        .with_kdf(tokendesk::vault::crypto::KdfParams::with_cost(64, 1, 1))
+}
+
+/// A file vault with data source A (and `users` mapped users) moved into the
+/// database: the shared vault's first machine.
+fn shared_vault(
+    provider: &TestProvider,
+    url: &str,
+    users: usize,
+) -> (Vault, Arc<PostgresStore>, tempfile::TempDir, VaultData) {
+    let home = crate::support::temp_dir();
+    desk::add_source(
+        provider,
+        home.path(),
+        "A",
+        crate::support::oidc_config(provider),
+        users,
+        Utc::now(),
+    );
+    let file = Vault::open(home.path(), &desk::keys()).expect("file vault");
+    let moved = file.data().clone();
+    let (store, _) = PostgresStore::create(home.path(), url, &machine()).expect("create");
+    let store = Arc::new(store);
+    let mut vault = Vault::with_backend(store.clone()).expect("read");
+    vault
+        .update(|data| {
+            let generation = data.generation;
+            *data = moved.clone();
+            data.generation = generation;
+            Ok(())
+        })
+        .expect("move in");
+    (vault, store, home, moved)
+}
+
+#[test]
+fn a_shared_vault_round_trips_and_pg_dump_shows_no_secret() {
+    let Some(url) = fresh_database() else { return };
+    let provider = TestProvider::oidc();
+    let (vault, _store, _home, moved) = shared_vault(&provider, &url, 3);
+    // Another machine joins with the passphrase (its keyring knows nothing yet).
+    let other_home = crate::support::temp_dir();
+    let (other, read) = PostgresStore::open(other_home.path(), &url, &machine()).expect("join");
+    assert_eq!(read.data_sources, moved.data_sources);
+    assert_eq!(
+        other.describe().split('/').next_back(),
+        url.rsplit('/').next()
+    );
+    assert_eq!(vault.data().data_sources, moved.data_sources);
+
+    let pg_dump = std::env::var("TOKENDESK_TEST_PG_BIN")
+        .map(|bin| format!("{bin}/pg_dump"))
+        .unwrap_or_else(|_| "pg_dump".into());
+    let dump = std::process::Command::new(pg_dump)
+        .arg("--data-only")
+        .arg(&url)
+        .output()
+        .expect("pg_dump");
+    assert!(
+        dump.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dump.stderr)
+    );
+    let dump = String::from_utf8_lossy(&dump.stdout);
+    assert!(dump.contains("tokendesk_records"), "the rows are there");
+    for owner in moved.each_token() {
+        let token = owner.record().refresh_token.as_ref().expect("a token");
+        assert!(
+            !dump.contains(token.expose()),
+            "a refresh token in the dump"
+        );
+    }
+    for plain in ["sales@contoso.com", "USER/0", desk::PASSPHRASE, "\"A\""] {
+        assert!(!dump.contains(plain), "{plain} in the dump");
+    }
+}
+
+#[test]
+fn one_rotated_token_writes_one_row_however_many_there_are() {
+    let Some(url) = fresh_database() else { return };
+    let provider = TestProvider::oidc();
+    let (mut vault, _store, _home, _) = shared_vault(&provider, &url, 50);
+    let target = TokenTarget::user("A", "USER/7");
+    vault
+        .update(|data| {
+            let record = data.token_mut(&target)?;
+            record.refresh_token = Some(Secret::new("rotated"));
+            record.revision += 1;
+            Ok(())
+        })
+        .expect("store");
+    let generation = vault.generation() as i64;
+    let rows = sql(
+        &url,
+        &format!("SELECT kind FROM tokendesk_records WHERE changed_in = {generation}"),
+    );
+    let kinds: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+    assert_eq!(kinds, vec!["token".to_string()]);
+}
+
+#[test]
+fn two_machines_redeem_one_expiring_token_once() {
+    let Some(url) = fresh_database() else { return };
+    let provider = TestProvider::oidc();
+    let (vault, _store, _home, _) = shared_vault(&provider, &url, 2);
+    let other_home = crate::support::temp_dir();
+    let (other, _) = PostgresStore::open(other_home.path(), &url, &machine()).expect("join");
+    let other = Vault::with_backend(Arc::new(other)).expect("read");
+    // The token has no access token yet; the fresh one lives an hour, so every
+    // caller after the first finds it once the first has stored it.
+    provider.set_access_lifetime(3600);
+    provider.set_token_latency(std::time::Duration::from_millis(200));
+    let target = TokenTarget::user("A", "USER/1");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let handed = runtime.block_on(async {
+        let mut asks = Vec::new();
+        for n in 0..10 {
+            let mut handle = if n % 2 == 0 {
+                vault.another_handle()
+            } else {
+                other.another_handle()
+            };
+            let target = target.clone();
+            asks.push(tokio::spawn(async move {
+                tokendesk::desk::tokens::access_token(&mut handle, &target, None, &SystemClock)
+                    .await
+                    .map(|(token, _)| token.expose().to_string())
+            }));
+        }
+        let mut handed = std::collections::HashSet::new();
+        for ask in asks {
+            handed.insert(ask.await.expect("task").expect("a token"));
+        }
+        handed
+    });
+    assert_eq!(handed.len(), 1, "every caller got the one fresh token");
+    assert_eq!(
+        provider
+            .requests_to(crate::support::provider::Endpoint::Token)
+            .len(),
+        1,
+        "one redemption across both machines"
+    );
+    assert_eq!(provider.replays(), 0);
+    let mut reread = other.another_handle();
+    reread.reload().expect("read");
+    let stored_now = reread.data().token(&target).expect("token");
+    assert_eq!(
+        provider.grant_state(stored_now.refresh_token.as_ref().expect("rt").expose()),
+        crate::support::provider::GrantState::Current
+    );
+}
+
+#[test]
+fn a_tampered_or_swapped_row_is_named_and_never_served() {
+    let Some(url) = fresh_database() else { return };
+    let provider = TestProvider::oidc();
+    let (_vault, _store, _home, moved) = shared_vault(&provider, &url, 2);
+    let source = moved.data_sources[0].id.simple().to_string();
+    let user0 = format!("{source}.{}", moved.data_sources[0].users[0].id.simple());
+    let user1 = format!("{source}.{}", moved.data_sources[0].users[1].id.simple());
+    // A DBA copies user 1's sealed token over user 0's.
+    sql(
+        &url,
+        &format!(
+            "UPDATE tokendesk_records SET sealed = (SELECT sealed FROM tokendesk_records WHERE kind = 'token' AND id = '{user1}'), revision = (SELECT revision FROM tokendesk_records WHERE kind = 'token' AND id = '{user1}') WHERE kind = 'token' AND id = '{user0}'"
+        ),
+    );
+    let home = crate::support::temp_dir();
+    let (store, data) = PostgresStore::open(home.path(), &url, &machine()).expect("open");
+    let refused = store.refused_records();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert!(refused[0].contains(&user0), "{refused:?}");
+    let users = &data.data_sources[0].users;
+    assert!(users[0].token.refresh_token.is_none(), "never served");
+    assert_eq!(
+        users[1].token.refresh_token, moved.data_sources[0].users[1].token.refresh_token,
+        "the rest keep working"
+    );
+}
+
+#[test]
+fn a_schema_from_the_future_is_refused_before_any_write() {
+    let Some(url) = fresh_database() else { return };
+    let provider = TestProvider::oidc();
+    let (vault, _store, _home, _) = shared_vault(&provider, &url, 0);
+    let generation = vault.generation() as i64;
+    sql(
+        &url,
+        "INSERT INTO tokendesk_schema (version, name, applied_by) VALUES (99, 'from the future', 'tokendesk 9')",
+    );
+    let home = crate::support::temp_dir();
+    let refused = PostgresStore::open(home.path(), &url, &machine())
+        .err()
+        .expect("refused");
+    assert!(
+        refused.to_string().contains("schema version 99"),
+        "{refused}"
+    );
+    let rows = sql(&url, "SELECT generation FROM tokendesk_vault");
+    assert_eq!(rows[0].get::<_, i64>(0), generation, "nothing was written");
+}
+
+#[test]
+fn a_token_lease_excludes_other_machines_and_lapses_with_its_holder() {
+    let Some(url) = fresh_database() else { return };
+    let provider = TestProvider::oidc();
+    let (vault, store, _home, _) = shared_vault(&provider, &url, 0);
+    let id = vault
+        .data()
+        .token_id(&TokenTarget::data_source("A"))
+        .expect("id");
+    let home = crate::support::temp_dir();
+    let (other, _) = PostgresStore::open(home.path(), &url, &machine()).expect("open");
+    let held = store.try_lock_token(&id).expect("first");
+    assert!(
+        matches!(other.try_lock_token(&id), Err(tokendesk::redemption::LockFailure::Busy { holder }) if holder.contains("pid")),
+        "the other machine waits and is told who holds it"
+    );
+    // The holder dies without letting go: its lease runs out.
+    std::mem::forget(held);
+    sql(
+        &url,
+        "UPDATE tokendesk_locks SET expires_at = now() - interval '1 second'",
+    );
+    let taken = other.try_lock_token(&id).expect("lapsed lease taken over");
+    drop(taken);
+    assert!(store.try_lock_token(&id).is_ok(), "released by its holder");
+}
