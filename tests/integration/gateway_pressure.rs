@@ -54,6 +54,11 @@ fn a_dead_token_is_answered_from_memory_after_one_invalid_grant() {
     runtime().block_on(async {
         let answers = burst(&token_url(&served, "data_source=A"), &key, 100).await;
         assert_eq!(answers.len(), 100);
+        assert_eq!(
+            provider.requests_to(Endpoint::Token).len(),
+            1,
+            "one invalid_grant at the provider, however many ask"
+        );
         for (status, body) in &answers {
             assert_eq!(*status, 503, "{body}");
             assert_eq!(body["error"], "needs_sign_in", "{body}");
@@ -65,11 +70,6 @@ fn a_dead_token_is_answered_from_memory_after_one_invalid_grant() {
             );
             assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
         }
-        assert_eq!(
-            provider.requests_to(Endpoint::Token).len(),
-            1,
-            "one invalid_grant at the provider, however many ask"
-        );
         let (status, health) = get(
             &reqwest::Client::new(),
             &format!("{}/healthz", served.base),
@@ -107,15 +107,15 @@ fn transient_failures_back_off_per_token_and_honour_retry_after() {
         let started = Instant::now();
         let answers = burst(&url, &key, 40).await;
         assert!(started.elapsed() < Duration::from_secs(3));
-        for (status, body) in &answers {
-            assert_eq!(*status, 503, "{body}");
-            assert_eq!(body["error"], "renewal_failing", "{body}");
-        }
         assert_eq!(
             provider.requests_to(Endpoint::Token).len(),
             1,
             "shared backoff"
         );
+        for (status, body) in &answers {
+            assert_eq!(*status, 503, "{body}");
+            assert_eq!(body["error"], "renewal_failing", "{body}");
+        }
         let response = reqwest::Client::new()
             .get(&url)
             .bearer_auth(&key)
