@@ -332,6 +332,19 @@ pub enum VaultCommand {
         after_help = "The previous contents stay as the vault's backup generation.\n\nExample:\n  tokendesk vault import tokendesk-backup.tdb"
     )]
     Import { file: PathBuf },
+    /// Move this vault into a PostgreSQL database that every desk and gateway share.
+    #[command(
+        after_help = "The password comes from PGPASSWORD or ~/.pgpass, never from the command line; the folder keeps only a pointer. Safe to run again after an interruption.\n\nExample:\n  tokendesk vault migrate --to 'postgresql://tokendesk@db1,db2/tokendesk?target_session_attrs=read-write'"
+    )]
+    Migrate {
+        #[arg(long, value_name = "URL")]
+        to: String,
+    },
+    /// Use the shared vault in a PostgreSQL database from this machine.
+    #[command(
+        after_help = "Asks for the vault's passphrase once (or --passphrase-file), then keeps the key in this machine's keyring.\n\nExample:\n  tokendesk vault join 'postgresql://tokendesk@db1/tokendesk'"
+    )]
+    Join { url: String },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -10,6 +10,55 @@ use crate::desk::{DeskError, vault_file};
 
 pub fn run(command: VaultCommand, context: &Context) -> Result<ExitCode, String> {
     match command {
+        VaultCommand::Migrate { to } => {
+            let keys = context.key_source()?;
+            let moved = crate::desk::shared_vault::migrate_to_database(
+                &context.vault_dir,
+                &to,
+                &keys,
+                chrono::Utc::now(),
+            )
+            .map_err(|e| e.to_string())?;
+            println!(
+                "The vault is now shared in {}: {} data source(s), {} token(s){}.",
+                moved.location,
+                moved.data_sources,
+                moved.tokens,
+                if moved.resumed {
+                    " (an earlier run was finished)"
+                } else {
+                    ""
+                }
+            );
+            println!(
+                "  {} keeps only the pointer; the old file is {} and is never written again.",
+                context.vault_dir.display(),
+                crate::desk::shared_vault::MIGRATED_FILE
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        VaultCommand::Join { url } => {
+            let keys = context.key_source()?;
+            let (vault, remembered) = crate::desk::shared_vault::join(
+                &context.vault_dir,
+                &url,
+                &keys,
+                chrono::Utc::now(),
+            )
+            .map_err(|e| e.to_string())?;
+            println!(
+                "{} now uses the shared vault in {} ({} data source(s)).",
+                context.vault_dir.display(),
+                vault.shared_location().unwrap_or_default(),
+                vault.data().data_sources.len()
+            );
+            if !remembered {
+                println!(
+                    "  No keyring here: every start needs the passphrase (--passphrase-file)."
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         VaultCommand::Init { force } => {
             let keys = context.key_source()?;
             let vault =

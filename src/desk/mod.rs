@@ -11,6 +11,7 @@ pub mod mappings;
 pub mod model;
 pub mod schedule;
 pub mod settings;
+pub mod shared_vault;
 pub mod sign_in;
 pub mod status;
 pub mod tokens;

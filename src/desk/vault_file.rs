@@ -20,14 +20,21 @@ pub fn resolve_dir(explicit: Option<&Path>) -> Result<PathBuf, DeskError> {
 }
 
 pub fn open(dir: &Path, keys: &KeySource) -> Result<Vault, DeskError> {
+    if let Some(shared) = super::shared_vault::open_if_joined(dir, keys)? {
+        return Ok(shared);
+    }
     Ok(Vault::open(dir, keys)?)
 }
 
 pub fn open_or_create(dir: &Path, keys: &KeySource) -> Result<Vault, DeskError> {
+    if let Some(shared) = super::shared_vault::open_if_joined(dir, keys)? {
+        return Ok(shared);
+    }
     Ok(Vault::open_or_create(dir, keys)?)
 }
 
 pub fn create(dir: &Path, keys: &KeySource, force: bool) -> Result<Vault, DeskError> {
+    super::shared_vault::refuse_if_joined(dir)?;
     Ok(Vault::create(dir, keys, force)?)
 }
 
@@ -99,16 +106,17 @@ pub fn import(vault: &mut Vault, imported: VaultData, from: &Path) -> Result<Imp
     })
 }
 
-/// The socket a gateway serving this vault listens on (`tokendesk serve`).
 /// How many rescue files lie beside the vault in `dir`.
 pub fn rescue_files(dir: &Path) -> usize {
     crate::vault::rescue::list(dir).len()
 }
 
+/// The vault file of the folder `dir`.
 pub fn vault_path(dir: &Path) -> PathBuf {
     Vault::path_in(dir)
 }
 
+/// The socket a gateway serving this vault listens on (`tokendesk serve`).
 pub fn gateway_socket(dir: &Path) -> PathBuf {
     dir.join("gateway.sock")
 }

@@ -1,8 +1,9 @@
 //! The gateway sees what other processes change in the vault within a fraction of
 //! a second: a consumer removed by the CLI or the window is refused, a new one is
 //! served, a token signed in elsewhere is handed out. It looks at the vault
-//! file's size, time and identity five times a second, which costs nothing while
-//! nothing changes, and reads the vault again only when it did.
+//! file's size, time and identity five times a second (for a shared vault, the
+//! database's generation), which costs nothing while nothing changes, and reads
+//! the vault again only when it did.
 //!
 //! It is also where a store that went backwards is caught (a vault file restored
 //! by a backup tool while the gateway runs): the older copy is never used to
@@ -30,6 +31,8 @@ enum Stamp {
         rescues: usize,
     },
     Missing(std::io::ErrorKind),
+    /// A shared vault's generation in the database.
+    Generation(u64),
 }
 
 fn stamp(dir: &std::path::Path) -> Stamp {
@@ -58,15 +61,33 @@ fn file_id(_meta: &std::fs::Metadata) -> u64 {
 
 pub(super) async fn watch_store(gateway: Arc<Gateway>, stop: CancellationToken) {
     let dir = gateway.dir();
-    let mut last = stamp(&dir);
+    let handle = gateway.vault.lock().await.another_handle();
+    let shared = handle.shared_location().is_some();
+    let look = move || {
+        if shared {
+            // A database: its generation, asked in one small query.
+            return match handle.newest_generation() {
+                Ok(generation) => Stamp::Generation(generation.unwrap_or(0)),
+                Err(_) => Stamp::Missing(std::io::ErrorKind::ConnectionRefused),
+            };
+        }
+        stamp(&dir)
+    };
+    let look = Arc::new(look);
+    let mut last = {
+        let look = look.clone();
+        tokio::task::spawn_blocking(move || look())
+            .await
+            .unwrap_or(Stamp::Missing(std::io::ErrorKind::Other))
+    };
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = tokio::time::sleep(WATCH_EVERY) => {}
         }
         let now = {
-            let dir = dir.clone();
-            tokio::task::spawn_blocking(move || stamp(&dir))
+            let look = look.clone();
+            tokio::task::spawn_blocking(move || look())
                 .await
                 .unwrap_or(Stamp::Missing(std::io::ErrorKind::Other))
         };

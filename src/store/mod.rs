@@ -3,4 +3,5 @@
 //! of an organisation shares. Each is a `vault::Backend`, so the guarded path, the
 //! keep-alive, `desk` and the gateway run on it unchanged.
 
+pub mod pointer;
 pub mod postgres;

@@ -77,4 +77,14 @@ pub trait Backend: Send + Sync {
     ) -> Result<PathBuf, VaultError>;
     /// Takes the lock of one token now, or says who holds it.
     fn try_lock_token(&self, id: &TokenId) -> Result<TokenGuard, LockFailure>;
+    /// The store's newest generation, asked cheaply, for stores whose changes a
+    /// process cannot see in a file's metadata (a database); `None` otherwise.
+    fn newest_generation(&self) -> Result<Option<u64>, VaultError> {
+        Ok(None)
+    }
+    /// Where the records are, for people: the database's hosts, or `None` for a
+    /// folder's file.
+    fn shared_location(&self) -> Option<String> {
+        None
+    }
 }

@@ -131,6 +131,17 @@ impl Vault {
         }
     }
 
+    /// The store's newest generation when it can say so without a full read (a
+    /// database); `None` for the file, whose changes show in its metadata.
+    pub fn newest_generation(&self) -> Result<Option<u64>, VaultError> {
+        self.store.newest_generation()
+    }
+
+    /// The database the records live in, for a shared vault.
+    pub fn shared_location(&self) -> Option<String> {
+        self.store.shared_location()
+    }
+
     pub fn is_passphrase_protected(&self) -> bool {
         self.store.is_passphrase_protected()
     }

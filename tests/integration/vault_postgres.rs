@@ -293,3 +293,137 @@ fn a_token_lease_excludes_other_machines_and_lapses_with_its_holder() {
     drop(taken);
     assert!(store.try_lock_token(&id).is_ok(), "released by its holder");
 }
+
+/// The admin's path, as real processes: a file vault moved into the database
+/// (twice: the second run finds nothing left to do), a second home joined with
+/// the passphrase, and that home's gateway serving what the first home changes —
+/// a new consumer and a new sign-in — within a second.
+#[cfg(unix)]
+#[test]
+fn a_vault_migrated_and_joined_is_served_by_the_other_homes_gateway_within_a_second() {
+    let Some(url) = fresh_database() else { return };
+    let provider = TestProvider::oidc();
+    let home_a = crate::support::temp_dir();
+    desk::add_source(
+        &provider,
+        home_a.path(),
+        "A",
+        crate::support::oidc_config(&provider),
+        1,
+        Utc::now(),
+    );
+    // The password travels as PGPASSWORD, never in argv.
+    let (without, password) = split_password(&url);
+    let run = |home: &std::path::Path, args: &[&str]| {
+        let out = desk::command(home, args)
+            .env("PGPASSWORD", &password)
+            .output()
+            .expect("tokendesk");
+        assert!(out.status.success(), "{args:?}: {}", desk::text(&out));
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let said = run(home_a.path(), &["vault", "migrate", "--to", &without]);
+    assert!(said.contains("now shared"), "{said}");
+    assert!(home_a.path().join("vault.tdv.migrated").exists());
+    assert!(!home_a.path().join("vault.tdv").exists());
+    let pointer =
+        std::fs::read_to_string(home_a.path().join("shared-vault.json")).expect("pointer");
+    assert!(
+        !pointer.contains(&format!(":{password}@")) && pointer.contains("postgresql://"),
+        "no password in the pointer: {pointer}"
+    );
+    let again = run(home_a.path(), &["vault", "migrate", "--to", &without]);
+    assert!(again.contains("now shared"), "{again}");
+
+    let home_b = crate::support::temp_dir();
+    run(home_b.path(), &["vault", "join", &without]);
+    let status = run(home_b.path(), &["status", "--json"]);
+    assert!(status.contains("USER/0"), "{status}");
+
+    let mut gateway = crate::support::gateway::serve_configured(
+        home_b.path(),
+        &["--listen", "127.0.0.1:0", "--keepalive-every", "3600"],
+        |command| {
+            command.env("PGPASSWORD", &password);
+        },
+    );
+    let key = run(
+        home_a.path(),
+        &["consumer", "add", "Portal", "--data-source", "A"],
+    )
+    .trim()
+    .to_string();
+    let runtime = crate::support::gateway::runtime();
+    let client = reqwest::Client::new();
+    let url_token = format!("{}/v1/token?data_source=A", gateway.base);
+    let since = std::time::Instant::now();
+    let first = loop {
+        let (status, body) = runtime.block_on(crate::support::gateway::get(
+            &client,
+            &url_token,
+            Some(&key),
+        ));
+        if status == 200 {
+            break body;
+        }
+        assert!(
+            since.elapsed() < std::time::Duration::from_secs(1),
+            "{status} {body}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    // A new sign-in on home A (its tokens straight into the shared vault).
+    let keys_a = machine();
+    let mut vault_a = tokendesk::desk::vault_file::open(home_a.path(), &keys_a).expect("shared");
+    let fresh = tokendesk::identity::TokenSet {
+        access_token: Secret::new("at-signed-in-on-a"),
+        refresh_token: Some(Secret::new(provider.issue_grant(
+            desk::ACCOUNT,
+            desk::OIDC_GRANT,
+            Utc::now(),
+        ))),
+        access_expires_at: Utc::now() + chrono::Duration::hours(1),
+        obtained_at: Utc::now(),
+        scope: None,
+        identity: None,
+        refresh_expires_in: None,
+    };
+    tokendesk::desk::tokens::store_sign_in(
+        &mut vault_a,
+        &TokenTarget::data_source("A"),
+        &fresh,
+        tokendesk::desk::tokens::Acceptance::AnyAccount,
+        Utc::now(),
+    )
+    .expect("sign-in stored");
+    let since = std::time::Instant::now();
+    loop {
+        let (_, body) = runtime.block_on(crate::support::gateway::get(
+            &client,
+            &url_token,
+            Some(&key),
+        ));
+        if body["access_token"] == "at-signed-in-on-a" {
+            break;
+        }
+        assert_ne!(body["access_token"], serde_json::Value::Null, "{body}");
+        assert!(
+            since.elapsed() < std::time::Duration::from_secs(1),
+            "{body} (first {first})"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let stopped =
+        crate::support::gateway::terminate(&mut gateway, std::time::Duration::from_secs(5));
+    let log = std::fs::read_to_string(home_b.path().join("gateway.log")).unwrap_or_default();
+    assert!(stopped.success(), "{stopped:?}: {log}");
+}
+
+/// `url` without its password, and the password.
+fn split_password(url: &str) -> (String, String) {
+    let parsed = url::Url::parse(url).expect("url");
+    let password = parsed.password().unwrap_or_default().to_string();
+    let mut without = parsed.clone();
+    without.set_password(None).expect("no password");
+    (without.to_string(), password)
+}

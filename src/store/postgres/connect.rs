@@ -37,9 +37,14 @@ fn local(host: &Host) -> bool {
 
 impl Target {
     pub fn parse(text: &str) -> Result<Target, StoreError> {
-        let config: tokio_postgres::Config = text.parse().map_err(|e| StoreError::Url {
+        let mut config: tokio_postgres::Config = text.parse().map_err(|e| StoreError::Url {
             detail: format!("{e}"),
         })?;
+        if config.get_password().is_none()
+            && let Some(password) = password_for(&config)
+        {
+            config.password(password);
+        }
         if config.get_hosts().is_empty() {
             return Err(StoreError::Url {
                 detail: "it names no host".into(),
@@ -111,6 +116,45 @@ impl Target {
             Ok(client)
         }
     }
+}
+
+/// The password as libpq finds it when the connection string has none:
+/// PGPASSWORD, else the first matching line of the passfile (PGPASSFILE, or
+/// ~/.pgpass; `host:port:database:user:password`, `*` matching anything).
+fn password_for(config: &tokio_postgres::Config) -> Option<String> {
+    if let Ok(password) = std::env::var("PGPASSWORD")
+        && !password.is_empty()
+    {
+        return Some(password);
+    }
+    let file = std::env::var_os("PGPASSFILE")
+        .map(std::path::PathBuf::from)
+        .or_else(|| directories::BaseDirs::new().map(|d| d.home_dir().join(".pgpass")))?;
+    let text = std::fs::read_to_string(file).ok()?;
+    let host = match config.get_hosts().first()? {
+        Host::Tcp(name) => name.clone(),
+        #[cfg(unix)]
+        Host::Unix(path) => path.display().to_string(),
+    };
+    let port = config
+        .get_ports()
+        .first()
+        .copied()
+        .unwrap_or(5432)
+        .to_string();
+    let database = config.get_dbname().unwrap_or_default().to_string();
+    let user = config.get_user().unwrap_or_default().to_string();
+    text.lines()
+        .filter(|line| !line.trim_start().starts_with('#'))
+        .find_map(|line| {
+            let fields: Vec<&str> = line.splitn(5, ':').collect();
+            let [h, p, d, u, password] = fields[..] else {
+                return None;
+            };
+            let matches = |pattern: &str, value: &str| pattern == "*" || pattern == value;
+            (matches(h, &host) && matches(p, &port) && matches(d, &database) && matches(u, &user))
+                .then(|| password.to_string())
+        })
 }
 
 #[cfg(test)]

@@ -119,16 +119,37 @@ struct Shared {
 pub struct PostgresStore {
     folder: PathBuf,
     shared: Arc<Shared>,
-    runtime: Arc<tokio::runtime::Runtime>,
+    runtime: Arc<OwnRuntime>,
     passphrase_protected: bool,
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, StoreError> {
+/// The store's own runtime. Dropped without waiting for its tasks, so a store
+/// may be dropped inside the caller's runtime (which a plain runtime forbids).
+pub(crate) struct OwnRuntime(Option<tokio::runtime::Runtime>);
+
+impl std::ops::Deref for OwnRuntime {
+    type Target = tokio::runtime::Runtime;
+
+    fn deref(&self) -> &Self::Target {
+        self.0.as_ref().expect("the runtime lives until drop")
+    }
+}
+
+impl Drop for OwnRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+fn runtime() -> Result<OwnRuntime, StoreError> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .thread_name("tokendesk-store")
         .enable_all()
         .build()
+        .map(|runtime| OwnRuntime(Some(runtime)))
         .map_err(|e| StoreError::Stopped(e.to_string()))
 }
 
@@ -474,7 +495,7 @@ impl PostgresStore {
         target: Target,
         vault: Uuid,
         key: VaultKey,
-        runtime: Arc<tokio::runtime::Runtime>,
+        runtime: Arc<OwnRuntime>,
         passphrase_protected: bool,
     ) -> Self {
         PostgresStore {
@@ -489,6 +510,30 @@ impl PostgresStore {
             runtime,
             passphrase_protected,
         }
+    }
+
+    /// Wraps the data key for this machine's keyring too, so that opening the
+    /// vault here needs no passphrase from now on. False when there is no keyring.
+    pub fn remember_machine(&self, keys: &KeySource) -> Result<bool, VaultError> {
+        let Ok((machine, machine_key)) = keys.keyring().and_then(|k| k.create_key()) else {
+            return Ok(false);
+        };
+        let holder = format!("machine:{machine}");
+        let wrapped = seal::wrap_key(&machine_key, self.shared.vault, &holder, &self.shared.key)?;
+        let shared = self.shared.clone();
+        run(&self.runtime, async move {
+            let guard = shared.client().await?;
+            let db = guard
+                .as_ref()
+                .ok_or_else(|| StoreError::Stopped("no connection".into()))?;
+            db.execute(
+                "INSERT INTO tokendesk_keys (vault, holder, wrapped) VALUES ($1, $2, $3)",
+                &[&shared.vault, &holder, &wrapped],
+            )
+            .await?;
+            Ok(())
+        })?;
+        Ok(true)
     }
 
     /// The hosts and database, for the window and messages (no password).
@@ -585,6 +630,29 @@ fn unwrap_data_key(
 impl Backend for PostgresStore {
     fn folder(&self) -> &Path {
         &self.folder
+    }
+
+    fn newest_generation(&self) -> Result<Option<u64>, VaultError> {
+        let shared = self.shared.clone();
+        let generation = run(&self.runtime, async move {
+            let guard = shared.client().await?;
+            let db = guard
+                .as_ref()
+                .ok_or_else(|| StoreError::Stopped("no connection".into()))?;
+            let generation: i64 = db
+                .query_one(
+                    "SELECT generation FROM tokendesk_vault WHERE id = $1",
+                    &[&shared.vault],
+                )
+                .await?
+                .get(0);
+            Ok(generation)
+        })?;
+        Ok(u64::try_from(generation).ok())
+    }
+
+    fn shared_location(&self) -> Option<String> {
+        Some(self.describe())
     }
 
     fn is_passphrase_protected(&self) -> bool {
@@ -719,19 +787,14 @@ impl Backend for PostgresStore {
 /// A held token lease: renewed in the background, released when dropped.
 struct Lease {
     shared: Arc<Shared>,
-    runtime: Arc<tokio::runtime::Runtime>,
+    runtime: Arc<OwnRuntime>,
     token: String,
     holder: String,
     renewing: CancellationToken,
 }
 
 impl Lease {
-    fn hold(
-        shared: Arc<Shared>,
-        runtime: Arc<tokio::runtime::Runtime>,
-        token: String,
-        holder: String,
-    ) -> Self {
+    fn hold(shared: Arc<Shared>, runtime: Arc<OwnRuntime>, token: String, holder: String) -> Self {
         let renewing = CancellationToken::new();
         let (task_shared, task_token, task_holder, stop) = (
             shared.clone(),

@@ -1,0 +1,152 @@
+//! A vault shared in PostgreSQL by every desk and gateway of an organisation:
+//! a file vault moved into the database (`vault migrate --to postgresql://…`),
+//! another machine joining it (`vault join`), and every face opening it wherever a
+//! folder points to it. Moving in is idempotent and resumable: the records are
+//! merged per token (the newer revision wins), then the folder points to the
+//! database, then the file is renamed so it is never written again.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use super::DeskError;
+use super::model::{KeySource, Vault, VaultError};
+use crate::audit::{AuditEntry, AuditLog, Operation, Outcome};
+use crate::store::pointer::{self, Pointer};
+
+/// What the file vault is renamed to once it lives in the database.
+pub use crate::store::pointer::MIGRATED_FILE;
+use crate::store::postgres::PostgresStore;
+
+/// The shared vault this folder points to, opened; `None` for a folder of its own.
+pub fn open_if_joined(dir: &Path, keys: &KeySource) -> Result<Option<Vault>, DeskError> {
+    let Some(pointer) = pointer::read(dir)? else {
+        return Ok(None);
+    };
+    let (store, _) = PostgresStore::open(dir, &pointer.url, keys)?;
+    Ok(Some(Vault::with_backend(Arc::new(store))?))
+}
+
+/// Refuses to make a file vault in a folder that uses a shared one.
+pub fn refuse_if_joined(dir: &Path) -> Result<(), DeskError> {
+    match pointer::read(dir)? {
+        Some(pointer) => Err(VaultError::Invalid(format!(
+            "{} uses the shared vault in {}; it keeps no vault file of its own.",
+            dir.display(),
+            pointer::without_password(&pointer.url)
+        ))
+        .into()),
+        None => Ok(()),
+    }
+}
+
+/// What moving a vault into the database did.
+#[derive(Debug, Clone)]
+pub struct Migrated {
+    pub location: String,
+    pub data_sources: usize,
+    pub tokens: usize,
+    /// The database already held this vault's records (an interrupted run).
+    pub resumed: bool,
+}
+
+/// Moves the file vault in `dir` into the database at `url`, or finishes an
+/// interrupted move. Afterwards the folder points to the database and the file
+/// is kept as `vault.tdv.migrated`, never written again.
+pub fn migrate_to_database(
+    dir: &Path,
+    url: &str,
+    keys: &KeySource,
+    now: DateTime<Utc>,
+) -> Result<Migrated, DeskError> {
+    let clean_url = pointer::without_password(url);
+    if let Some(existing) = pointer::read(dir)?
+        && existing.url != clean_url
+    {
+        return Err(VaultError::Invalid(format!(
+            "{} already uses the shared vault in {}; move it back first.",
+            dir.display(),
+            existing.url
+        ))
+        .into());
+    }
+    let file_path = Vault::path_in(dir);
+    if !file_path.exists() {
+        if pointer::read(dir)?.is_some() {
+            let vault =
+                open_if_joined(dir, keys)?.ok_or(VaultError::NotInitialized(dir.to_path_buf()))?;
+            return Ok(report(&vault, true));
+        }
+        return Err(VaultError::NotInitialized(dir.to_path_buf()).into());
+    }
+    let file = Vault::open(dir, keys)?;
+    let (store, resumed) = match PostgresStore::create(dir, url, keys) {
+        Ok((store, _)) => (store, false),
+        Err(VaultError::Invalid(message)) if message.contains("already holds a shared vault") => {
+            (PostgresStore::open(dir, url, keys)?.0, true)
+        }
+        Err(other) => return Err(other.into()),
+    };
+    let location = store.describe();
+    let mut shared = Vault::with_backend(Arc::new(store))?;
+    shared.import(file.data().clone())?;
+    pointer::write(
+        dir,
+        &Pointer {
+            url: clean_url,
+            since: now,
+        },
+    )?;
+    drop(file);
+    std::fs::rename(&file_path, dir.join(pointer::MIGRATED_FILE))
+        .map_err(|e| VaultError::io("Could not rename", &file_path, e))?;
+    AuditLog::in_dir(dir).record(
+        &AuditEntry::new(Operation::Import, Outcome::Ok, now).with_detail(format!(
+            "moved the vault into the shared vault in {location}"
+        )),
+    );
+    Ok(report(&shared, resumed))
+}
+
+fn report(vault: &Vault, resumed: bool) -> Migrated {
+    Migrated {
+        location: vault.shared_location().unwrap_or_default(),
+        data_sources: vault.data().data_sources.len(),
+        tokens: vault.data().each_token().count(),
+        resumed,
+    }
+}
+
+/// Connects this folder to the shared vault at `url` with the vault's passphrase,
+/// and keeps the key in this machine's keyring so later opens need none.
+/// Returns the vault and whether the keyring now holds the key.
+pub fn join(
+    dir: &Path,
+    url: &str,
+    keys: &KeySource,
+    now: DateTime<Utc>,
+) -> Result<(Vault, bool), DeskError> {
+    if Vault::path_in(dir).exists() {
+        return Err(VaultError::Invalid(format!(
+            "{} holds a vault of its own: move it into the database with `vault migrate --to …`, or join from another folder (--vault-dir).",
+            dir.display()
+        ))
+        .into());
+    }
+    let (store, _) = PostgresStore::open(dir, url, keys)?;
+    let remembered = store.remember_machine(keys)?;
+    let location = store.describe();
+    pointer::write(
+        dir,
+        &Pointer {
+            url: pointer::without_password(url),
+            since: now,
+        },
+    )?;
+    AuditLog::in_dir(dir).record(
+        &AuditEntry::new(Operation::Import, Outcome::Ok, now)
+            .with_detail(format!("joined the shared vault in {location}")),
+    );
+    Ok((Vault::with_backend(Arc::new(store))?, remembered))
+}
