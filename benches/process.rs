@@ -15,6 +15,8 @@ mod gateway_held;
 mod gateway_memory;
 #[path = "process_parts/gateway_process.rs"]
 mod gateway_process;
+#[path = "process_parts/shared_vault.rs"]
+mod shared_vault;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -178,6 +180,7 @@ fn main() {
 
     gateway_rows(&provider, &mut rows, runs, measuring);
     gateway_memory::rows(&mut rows, measuring);
+    shared_vault::rows(&mut rows, measuring);
 
     match std::env::var("DISPLAY") {
         Ok(display) if !display.is_empty() => {

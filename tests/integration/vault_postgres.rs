@@ -427,3 +427,97 @@ fn split_password(url: &str) -> (String, String) {
     without.set_password(None).expect("no password");
     (without.to_string(), password)
 }
+
+#[test]
+fn a_wrong_password_an_unreachable_host_and_a_server_without_tls_are_said_clearly() {
+    let Some(url) = fresh_database() else { return };
+    let home = crate::support::temp_dir();
+    let (without, _) = split_password(&url);
+    let mut wrong = url::Url::parse(&without).expect("url");
+    wrong
+        .set_password(Some("not-the-password"))
+        .expect("password");
+    // The test server trusts loopback logins, so a wrong password shows as a
+    // wrong database instead; both must be said, naming the host, never a password.
+    let mut no_such = wrong.clone();
+    no_such.set_path("/no_such_database");
+    let said = PostgresStore::open(home.path(), no_such.as_str(), &machine())
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(
+        said.contains("127.0.0.1") && said.contains("no_such_database"),
+        "{said}"
+    );
+    assert!(!said.contains("not-the-password"), "{said}");
+
+    let unreachable = "postgresql://tokendesk@127.0.0.1:1/tokendesk?connect_timeout=2";
+    let said = PostgresStore::open(home.path(), unreachable, &machine())
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(
+        said.contains("Could not reach") && said.contains("127.0.0.1:1"),
+        "{said}"
+    );
+
+    let tls = format!("{without}?sslmode=require");
+    let said = PostgresStore::open(home.path(), &tls, &machine())
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(said.contains("Could not reach"), "{said}");
+    assert!(
+        said.to_lowercase().contains("tls") || said.to_lowercase().contains("ssl"),
+        "{said}"
+    );
+}
+
+#[test]
+fn a_lock_holder_whose_session_is_killed_mid_redemption_stores_its_token_without_replay() {
+    let Some(url) = fresh_database() else { return };
+    let provider = TestProvider::oidc();
+    let (vault, _store, _home, _) = shared_vault(&provider, &url, 1);
+    provider.set_access_lifetime(3600);
+    provider.set_token_latency(std::time::Duration::from_millis(800));
+    let target = TokenTarget::user("A", "USER/0");
+    let database = url.rsplit('/').next().expect("db").to_string();
+    let admin = std::env::var("TOKENDESK_TEST_PG_URL").expect("server");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let result = runtime.block_on(async {
+        let mut handle = vault.another_handle();
+        let target = target.clone();
+        let redeeming = tokio::spawn(async move {
+            tokendesk::desk::tokens::access_token(&mut handle, &target, None, &SystemClock).await
+        });
+        // While the provider answers, every session of this database is killed.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let killed = tokio::task::spawn_blocking(move || {
+            sql(
+                &admin,
+                &format!(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}' AND pid <> pg_backend_pid()"
+                ),
+            )
+            .len()
+        })
+        .await
+        .expect("kill");
+        assert!(killed >= 1, "the store's session was killed");
+        redeeming.await.expect("task")
+    });
+    // The redemption either finished or named what happened; the grant is intact.
+    let mut reread = vault.another_handle();
+    reread.reload().expect("the store reconnects");
+    let stored = reread.data().token(&target).expect("token").clone();
+    assert_eq!(provider.replays(), 0, "{result:?}");
+    assert_eq!(
+        provider.grant_state(stored.refresh_token.as_ref().expect("rt").expose()),
+        crate::support::provider::GrantState::Current,
+        "the rotated token is stored: {result:?}"
+    );
+}

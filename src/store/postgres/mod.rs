@@ -106,6 +106,8 @@ struct Cache {
     revisions: BTreeMap<RowKey, i64>,
     /// Rows whose seal did not open (tampered or swapped): named, never served.
     refused: BTreeMap<RowKey, String>,
+    /// The records the rows make, while no other process changed any since.
+    joined: Option<VaultData>,
 }
 
 struct Shared {
@@ -239,6 +241,7 @@ impl Shared {
             }
         }
         cache.generation = generation;
+        cache.joined = None;
         Ok(())
     }
 
@@ -256,8 +259,13 @@ impl Shared {
             .get(0);
         self.catch_up(db, u64::try_from(generation).unwrap_or(0))
             .await?;
-        let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        Ok(rows::join(&cache.rows, cache.generation)?)
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(joined) = &cache.joined {
+            return Ok(joined.clone());
+        }
+        let joined = rows::join(&cache.rows, cache.generation)?;
+        cache.joined = Some(joined.clone());
+        Ok(joined)
     }
 
     /// One change in one transaction under the vault row's lock. The newest records
@@ -289,14 +297,17 @@ impl Shared {
                 .get(0);
             self.catch_up(&transaction, u64::try_from(generation).unwrap_or(0))
                 .await?;
-            let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-            let data = rows::join(&cache.rows, cache.generation)?;
-            Ok::<_, StoreError>((generation, cache.rows.clone(), data))
+            let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+            let before = match cache.joined.take() {
+                Some(joined) => joined,
+                None => rows::join(&cache.rows, cache.generation)?,
+            };
+            Ok::<_, StoreError>((generation, before))
         }
         .await;
         let (generation, before) = match locked {
-            Ok((generation, before, data)) => {
-                let _ = newest.send(Ok(data));
+            Ok((generation, before)) => {
+                let _ = newest.send(Ok(before.clone()));
                 (generation, before)
             }
             Err(e) => {
@@ -310,8 +321,7 @@ impl Shared {
         };
         let next = generation + 1;
         data.generation = u64::try_from(next).unwrap_or(0);
-        let after = rows::split(&data)?;
-        let diff = rows::diff(&before, &after);
+        let diff = rows::changed(&before, &data)?;
         let mut written = Vec::new();
         for (key, plain) in &diff.written {
             let old = self
@@ -384,6 +394,7 @@ impl Shared {
             cache.revisions.insert(key, revision);
         }
         cache.generation = data.generation;
+        cache.joined = Some(data.clone());
         Ok(Some(data))
     }
 }

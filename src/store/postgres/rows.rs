@@ -47,7 +47,9 @@ fn placed(pos: usize, value: &impl Serialize) -> Result<Vec<u8>, VaultError> {
     serde_json::to_vec(&Placed { pos, value }).map_err(|e| VaultError::Format(e.to_string()))
 }
 
-/// The rows of `data`.
+/// The rows of `data`, all of them: the reference the record comparison is
+/// tested against.
+#[cfg(test)]
 pub fn split(data: &VaultData) -> Result<Rows, VaultError> {
     let mut rows = Rows::new();
     rows.insert(RowKey::new("settings", ""), placed(0, &data.settings)?);
@@ -68,20 +70,17 @@ pub fn split(data: &VaultData) -> Result<Rows, VaultError> {
     }
     for (pos, source) in data.data_sources.iter().enumerate() {
         let sid = source.id.simple().to_string();
-        let bare = DataSource {
-            token: TokenRecord::default(),
-            users: Vec::new(),
-            ..source.clone()
-        };
-        rows.insert(RowKey::new("source", sid.clone()), placed(pos, &bare)?);
+        rows.insert(
+            RowKey::new("source", sid.clone()),
+            placed(pos, &bare_source(source))?,
+        );
         rows.insert(RowKey::new("token", sid.clone()), placed(0, &source.token)?);
         for (upos, mapping) in source.users.iter().enumerate() {
             let stem = format!("{sid}.{}", mapping.id.simple());
-            let bare = UserMapping {
-                token: TokenRecord::default(),
-                ..mapping.clone()
-            };
-            rows.insert(RowKey::new("mapping", stem.clone()), placed(upos, &bare)?);
+            rows.insert(
+                RowKey::new("mapping", stem.clone()),
+                placed(upos, &bare_mapping(mapping))?,
+            );
             rows.insert(RowKey::new("token", stem), placed(0, &mapping.token)?);
         }
     }
@@ -149,12 +148,174 @@ pub fn join(rows: &Rows, generation: u64) -> Result<VaultData, VaultError> {
     Ok(data)
 }
 
+fn bare_source(source: &DataSource) -> DataSource {
+    DataSource {
+        id: source.id,
+        name: source.name.clone(),
+        provider: source.provider.clone(),
+        account: source.account.clone(),
+        refresh_rule: source.refresh_rule,
+        redirect_uri: source.redirect_uri.clone(),
+        token: TokenRecord::default(),
+        users: Vec::new(),
+    }
+}
+
+fn same_source(a: &DataSource, b: &DataSource) -> bool {
+    a.id == b.id
+        && a.name == b.name
+        && a.provider == b.provider
+        && a.account == b.account
+        && a.refresh_rule == b.refresh_rule
+        && a.redirect_uri == b.redirect_uri
+}
+
+fn bare_mapping(mapping: &UserMapping) -> UserMapping {
+    UserMapping {
+        id: mapping.id,
+        app_user: mapping.app_user.clone(),
+        exchange_user: mapping.exchange_user.clone(),
+        server_url: mapping.server_url.clone(),
+        token: TokenRecord::default(),
+    }
+}
+
+fn same_mapping(a: &UserMapping, b: &UserMapping) -> bool {
+    a.id == b.id
+        && a.app_user == b.app_user
+        && a.exchange_user == b.exchange_user
+        && a.server_url == b.server_url
+}
+
+/// Items by their row id, with their place.
+fn by_id<T>(items: &[T], id: impl Fn(&T) -> String) -> BTreeMap<String, (usize, &T)> {
+    items
+        .iter()
+        .enumerate()
+        .map(|(pos, item)| (id(item), (pos, item)))
+        .collect()
+}
+
+/// Rows of one kind, compared by id and place; only those that differ are
+/// serialized.
+fn compare<T: Serialize>(
+    kind: &str,
+    before: BTreeMap<String, (usize, &T)>,
+    after: BTreeMap<String, (usize, &T)>,
+    same: impl Fn(&T, &T) -> bool,
+    out: &mut Diff,
+) -> Result<(), VaultError> {
+    for (id, (pos, value)) in &after {
+        let unchanged = before
+            .get(id)
+            .is_some_and(|(old_pos, old)| old_pos == pos && same(old, value));
+        if !unchanged {
+            out.written
+                .push((RowKey::new(kind, id.clone()), placed(*pos, *value)?));
+        }
+    }
+    for id in before.keys().filter(|id| !after.contains_key(*id)) {
+        out.removed.push(RowKey::new(kind, id.clone()));
+    }
+    Ok(())
+}
+
+/// What changed from `before` to `after`, row by row, comparing the records
+/// themselves: only changed rows are serialized, so storing one rotated token
+/// costs one row's work plus a comparison, not a serialization of the vault.
+pub fn changed(before: &VaultData, after: &VaultData) -> Result<Diff, VaultError> {
+    let mut out = Diff {
+        written: Vec::new(),
+        removed: Vec::new(),
+    };
+    if before.settings != after.settings {
+        out.written
+            .push((RowKey::new("settings", ""), placed(0, &after.settings)?));
+    }
+    if before.discovery != after.discovery {
+        if after.discovery.is_empty() {
+            out.removed.push(RowKey::new("discovery", ""));
+        } else {
+            out.written
+                .push((RowKey::new("discovery", ""), placed(0, &after.discovery)?));
+        }
+    }
+    let login = |u: &crate::vault::AppUser| u.login.to_lowercase();
+    compare(
+        "directory",
+        by_id(&before.directory, login),
+        by_id(&after.directory, login),
+        |a, b| a == b,
+        &mut out,
+    )?;
+    let consumer = |c: &crate::vault::consumers::Consumer| c.id.to_string();
+    compare(
+        "consumer",
+        by_id(&before.consumers, consumer),
+        by_id(&after.consumers, consumer),
+        |a, b| a == b,
+        &mut out,
+    )?;
+    let source_id = |s: &DataSource| s.id.simple().to_string();
+    let (old_sources, new_sources) = (
+        by_id(&before.data_sources, source_id),
+        by_id(&after.data_sources, source_id),
+    );
+    for (sid, (pos, source)) in &new_sources {
+        let old = old_sources.get(sid).map(|(p, s)| (*p, *s));
+        if !old.is_some_and(|(p, s)| p == *pos && same_source(s, source)) {
+            out.written.push((
+                RowKey::new("source", sid.clone()),
+                placed(*pos, &bare_source(source))?,
+            ));
+        }
+        if old.is_none_or(|(_, s)| s.token != source.token) {
+            out.written
+                .push((RowKey::token(sid), placed(0, &source.token)?));
+        }
+        let stem = |m: &UserMapping| format!("{sid}.{}", m.id.simple());
+        let old_users = old.map(|(_, s)| by_id(&s.users, stem)).unwrap_or_default();
+        let new_users = by_id(&source.users, stem);
+        for (stem, (upos, mapping)) in &new_users {
+            let was = old_users.get(stem);
+            if !was.is_some_and(|(p, m)| p == upos && same_mapping(m, mapping)) {
+                out.written.push((
+                    RowKey::new("mapping", stem.clone()),
+                    placed(*upos, &bare_mapping(mapping))?,
+                ));
+            }
+            if was.is_none_or(|(_, m)| m.token != mapping.token) {
+                out.written
+                    .push((RowKey::token(stem), placed(0, &mapping.token)?));
+            }
+        }
+        for stem in old_users.keys().filter(|k| !new_users.contains_key(*k)) {
+            out.removed.push(RowKey::new("mapping", stem.clone()));
+            out.removed.push(RowKey::token(stem));
+        }
+    }
+    for (sid, (_, source)) in old_sources
+        .iter()
+        .filter(|(k, _)| !new_sources.contains_key(*k))
+    {
+        out.removed.push(RowKey::new("source", sid.clone()));
+        out.removed.push(RowKey::token(sid));
+        for mapping in &source.users {
+            let stem = format!("{sid}.{}", mapping.id.simple());
+            out.removed.push(RowKey::new("mapping", stem.clone()));
+            out.removed.push(RowKey::token(&stem));
+        }
+    }
+    Ok(out)
+}
+
 /// What a change did to the rows: written (new or changed) and removed.
 pub struct Diff {
     pub written: Vec<(RowKey, Vec<u8>)>,
     pub removed: Vec<RowKey>,
 }
 
+#[cfg(test)]
 pub fn diff(before: &Rows, after: &Rows) -> Diff {
     let written = after
         .iter()
@@ -213,6 +374,28 @@ mod tests {
         let rows = split(&data).expect("split");
         assert_eq!(rows.keys().filter(|k| k.kind == "token").count(), 6);
         assert_eq!(join(&rows, 4).expect("join"), data);
+    }
+
+    /// The record comparison finds exactly what comparing every serialized row finds.
+    #[test]
+    fn comparing_records_finds_what_comparing_rows_finds() {
+        let data = sample();
+        let mut after = data.clone();
+        after.data_sources[0].users[1].token.revision += 1;
+        after.data_sources[1].users.remove(0);
+        after.data_sources[1].name = "A2".into();
+        after.settings.keepalive_interval_hours += 1;
+        let mut by_rows = diff(
+            &split(&data).expect("split"),
+            &split(&after).expect("split"),
+        );
+        let mut by_records = changed(&data, &after).expect("changed");
+        for d in [&mut by_rows, &mut by_records] {
+            d.written.sort();
+            d.removed.sort();
+        }
+        assert_eq!(by_records.written, by_rows.written);
+        assert_eq!(by_records.removed, by_rows.removed);
     }
 
     #[test]

@@ -1,0 +1,107 @@
+//! The shared vault in PostgreSQL (the server of scripts/with-postgres; skipped
+//! without one): one rotated token stored through the store with 100 and with
+//! 10,000 tokens in it, and reading the whole vault as `tokendesk status` does.
+
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use tokendesk::Secret;
+use tokendesk::desk::model::TokenTarget;
+use tokendesk::store::postgres::PostgresStore;
+use tokendesk::vault::crypto::KdfParams;
+use tokendesk::vault::{KeySource, Vault};
+
+fn database(server: &str) -> String {
+    let name = format!("bench_{:016x}", rand::random::<u64>());
+    let admin = server.to_string();
+    let statement = format!("CREATE DATABASE {name}");
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+            .block_on(async move {
+                let (client, connection) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
+                    .await
+                    .expect("connect");
+                tokio::spawn(connection);
+                client
+                    .execute(&statement, &[])
+                    .await
+                    .expect("create database");
+            })
+    })
+    .join()
+    .expect("thread");
+    let (base, _) = server.rsplit_once('/').expect("url");
+    format!("{base}/{name}")
+}
+
+/// (p50 of storing one rotated token, p50 of a full read) with `mappings` users.
+fn measure(server: &str, mappings: usize, writes: usize) -> (Duration, Duration) {
+    let provider = super::support::provider::TestProvider::microsoft();
+    let home = super::support::temp_dir();
+    let keys = KeySource::native()
+        .with_passphrase(Secret::new(super::PASSPHRASE))
+        .with_kdf(KdfParams::with_cost(64, 1, 1));
+    let file =
+        super::support::vault_with_mappings(&provider, home.path(), &keys, mappings, Utc::now());
+    let url = database(server);
+    let shared_home = super::support::temp_dir();
+    let (store, _) = PostgresStore::create(shared_home.path(), &url, &keys).expect("create");
+    let mut vault = Vault::with_backend(std::sync::Arc::new(store)).expect("open");
+    vault.import(file.data().clone()).expect("move in");
+    let target = TokenTarget::user("Exchange", super::support::login(mappings / 2));
+    let mut samples = Vec::new();
+    for n in 0..writes {
+        let started = Instant::now();
+        vault
+            .update(|data| {
+                let record = data.token_mut(&target)?;
+                record.refresh_token = Some(Secret::new(format!("rotated-{n}")));
+                record.revision += 1;
+                Ok(())
+            })
+            .expect("store");
+        samples.push(started.elapsed());
+    }
+    samples.sort();
+    let write = samples[samples.len() / 2];
+    // Another machine's first full read (status, the window's open).
+    let mut reads = Vec::new();
+    for _ in 0..3 {
+        let started = Instant::now();
+        let (_other, data) =
+            PostgresStore::open(super::support::temp_dir().path(), &url, &keys).expect("open");
+        assert_eq!(data.data_sources[0].users.len(), mappings);
+        reads.push(started.elapsed());
+    }
+    reads.sort();
+    (write, reads[1])
+}
+
+pub fn rows(rows: &mut Vec<super::Row>, measuring: bool) {
+    let Ok(server) = std::env::var("TOKENDESK_TEST_PG_URL") else {
+        println!("shared vault rows SKIPPED: no PostgreSQL (run under scripts/with-postgres)");
+        return;
+    };
+    let (small, large, writes) = if measuring {
+        (100, 10_000, 51)
+    } else {
+        (100, 1_000, 3)
+    };
+    let (write_small, read_small) = measure(&server, small, writes);
+    let (write_large, read_large) = measure(&server, large, writes);
+    rows.push(super::Row {
+        what: format!("shared vault: one rotated token stored, {small} / {large} mappings (p50)"),
+        result: format!("{} / {}", super::ms(write_small), super::ms(write_large)),
+        target: "p50 ≤ 3 ms, within 25 % of each other",
+    });
+    rows.push(super::Row {
+        what: format!(
+            "shared vault: another machine opens and reads it, {small} / {large} mappings"
+        ),
+        result: format!("{} / {}", super::ms(read_small), super::ms(read_large)),
+        target: "`status` with 10,000 tokens ≤ 150 ms",
+    });
+}
