@@ -8,19 +8,6 @@ use std::time::{Duration, Instant};
 
 use tokio::io::AsyncWriteExt;
 
-/// This process opens more sockets than a default soft limit allows.
-fn raise_open_file_limit() {
-    // SAFETY: getrlimit/setrlimit on this process's own limit with a valid struct.
-    unsafe {
-        let mut limit: libc::rlimit = std::mem::zeroed();
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
-        {
-            limit.rlim_cur = limit.rlim_max.min(65_536);
-            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
-        }
-    }
-}
-
 async fn hold(from: &str, to: SocketAddr, slow: bool) -> Option<tokio::net::TcpStream> {
     let socket = tokio::net::TcpSocket::new_v4().ok()?;
     socket.bind(format!("{from}:0").parse().ok()?).ok()?;
@@ -44,7 +31,7 @@ pub fn measure(
     count: usize,
     requests: usize,
 ) -> (usize, Duration, Duration, i64) {
-    raise_open_file_limit();
+    super::support::raise_open_file_limit();
     let to: SocketAddr = base.trim_start_matches("http://").parse().expect("address");
     let url = format!("{base}/v1/token?data_source=Exchange");
     runtime.block_on(async {

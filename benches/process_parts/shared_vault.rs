@@ -11,32 +11,6 @@ use tokendesk::store::postgres::PostgresStore;
 use tokendesk::vault::crypto::KdfParams;
 use tokendesk::vault::{KeySource, Vault};
 
-fn database(server: &str) -> String {
-    let name = format!("bench_{:016x}", rand::random::<u64>());
-    let admin = server.to_string();
-    let statement = format!("CREATE DATABASE {name}");
-    std::thread::spawn(move || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime")
-            .block_on(async move {
-                let (client, connection) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
-                    .await
-                    .expect("connect");
-                tokio::spawn(connection);
-                client
-                    .execute(&statement, &[])
-                    .await
-                    .expect("create database");
-            })
-    })
-    .join()
-    .expect("thread");
-    let (base, _) = server.rsplit_once('/').expect("url");
-    format!("{base}/{name}")
-}
-
 /// (p50 of storing one rotated token, p50 of a full read) with `mappings` users.
 fn measure(server: &str, mappings: usize, writes: usize) -> (Duration, Duration) {
     let provider = super::support::provider::TestProvider::microsoft();
@@ -46,7 +20,7 @@ fn measure(server: &str, mappings: usize, writes: usize) -> (Duration, Duration)
         .with_kdf(KdfParams::with_cost(64, 1, 1));
     let file =
         super::support::vault_with_mappings(&provider, home.path(), &keys, mappings, Utc::now());
-    let url = database(server);
+    let url = super::support::create_database(server, "bench");
     let shared_home = super::support::temp_dir();
     let (store, _) = PostgresStore::create(shared_home.path(), &url, &keys).expect("create");
     let mut vault = Vault::with_backend(std::sync::Arc::new(store)).expect("open");

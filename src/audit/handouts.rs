@@ -105,15 +105,7 @@ impl HandOutTally {
 
     /// Every counted line of the current file, oldest first.
     pub fn read(&self) -> std::io::Result<Vec<HandOutCount>> {
-        let text = match std::fs::read_to_string(self.log.path()) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(e),
-        };
-        Ok(text
-            .lines()
-            .filter_map(|line| serde_json::from_str(line).ok())
-            .collect())
+        self.log.read_lines()
     }
 }
 

@@ -181,6 +181,11 @@ impl AuditLog {
 
     /// Every entry of the current log (not the rotated ones), oldest first.
     pub fn read(&self) -> std::io::Result<Vec<AuditEntry>> {
+        self.read_lines()
+    }
+
+    /// Every line of the current log that reads as a `T`, oldest first.
+    pub(crate) fn read_lines<T: for<'de> Deserialize<'de>>(&self) -> std::io::Result<Vec<T>> {
         let text = match fs::read_to_string(&self.path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),

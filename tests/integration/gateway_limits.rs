@@ -125,22 +125,9 @@ fn slow_and_silent_connections_are_closed_and_sigterm_is_honoured() {
     drop(half_sent);
 }
 
-/// This process may open many sockets (the attack needs more than the gateway).
-fn raise_own_open_file_limit() {
-    // SAFETY: getrlimit/setrlimit on this process's own limit with a valid struct.
-    unsafe {
-        let mut limit: libc::rlimit = std::mem::zeroed();
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
-        {
-            limit.rlim_cur = limit.rlim_max.min(65_536);
-            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
-        }
-    }
-}
-
 #[test]
 fn out_of_file_descriptors_the_gateway_neither_spins_nor_drops_open_connections() {
-    raise_own_open_file_limit();
+    crate::support::raise_open_file_limit();
     let (_provider, home) = setup();
     let key = consumer(home.path(), &["Portal", "--data-source", "A"]);
     let mut served = serve_configured(

@@ -15,6 +15,7 @@ use tokendesk::vault::{Backend, KeySource, Keyring, Vault, VaultData};
 
 use crate::support::desk;
 use crate::support::provider::TestProvider;
+use crate::support::sql;
 
 /// A database of its own for one test, on the test server; `None` (skipped) when
 /// no server runs, unless TOKENDESK_REQUIRE_POSTGRES says one must.
@@ -27,31 +28,7 @@ fn fresh_database() -> Option<String> {
         eprintln!("SKIPPED: no PostgreSQL test server (run under scripts/with-postgres)");
         return None;
     };
-    let name = format!("td_{:016x}", rand::random::<u64>());
-    sql(&url, &format!("CREATE DATABASE {name}"));
-    let (base, _) = url.rsplit_once('/').expect("a database in the URL");
-    Some(format!("{base}/{name}"))
-}
-
-/// Runs SQL on `url` (as the test, not through tokendesk).
-fn sql(url: &str, statement: &str) -> Vec<tokio_postgres::Row> {
-    let url = url.to_string();
-    let statement = statement.to_string();
-    std::thread::spawn(move || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime")
-            .block_on(async move {
-                let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-                    .await
-                    .expect("connect");
-                tokio::spawn(connection);
-                client.query(&statement, &[]).await.expect("sql")
-            })
-    })
-    .join()
-    .expect("thread")
+    Some(crate::support::create_database(&url, "td"))
 }
 
 /// One machine: its own keyring, the vault's passphrase.

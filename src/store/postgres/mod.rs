@@ -245,7 +245,8 @@ impl Shared {
         Ok(())
     }
 
-    async fn read(&self) -> Result<VaultData, StoreError> {
+    /// The vault's generation as the database has it now.
+    async fn generation(&self) -> Result<u64, StoreError> {
         let guard = self.client().await?;
         let db = guard
             .as_ref()
@@ -257,8 +258,16 @@ impl Shared {
             )
             .await?
             .get(0);
-        self.catch_up(db, u64::try_from(generation).unwrap_or(0))
-            .await?;
+        Ok(u64::try_from(generation).unwrap_or(0))
+    }
+
+    async fn read(&self) -> Result<VaultData, StoreError> {
+        let generation = self.generation().await?;
+        let guard = self.client().await?;
+        let db = guard
+            .as_ref()
+            .ok_or_else(|| StoreError::Stopped("no connection".into()))?;
+        self.catch_up(db, generation).await?;
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(joined) = &cache.joined {
             return Ok(joined.clone());
@@ -645,21 +654,9 @@ impl Backend for PostgresStore {
 
     fn newest_generation(&self) -> Result<Option<u64>, VaultError> {
         let shared = self.shared.clone();
-        let generation = run(&self.runtime, async move {
-            let guard = shared.client().await?;
-            let db = guard
-                .as_ref()
-                .ok_or_else(|| StoreError::Stopped("no connection".into()))?;
-            let generation: i64 = db
-                .query_one(
-                    "SELECT generation FROM tokendesk_vault WHERE id = $1",
-                    &[&shared.vault],
-                )
-                .await?
-                .get(0);
-            Ok(generation)
-        })?;
-        Ok(u64::try_from(generation).ok())
+        Ok(Some(run(&self.runtime, async move {
+            shared.generation().await
+        })?))
     }
 
     fn shared_location(&self) -> Option<String> {

@@ -117,3 +117,49 @@ pub fn vault_with_mappings(
         .expect("store data source");
     vault
 }
+
+/// Runs SQL on the PostgreSQL database at `url`, on a thread of its own (as the
+/// test, not through tokendesk).
+pub fn sql(url: &str, statement: &str) -> Vec<tokio_postgres::Row> {
+    let url = url.to_string();
+    let statement = statement.to_string();
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+            .block_on(async move {
+                let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                    .await
+                    .expect("connect");
+                tokio::spawn(connection);
+                client.query(&statement, &[]).await.expect("sql")
+            })
+    })
+    .join()
+    .expect("thread")
+}
+
+/// A database of its own on the test server at `server` (scripts/with-postgres);
+/// returns its URL.
+pub fn create_database(server: &str, prefix: &str) -> String {
+    let name = format!("{prefix}_{:016x}", rand::random::<u64>());
+    sql(server, &format!("CREATE DATABASE {name}"));
+    let (base, _) = server.rsplit_once('/').expect("a database in the URL");
+    format!("{base}/{name}")
+}
+
+/// Lets this process open as many files as its hard limit allows (up to 65,536):
+/// the connection floods open more sockets than a default soft limit.
+#[cfg(unix)]
+pub fn raise_open_file_limit() {
+    // SAFETY: getrlimit/setrlimit on this process's own limit with a valid struct.
+    unsafe {
+        let mut limit: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            limit.rlim_cur = limit.rlim_max.min(65_536);
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
+}
