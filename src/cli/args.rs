@@ -332,9 +332,9 @@ pub enum VaultCommand {
         after_help = "The previous contents stay as the vault's backup generation.\n\nExample:\n  tokendesk vault import tokendesk-backup.tdb"
     )]
     Import { file: PathBuf },
-    /// Move this vault into a PostgreSQL database that every desk and gateway share.
+    /// Move this vault into a PostgreSQL database that every desk and gateway share (or back: --to file).
     #[command(
-        after_help = "The password comes from PGPASSWORD or ~/.pgpass, never from the command line; the folder keeps only a pointer. Safe to run again after an interruption.\n\nExample:\n  tokendesk vault migrate --to 'postgresql://tokendesk@db1,db2/tokendesk?target_session_attrs=read-write'"
+        after_help = "The password comes from PGPASSWORD or ~/.pgpass, never from the command line; the folder keeps only a pointer. Safe to run again after an interruption.\n\nExamples:\n  tokendesk vault migrate --to 'postgresql://tokendesk@db1,db2/tokendesk?target_session_attrs=read-write'\n  tokendesk vault migrate --to file   # back into this folder"
     )]
     Migrate {
         #[arg(long, value_name = "URL")]

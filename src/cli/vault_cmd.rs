@@ -10,6 +10,20 @@ use crate::desk::{DeskError, vault_file};
 
 pub fn run(command: VaultCommand, context: &Context) -> Result<ExitCode, String> {
     match command {
+        VaultCommand::Migrate { to } if to == "file" => {
+            let keys = context.key_source()?;
+            let moved = crate::desk::shared_vault::migrate_to_file(
+                &context.vault_dir,
+                &keys,
+                chrono::Utc::now(),
+            )
+            .map_err(|e| e.to_string())?;
+            println!(
+                "The vault is back in {}: {} data source(s), {} token(s). The database keeps its copy for the other machines; stop their keep-alive on these tokens, or this copy and theirs rotate each other's tokens away.",
+                moved.location, moved.data_sources, moved.tokens
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         VaultCommand::Migrate { to } => {
             let keys = context.key_source()?;
             let moved = crate::desk::shared_vault::migrate_to_database(

@@ -109,6 +109,50 @@ pub fn migrate_to_database(
     Ok(report(&shared, resumed))
 }
 
+/// Moves the shared vault this folder uses back into a file of its own (the
+/// records as the database has them now; the database keeps them for the other
+/// machines). Resumable: the pointer goes last, so until then the folder still
+/// uses the database.
+pub fn migrate_to_file(
+    dir: &Path,
+    keys: &KeySource,
+    now: DateTime<Utc>,
+) -> Result<Migrated, DeskError> {
+    let Some(pointer) = pointer::read(dir)? else {
+        return Err(VaultError::Invalid(format!(
+            "{} already keeps its vault in a file of its own.",
+            dir.display()
+        ))
+        .into());
+    };
+    let shared = open_if_joined(dir, keys)?.ok_or(VaultError::NotInitialized(dir.to_path_buf()))?;
+    let migrated = dir.join(MIGRATED_FILE);
+    if migrated.exists() {
+        let aside = dir.join(format!("{MIGRATED_FILE}-{}", now.format("%Y%m%dT%H%M%SZ")));
+        std::fs::rename(&migrated, &aside)
+            .map_err(|e| VaultError::io("Could not rename", &migrated, e))?;
+    }
+    let mut file = match Vault::create(dir, keys, false) {
+        Err(VaultError::AlreadyExists(_)) => Vault::open(dir, keys)?,
+        other => other?,
+    };
+    file.import(shared.data().clone())?;
+    std::fs::remove_file(pointer::path(dir))
+        .map_err(|e| VaultError::io("Could not remove", &pointer::path(dir), e))?;
+    AuditLog::in_dir(dir).record(
+        &AuditEntry::new(Operation::Import, Outcome::Ok, now).with_detail(format!(
+            "moved the vault back from the shared vault in {} into a file",
+            pointer.url
+        )),
+    );
+    Ok(Migrated {
+        location: Vault::path_in(dir).display().to_string(),
+        data_sources: file.data().data_sources.len(),
+        tokens: file.data().each_token().count(),
+        resumed: false,
+    })
+}
+
 fn report(vault: &Vault, resumed: bool) -> Migrated {
     Migrated {
         location: vault.shared_location().unwrap_or_default(),

@@ -394,6 +394,25 @@ fn a_vault_migrated_and_joined_is_served_by_the_other_homes_gateway_within_a_sec
         crate::support::gateway::terminate(&mut gateway, std::time::Duration::from_secs(5));
     let log = std::fs::read_to_string(home_b.path().join("gateway.log")).unwrap_or_default();
     assert!(stopped.success(), "{stopped:?}: {log}");
+
+    // Home B moves back into a file of its own, with the records as they are now.
+    run(home_b.path(), &["vault", "migrate", "--to", "file"]);
+    assert!(!home_b.path().join("shared-vault.json").exists());
+    let file = Vault::open(home_b.path(), &machine()).expect("a file vault again");
+    assert_eq!(file.shared_location(), None);
+    assert!(file.data().consumers.iter().any(|c| c.name == "Portal"));
+    let token = file
+        .data()
+        .token(&TokenTarget::data_source("A"))
+        .expect("token")
+        .clone();
+    assert_eq!(
+        token
+            .access
+            .map(|a| a.token.expose().to_string())
+            .as_deref(),
+        Some("at-signed-in-on-a")
+    );
 }
 
 /// `url` without its password, and the password.
