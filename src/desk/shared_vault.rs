@@ -138,7 +138,7 @@ pub fn migrate_to_file(
     };
     file.import(shared.data().clone())?;
     std::fs::remove_file(pointer::path(dir))
-        .map_err(|e| VaultError::io("Could not remove", &pointer::path(dir), e))?;
+        .map_err(|e| VaultError::io("Could not remove", pointer::path(dir), e))?;
     AuditLog::in_dir(dir).record(
         &AuditEntry::new(Operation::Import, Outcome::Ok, now).with_detail(format!(
             "moved the vault back from the shared vault in {} into a file",
