@@ -517,3 +517,68 @@ fn a_lock_holder_whose_session_is_killed_mid_redemption_stores_its_token_without
         "the rotated token is stored: {result:?}"
     );
 }
+
+#[test]
+fn the_database_crashing_during_a_keep_alive_run_loses_no_grant() {
+    if fresh_database().is_none() {
+        return;
+    }
+    let Some(server) = crate::support::PrivateServer::start() else {
+        return;
+    };
+    let url = server.url("tokendesk");
+    let provider = TestProvider::oidc();
+    let (mut vault, _store, home, _) = shared_vault(&provider, &url, 30);
+    provider.set_token_latency(std::time::Duration::from_millis(100));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let renew = |vault: &mut Vault| {
+        runtime.block_on(tokendesk::desk::tokens::renew(
+            vault,
+            &tokendesk::desk::tokens::Selection::All,
+            &tokendesk::desk::tokens::RenewOptions::default(),
+            &SystemClock,
+            &tokendesk::desk::model::TokioSleeper,
+            |_| {},
+        ))
+    };
+    // The database crashes while the run redeems, and comes back a second later.
+    let crash = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            server.pg_ctl(&["stop", "-m", "immediate"]);
+            std::thread::sleep(std::time::Duration::from_secs(1));
+            server.pg_ctl(&["start", "-w"]);
+        });
+        renew(&mut vault)
+    });
+    assert!(
+        crash
+            .as_ref()
+            .map_or(true, |report| report.counts().renewed < 31),
+        "the crash fell inside the run: {crash:?}"
+    );
+    // Whatever the run said, the next one (database back) finishes the job.
+    let again = renew(&mut vault).expect("renew after the restart");
+    assert_eq!(
+        provider.replays(),
+        0,
+        "first run: {crash:?}; second: {again:?}"
+    );
+    assert_eq!(provider.revoked_grants(), 0);
+    let mut reread = vault.another_handle();
+    reread.reload().expect("read");
+    for owner in reread.data().each_token() {
+        let token = owner.record().refresh_token.as_ref().expect("a token");
+        assert_eq!(
+            provider.grant_state(token.expose()),
+            crate::support::provider::GrantState::Current,
+            "{}",
+            owner.account()
+        );
+    }
+    drop(home);
+}

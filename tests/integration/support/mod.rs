@@ -163,3 +163,114 @@ pub fn raise_open_file_limit() {
         }
     }
 }
+
+/// A PostgreSQL server of one test's own (`initdb` into a temporary folder, as
+/// the `postgres` user when the test runs as root), so that a test may stop it
+/// with `-m immediate` (a crash) and start it again without touching the shared
+/// test server. `None` where scripts/with-postgres found no PostgreSQL.
+pub struct PrivateServer {
+    bin: PathBuf,
+    cluster: tempfile::TempDir,
+    port: u16,
+}
+
+impl PrivateServer {
+    pub fn start() -> Option<PrivateServer> {
+        let bin = PathBuf::from(std::env::var_os("TOKENDESK_TEST_PG_BIN")?);
+        let cluster = tempfile::Builder::new()
+            .prefix("tokendesk-pg-private-")
+            .tempdir()
+            .expect("cluster dir");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let server = PrivateServer { bin, cluster, port };
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(
+                server.cluster.path(),
+                std::fs::Permissions::from_mode(0o777),
+            )
+            .expect("chmod");
+        }
+        server.as_owner(&[
+            "initdb",
+            "-D",
+            &server.data(),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+        ]);
+        server.pg_ctl(&["start", "-w"]);
+        sql(&server.url("postgres"), "CREATE DATABASE tokendesk");
+        Some(server)
+    }
+
+    fn data(&self) -> String {
+        self.cluster.path().join("data").display().to_string()
+    }
+
+    fn as_owner(&self, args: &[&str]) {
+        let program = self.bin.join(args[0]);
+        // SAFETY: getuid has no preconditions.
+        let root = unsafe { libc::getuid() } == 0;
+        let status = if root {
+            std::process::Command::new("runuser")
+                .args(["-u", "postgres", "--"])
+                .arg(&program)
+                .args(&args[1..])
+                .stdout(std::process::Stdio::null())
+                .status()
+        } else {
+            std::process::Command::new(&program)
+                .args(&args[1..])
+                .stdout(std::process::Stdio::null())
+                .status()
+        }
+        .expect("run a PostgreSQL program");
+        assert!(status.success(), "{args:?}");
+    }
+
+    /// `pg_ctl` with these arguments on this cluster.
+    pub fn pg_ctl(&self, args: &[&str]) {
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            self.port,
+            self.cluster.path().display()
+        );
+        let log = self.cluster.path().join("server.log").display().to_string();
+        let data = self.data();
+        let mut all = vec!["pg_ctl", "-D", &data, "-l", &log, "-o", &options];
+        all.extend_from_slice(args);
+        self.as_owner(&all);
+    }
+
+    pub fn url(&self, database: &str) -> String {
+        format!("postgresql://postgres@127.0.0.1:{}/{database}", self.port)
+    }
+}
+
+impl Drop for PrivateServer {
+    fn drop(&mut self) {
+        let data = self.data();
+        let program = self.bin.join("pg_ctl");
+        // SAFETY: getuid has no preconditions.
+        let root = unsafe { libc::getuid() } == 0;
+        let mut command = if root {
+            let mut c = std::process::Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&program);
+            c
+        } else {
+            std::process::Command::new(&program)
+        };
+        let _ = command
+            .args(["-D", &data, "-m", "immediate", "stop"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
