@@ -582,3 +582,78 @@ fn the_database_crashing_during_a_keep_alive_run_loses_no_grant() {
     }
     drop(home);
 }
+
+/// Fifty requests for one token that has no access token yet, spread over two
+/// gateways on two homes of one shared vault: one redemption at the provider.
+#[cfg(unix)]
+#[test]
+fn fifty_requests_over_two_gateways_on_two_homes_make_one_redemption() {
+    let Some(url) = fresh_database() else { return };
+    let provider = TestProvider::oidc();
+    provider.set_token_latency(std::time::Duration::from_millis(300));
+    let (without, password) = split_password(&url);
+    let run = |home: &std::path::Path, args: &[&str]| {
+        let out = desk::command(home, args)
+            .env("PGPASSWORD", &password)
+            .output()
+            .expect("tokendesk");
+        assert!(out.status.success(), "{args:?}: {}", desk::text(&out));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let home_a = crate::support::temp_dir();
+    desk::add_source(
+        &provider,
+        home_a.path(),
+        "A",
+        crate::support::oidc_config(&provider),
+        0,
+        Utc::now(),
+    );
+    run(home_a.path(), &["vault", "migrate", "--to", &without]);
+    let home_b = crate::support::temp_dir();
+    run(home_b.path(), &["vault", "join", &without]);
+    let key = run(
+        home_a.path(),
+        &["consumer", "add", "Portal", "--data-source", "A"],
+    );
+    let gateway = |home: &std::path::Path| {
+        crate::support::gateway::serve_configured(
+            home,
+            &["--listen", "127.0.0.1:0", "--keepalive-every", "3600"],
+            |command| {
+                command.env("PGPASSWORD", &password);
+            },
+        )
+    };
+    let (a, b) = (gateway(home_a.path()), gateway(home_b.path()));
+    let runtime = crate::support::gateway::runtime();
+    let handed = runtime.block_on(async {
+        let client = reqwest::Client::new();
+        let asks: Vec<_> = (0..50)
+            .map(|n| {
+                let base = if n % 2 == 0 { &a.base } else { &b.base };
+                let url = format!("{base}/v1/token?data_source=A");
+                let (client, key) = (client.clone(), key.clone());
+                tokio::spawn(async move {
+                    crate::support::gateway::get(&client, &url, Some(&key)).await
+                })
+            })
+            .collect();
+        let mut handed = std::collections::HashSet::new();
+        for ask in asks {
+            let (status, body) = ask.await.expect("task");
+            assert_eq!(status, 200, "{body}");
+            handed.insert(body["access_token"].as_str().expect("token").to_string());
+        }
+        handed
+    });
+    assert_eq!(handed.len(), 1, "one fresh token for all");
+    assert_eq!(
+        provider
+            .requests_to(crate::support::provider::Endpoint::Token)
+            .len(),
+        1,
+        "one redemption across both gateways"
+    );
+    assert_eq!(provider.replays(), 0);
+}
