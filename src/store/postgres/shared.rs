@@ -1,0 +1,276 @@
+//! The connection and the rows as this process last read them: reading catches up
+//! with the rows changed since, and a change is one transaction under the vault
+//! row's lock that writes only the rows it touched.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use tokio_postgres::Client;
+use uuid::Uuid;
+
+use super::rows::{self, RowKey, Rows};
+use super::{StoreError, Target, schema, seal};
+use crate::vault::VaultData;
+use crate::vault::crypto::VaultKey;
+
+/// The rows as this process last read them, with their revisions.
+#[derive(Default)]
+pub(super) struct Cache {
+    generation: u64,
+    rows: Rows,
+    revisions: BTreeMap<RowKey, i64>,
+    /// Rows whose seal did not open (tampered or swapped): named, never served.
+    pub(super) refused: BTreeMap<RowKey, String>,
+    /// The records the rows make, while no other process changed any since.
+    joined: Option<VaultData>,
+}
+
+pub(super) struct Shared {
+    pub(super) target: Target,
+    pub(super) vault: Uuid,
+    pub(super) key: VaultKey,
+    pub(super) client: tokio::sync::Mutex<Option<Client>>,
+    pub(super) cache: Mutex<Cache>,
+}
+
+impl Shared {
+    /// The connection, opened again when it was lost.
+    pub(super) async fn client(
+        &self,
+    ) -> Result<tokio::sync::MutexGuard<'_, Option<Client>>, StoreError> {
+        let mut client = self.client.lock().await;
+        if client.as_ref().is_none_or(Client::is_closed) {
+            let mut fresh = self.target.connect().await?;
+            schema::ensure(&mut fresh).await?;
+            *client = Some(fresh);
+        }
+        Ok(client)
+    }
+
+    pub(super) fn open_row(&self, key: &RowKey, revision: i64, sealed: &[u8]) -> Option<Vec<u8>> {
+        seal::open_row(&self.key, self.vault, &key.kind, &key.id, revision, sealed)
+            .map(|p| p.to_vec())
+    }
+
+    /// Brings the cache up to the database's generation with the rows changed since.
+    pub(super) async fn catch_up(
+        &self,
+        db: &impl tokio_postgres::GenericClient,
+        generation: u64,
+    ) -> Result<(), StoreError> {
+        let since = self
+            .cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .generation;
+        if generation == since {
+            return Ok(());
+        }
+        let changed = db
+            .query(
+                "SELECT kind, id, revision, sealed FROM tokendesk_records WHERE vault = $1 AND changed_in > $2",
+                &[&self.vault, &i64::try_from(since).unwrap_or(i64::MAX)],
+            )
+            .await?;
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if generation < cache.generation {
+            // A database restored from an older backup: read everything again.
+            *cache = Cache::default();
+        }
+        for row in changed {
+            let key = RowKey {
+                kind: row.get(0),
+                id: row.get(1),
+            };
+            let revision: i64 = row.get(2);
+            let sealed: Option<Vec<u8>> = row.get(3);
+            cache.refused.remove(&key);
+            match sealed {
+                None => {
+                    cache.rows.remove(&key);
+                    cache.revisions.insert(key, revision);
+                }
+                Some(sealed) => match self.open_row(&key, revision, &sealed) {
+                    Some(plain) => {
+                        cache.rows.insert(key.clone(), plain);
+                        cache.revisions.insert(key, revision);
+                    }
+                    None => {
+                        tracing::error!(kind = %key.kind, id = %key.id, "a shared-vault row does not open with the vault's key: tampered with or swapped; it is not served");
+                        cache.rows.remove(&key);
+                        cache.revisions.insert(key.clone(), revision);
+                        cache.refused.insert(
+                            key.clone(),
+                            format!("the {} record {} was changed outside tokendesk (its seal does not open); it is not used", key.kind, key.id),
+                        );
+                    }
+                },
+            }
+        }
+        cache.generation = generation;
+        cache.joined = None;
+        Ok(())
+    }
+
+    /// The vault's generation as the database has it now.
+    pub(super) async fn generation(&self) -> Result<u64, StoreError> {
+        let guard = self.client().await?;
+        let db = guard
+            .as_ref()
+            .ok_or_else(|| StoreError::Stopped("no connection".into()))?;
+        let generation: i64 = db
+            .query_one(
+                "SELECT generation FROM tokendesk_vault WHERE id = $1",
+                &[&self.vault],
+            )
+            .await?
+            .get(0);
+        Ok(u64::try_from(generation).unwrap_or(0))
+    }
+
+    pub(super) async fn read(&self) -> Result<VaultData, StoreError> {
+        let generation = self.generation().await?;
+        let guard = self.client().await?;
+        let db = guard
+            .as_ref()
+            .ok_or_else(|| StoreError::Stopped("no connection".into()))?;
+        self.catch_up(db, generation).await?;
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(joined) = &cache.joined {
+            return Ok(joined.clone());
+        }
+        let joined = rows::join(&cache.rows, cache.generation)?;
+        cache.joined = Some(joined.clone());
+        Ok(joined)
+    }
+
+    /// One change in one transaction under the vault row's lock. The newest records
+    /// go to the caller, which applies its change on its own thread and sends the
+    /// result back (`None`: the change refused, nothing is written).
+    pub(super) async fn update(
+        &self,
+        newest: std::sync::mpsc::SyncSender<Result<VaultData, StoreError>>,
+        changed: tokio::sync::oneshot::Receiver<Option<VaultData>>,
+    ) -> Result<Option<VaultData>, StoreError> {
+        let mut guard = match self.client().await {
+            Ok(guard) => guard,
+            Err(e) => {
+                let _ = newest.send(Err(StoreError::Stopped(e.to_string())));
+                return Err(e);
+            }
+        };
+        let db = guard
+            .as_mut()
+            .ok_or_else(|| StoreError::Stopped("no connection".into()))?;
+        let transaction = db.transaction().await?;
+        let locked = async {
+            let generation: i64 = transaction
+                .query_one(
+                    "SELECT generation FROM tokendesk_vault WHERE id = $1 FOR UPDATE",
+                    &[&self.vault],
+                )
+                .await?
+                .get(0);
+            self.catch_up(&transaction, u64::try_from(generation).unwrap_or(0))
+                .await?;
+            let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+            let before = match cache.joined.take() {
+                Some(joined) => joined,
+                None => rows::join(&cache.rows, cache.generation)?,
+            };
+            Ok::<_, StoreError>((generation, before))
+        }
+        .await;
+        let (generation, before) = match locked {
+            Ok((generation, before)) => {
+                let _ = newest.send(Ok(before.clone()));
+                (generation, before)
+            }
+            Err(e) => {
+                let _ = newest.send(Err(StoreError::Stopped(e.to_string())));
+                return Err(e);
+            }
+        };
+        let Ok(Some(mut data)) = changed.await else {
+            // Refused by the change (or its caller gone): the transaction rolls back.
+            return Ok(None);
+        };
+        let next = generation + 1;
+        data.generation = u64::try_from(next).unwrap_or(0);
+        let diff = rows::changed(&before, &data)?;
+        let mut written = Vec::new();
+        for (key, plain) in &diff.written {
+            let old = self
+                .cache
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .revisions
+                .get(key)
+                .copied();
+            let revision = old.unwrap_or(0) + 1;
+            let sealed =
+                seal::seal_row(&self.key, self.vault, &key.kind, &key.id, revision, plain)?;
+            let stored = transaction
+                .execute(
+                    "INSERT INTO tokendesk_records (vault, kind, id, revision, changed_in, sealed)
+                     VALUES ($1, $2, $3, $4, $5, $6)
+                     ON CONFLICT (vault, kind, id) DO UPDATE
+                       SET revision = EXCLUDED.revision, changed_in = EXCLUDED.changed_in, sealed = EXCLUDED.sealed
+                       WHERE tokendesk_records.revision = $7",
+                    &[&self.vault, &key.kind, &key.id, &revision, &next, &sealed, &old.unwrap_or(0)],
+                )
+                .await?;
+            if stored != 1 {
+                return Err(StoreError::Sql(format!(
+                    "the {} record {} changed under this write; nothing was stored",
+                    key.kind, key.id
+                )));
+            }
+            written.push((key.clone(), revision, plain.clone()));
+        }
+        let mut removed = Vec::new();
+        for key in &diff.removed {
+            let old = self
+                .cache
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .revisions
+                .get(key)
+                .copied()
+                .unwrap_or(0);
+            transaction
+                .execute(
+                    "UPDATE tokendesk_records SET revision = $4, changed_in = $5, sealed = NULL
+                     WHERE vault = $1 AND kind = $2 AND id = $3",
+                    &[&self.vault, &key.kind, &key.id, &(old + 1), &next],
+                )
+                .await?;
+            removed.push((key.clone(), old + 1));
+        }
+        transaction
+            .execute(
+                "UPDATE tokendesk_vault SET generation = $2 WHERE id = $1",
+                &[&self.vault, &next],
+            )
+            .await?;
+        transaction
+            .execute(
+                "SELECT pg_notify('tokendesk_changes', $1)",
+                &[&next.to_string()],
+            )
+            .await?;
+        transaction.commit().await?;
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        for (key, revision, plain) in written {
+            cache.rows.insert(key.clone(), plain);
+            cache.revisions.insert(key, revision);
+        }
+        for (key, revision) in removed {
+            cache.rows.remove(&key);
+            cache.revisions.insert(key, revision);
+        }
+        cache.generation = data.generation;
+        cache.joined = Some(data.clone());
+        Ok(Some(data))
+    }
+}
