@@ -409,3 +409,114 @@ fn the_key_is_taken_in_any_case_of_bearer_and_from_x_api_key() {
         assert_eq!(status, 401);
     });
 }
+
+/// Fraction of the filesystem at `path` still free.
+#[cfg(unix)]
+fn free_bytes(path: &std::path::Path) -> u64 {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).expect("path");
+    // SAFETY: statvfs fills the zeroed struct for a NUL-terminated path.
+    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+    assert_eq!(unsafe { libc::statvfs(c_path.as_ptr(), &mut stat) }, 0);
+    stat.f_bavail as u64 * stat.f_frsize as u64
+}
+
+/// On a 2 MiB disk, load no longer fills the disk with the audit, and a renewal
+/// afterwards still has the room it needs.
+#[cfg(unix)]
+#[test]
+fn on_a_small_disk_load_leaves_room_for_the_next_renewal() {
+    let Some(disk) = desk::Tmpfs::mount(2 * 1024 * 1024, "gateway audit on a small disk") else {
+        return;
+    };
+    let provider = crate::support::provider::TestProvider::oidc();
+    desk::add_source(
+        &provider,
+        &disk.path,
+        "A",
+        crate::support::oidc_config(&provider),
+        0,
+        chrono::Utc::now(),
+    );
+    let key = consumer(&disk.path, &["Portal", "--data-source", "A"]);
+    let served = serve(&disk.path);
+    let url = token_url(&served, "data_source=A");
+    runtime().block_on(async {
+        let deadline = Instant::now() + Duration::from_secs(6);
+        // Bounded: a gateway that stops answering fails the test instead of hanging it.
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .expect("client");
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                let (client, url, key) = (client.clone(), url.clone(), key.clone());
+                tokio::spawn(async move {
+                    while Instant::now() < deadline {
+                        let answered = client.get(&url).bearer_auth(&key).send().await;
+                        assert!(answered.is_ok(), "the gateway answers under load");
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.expect("task");
+        }
+    });
+    assert!(
+        free_bytes(&disk.path) > 1024 * 1024,
+        "the audit left the disk its room: {} bytes free",
+        free_bytes(&disk.path)
+    );
+    // A token for another scope is not cached: this request redeems and writes.
+    let scoped = format!("{url}&scope=api%3A%2F%2Freports%2F.default");
+    let (status, body) = runtime().block_on(get(&reqwest::Client::new(), &scoped, Some(&key)));
+    assert_eq!(status, 200, "a renewal after the load: {body}");
+    assert_eq!(provider.requests_to(Endpoint::Token).len(), 2);
+}
+
+/// A vault file that disappears or is damaged under the gateway: /healthz says
+/// so (failing), and the tokens it holds are still served while they last.
+#[test]
+fn healthz_fails_when_the_vault_file_is_missing_or_damaged() {
+    let (_provider, home) = setup();
+    let key = consumer(home.path(), &["Portal", "--data-source", "A"]);
+    let served = serve(home.path());
+    runtime().block_on(async {
+        let client = reqwest::Client::new();
+        let url = token_url(&served, "data_source=A");
+        let health = format!("{}/healthz", served.base);
+        assert_eq!(get(&client, &url, Some(&key)).await.0, 200);
+        let vault = home.path().join("vault.tdv");
+        let kept = std::fs::read(&vault).expect("vault");
+        std::fs::write(&vault, b"not a vault any more").expect("damage");
+        let since = Instant::now();
+        let body = loop {
+            let (status, body) = get(&client, &health, None).await;
+            if status == 503 && body["status"] == "failing" {
+                break body;
+            }
+            assert!(since.elapsed() < Duration::from_secs(2), "{body}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert_eq!(body["vault"], "unreadable", "{body}");
+        assert!(
+            body["reasons"].to_string().contains("cannot be read"),
+            "{body}"
+        );
+        assert_eq!(
+            get(&client, &url, Some(&key)).await.0,
+            200,
+            "served from memory"
+        );
+        std::fs::remove_file(&vault).expect("remove");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(get(&client, &health, None).await.1["status"], "failing");
+        std::fs::write(&vault, kept).expect("restore");
+        let since = Instant::now();
+        while get(&client, &health, None).await.1["status"] != "ok" {
+            assert!(since.elapsed() < Duration::from_secs(2), "healthy again");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+}
