@@ -20,6 +20,7 @@ pub(super) const ANSWER_LIMIT: Duration = Duration::from_secs(120);
 /// How long a local client has to send its question.
 pub(super) const QUESTION_LIMIT: Duration = Duration::from_secs(10);
 /// Local clients served at once; one more is closed at once.
+#[cfg(unix)]
 pub(super) const MAX_LOCAL_CLIENTS: usize = 256;
 
 pub const SOCKET_FILE: &str = "gateway.sock";
