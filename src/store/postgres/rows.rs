@@ -274,6 +274,31 @@ pub fn changed(before: &VaultData, after: &VaultData) -> Result<Diff, VaultError
                 .push((RowKey::token(sid), placed(0, &source.token)?));
         }
         let stem = |m: &UserMapping| format!("{sid}.{}", m.id.simple());
+        // The usual change leaves the users where they were (a token rotated):
+        // then each is compared with its counterpart in place, and only a changed
+        // one costs more than a comparison.
+        if let Some((_, old_source)) = old
+            && old_source.users.len() == source.users.len()
+            && old_source
+                .users
+                .iter()
+                .zip(&source.users)
+                .all(|(a, b)| a.id == b.id)
+        {
+            for (upos, (was, mapping)) in old_source.users.iter().zip(&source.users).enumerate() {
+                if !same_mapping(was, mapping) {
+                    out.written.push((
+                        RowKey::new("mapping", stem(mapping)),
+                        placed(upos, &bare_mapping(mapping))?,
+                    ));
+                }
+                if was.token != mapping.token {
+                    out.written
+                        .push((RowKey::token(&stem(mapping)), placed(0, &mapping.token)?));
+                }
+            }
+            continue;
+        }
         let old_users = old.map(|(_, s)| by_id(&s.users, stem)).unwrap_or_default();
         let new_users = by_id(&source.users, stem);
         for (stem, (upos, mapping)) in &new_users {
@@ -382,6 +407,7 @@ mod tests {
         let data = sample();
         let mut after = data.clone();
         after.data_sources[0].users[1].token.revision += 1;
+        after.data_sources[0].users[0].exchange_user = "moved@contoso.com".into();
         after.data_sources[1].users.remove(0);
         after.data_sources[1].name = "A2".into();
         after.settings.keepalive_interval_hours += 1;
