@@ -291,14 +291,7 @@ fn a_vault_migrated_and_joined_is_served_by_the_other_homes_gateway_within_a_sec
     );
     // The password travels as PGPASSWORD, never in argv.
     let (without, password) = split_password(&url);
-    let run = |home: &std::path::Path, args: &[&str]| {
-        let out = desk::command(home, args)
-            .env("PGPASSWORD", &password)
-            .output()
-            .expect("tokendesk");
-        assert!(out.status.success(), "{args:?}: {}", desk::text(&out));
-        String::from_utf8_lossy(&out.stdout).to_string()
-    };
+    let run = |home: &std::path::Path, args: &[&str]| cli(home, &password, args);
     let said = run(home_a.path(), &["vault", "migrate", "--to", &without]);
     assert!(said.contains("now shared"), "{said}");
     assert!(home_a.path().join("vault.tdv.migrated").exists());
@@ -317,13 +310,7 @@ fn a_vault_migrated_and_joined_is_served_by_the_other_homes_gateway_within_a_sec
     let status = run(home_b.path(), &["status", "--json"]);
     assert!(status.contains("USER/0"), "{status}");
 
-    let mut gateway = crate::support::gateway::serve_configured(
-        home_b.path(),
-        &["--listen", "127.0.0.1:0", "--keepalive-every", "3600"],
-        |command| {
-            command.env("PGPASSWORD", &password);
-        },
-    );
+    let mut gateway = gateway_on(home_b.path(), &password);
     let key = run(
         home_a.path(),
         &["consumer", "add", "Portal", "--data-source", "A"],
@@ -413,6 +400,29 @@ fn a_vault_migrated_and_joined_is_served_by_the_other_homes_gateway_within_a_sec
             .as_deref(),
         Some("at-signed-in-on-a")
     );
+}
+
+/// `tokendesk ARGS` in `home` with the database password in PGPASSWORD (never in
+/// argv); must succeed; returns its output, trimmed.
+fn cli(home: &std::path::Path, password: &str, args: &[&str]) -> String {
+    let out = desk::command(home, args)
+        .env("PGPASSWORD", password)
+        .output()
+        .expect("tokendesk");
+    assert!(out.status.success(), "{args:?}: {}", desk::text(&out));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A gateway on the shared vault that `home` points to.
+#[cfg(unix)]
+fn gateway_on(home: &std::path::Path, password: &str) -> crate::support::gateway::Served {
+    crate::support::gateway::serve_configured(
+        home,
+        &["--listen", "127.0.0.1:0", "--keepalive-every", "3600"],
+        |command| {
+            command.env("PGPASSWORD", password);
+        },
+    )
 }
 
 /// `url` without its password, and the password.
@@ -592,14 +602,7 @@ fn fifty_requests_over_two_gateways_on_two_homes_make_one_redemption() {
     let provider = TestProvider::oidc();
     provider.set_token_latency(std::time::Duration::from_millis(300));
     let (without, password) = split_password(&url);
-    let run = |home: &std::path::Path, args: &[&str]| {
-        let out = desk::command(home, args)
-            .env("PGPASSWORD", &password)
-            .output()
-            .expect("tokendesk");
-        assert!(out.status.success(), "{args:?}: {}", desk::text(&out));
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    };
+    let run = |home: &std::path::Path, args: &[&str]| cli(home, &password, args);
     let home_a = crate::support::temp_dir();
     desk::add_source(
         &provider,
@@ -616,16 +619,10 @@ fn fifty_requests_over_two_gateways_on_two_homes_make_one_redemption() {
         home_a.path(),
         &["consumer", "add", "Portal", "--data-source", "A"],
     );
-    let gateway = |home: &std::path::Path| {
-        crate::support::gateway::serve_configured(
-            home,
-            &["--listen", "127.0.0.1:0", "--keepalive-every", "3600"],
-            |command| {
-                command.env("PGPASSWORD", &password);
-            },
-        )
-    };
-    let (a, b) = (gateway(home_a.path()), gateway(home_b.path()));
+    let (a, b) = (
+        gateway_on(home_a.path(), &password),
+        gateway_on(home_b.path(), &password),
+    );
     let runtime = crate::support::gateway::runtime();
     let handed = runtime.block_on(async {
         let client = reqwest::Client::new();
