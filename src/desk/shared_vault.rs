@@ -81,12 +81,12 @@ pub fn migrate_to_database(
         return Err(VaultError::NotInitialized(dir.to_path_buf()).into());
     }
     let file = Vault::open(dir, keys)?;
-    let (store, resumed) = match PostgresStore::create(dir, url, keys) {
-        Ok((store, _)) => (store, false),
-        Err(VaultError::Invalid(message)) if message.contains("already holds a shared vault") => {
-            (PostgresStore::open(dir, url, keys)?.0, true)
-        }
-        Err(other) => return Err(other.into()),
+    // An interrupted earlier run left the vault there: finish it, merging again.
+    let resumed = PostgresStore::holds_vault(url)?;
+    let store = if resumed {
+        PostgresStore::open(dir, url, keys)?.0
+    } else {
+        PostgresStore::create(dir, url, keys)?.0
     };
     let location = store.describe();
     let mut shared = Vault::with_backend(Arc::new(store))?;

@@ -304,6 +304,20 @@ fn a_vault_migrated_and_joined_is_served_by_the_other_homes_gateway_within_a_sec
     );
     let again = run(home_a.path(), &["vault", "migrate", "--to", &without]);
     assert!(again.contains("now shared"), "{again}");
+    // A run cut off after the rows were written, before the folder pointed to
+    // them: the next run finds the vault in the database and finishes the move.
+    std::fs::remove_file(home_a.path().join("shared-vault.json")).expect("pointer");
+    std::fs::rename(
+        home_a.path().join("vault.tdv.migrated"),
+        home_a.path().join("vault.tdv"),
+    )
+    .expect("file back");
+    let resumed = run(home_a.path(), &["vault", "migrate", "--to", &without]);
+    assert!(resumed.contains("an earlier run was finished"), "{resumed}");
+    assert!(
+        resumed.contains("1 data source(s), 2 token(s)"),
+        "{resumed}"
+    );
 
     let home_b = crate::support::temp_dir();
     run(home_b.path(), &["vault", "join", &without]);

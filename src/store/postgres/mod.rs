@@ -125,6 +125,22 @@ impl PostgresStore {
         Ok((store, data))
     }
 
+    /// Whether the database at `url` already holds a shared vault (an earlier,
+    /// perhaps interrupted, move into it).
+    pub fn holds_vault(url: &str) -> Result<bool, VaultError> {
+        let target = Target::parse(url)?;
+        let runtime = runtime::new_runtime()?;
+        Ok(run(&runtime, async move {
+            let mut client = target.connect().await?;
+            schema::ensure(&mut client).await?;
+            let count: i64 = client
+                .query_one("SELECT count(*) FROM tokendesk_vault", &[])
+                .await?
+                .get(0);
+            Ok(count > 0)
+        })?)
+    }
+
     /// Opens the shared vault in the database at `url` with this machine's keyring
     /// key or the passphrase of `keys`.
     pub fn open(
