@@ -94,6 +94,12 @@ fn main() {
     let measuring = std::env::args().any(|a| a == "--bench");
     let runs = if measuring { 21 } else { 1 };
     let mut rows = Vec::new();
+    // `-- shared` measures the shared vault alone (it needs scripts/with-postgres).
+    if std::env::args().any(|a| a == "shared") {
+        shared_vault::rows(&mut rows, measuring);
+        print_rows(rows);
+        return;
+    }
 
     let binary = support::bin();
     let size = std::fs::metadata(&binary).map_or(0, |m| m.len());
@@ -199,6 +205,10 @@ fn main() {
         _ => println!("process bench: no DISPLAY, so no window measurements (run under xvfb-run)"),
     }
 
+    print_rows(rows);
+}
+
+fn print_rows(rows: Vec<Row>) {
     println!("| measurement | result | target |");
     println!("| --- | --- | --- |");
     for row in rows {

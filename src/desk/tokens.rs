@@ -42,6 +42,10 @@ pub async fn access_token(
     if let Some(cached) = cached_access(vault.data(), target, scope, clock.now()) {
         return Ok(cached);
     }
+    if vault.data().token(target).is_err() {
+        // Added elsewhere since this handle read the vault (a long-running gateway).
+        vault.reload()?;
+    }
     vault.data().token(target)?;
     let config = vault
         .data()

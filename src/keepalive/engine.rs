@@ -439,8 +439,10 @@ where
         }
     }
     // Another process may have renewed, cleared or re-signed these tokens since
-    // they were picked: decide again on what is stored now.
-    vault.reload()?;
+    // they were picked: decide again on what is stored now (just these records,
+    // where the store keeps them apart).
+    let ids: Vec<_> = claimed.iter().map(|c| c.id).collect();
+    vault.reload_tokens(&ids)?;
     let now = clock.now();
     let mut jobs = VecDeque::new();
     for candidate in claimed {

@@ -10,10 +10,11 @@ use chrono::{DateTime, Utc};
 use super::error::RedeemError;
 use crate::audit::{AuditEntry, AuditLog, Operation, Outcome};
 use crate::identity::{IdentityError, RefreshAnswer};
+use crate::vault::backend::TokenMap;
 use crate::vault::ops::TokenTarget;
 use crate::vault::rescue::RescueEntry;
 use crate::vault::reserve::WriteReservation;
-use crate::vault::{TokenId, Vault, VaultData, VaultError};
+use crate::vault::{TokenId, Vault, VaultError};
 
 /// Tries of the vault write before the rescue file is used.
 const WRITE_TRIES: u32 = 3;
@@ -56,7 +57,10 @@ pub fn store(
             // A moment for a passing condition (another process's lock, a flush).
             std::thread::sleep(Duration::from_millis(100 * u64::from(attempt)));
         }
-        match vault.update_reserved(reservation, |data| Ok(apply(data, settled, now))) {
+        let ids: Vec<TokenId> = settled.iter().map(|s| s.id).collect();
+        match vault.update_tokens_reserved(reservation, &ids, |records| {
+            Ok(apply(records, settled, now))
+        }) {
             Ok(applied) => {
                 audit(vault, settled, &applied, now);
                 return Ok(applied);
@@ -72,8 +76,7 @@ pub fn store(
 }
 
 /// Applies answers to the records they belong to, if those are unchanged.
-pub fn apply(data: &mut VaultData, settled: &[Settled], now: DateTime<Utc>) -> Vec<Applied> {
-    let mut records = data.records_by_id_mut();
+pub fn apply(records: &mut TokenMap, settled: &[Settled], now: DateTime<Utc>) -> Vec<Applied> {
     settled
         .iter()
         .map(|s| {

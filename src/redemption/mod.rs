@@ -32,7 +32,7 @@ use crate::identity::{
     HttpClient, IdentityClient, IdentityError, ProviderConfig, SignedInIdentity, TokenSet,
 };
 use crate::vault::ops::TokenTarget;
-use crate::vault::{TokenRecord, Vault};
+use crate::vault::{TokenId, TokenRecord, Vault};
 
 /// How long `token` and Test Connection wait for another process's renewal of the
 /// same token before giving up with a message.
@@ -133,8 +133,7 @@ pub async fn redeem(
     request: Request<'_>,
     clock: &impl Clock,
 ) -> Result<Access, RedeemError> {
-    vault.reload()?;
-    let id = vault.data().token_id(request.target)?;
+    let id = current_id(vault, request.target)?;
     let revision_before = vault
         .data()
         .token_by_id(&id)
@@ -150,7 +149,7 @@ pub async fn redeem(
         }
         Err(LockFailure::Io(error)) => return Err(RedeemError::NotWritable(error)),
     };
-    vault.reload()?;
+    vault.reload_tokens(&[id])?;
     let record = vault
         .data()
         .token_by_id(&id)
@@ -208,6 +207,20 @@ pub async fn redeem(
             restored,
         ))),
     }
+}
+
+/// The id of `target`'s token, with its record as the store has it now: only that
+/// record is read again when the handle knows the target, everything when it
+/// does not (a data source or user added elsewhere since).
+fn current_id(vault: &mut Vault, target: &TokenTarget) -> Result<TokenId, RedeemError> {
+    if let Ok(id) = vault.data().token_id(target) {
+        vault.reload_tokens(&[id])?;
+        if vault.data().token_by_id(&id).is_some() {
+            return Ok(id);
+        }
+    }
+    vault.reload()?;
+    Ok(vault.data().token_id(target)?)
 }
 
 fn cached(

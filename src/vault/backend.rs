@@ -1,9 +1,15 @@
 //! Where a vault's records live and how writers take turns, behind one interface.
-//! `FileStore` (the encrypted file in a folder, `store.rs`) is the one built. A
-//! shared store on an existing database (PostgreSQL, next) implements this trait
-//! and is handed to [`Vault::with_backend`]; everything above the handle — the
-//! guarded redemption path, the keep-alive, `desk`, the window, the CLI and the
-//! gateway — then runs on it unchanged.
+//! Two stores implement it: the encrypted file in a folder (`store.rs`) and the
+//! shared vault in PostgreSQL (`crate::store::postgres`), handed to
+//! [`Vault::with_backend`]; everything above the handle — the guarded redemption
+//! path, the keep-alive, `desk`, the window, the CLI and the gateway — runs on
+//! either unchanged.
+//!
+//! Token records, the ones that change every hour, also have a record-level path
+//! (`read_tokens`, `update_tokens`): a store that keeps records apart (a row each)
+//! reads and writes just those, so storing one rotated token costs the same with
+//! ten tokens or ten thousand. A store that keeps the vault whole (the file) takes
+//! the default, which goes through `read` and `update_reserved`.
 //!
 //! What an implementation must keep, because the guarded path relies on it:
 //! - `update` applies the change to the newest records (never to a stale copy)
@@ -22,13 +28,34 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 
 use super::error::VaultError;
-use super::model::{TokenId, VaultData};
+use super::model::{TokenId, TokenRecord, VaultData};
 use super::rescue::RescueEntry;
 use super::reserve::WriteReservation;
 use super::token_lock::LockFailure;
 
 /// A change to the records, applied under the store's write lock.
 pub type Change<'a> = &'a mut dyn FnMut(&mut VaultData) -> Result<(), VaultError>;
+
+/// Some token records by id (those that exist), for a change at record level.
+pub type TokenMap = std::collections::BTreeMap<TokenId, TokenRecord>;
+
+/// A change to some token records, applied under the store's write lock to the
+/// newest of them.
+pub type TokenChange<'a> = &'a mut dyn FnMut(&mut TokenMap) -> Result<(), VaultError>;
+
+/// What a record-level read or write brought back.
+#[derive(Debug)]
+pub enum Records {
+    /// The whole vault (a store that keeps it whole).
+    Whole(VaultData),
+    /// Just the token records asked for: as they are at `generation`, which
+    /// followed `based_on` (equal for a read or a write that changed nothing).
+    Tokens {
+        based_on: u64,
+        generation: u64,
+        records: TokenMap,
+    },
+}
 
 /// Held while one process redeems one token; the lock goes when this is dropped.
 pub struct TokenGuard {
@@ -77,6 +104,20 @@ pub trait Backend: Send + Sync {
     ) -> Result<PathBuf, VaultError>;
     /// Takes the lock of one token now, or says who holds it.
     fn try_lock_token(&self, id: &TokenId) -> Result<TokenGuard, LockFailure>;
+    /// The newest of the token records `ids`.
+    fn read_tokens(&self, _ids: &[TokenId]) -> Result<Records, VaultError> {
+        Ok(Records::Whole(self.read()?))
+    }
+    /// Applies `change` to the newest of the token records `ids` and stores them
+    /// durably, into the space reserved earlier.
+    fn update_tokens(
+        &self,
+        reservation: &mut WriteReservation,
+        ids: &[TokenId],
+        change: TokenChange<'_>,
+    ) -> Result<Records, VaultError> {
+        whole_update_tokens(self, reservation, ids, change)
+    }
     /// The store's newest generation, asked cheaply, for stores whose changes a
     /// process cannot see in a file's metadata (a database); `None` otherwise.
     fn newest_generation(&self) -> Result<Option<u64>, VaultError> {
@@ -87,4 +128,28 @@ pub trait Backend: Send + Sync {
     fn shared_location(&self) -> Option<String> {
         None
     }
+}
+
+/// [`Backend::update_tokens`] through the whole vault: the records are taken out,
+/// changed, and put back in their places.
+pub fn whole_update_tokens<B: Backend + ?Sized>(
+    store: &B,
+    reservation: &mut WriteReservation,
+    ids: &[TokenId],
+    change: TokenChange<'_>,
+) -> Result<Records, VaultError> {
+    let data = store.update_reserved(reservation, &mut |data| {
+        let mut taken: TokenMap = ids
+            .iter()
+            .filter_map(|id| Some((*id, data.token_by_id_mut(id)?.clone())))
+            .collect();
+        change(&mut taken)?;
+        for (id, record) in taken {
+            if let Some(place) = data.token_by_id_mut(&id) {
+                *place = record;
+            }
+        }
+        Ok(())
+    })?;
+    Ok(Records::Whole(data))
 }

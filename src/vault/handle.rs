@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use super::backend::{Backend, TokenGuard};
+use super::backend::{Backend, Records, TokenGuard, TokenMap};
 use super::error::VaultError;
 use super::keys::KeySource;
 use super::model::{TokenId, VaultData};
@@ -155,6 +155,87 @@ impl Vault {
         let changed = fresh.generation != self.data.generation;
         self.data = fresh;
         Ok(changed)
+    }
+
+    /// Reads just the token records `ids` again (a store that keeps records apart
+    /// reads only those; the file reads everything). A record that is gone now
+    /// is gone from this handle too.
+    pub fn reload_tokens(&mut self, ids: &[TokenId]) -> Result<(), VaultError> {
+        let records = self.store.read_tokens(ids)?;
+        if let Records::Tokens { generation, .. } = &records {
+            let seen = self.newest_seen.fetch_max(*generation, Ordering::SeqCst);
+            if *generation < seen {
+                return Err(VaultError::RolledBack {
+                    seen,
+                    found: *generation,
+                });
+            }
+        }
+        self.take(records, ids, true)
+    }
+
+    /// Applies `change` to the newest of the token records `ids` (those that still
+    /// exist) and stores them, into space reserved earlier. Only these records are
+    /// read and written where the store keeps records apart.
+    pub fn update_tokens_reserved<T>(
+        &mut self,
+        reservation: &mut WriteReservation,
+        ids: &[TokenId],
+        change: impl FnOnce(&mut TokenMap) -> Result<T, VaultError>,
+    ) -> Result<T, VaultError> {
+        let mut change = Some(change);
+        let mut result = None;
+        let records = self.store.update_tokens(reservation, ids, &mut |records| {
+            let change = change.take().ok_or_else(|| {
+                VaultError::Invalid("A vault change was applied twice; nothing was stored.".into())
+            })?;
+            result = Some(change(records)?);
+            Ok(())
+        })?;
+        self.take(records, ids, false)?;
+        result.ok_or_else(|| {
+            VaultError::Invalid("The store did not apply the change; nothing was stored.".into())
+        })
+    }
+
+    /// Takes what a record-level read or write brought. Token records are put in
+    /// their places; the handle's generation moves on only when nothing else can
+    /// have changed in between, so a later `reload` still sees other changes.
+    fn take(&mut self, records: Records, ids: &[TokenId], read: bool) -> Result<(), VaultError> {
+        match records {
+            Records::Whole(data) => {
+                if read {
+                    self.seen(&data)?;
+                } else {
+                    self.newest_seen
+                        .fetch_max(data.generation, Ordering::SeqCst);
+                }
+                self.data = data;
+            }
+            Records::Tokens {
+                based_on,
+                generation,
+                mut records,
+            } => {
+                self.newest_seen.fetch_max(generation, Ordering::SeqCst);
+                let mut complete = true;
+                for id in ids {
+                    match (self.data.token_by_id_mut(id), records.remove(id)) {
+                        (Some(place), Some(record)) => *place = record,
+                        (None, None) => {}
+                        // Added or removed elsewhere: only a whole read tells.
+                        _ => complete = false,
+                    }
+                }
+                if !complete {
+                    self.data = self.store.read()?;
+                    self.seen(&self.data)?;
+                } else if based_on == self.data.generation {
+                    self.data.generation = generation;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The records as the store holds them now, even when it went backwards.

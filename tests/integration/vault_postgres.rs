@@ -138,6 +138,86 @@ fn one_rotated_token_writes_one_row_however_many_there_are() {
 }
 
 #[test]
+fn the_guarded_path_reads_and_writes_only_the_redeemed_tokens_row() {
+    let Some(url) = fresh_database() else { return };
+    let provider = TestProvider::oidc();
+    let (mut first, _store, _home, _) = shared_vault(&provider, &url, 20);
+    let other_home = crate::support::temp_dir();
+    let (other, _) = PostgresStore::open(other_home.path(), &url, &machine()).expect("join");
+    let mut second = Vault::with_backend(Arc::new(other)).expect("read");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let redeem = |vault: &mut Vault, target: &TokenTarget| {
+        runtime
+            .block_on(tokendesk::desk::tokens::access_token(
+                vault,
+                target,
+                None,
+                &SystemClock,
+            ))
+            .map(|_| ())
+    };
+    // The first redemption also remembers the provider's endpoints (a whole write).
+    redeem(&mut second, &TokenTarget::user("A", "USER/2")).expect("a token");
+    // The first machine changes something else: the second's copy is now behind.
+    first
+        .update(|data| {
+            data.settings.reminder_days = 21;
+            Ok(())
+        })
+        .expect("settings");
+    let target = TokenTarget::user("A", "USER/3");
+    redeem(&mut second, &target).expect("a token");
+    assert_eq!(
+        provider
+            .requests_to(crate::support::provider::Endpoint::Token)
+            .len(),
+        2
+    );
+    // One row written for the redemption, and only the token's.
+    let newest: i64 = sql(&url, "SELECT generation FROM tokendesk_vault")[0].get(0);
+    let rows = sql(
+        &url,
+        &format!("SELECT kind FROM tokendesk_records WHERE changed_in = {newest}"),
+    );
+    let kinds: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+    assert_eq!(kinds, vec!["token".to_string()]);
+    // The second machine has the rotated token, but does not claim to have read
+    // the rest: the first machine's change arrives with the next full read.
+    let stored = second.data().token(&target).expect("token").clone();
+    assert_eq!(
+        provider.grant_state(stored.refresh_token.as_ref().expect("rt").expose()),
+        crate::support::provider::GrantState::Current
+    );
+    assert_ne!(second.data().settings.reminder_days, 21);
+    assert!(second.generation() < newest as u64);
+    assert!(
+        second.reload().expect("read"),
+        "the full read finds the change"
+    );
+    assert_eq!(second.data().settings.reminder_days, 21);
+    assert_eq!(second.generation(), newest as u64);
+    // A machine that knows nothing of a user added elsewhere still finds its token.
+    let added = first
+        .update(|data| {
+            let mut mapping = data.data_sources[0].users[0].clone();
+            mapping.id = uuid::Uuid::new_v4();
+            mapping.app_user.login = "USER/NEW".into();
+            data.data_sources[0].users.push(mapping);
+            Ok(())
+        })
+        .map(|_| TokenTarget::user("A", "USER/NEW"))
+        .expect("add a user");
+    let mut stale = second.another_handle();
+    let found = redeem(&mut stale, &added);
+    // The copied mapping shares USER/1's grant: it is redeemed (or served) all the same.
+    assert!(found.is_ok(), "{found:?}");
+    assert_eq!(provider.replays(), 0);
+}
+
+#[test]
 fn two_machines_redeem_one_expiring_token_once() {
     let Some(url) = fresh_database() else { return };
     let provider = TestProvider::oidc();

@@ -24,6 +24,7 @@ mod runtime;
 mod schema;
 mod seal;
 mod shared;
+mod tokens;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -42,7 +43,7 @@ use lease::Lease;
 use runtime::{OwnRuntime, run};
 use shared::{Cache, Shared};
 
-use crate::vault::backend::{Backend, Change, TokenGuard};
+use crate::vault::backend::{self, Backend, Change, Records, TokenChange, TokenGuard};
 use crate::vault::crypto::{Header, KdfParams, KeyKind, VaultKey};
 use crate::vault::rescue::{self, RescueEntry};
 use crate::vault::reserve::WriteReservation;
@@ -314,6 +315,68 @@ impl Backend for PostgresStore {
             let _ = std::fs::remove_file(path);
         }
         Ok(stored)
+    }
+
+    fn read_tokens(&self, ids: &[TokenId]) -> Result<Records, VaultError> {
+        let (entries, _) = self.rescues();
+        if !entries.is_empty() {
+            // Rescued rotations are merged into the whole vault.
+            return Ok(Records::Whole(self.read()?));
+        }
+        let shared = self.shared.clone();
+        let asked = ids.to_vec();
+        let (generation, records) = run(
+            &self.runtime,
+            async move { shared.read_tokens(&asked).await },
+        )?;
+        Ok(Records::Tokens {
+            based_on: generation,
+            generation,
+            records,
+        })
+    }
+
+    fn update_tokens(
+        &self,
+        reservation: &mut WriteReservation,
+        ids: &[TokenId],
+        change: TokenChange<'_>,
+    ) -> Result<Records, VaultError> {
+        let (entries, _) = self.rescues();
+        if !entries.is_empty() {
+            // The next whole write merges the rescued rotations and removes the files.
+            return backend::whole_update_tokens(self, reservation, ids, change);
+        }
+        let (newest_tx, newest) = std::sync::mpsc::sync_channel(1);
+        let (changed, changed_rx) = tokio::sync::oneshot::channel();
+        let (done_tx, done) = std::sync::mpsc::sync_channel(1);
+        let shared = self.shared.clone();
+        let asked = ids.to_vec();
+        self.runtime.spawn(async move {
+            let _ = done_tx.send(shared.update_tokens(asked, newest_tx, changed_rx).await);
+        });
+        let stopped = |e: std::sync::mpsc::RecvTimeoutError| {
+            VaultError::from(StoreError::Stopped(e.to_string()))
+        };
+        let mut records = newest
+            .recv_timeout(Duration::from_secs(120))
+            .map_err(stopped)??;
+        let refused = change(&mut records).err();
+        let _ = changed.send(refused.is_none().then_some(records));
+        let written = done
+            .recv_timeout(Duration::from_secs(120))
+            .map_err(stopped)??;
+        if let Some(refused) = refused {
+            return Err(refused);
+        }
+        let written = written.ok_or_else(|| {
+            VaultError::from(StoreError::Stopped("the change was not stored".into()))
+        })?;
+        Ok(Records::Tokens {
+            based_on: written.based_on,
+            generation: written.generation,
+            records: written.records,
+        })
     }
 
     /// A transaction is all or nothing: there is no space to hold beforehand.

@@ -98,6 +98,16 @@ fn read<T: for<'de> Deserialize<'de>>(
     Ok((placed.pos, value))
 }
 
+/// A token row's record.
+pub fn token_record(key: &RowKey, bytes: &[u8]) -> Result<TokenRecord, VaultError> {
+    Ok(read::<TokenRecord>(key, bytes)?.1)
+}
+
+/// A token record's row (token rows have no place among siblings).
+pub fn token_row(record: &TokenRecord) -> Result<Vec<u8>, VaultError> {
+    placed(0, record)
+}
+
 /// The vault the rows describe, at `generation`. A token row without its data
 /// source or mapping (and the reverse) is left out rather than invented.
 pub fn join(rows: &Rows, generation: u64) -> Result<VaultData, VaultError> {

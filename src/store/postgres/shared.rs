@@ -13,16 +13,19 @@ use super::{StoreError, Target, schema, seal};
 use crate::vault::VaultData;
 use crate::vault::crypto::VaultKey;
 
+/// A change that writes this many rows updates the planner's statistics.
+const MANY_ROWS: usize = 500;
+
 /// The rows as this process last read them, with their revisions.
 #[derive(Default)]
 pub(super) struct Cache {
-    generation: u64,
-    rows: Rows,
-    revisions: BTreeMap<RowKey, i64>,
+    pub(super) generation: u64,
+    pub(super) rows: Rows,
+    pub(super) revisions: BTreeMap<RowKey, i64>,
     /// Rows whose seal did not open (tampered or swapped): named, never served.
     pub(super) refused: BTreeMap<RowKey, String>,
     /// The records the rows make, while no other process changed any since.
-    joined: Option<VaultData>,
+    pub(super) joined: Option<VaultData>,
 }
 
 pub(super) struct Shared {
@@ -260,6 +263,13 @@ impl Shared {
             )
             .await?;
         transaction.commit().await?;
+        if written.len() + removed.len() >= MANY_ROWS {
+            // The planner's statistics would still describe the table as it was
+            // (autovacuum comes later): token lookups could scan every row.
+            if let Err(error) = db.execute("ANALYZE tokendesk_records", &[]).await {
+                tracing::debug!(%error, "the shared vault's statistics were not updated");
+            }
+        }
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         for (key, revision, plain) in written {
             cache.rows.insert(key.clone(), plain);

@@ -1,0 +1,221 @@
+//! Token records at record level: the guarded path and the keep-alive read and
+//! write just the rows of the tokens they redeem, so storing one rotated token
+//! costs the same whatever the vault holds. Writers still take turns on the vault
+//! row (its generation is bumped in the same statement that reads the rows), and
+//! each row is compare-and-swapped on its revision.
+
+use std::collections::BTreeMap;
+
+use super::rows::{self, RowKey};
+use super::shared::Shared;
+use super::{StoreError, seal};
+use crate::vault::TokenId;
+use crate::vault::backend::TokenMap;
+
+/// A token row as read: its revision and its record.
+type Read = BTreeMap<TokenId, (i64, crate::vault::TokenRecord)>;
+
+/// What a record-level write did: the generation before and after (equal when
+/// nothing changed), and the records as they are now.
+pub(super) struct Written {
+    pub based_on: u64,
+    pub generation: u64,
+    pub records: TokenMap,
+}
+
+fn stems(ids: &[TokenId]) -> Vec<String> {
+    ids.iter().map(TokenId::file_stem).collect()
+}
+
+impl Shared {
+    /// Opens the token rows of one query (`generation, id, revision, sealed`).
+    /// A row whose seal does not open is left out, as the full read leaves it out.
+    fn token_rows(
+        &self,
+        ids: &[TokenId],
+        found: &[tokio_postgres::Row],
+    ) -> Result<(u64, Read), StoreError> {
+        let by_stem: BTreeMap<String, TokenId> =
+            ids.iter().map(|id| (id.file_stem(), *id)).collect();
+        let mut generation = 0;
+        let mut read = Read::new();
+        for row in found {
+            generation = u64::try_from(row.get::<_, i64>(0)).unwrap_or(0);
+            let (Some(stem), Some(revision), Some(sealed)) = (
+                row.get::<_, Option<String>>(1),
+                row.get::<_, Option<i64>>(2),
+                row.get::<_, Option<Vec<u8>>>(3),
+            ) else {
+                continue;
+            };
+            let Some(id) = by_stem.get(&stem) else {
+                continue;
+            };
+            let key = RowKey::token(&stem);
+            let Some(plain) = self.open_row(&key, revision, &sealed) else {
+                tracing::error!(id = %stem, "a shared-vault token row does not open with the vault's key: tampered with or swapped; it is not served");
+                continue;
+            };
+            let record = rows::token_record(&key, &plain)?;
+            read.insert(*id, (revision, record));
+        }
+        Ok((generation, read))
+    }
+
+    /// The newest of the token records `ids`, with the vault's generation.
+    pub(super) async fn read_tokens(&self, ids: &[TokenId]) -> Result<(u64, TokenMap), StoreError> {
+        let guard = self.client().await?;
+        let db = guard
+            .as_ref()
+            .ok_or_else(|| StoreError::Stopped("no connection".into()))?;
+        let found = db
+            .query(
+                "SELECT v.generation, r.id, r.revision, r.sealed
+                 FROM tokendesk_vault v
+                 LEFT JOIN tokendesk_records r
+                   ON r.vault = v.id AND r.kind = 'token' AND r.id = ANY($2)
+                 WHERE v.id = $1",
+                &[&self.vault, &stems(ids)],
+            )
+            .await?;
+        let (generation, read) = self.token_rows(ids, &found)?;
+        Ok((
+            generation,
+            read.into_iter().map(|(id, (_, r))| (id, r)).collect(),
+        ))
+    }
+
+    /// One record-level change in one transaction. The newest records go to the
+    /// caller, which applies its change on its own thread and sends the result
+    /// back (`None`: refused, nothing is written).
+    pub(super) async fn update_tokens(
+        &self,
+        ids: Vec<TokenId>,
+        newest: std::sync::mpsc::SyncSender<Result<TokenMap, StoreError>>,
+        changed: tokio::sync::oneshot::Receiver<Option<TokenMap>>,
+    ) -> Result<Option<Written>, StoreError> {
+        let mut guard = match self.client().await {
+            Ok(guard) => guard,
+            Err(e) => {
+                let _ = newest.send(Err(StoreError::Stopped(e.to_string())));
+                return Err(e);
+            }
+        };
+        let db = guard
+            .as_mut()
+            .ok_or_else(|| StoreError::Stopped("no connection".into()))?;
+        let transaction = db.transaction().await?;
+        // Bumping the generation takes the vault row's lock: writers take turns.
+        let locked = transaction
+            .query(
+                "WITH bumped AS (
+                   UPDATE tokendesk_vault SET generation = generation + 1 WHERE id = $1
+                   RETURNING id, generation)
+                 SELECT b.generation, r.id, r.revision, r.sealed
+                 FROM bumped b
+                 LEFT JOIN tokendesk_records r
+                   ON r.vault = b.id AND r.kind = 'token' AND r.id = ANY($2)",
+                &[&self.vault, &stems(&ids)],
+            )
+            .await
+            .map_err(StoreError::from)
+            .and_then(|found| self.token_rows(&ids, &found));
+        let (next, before) = match locked {
+            Ok(read) if read.0 > 0 => read,
+            Ok(_) => {
+                let _ = newest.send(Err(StoreError::NoVault));
+                return Err(StoreError::NoVault);
+            }
+            Err(e) => {
+                let _ = newest.send(Err(StoreError::Stopped(e.to_string())));
+                return Err(e);
+            }
+        };
+        let records: TokenMap = before.iter().map(|(id, (_, r))| (*id, r.clone())).collect();
+        let _ = newest.send(Ok(records));
+        let Ok(Some(after)) = changed.await else {
+            return Ok(None);
+        };
+        let next_generation = i64::try_from(next).unwrap_or(i64::MAX);
+        let mut written = Vec::new();
+        for (id, record) in &after {
+            let Some((old, was)) = before.get(id) else {
+                continue;
+            };
+            if was == record {
+                continue;
+            }
+            let stem = id.file_stem();
+            let key = RowKey::token(&stem);
+            let plain = rows::token_row(record)?;
+            let revision = old + 1;
+            let sealed =
+                seal::seal_row(&self.key, self.vault, &key.kind, &key.id, revision, &plain)?;
+            let stored = transaction
+                .execute(
+                    "UPDATE tokendesk_records SET revision = $4, changed_in = $5, sealed = $6
+                     WHERE vault = $1 AND kind = 'token' AND id = $2 AND revision = $3",
+                    &[
+                        &self.vault,
+                        &stem,
+                        old,
+                        &revision,
+                        &next_generation,
+                        &sealed,
+                    ],
+                )
+                .await?;
+            if stored != 1 {
+                return Err(StoreError::Sql(format!(
+                    "the token record {stem} changed under this write; nothing was stored"
+                )));
+            }
+            written.push((key, revision, plain));
+        }
+        if written.is_empty() {
+            // Nothing to store: the generation stays (the transaction rolls back).
+            return Ok(Some(Written {
+                based_on: next - 1,
+                generation: next - 1,
+                records: after,
+            }));
+        }
+        transaction
+            .execute(
+                "SELECT pg_notify('tokendesk_changes', $1)",
+                &[&next.to_string()],
+            )
+            .await?;
+        transaction.commit().await?;
+        self.remember_tokens(next, written, &after);
+        Ok(Some(Written {
+            based_on: next - 1,
+            generation: next,
+            records: after,
+        }))
+    }
+
+    /// Keeps this process's cache current after a record-level write: when it was
+    /// at the generation before, it moves on with the written rows; otherwise the
+    /// next read catches up with every row changed since, these included.
+    fn remember_tokens(&self, next: u64, written: Vec<(RowKey, i64, Vec<u8>)>, after: &TokenMap) {
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.generation + 1 != next {
+            cache.joined = None;
+            return;
+        }
+        for (key, revision, plain) in written {
+            cache.rows.insert(key.clone(), plain);
+            cache.revisions.insert(key, revision);
+        }
+        cache.generation = next;
+        if let Some(joined) = cache.joined.as_mut() {
+            joined.generation = next;
+            for (id, record) in after {
+                if let Some(place) = joined.token_by_id_mut(id) {
+                    *place = record.clone();
+                }
+            }
+        }
+    }
+}
