@@ -17,6 +17,7 @@ pub mod status;
 pub mod tokens;
 pub mod users;
 pub mod vault_file;
+pub mod watch;
 
 pub use error::DeskError;
 

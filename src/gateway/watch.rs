@@ -11,69 +11,30 @@
 //! and /healthz says what happened.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
 use super::Gateway;
 use crate::desk::model::VaultError;
+use crate::desk::watch::{Stamp, file_stamp, look};
 
 /// How often the vault file is looked at.
 pub(super) const WATCH_EVERY: Duration = Duration::from_millis(200);
-
-/// What tells one version of the vault file from another without reading it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Stamp {
-    File {
-        len: u64,
-        modified: Option<SystemTime>,
-        id: u64,
-        rescues: usize,
-    },
-    Missing(std::io::ErrorKind),
-    /// A shared vault's generation in the database.
-    Generation(u64),
-}
-
-fn stamp(dir: &std::path::Path) -> Stamp {
-    let path = crate::desk::vault_file::vault_path(dir);
-    match std::fs::metadata(&path) {
-        Ok(meta) => Stamp::File {
-            len: meta.len(),
-            modified: meta.modified().ok(),
-            id: file_id(&meta),
-            rescues: crate::desk::vault_file::rescue_files(dir),
-        },
-        Err(e) => Stamp::Missing(e.kind()),
-    }
-}
-
-#[cfg(unix)]
-fn file_id(meta: &std::fs::Metadata) -> u64 {
-    use std::os::unix::fs::MetadataExt;
-    meta.ino()
-}
-
-#[cfg(not(unix))]
-fn file_id(_meta: &std::fs::Metadata) -> u64 {
-    0
-}
 
 pub(super) async fn watch_store(gateway: Arc<Gateway>, stop: CancellationToken) {
     let dir = gateway.dir();
     let handle = gateway.vault.lock().await.another_handle();
     let shared = handle.shared_location().is_some();
-    let look = move || {
+    let stamp_now = move || {
         if shared {
             // A database: its generation, asked in one small query.
-            return match handle.newest_generation() {
-                Ok(generation) => Stamp::Generation(generation.unwrap_or(0)),
-                Err(_) => Stamp::Missing(std::io::ErrorKind::ConnectionRefused),
-            };
+            return look(&handle);
         }
-        stamp(&dir)
+        // The folder the gateway was started on, even when the file is replaced.
+        file_stamp(&dir)
     };
-    let look = Arc::new(look);
+    let look = Arc::new(stamp_now);
     let mut last = {
         let look = look.clone();
         tokio::task::spawn_blocking(move || look())

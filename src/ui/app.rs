@@ -69,6 +69,8 @@ pub struct AppState {
     /// Whether a gateway serves this vault, and when that was last asked.
     pub gateway: Option<bool>,
     gateway_asked: Option<DateTime<Utc>>,
+    /// Where the vault is, and whether its database answers (read-only when not).
+    pub store: super::store_watch::StoreView,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -140,7 +142,14 @@ impl AppState {
             derived: Default::default(),
             gateway: None,
             gateway_asked: None,
+            store: Default::default(),
         }
+    }
+
+    /// While the shared vault's database does not answer, nothing can be stored:
+    /// the window shows what it last read and offers no change.
+    pub fn read_only(&self) -> bool {
+        self.store.unreachable.is_some()
     }
 
     pub fn tr(&self, english: &'static str) -> &'static str {
@@ -252,6 +261,7 @@ impl AppState {
                     }
                 }
                 Event::GatewayServing(serving) => self.gateway = Some(serving),
+                Event::Store(view) => self.store = view,
                 Event::ImportPreview(result) => {
                     let locale = self.locale;
                     if let Some(dialog) = self.import.as_mut() {
@@ -364,7 +374,10 @@ impl AppState {
 
     /// Starts the keep-alive when it is time, and wakes the window for the next one.
     fn tick_keepalive(&mut self, ctx: &egui::Context) {
-        if self.keepalive.running || !self.data().is_some_and(|d| d.settings.keepalive_in_app) {
+        if self.keepalive.running
+            || self.read_only()
+            || !self.data().is_some_and(|d| d.settings.keepalive_in_app)
+        {
             return;
         }
         let Some(next_at) = self.keepalive.next_at else {

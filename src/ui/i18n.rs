@@ -324,6 +324,14 @@ fn german(english: &str) -> Option<&'static str> {
         "Keep-alive: next run {when}" => "Keep-alive: nächster Lauf {when}",
         "Renew due tokens now" => "Fällige Token jetzt erneuern",
         "Settings" => "Einstellungen",
+        "Vault: this computer" => "Tresor: dieser Computer",
+        "Vault: shared (PostgreSQL {location})" => "Tresor: gemeinsam (PostgreSQL {location})",
+        "Where the tokens of this window are kept." => {
+            "Wo die Tokens dieses Fensters aufbewahrt werden."
+        }
+        "The shared vault ({location}) does not answer. This window shows what it last read and is read-only until the database answers again; gateways keep serving the access tokens they hold." => {
+            "Der gemeinsame Tresor ({location}) antwortet nicht. Dieses Fenster zeigt den zuletzt gelesenen Stand und ist schreibgeschützt, bis die Datenbank wieder antwortet; Gateways geben weiter die Zugriffstokens aus, die sie halten."
+        }
         "Reminders from (days before expiry)" => "Erinnerungen ab (Tage vor Ablauf)",
         "Forced renewal in the last (days)" => "Erzwungene Erneuerung in den letzten (Tagen)",
         "Keep-alive renews tokens unused for (days)" => {

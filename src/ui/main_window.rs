@@ -64,9 +64,16 @@ pub fn show(state: &mut AppState, ui: &mut egui::Ui) {
     state.derived.refresh(&data, now);
     let items = state.derived.attention.clone();
 
-    egui::Panel::bottom("status").show(ui, |ui| status_strip(state, ui, &data, &items));
+    egui::Panel::bottom("status")
+        .show(ui, |ui| super::status_strip::show(state, ui, &data, &items));
+    let writable = !state.read_only();
+    if !writable {
+        egui::Panel::top("store").show(ui, |ui| super::store_status::unreachable(state, ui));
+    }
     if !items.is_empty() {
-        egui::Panel::top("reminders").show(ui, |ui| banner(state, ui, &items));
+        egui::Panel::top("reminders").show(ui, |ui| {
+            ui.add_enabled_ui(writable, |ui| banner(state, ui, &items));
+        });
     }
     egui::Panel::left("navigation")
         .resizable(true)
@@ -89,113 +96,20 @@ pub fn show(state: &mut AppState, ui: &mut egui::Ui) {
                     }
                 });
             ui.add_space(12.0);
-            if ui.button(state.tr("Settings")).clicked() {
+            if ui
+                .add_enabled(writable, egui::Button::new(state.tr("Settings")))
+                .clicked()
+            {
                 state.open_settings();
             }
         });
-    egui::CentralPanel::default().show(ui, |ui| match state.page {
-        Page::DataSources => data_source_table(state, ui, &data, now),
-        Page::Mailboxes => super::mailboxes::show(state, ui, &data),
+    egui::CentralPanel::default().show(ui, |ui| {
+        ui.add_enabled_ui(writable, |ui| match state.page {
+            Page::DataSources => data_source_table(state, ui, &data, now),
+            Page::Mailboxes => super::mailboxes::show(state, ui, &data),
+        })
     });
     confirm_delete(state, ui, &data);
-}
-
-fn status_strip(state: &mut AppState, ui: &mut egui::Ui, data: &VaultData, items: &[Attention]) {
-    let locale = state.locale;
-    // Wrapped, not clipped: at the default size and in German the strip is longer
-    // than one line.
-    ui.horizontal_wrapped(|ui| {
-        ui.label(format!(
-            "{}: {}",
-            state.tr("Data sources"),
-            data.data_sources.len()
-        ));
-        ui.separator();
-        let without = data
-            .each_token()
-            .filter(|owner| !owner.record().has_refresh_token())
-            .count();
-        if without > 0 {
-            ui.label(format!("{without} {}", state.tr("without a token")));
-        }
-        if items.is_empty() {
-            if data.data_sources.is_empty() {
-                ui.label(state.tr("No data sources yet."));
-            } else if without == 0 {
-                ui.label(state.tr("All tokens are healthy."));
-            }
-        } else {
-            if without > 0 {
-                ui.separator();
-            }
-            let urgent = items.iter().filter(|i| i.state.is_urgent()).count();
-            let text = locale.fill(
-                "{count} token(s) need attention, {urgent} urgent",
-                &[
-                    ("count", &items.len().to_string()),
-                    ("urgent", &urgent.to_string()),
-                ],
-            );
-            ui.colored_label(if urgent > 0 { DANGER } else { WARNING }, text);
-        }
-        ui.separator();
-        if state.gateway == Some(true) {
-            ui.label(state.tr("A gateway (tokendesk serve) serves this vault."));
-            ui.separator();
-        }
-        keepalive_status(state, ui);
-        if let Some((notice, _)) = &state.notice {
-            ui.separator();
-            ui.colored_label(DANGER, notice);
-        }
-    });
-}
-
-/// The last keep-alive run and the next one, with a button to run it now.
-fn keepalive_status(state: &mut AppState, ui: &mut egui::Ui) {
-    let locale = state.locale;
-    if state.keepalive.running {
-        ui.spinner();
-        ui.label(state.tr("Keep-alive is renewing tokens…"));
-        return;
-    }
-    match &state.keepalive.last {
-        Some((at, Ok(counts))) => {
-            let summary = locale.fill(
-                "{renewed} renewed, {fresh} not due, {failed} failed for now, {dead} need a new sign-in",
-                &[
-                    ("renewed", &counts.renewed.to_string()),
-                    ("fresh", &counts.fresh.to_string()),
-                    ("failed", &counts.failed.to_string()),
-                    ("dead", &counts.dead.to_string()),
-                ],
-            );
-            ui.label(locale.fill(
-                "Keep-alive {when}: {summary}",
-                &[("when", &locale.date_time(*at)), ("summary", &summary)],
-            ));
-        }
-        Some((at, Err(error))) => {
-            ui.colored_label(
-                DANGER,
-                locale.fill(
-                    "Keep-alive {when} failed: {error}",
-                    &[("when", &locale.date_time(*at)), ("error", error)],
-                ),
-            );
-        }
-        None => {}
-    }
-    if let Some(next) = state.keepalive.next_at {
-        let template = match state.keepalive.last {
-            Some(_) => "next run {when}",
-            None => "Keep-alive: next run {when}",
-        };
-        ui.label(locale.fill(template, &[("when", &locale.date_time(next))]));
-    }
-    if ui.small_button(state.tr("Renew due tokens now")).clicked() {
-        state.run_keepalive_now();
-    }
 }
 
 /// The banner names this many tokens; the rest are counted, with the way to them.

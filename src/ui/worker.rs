@@ -25,6 +25,7 @@ use crate::desk::sign_in::{Method, PageLanguage, RedirectUri};
 use crate::desk::tokens::{Acceptance, RenewReport, Selection};
 use crate::desk::{self, DeskError};
 
+use super::store_watch::{Follower, LOOK_EVERY, StoreView};
 use super::worker_tasks::{BrowserFlow, browser_flow, device_flow, renew_task};
 
 pub enum Command {
@@ -118,6 +119,8 @@ pub enum Event {
     /// A new consumer's name and key (shown once), or why none.
     ConsumerAdded(Result<(String, String), DeskError>),
     GatewayServing(bool),
+    /// Where the vault is, and whether its database answers.
+    Store(StoreView),
     ScheduleFinished(Result<String, DeskError>),
 }
 
@@ -236,8 +239,27 @@ async fn serve(
     let mut vault: Option<Vault> = None;
     let mut sign_in: Option<CancellationToken> = None;
     let clock = options.clock.clone();
-    while let Some(command) = commands.recv().await {
+    let mut follower = Follower::default();
+    let mut look = tokio::time::interval(LOOK_EVERY);
+    look.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        let command = tokio::select! {
+            command = commands.recv() => match command {
+                Some(command) => command,
+                None => break,
+            },
+            _ = look.tick() => {
+                if let Some(vault) = vault.as_mut() {
+                    follower.look(vault, &reporter);
+                }
+                continue;
+            }
+        };
         let now = clock.now();
+        let opening = matches!(
+            command,
+            Command::OpenVault { .. } | Command::RestoreBackup { .. }
+        );
         match command {
             Command::OpenVault { keys } => {
                 let dir = options.vault_dir.clone();
@@ -431,6 +453,9 @@ async fn serve(
                     )));
                 });
             }
+        }
+        if opening && let Some(vault) = vault.as_ref() {
+            follower.opened(vault, &reporter);
         }
     }
 }

@@ -19,7 +19,7 @@ use crate::support::sql;
 
 /// A database of its own for one test, on the test server; `None` (skipped) when
 /// no server runs, unless TOKENDESK_REQUIRE_POSTGRES says one must.
-fn fresh_database() -> Option<String> {
+pub(crate) fn fresh_database() -> Option<String> {
     let Ok(url) = std::env::var("TOKENDESK_TEST_PG_URL") else {
         assert!(
             std::env::var_os("TOKENDESK_REQUIRE_POSTGRES").is_none(),
@@ -32,7 +32,7 @@ fn fresh_database() -> Option<String> {
 }
 
 /// One machine: its own keyring, the vault's passphrase.
-fn machine() -> KeySource {
+pub(crate) fn machine() -> KeySource {
     let store: Arc<keyring_core::CredentialStore> =
         keyring_core::mock::Store::new().expect("mock keyring");
     KeySource::with_keyring(Keyring::with_store(store))

@@ -1,0 +1,106 @@
+//! The status strip at the bottom of the main window: the tokens' health in one
+//! line, where the vault is, whether a gateway serves it, and the keep-alive.
+
+use super::app::AppState;
+use super::main_window::{Attention, DANGER, WARNING};
+use crate::desk::model::VaultData;
+
+pub fn show(state: &mut AppState, ui: &mut egui::Ui, data: &VaultData, items: &[Attention]) {
+    let locale = state.locale;
+    // Wrapped, not clipped: at the default size and in German the strip is longer
+    // than one line.
+    ui.horizontal_wrapped(|ui| {
+        super::store_status::name(state, ui);
+        ui.separator();
+        ui.label(format!(
+            "{}: {}",
+            state.tr("Data sources"),
+            data.data_sources.len()
+        ));
+        ui.separator();
+        let without = data
+            .each_token()
+            .filter(|owner| !owner.record().has_refresh_token())
+            .count();
+        if without > 0 {
+            ui.label(format!("{without} {}", state.tr("without a token")));
+        }
+        if items.is_empty() {
+            if data.data_sources.is_empty() {
+                ui.label(state.tr("No data sources yet."));
+            } else if without == 0 {
+                ui.label(state.tr("All tokens are healthy."));
+            }
+        } else {
+            if without > 0 {
+                ui.separator();
+            }
+            let urgent = items.iter().filter(|i| i.state.is_urgent()).count();
+            let text = locale.fill(
+                "{count} token(s) need attention, {urgent} urgent",
+                &[
+                    ("count", &items.len().to_string()),
+                    ("urgent", &urgent.to_string()),
+                ],
+            );
+            ui.colored_label(if urgent > 0 { DANGER } else { WARNING }, text);
+        }
+        ui.separator();
+        if state.gateway == Some(true) {
+            ui.label(state.tr("A gateway (tokendesk serve) serves this vault."));
+            ui.separator();
+        }
+        keepalive_status(state, ui);
+        if let Some((notice, _)) = &state.notice {
+            ui.separator();
+            ui.colored_label(DANGER, notice);
+        }
+    });
+}
+
+/// The last keep-alive run and the next one, with a button to run it now.
+fn keepalive_status(state: &mut AppState, ui: &mut egui::Ui) {
+    let locale = state.locale;
+    if state.keepalive.running {
+        ui.spinner();
+        ui.label(state.tr("Keep-alive is renewing tokens…"));
+        return;
+    }
+    match &state.keepalive.last {
+        Some((at, Ok(counts))) => {
+            let summary = locale.fill(
+                "{renewed} renewed, {fresh} not due, {failed} failed for now, {dead} need a new sign-in",
+                &[
+                    ("renewed", &counts.renewed.to_string()),
+                    ("fresh", &counts.fresh.to_string()),
+                    ("failed", &counts.failed.to_string()),
+                    ("dead", &counts.dead.to_string()),
+                ],
+            );
+            ui.label(locale.fill(
+                "Keep-alive {when}: {summary}",
+                &[("when", &locale.date_time(*at)), ("summary", &summary)],
+            ));
+        }
+        Some((at, Err(error))) => {
+            ui.colored_label(
+                DANGER,
+                locale.fill(
+                    "Keep-alive {when} failed: {error}",
+                    &[("when", &locale.date_time(*at)), ("error", error)],
+                ),
+            );
+        }
+        None => {}
+    }
+    if let Some(next) = state.keepalive.next_at {
+        let template = match state.keepalive.last {
+            Some(_) => "next run {when}",
+            None => "Keep-alive: next run {when}",
+        };
+        ui.label(locale.fill(template, &[("when", &locale.date_time(next))]));
+    }
+    if ui.small_button(state.tr("Renew due tokens now")).clicked() {
+        state.run_keepalive_now();
+    }
+}

@@ -1,0 +1,102 @@
+//! The window on a shared vault: it names the database, shows within 2 s what
+//! another machine stored, and is read-only — saying so — while the database is
+//! down, then follows it again when it is back. A real PostgreSQL of the test's
+//! own (stopped and started by the test), real workers, two homes.
+
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use egui_kittest::kittest::{NodeT, Queryable};
+use tokendesk::clock::ManualClock;
+use tokendesk::identity::Scopes;
+use tokendesk::ui::i18n::Lang;
+use tokendesk::vault::{DataSource, Vault};
+
+use crate::gui::{harness_on, settle};
+use crate::support;
+use crate::support::provider::TestProvider;
+use crate::vault_postgres::{fresh_database, machine};
+
+#[test]
+fn the_window_follows_the_shared_vault_and_is_read_only_while_it_is_down() {
+    if fresh_database().is_none() {
+        return;
+    }
+    let Some(server) = support::PrivateServer::start() else {
+        return;
+    };
+    let url = server.url("tokendesk");
+    let provider = TestProvider::microsoft();
+    // Home A moves its file vault into the database; home C joins it.
+    let (home_a, home_c) = (support::temp_dir(), support::temp_dir());
+    let keys_a = machine();
+    let mut file = Vault::create(home_a.path(), &keys_a, false).expect("file vault");
+    file.update(|data| {
+        data.settings.keepalive_in_app = false;
+        let config = support::microsoft_config(&provider, Scopes::Ews);
+        data.add_data_source(DataSource::new("Exchange", config, "sales@contoso.com"))
+    })
+    .expect("a data source");
+    drop(file);
+    tokendesk::desk::shared_vault::migrate_to_database(home_a.path(), &url, &keys_a, Utc::now())
+        .expect("migrate");
+    let keys_c = machine();
+    tokendesk::desk::shared_vault::join(home_c.path(), &url, &keys_c, Utc::now()).expect("join");
+    let clock = ManualClock::new(Utc::now());
+    let mut window = harness_on(home_c.path(), &keys_c, &clock, Lang::En);
+    settle(&mut window, |h| h.state().store.shared.is_some());
+    window.get_by_label_contains("Vault: shared (PostgreSQL 127.0.0.1");
+    window.get_by_label("Exchange");
+
+    // Another machine adds a data source: the window shows it within 2 s.
+    let mut vault_a = tokendesk::desk::vault_file::open(home_a.path(), &keys_a).expect("open");
+    let config = support::microsoft_config(&provider, Scopes::Ews);
+    vault_a
+        .update(|data| data.add_data_source(DataSource::new("Added on A", config, "b@contoso.com")))
+        .expect("add");
+    let since = Instant::now();
+    settle(&mut window, |h| {
+        h.state()
+            .data()
+            .is_some_and(|d| d.data_sources.iter().any(|s| s.name == "Added on A"))
+    });
+    assert!(
+        since.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        since.elapsed()
+    );
+    window.step();
+    window.get_by_label("Added on A");
+
+    // The database stops: the window says so and offers no change.
+    server.pg_ctl(&["stop", "-m", "fast"]);
+    settle(&mut window, |h| h.state().read_only());
+    window.step();
+    window.get_by_label_contains("does not answer");
+    assert!(
+        window
+            .get_by_label("Settings")
+            .accesskit_node()
+            .is_disabled()
+    );
+    assert!(
+        window
+            .get_by_label("New data source")
+            .accesskit_node()
+            .is_disabled()
+    );
+    // What it read stays on screen.
+    window.get_by_label("Added on A");
+
+    // It comes back: writable again, and what changed meanwhile is read.
+    server.pg_ctl(&["start", "-w"]);
+    settle(&mut window, |h| !h.state().read_only());
+    window.step();
+    assert!(
+        !window
+            .get_by_label("Settings")
+            .accesskit_node()
+            .is_disabled()
+    );
+    assert!(window.query_by_label_contains("does not answer").is_none());
+}
