@@ -4,6 +4,7 @@
 //! admin messages only.
 
 pub mod handouts;
+pub mod spool;
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
@@ -54,6 +55,10 @@ pub struct AuditEntry {
     pub at: DateTime<Utc>,
     pub os_user: String,
     pub operation: Operation,
+    /// Which face did it: "desk", "gateway" or "cli" (entries of older versions
+    /// have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub face: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_source: Option<String>,
     /// The application user of a mapping; absent for the data-source user.
@@ -73,6 +78,7 @@ impl AuditEntry {
             at,
             os_user: crate::vault::model::os_user(),
             operation,
+            face: Some(face().to_string()),
             data_source: None,
             user: None,
             outcome,
@@ -97,6 +103,18 @@ impl AuditEntry {
         self.detail = Some(detail.into());
         self
     }
+}
+
+static FACE: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
+
+/// Names the face this process runs as ("desk", "gateway"), for its audit entries;
+/// a process that never says is a command ("cli").
+pub fn set_face(face: &'static str) {
+    let _ = FACE.set(face);
+}
+
+fn face() -> &'static str {
+    FACE.get().copied().unwrap_or("cli")
 }
 
 #[derive(Debug, Clone)]

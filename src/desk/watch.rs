@@ -5,9 +5,10 @@
 //! vault again only when it changed, and knows when the database stopped answering.
 
 use std::path::Path;
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::vault::Vault;
+pub use crate::vault::backend::Presence;
 
 /// One version of the store, as cheaply as it can be told.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,4 +71,73 @@ fn file_id(meta: &std::fs::Metadata) -> u64 {
 #[cfg(not(unix))]
 fn file_id(_meta: &std::fs::Metadata) -> u64 {
     0
+}
+
+/// How often a face that stays open says it is here (the others count it for a
+/// minute), and how often a window asks who else is.
+pub const ANNOUNCE_EVERY: Duration = Duration::from_secs(15);
+pub const LIST_EVERY: Duration = Duration::from_secs(5);
+/// How often the audit spool is sent to a shared vault's audit log.
+pub const SHIP_EVERY: Duration = Duration::from_secs(2);
+
+/// Tells the other machines of a shared vault that this face is here, and asks
+/// who else is, each at its own pace (nothing for a file vault).
+pub struct Announcer {
+    face: &'static str,
+    announced: Option<Instant>,
+    listed: Option<Instant>,
+    shipped: Option<Instant>,
+}
+
+impl Announcer {
+    /// `face`: "desk" for the window, "gateway" for `tokendesk serve`.
+    pub fn new(face: &'static str) -> Self {
+        Announcer {
+            face,
+            announced: None,
+            listed: None,
+            shipped: None,
+        }
+    }
+
+    /// Says this process is here, and sends the audit spool on, each when it is
+    /// time again.
+    pub fn announce(&mut self, vault: &Vault) {
+        if vault.shared_location().is_none() {
+            return;
+        }
+        if due(self.shipped, SHIP_EVERY) {
+            match vault.ship_audit() {
+                Ok(_) => self.shipped = Some(Instant::now()),
+                Err(error) => tracing::debug!(%error, "the audit spool waits for the database"),
+            }
+        }
+        if due(self.announced, ANNOUNCE_EVERY) {
+            match vault.announce(self.face) {
+                Ok(()) => self.announced = Some(Instant::now()),
+                Err(error) => tracing::debug!(%error, "could not say this process is here"),
+            }
+        }
+    }
+
+    /// The other desks and gateways seen in the last minute, when it is time to
+    /// ask again.
+    pub fn others(&mut self, vault: &Vault) -> Option<Vec<Presence>> {
+        if vault.shared_location().is_none() || !due(self.listed, LIST_EVERY) {
+            return None;
+        }
+        let present = vault.present(self.face).ok()?;
+        self.listed = Some(Instant::now());
+        Some(present)
+    }
+}
+
+fn due(last: Option<Instant>, every: Duration) -> bool {
+    last.is_none_or(|at| at.elapsed() >= every)
+}
+
+/// Names the face this process runs as ("desk", "gateway") in its audit entries
+/// and its presence.
+pub fn set_face(face: &'static str) {
+    crate::audit::set_face(face);
 }

@@ -257,6 +257,7 @@ impl Gateway {
 /// Runs the gateway until Ctrl+C or SIGTERM: never in the middle of a vault write,
 /// since every write is one guarded step the shutdown waits for.
 pub async fn serve(vault: Vault, options: ServeOptions) -> Result<(), String> {
+    crate::desk::watch::set_face("gateway");
     let address = &options.address;
     address.check()?;
     // The files are read before anything listens: a wrong path fails at once.

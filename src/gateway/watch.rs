@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Gateway;
 use crate::desk::model::VaultError;
-use crate::desk::watch::{Stamp, file_stamp, look};
+use crate::desk::watch::{Announcer, Stamp, file_stamp, look};
 
 /// How often the vault file is looked at.
 pub(super) const WATCH_EVERY: Duration = Duration::from_millis(200);
@@ -26,9 +26,15 @@ pub(super) async fn watch_store(gateway: Arc<Gateway>, stop: CancellationToken) 
     let dir = gateway.dir();
     let handle = gateway.vault.lock().await.another_handle();
     let shared = handle.shared_location().is_some();
+    let announcer = std::sync::Mutex::new(Announcer::new("gateway"));
     let stamp_now = move || {
         if shared {
-            // A database: its generation, asked in one small query.
+            // A database: its generation, asked in one small query; and the
+            // other machines' windows are told this gateway is here.
+            announcer
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .announce(&handle);
             return look(&handle);
         }
         // The folder the gateway was started on, even when the file is replaced.

@@ -325,6 +325,11 @@ fn german(english: &str) -> Option<&'static str> {
         "Renew due tokens now" => "Fällige Token jetzt erneuern",
         "Settings" => "Einstellungen",
         "Vault: this computer" => "Tresor: dieser Computer",
+        "gateway" => "Gateway",
+        "desk" => "Desk",
+        "command" => "Befehl",
+        "{face} on {machine}" => "{face} auf {machine}",
+        "Also here in the last minute: {others}" => "In der letzten Minute auch hier: {others}",
         "Vault: shared (PostgreSQL {location})" => "Tresor: gemeinsam (PostgreSQL {location})",
         "Where the tokens of this window are kept." => {
             "Wo die Tokens dieses Fensters aufbewahrt werden."

@@ -38,6 +38,7 @@ pub fn run(
     keys: KeySource,
     passphrase_file: Option<PathBuf>,
 ) -> Result<(), String> {
+    crate::desk::watch::set_face("desk");
     let native = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("tokendesk — Connector for Microsoft Exchange")

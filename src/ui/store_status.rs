@@ -5,7 +5,7 @@
 use super::app::AppState;
 use super::main_window::DANGER;
 
-/// The store's name, at the top of the navigation.
+/// The store's name and who else used it in the last minute, in the status strip.
 pub fn name(state: &AppState, ui: &mut egui::Ui) {
     let locale = state.locale;
     let text = match &state.store.shared {
@@ -15,8 +15,31 @@ pub fn name(state: &AppState, ui: &mut egui::Ui) {
             &[("location", location)],
         ),
     };
-    ui.label(egui::RichText::new(text).small())
+    ui.label(text)
         .on_hover_text(state.tr("Where the tokens of this window are kept."));
+    if !state.store.others.is_empty() {
+        let others: Vec<String> = state
+            .store
+            .others
+            .iter()
+            .map(|other| {
+                let face = match other.face.as_str() {
+                    "gateway" => state.tr("gateway"),
+                    "desk" => state.tr("desk"),
+                    _ => state.tr("command"),
+                };
+                locale.fill(
+                    "{face} on {machine}",
+                    &[("face", face), ("machine", &other.machine)],
+                )
+            })
+            .collect();
+        ui.separator();
+        ui.label(locale.fill(
+            "Also here in the last minute: {others}",
+            &[("others", &others.join(", "))],
+        ));
+    }
 }
 
 /// The banner while the shared vault's database does not answer.

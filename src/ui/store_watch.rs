@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use crate::desk::model::Vault;
-use crate::desk::watch::{self, Stamp};
+use crate::desk::watch::{self, Announcer, Presence, Stamp};
 
 use super::worker::{Event, Reporter};
 
@@ -23,13 +23,27 @@ pub struct StoreView {
     pub shared: Option<String>,
     /// Why the shared vault's database cannot be reached now.
     pub unreachable: Option<String>,
+    /// The other desks and gateways seen in the last minute.
+    pub others: Vec<Presence>,
 }
 
 /// The worker's memory of the store between looks.
-#[derive(Default)]
 pub struct Follower {
     last: Option<Stamp>,
     reported: Option<StoreView>,
+    announcer: Announcer,
+    others: Vec<Presence>,
+}
+
+impl Default for Follower {
+    fn default() -> Self {
+        Follower {
+            last: None,
+            reported: None,
+            announcer: Announcer::new("desk"),
+            others: Vec::new(),
+        }
+    }
 }
 
 impl Follower {
@@ -37,13 +51,24 @@ impl Follower {
     /// version the window shows.
     pub(super) fn opened(&mut self, vault: &Vault, reporter: &Reporter) {
         self.last = Some(watch::look(vault));
+        self.announcer.announce(vault);
+        if let Some(others) = self.announcer.others(vault) {
+            self.others = others;
+        }
         self.report(vault, reporter);
     }
 
     /// One look: reads the vault again when its stamp moved.
     pub(super) fn look(&mut self, vault: &mut Vault, reporter: &Reporter) {
         let now = watch::look(vault);
+        if now.unreachable().is_none() {
+            self.announcer.announce(vault);
+            if let Some(others) = self.announcer.others(vault) {
+                self.others = others;
+            }
+        }
         if self.last.as_ref() == Some(&now) {
+            self.report(vault, reporter);
             return;
         }
         let was_unreachable = self.last.as_ref().and_then(Stamp::unreachable).is_some();
@@ -68,6 +93,7 @@ impl Follower {
                 .as_ref()
                 .and_then(Stamp::unreachable)
                 .map(str::to_string),
+            others: self.others.clone(),
         };
         if self.reported.as_ref() != Some(&view) {
             self.reported = Some(view.clone());

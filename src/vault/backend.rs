@@ -57,6 +57,15 @@ pub enum Records {
     },
 }
 
+/// Another process that used a shared store in the last minute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Presence {
+    pub machine: String,
+    /// "desk", "gateway" or "cli".
+    pub face: String,
+    pub seconds_ago: i64,
+}
+
 /// Held while one process redeems one token; the lock goes when this is dropped.
 pub struct TokenGuard {
     _held: Box<dyn Send + Sync>,
@@ -122,6 +131,20 @@ pub trait Backend: Send + Sync {
     /// process cannot see in a file's metadata (a database); `None` otherwise.
     fn newest_generation(&self) -> Result<Option<u64>, VaultError> {
         Ok(None)
+    }
+    /// Says that this process, as `face`, uses the store now (a shared store keeps
+    /// a row; a file has no one to tell).
+    fn announce(&self, _face: &str) -> Result<(), VaultError> {
+        Ok(())
+    }
+    /// Sends what this machine's audit spool holds to a shared store's audit log;
+    /// how many lines went (a file store's log is the local file itself).
+    fn ship_audit(&self) -> Result<usize, VaultError> {
+        Ok(0)
+    }
+    /// The other processes that used the store in the last minute.
+    fn present(&self, _face: &str) -> Result<Vec<Presence>, VaultError> {
+        Ok(Vec::new())
     }
     /// Where the records are, for people: the database's hosts, or `None` for a
     /// folder's file.

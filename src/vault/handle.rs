@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use super::backend::{Backend, Records, TokenGuard, TokenMap};
+use super::backend::{Backend, Presence, Records, TokenGuard, TokenMap};
 use super::error::VaultError;
 use super::keys::KeySource;
 use super::model::{TokenId, VaultData};
@@ -140,6 +140,21 @@ impl Vault {
     /// The database the records live in, for a shared vault.
     pub fn shared_location(&self) -> Option<String> {
         self.store.shared_location()
+    }
+
+    /// Tells the other machines of a shared vault that this process, as `face`, is here.
+    pub fn announce(&self, face: &str) -> Result<(), VaultError> {
+        self.store.announce(face)
+    }
+
+    /// Sends this machine's audit spool to a shared vault's audit log.
+    pub fn ship_audit(&self) -> Result<usize, VaultError> {
+        self.store.ship_audit()
+    }
+
+    /// The other processes that used a shared vault in the last minute.
+    pub fn present(&self, face: &str) -> Result<Vec<Presence>, VaultError> {
+        self.store.present(face)
     }
 
     pub fn is_passphrase_protected(&self) -> bool {

@@ -1,7 +1,8 @@
 //! The window on a shared vault: it names the database, shows within 2 s what
 //! another machine stored, and is read-only — saying so — while the database is
 //! down, then follows it again when it is back. A real PostgreSQL of the test's
-//! own (stopped and started by the test), real workers, two homes.
+//! own (stopped and started by the test), real workers, two homes, and a real
+//! gateway on the other home that the window names as present.
 
 use std::time::{Duration, Instant};
 
@@ -42,11 +43,23 @@ fn the_window_follows_the_shared_vault_and_is_read_only_while_it_is_down() {
         .expect("migrate");
     let keys_c = machine();
     tokendesk::desk::shared_vault::join(home_c.path(), &url, &keys_c, Utc::now()).expect("join");
+    // A gateway serves home A: the window on C names it in the status strip.
+    let _gateway = crate::support::gateway::serve_configured(
+        home_a.path(),
+        &["--listen", "127.0.0.1:0", "--keepalive-every", "3600"],
+        |_| {},
+    );
     let clock = ManualClock::new(Utc::now());
     let mut window = harness_on(home_c.path(), &keys_c, &clock, Lang::En);
     settle(&mut window, |h| h.state().store.shared.is_some());
     window.get_by_label_contains("Vault: shared (PostgreSQL 127.0.0.1");
     window.get_by_label("Exchange");
+    settle(&mut window, |h| {
+        h.state().store.others.iter().any(|o| o.face == "gateway")
+    });
+    window.step();
+    let host = whoami::fallible::hostname().expect("hostname");
+    window.get_by_label(&format!("Also here in the last minute: gateway on {host}"));
 
     // Another machine adds a data source: the window shows it within 2 s.
     let mut vault_a = tokendesk::desk::vault_file::open(home_a.path(), &keys_a).expect("open");

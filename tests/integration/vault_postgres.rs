@@ -471,6 +471,30 @@ fn a_vault_migrated_and_joined_is_served_by_the_other_homes_gateway_within_a_sec
         );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+    // One audit log across machines: home A's sign-in (this process's spool)
+    // and home B's gateway renewal (shipped while it runs) are both in the
+    // database, each with its machine's spool and its face.
+    vault_a.ship_audit().expect("ship");
+    let audited = || -> Vec<(String, String, String)> {
+        sql(
+            &url,
+            "SELECT spool, coalesce(entry->>'face', ''), entry->>'operation' FROM tokendesk_audit",
+        )
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect()
+    };
+    let in_home = |rows: &[(String, String, String)], home: &std::path::Path, face: &str| {
+        rows.iter()
+            .any(|(spool, f, _)| spool.ends_with(&home.display().to_string()) && f == face)
+    };
+    crate::support::desk::wait_until(
+        "the gateway's audit entries in the database",
+        std::time::Duration::from_secs(5),
+        || in_home(&audited(), home_b.path(), "gateway"),
+    );
+    let rows = audited();
+    assert!(in_home(&rows, home_a.path(), "cli"), "{rows:?}");
     let stopped =
         crate::support::gateway::terminate(&mut gateway, std::time::Duration::from_secs(5));
     let log = std::fs::read_to_string(home_b.path().join("gateway.log")).unwrap_or_default();

@@ -19,6 +19,7 @@ mod connect;
 mod error;
 mod keys;
 mod lease;
+mod presence;
 mod rows;
 mod runtime;
 mod schema;
@@ -43,7 +44,7 @@ use lease::Lease;
 use runtime::{OwnRuntime, run};
 use shared::{Cache, Shared};
 
-use crate::vault::backend::{self, Backend, Change, Records, TokenChange, TokenGuard};
+use crate::vault::backend::{self, Backend, Change, Presence, Records, TokenChange, TokenGuard};
 use crate::vault::crypto::{Header, KdfParams, KeyKind, VaultKey};
 use crate::vault::rescue::{self, RescueEntry};
 use crate::vault::reserve::WriteReservation;
@@ -255,6 +256,30 @@ impl PostgresStore {
     }
 }
 
+impl Drop for PostgresStore {
+    /// What this process wrote to the audit spool goes to the database as it ends
+    /// (a command's own entries); what cannot go now waits in the spool.
+    fn drop(&mut self) {
+        let live = self
+            .shared
+            .client
+            .try_lock()
+            .is_ok_and(|client| client.as_ref().is_some_and(|c| !c.is_closed()));
+        if !live {
+            // No waiting for a database that is away: the spool keeps the lines.
+            return;
+        }
+        let shared = self.shared.clone();
+        let folder = self.folder.clone();
+        if let Err(error) = run(
+            &self.runtime,
+            async move { shared.ship_audit(&folder).await },
+        ) {
+            tracing::debug!(%error, "the audit spool waits for the database");
+        }
+    }
+}
+
 impl Backend for PostgresStore {
     fn folder(&self) -> &Path {
         &self.folder
@@ -269,6 +294,32 @@ impl Backend for PostgresStore {
 
     fn shared_location(&self) -> Option<String> {
         Some(self.describe())
+    }
+
+    fn announce(&self, face: &str) -> Result<(), VaultError> {
+        let shared = self.shared.clone();
+        let face = face.to_string();
+        Ok(run(
+            &self.runtime,
+            async move { shared.announce(&face).await },
+        )?)
+    }
+
+    fn ship_audit(&self) -> Result<usize, VaultError> {
+        let shared = self.shared.clone();
+        let folder = self.folder.clone();
+        Ok(run(&self.runtime, async move {
+            shared.ship_audit(&folder).await
+        })?)
+    }
+
+    fn present(&self, face: &str) -> Result<Vec<Presence>, VaultError> {
+        let shared = self.shared.clone();
+        let face = face.to_string();
+        Ok(run(
+            &self.runtime,
+            async move { shared.present(&face).await },
+        )?)
     }
 
     fn is_passphrase_protected(&self) -> bool {

@@ -8,8 +8,14 @@ use tokio_postgres::Client;
 use super::StoreError;
 
 /// Every migration this binary knows, in order: (version, name, SQL).
-pub const MIGRATIONS: &[(i32, &str, &str)] =
-    &[(1, "records", include_str!("migrations/0001_records.sql"))];
+pub const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (1, "records", include_str!("migrations/0001_records.sql")),
+    (
+        2,
+        "presence and audit",
+        include_str!("migrations/0002_presence_audit.sql"),
+    ),
+];
 
 /// The newest schema this binary writes.
 pub fn newest() -> i32 {
