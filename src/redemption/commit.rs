@@ -84,7 +84,14 @@ pub fn apply(records: &mut TokenMap, settled: &[Settled], now: DateTime<Utc>) ->
                 return Applied::Superseded;
             };
             if record.revision != s.revision {
-                return Applied::Superseded;
+                // A write whose commit was not confirmed (the connection dropped,
+                // the database failed over) may have landed all the same: the
+                // record then holds this very answer, and it is stored.
+                return if landed(record, s) {
+                    Applied::Stored { restored: false }
+                } else {
+                    Applied::Superseded
+                };
             }
             let restored = record.restored_at.is_some();
             match (&s.answer.result, &s.answer.rotated) {
@@ -104,6 +111,29 @@ pub fn apply(records: &mut TokenMap, settled: &[Settled], now: DateTime<Utc>) ->
             Applied::Stored { restored }
         })
         .collect()
+}
+
+/// Whether `record` is the one this answer made (its write landed though its
+/// commit was not confirmed): the next revision, holding the answer's new
+/// refresh token, or its access token where the provider did not rotate.
+fn landed(record: &crate::vault::TokenRecord, s: &Settled) -> bool {
+    if record.revision != s.revision + 1 {
+        return false;
+    }
+    match (&s.answer.result, &s.answer.rotated) {
+        (_, Some(rotated)) => record.refresh_token.as_ref() == Some(rotated),
+        (Ok(tokens), None) => {
+            record
+                .access
+                .as_ref()
+                .is_some_and(|a| a.token == tokens.access_token)
+                || record
+                    .scoped
+                    .iter()
+                    .any(|s| s.access.token == tokens.access_token)
+        }
+        (Err(_), None) => false,
+    }
 }
 
 /// The error an admin reads for a stored answer: saying that a new refresh token
@@ -208,5 +238,69 @@ fn rescue(
             tracing::error!(%cause, %rescue_error, "a rotated refresh token could not be saved");
             RedeemError::AtRisk { target, cause }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Secret;
+    use crate::identity::{RefreshAnswer, TokenSet};
+    use crate::vault::TokenRecord;
+
+    fn answer(access: &str, rotated: &str) -> RefreshAnswer {
+        RefreshAnswer {
+            rotated: Some(Secret::new(rotated)),
+            result: Ok(TokenSet {
+                access_token: Secret::new(access),
+                access_expires_at: Utc::now() + chrono::Duration::hours(1),
+                refresh_token: Some(Secret::new(rotated)),
+                scope: None,
+                identity: None,
+                obtained_at: Utc::now(),
+                refresh_expires_in: None,
+            }),
+        }
+    }
+
+    #[test]
+    fn a_write_that_landed_unconfirmed_is_stored_not_superseded() {
+        let id = TokenId {
+            source: uuid::Uuid::new_v4(),
+            mapping: None,
+        };
+        let settled = [Settled {
+            id,
+            target: TokenTarget::data_source("A"),
+            revision: 4,
+            answer: answer("at-1", "rt-2"),
+            scope: None,
+        }];
+        let now = Utc::now();
+        let mut record = TokenRecord {
+            revision: 4,
+            refresh_token: Some(Secret::new("rt-1")),
+            ..TokenRecord::default()
+        };
+        // The first try's commit landed, unconfirmed: the retry finds its result.
+        let mut first = TokenMap::from([(id, record.clone())]);
+        assert_eq!(
+            apply(&mut first, &settled, now),
+            vec![Applied::Stored { restored: false }]
+        );
+        assert_eq!(
+            apply(&mut first, &settled, now),
+            vec![Applied::Stored { restored: false }]
+        );
+        assert_eq!(first[&id].refresh_token, Some(Secret::new("rt-2")));
+        // Signed in again meanwhile: another revision, another token.
+        record.revision = 5;
+        record.refresh_token = Some(Secret::new("rt-from-a-new-sign-in"));
+        let mut other = TokenMap::from([(id, record)]);
+        assert_eq!(apply(&mut other, &settled, now), vec![Applied::Superseded]);
+        assert_eq!(
+            other[&id].refresh_token,
+            Some(Secret::new("rt-from-a-new-sign-in"))
+        );
     }
 }

@@ -29,6 +29,7 @@ mod oidc_conformance;
 mod provider_truth;
 mod secret_service;
 mod vault_backend;
+mod vault_failover;
 mod vault_postgres;
 mod vault_processes;
 mod vault_redeem;

@@ -42,7 +42,7 @@ pub(crate) fn machine() -> KeySource {
 
 /// A file vault with data source A (and `users` mapped users) moved into the
 /// database: the shared vault's first machine.
-fn shared_vault(
+pub(crate) fn shared_vault(
     provider: &TestProvider,
     url: &str,
     users: usize,

@@ -252,6 +252,56 @@ impl PrivateServer {
     pub fn url(&self, database: &str) -> String {
         format!("postgresql://postgres@127.0.0.1:{}/{database}", self.port)
     }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A streaming standby of this server (`pg_basebackup -R`), started, that
+    /// connects as `name` (for `synchronous_standby_names`).
+    pub fn standby(&self, name: &str) -> PrivateServer {
+        let cluster = tempfile::Builder::new()
+            .prefix("tokendesk-pg-standby-")
+            .tempdir()
+            .expect("cluster dir");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let standby = PrivateServer {
+            bin: self.bin.clone(),
+            cluster,
+            port,
+        };
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(
+                standby.cluster.path(),
+                std::fs::Permissions::from_mode(0o777),
+            )
+            .expect("chmod");
+        }
+        let primary = format!(
+            "host=127.0.0.1 port={} user=postgres application_name={name}",
+            self.port
+        );
+        standby.as_owner(&[
+            "pg_basebackup",
+            "-D",
+            &standby.data(),
+            "-R",
+            "-X",
+            "stream",
+            // An immediate checkpoint, not a spread one (which waits minutes).
+            "-c",
+            "fast",
+            "-d",
+            &primary,
+        ]);
+        standby.pg_ctl(&["start", "-w"]);
+        standby
+    }
 }
 
 impl Drop for PrivateServer {
