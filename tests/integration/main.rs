@@ -30,6 +30,7 @@ mod provider_truth;
 mod secret_service;
 mod vault_backend;
 mod vault_failover;
+mod vault_migrate_kill;
 mod vault_postgres;
 mod vault_processes;
 mod vault_redeem;
