@@ -14,8 +14,9 @@ use tokendesk::store::postgres::PostgresStore;
 use tokendesk::vault::crypto::KdfParams;
 use tokendesk::vault::{KeySource, Vault};
 
-/// (p50 of storing one rotated token, p50 of a full read) with `mappings` users.
-fn measure(server: &str, mappings: usize, writes: usize) -> (Duration, Duration) {
+/// (p50 of storing one rotated token, p50 of a full read, median `tokendesk
+/// status` process) with `mappings` users.
+fn measure(server: &str, mappings: usize, writes: usize) -> (Duration, Duration, Duration) {
     let provider = super::support::provider::TestProvider::microsoft();
     let home = super::support::temp_dir();
     let keys = KeySource::native()
@@ -79,7 +80,11 @@ fn measure(server: &str, mappings: usize, writes: usize) -> (Duration, Duration)
         reads.push(started.elapsed());
     }
     reads.sort();
-    (write, reads[1])
+    // `tokendesk status` on a machine joined to it: the whole process.
+    let joined = super::support::temp_dir();
+    tokendesk::desk::shared_vault::join(joined.path(), &url, &keys, Utc::now()).expect("join");
+    let status = super::time_runs(3, || super::tokendesk(joined.path(), &["status", "--json"]));
+    (write, reads[1], status)
 }
 
 pub fn rows(rows: &mut Vec<super::Row>, measuring: bool) {
@@ -92,8 +97,8 @@ pub fn rows(rows: &mut Vec<super::Row>, measuring: bool) {
     } else {
         (100, 1_000, 3)
     };
-    let (write_small, read_small) = measure(&server, small, writes);
-    let (write_large, read_large) = measure(&server, large, writes);
+    let (write_small, read_small, status_small) = measure(&server, small, writes);
+    let (write_large, read_large, status_large) = measure(&server, large, writes);
     rows.push(super::Row {
         what: format!("shared vault: one rotated token through the guarded path, {small} / {large} mappings (p50)"),
         result: format!("{} / {}", super::ms(write_small), super::ms(write_large)),
@@ -104,6 +109,11 @@ pub fn rows(rows: &mut Vec<super::Row>, measuring: bool) {
             "shared vault: another machine opens and reads it, {small} / {large} mappings"
         ),
         result: format!("{} / {}", super::ms(read_small), super::ms(read_large)),
+        target: "-",
+    });
+    rows.push(super::Row {
+        what: format!("shared vault: `tokendesk status --json` on a joined machine, {small} / {large} mappings"),
+        result: format!("{} / {}", super::ms(status_small), super::ms(status_large)),
         target: "`status` with 10,000 tokens ≤ 150 ms",
     });
 }

@@ -30,7 +30,12 @@ fn a_migration_killed_at_any_moment_is_finished_by_the_next_run() {
         .clone();
     let tokens = |data: &tokendesk::vault::VaultData| -> Vec<String> {
         data.each_token()
-            .filter_map(|o| o.record().refresh_token.as_ref().map(|t| t.expose().to_string()))
+            .filter_map(|o| {
+                o.record()
+                    .refresh_token
+                    .as_ref()
+                    .map(|t| t.expose().to_string())
+            })
             .collect()
     };
     let mut finished = false;
@@ -42,7 +47,8 @@ fn a_migration_killed_at_any_moment_is_finished_by_the_next_run() {
         finished |= status.success();
         // Never neither: the file, or the pointer to the database.
         assert!(
-            home.path().join("vault.tdv").exists() || home.path().join("shared-vault.json").exists(),
+            home.path().join("vault.tdv").exists()
+                || home.path().join("shared-vault.json").exists(),
             "after a kill at {delay} ms the folder has no vault"
         );
         let out = desk::run(home.path(), &["status", "--json"]);

@@ -87,15 +87,20 @@ pub fn split(data: &VaultData) -> Result<Rows, VaultError> {
     Ok(rows)
 }
 
+/// A row read straight into its record (one parse, no intermediate JSON tree).
+#[derive(Deserialize)]
+struct PlacedAs<T> {
+    pos: usize,
+    value: T,
+}
+
 fn read<T: for<'de> Deserialize<'de>>(
     key: &RowKey,
     bytes: &[u8],
 ) -> Result<(usize, T), VaultError> {
-    let placed: Placed = serde_json::from_slice(bytes)
+    let placed: PlacedAs<T> = serde_json::from_slice(bytes)
         .map_err(|e| VaultError::Format(format!("row {}/{}: {e}", key.kind, key.id)))?;
-    let value = serde_json::from_value(placed.value)
-        .map_err(|e| VaultError::Format(format!("row {}/{}: {e}", key.kind, key.id)))?;
-    Ok((placed.pos, value))
+    Ok((placed.pos, placed.value))
 }
 
 /// A token row's record.
