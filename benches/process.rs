@@ -15,6 +15,8 @@ mod gateway_held;
 mod gateway_memory;
 #[path = "process_parts/gateway_process.rs"]
 mod gateway_process;
+#[path = "process_parts/shared_keepalive.rs"]
+mod shared_keepalive;
 #[path = "process_parts/shared_vault.rs"]
 mod shared_vault;
 
@@ -97,6 +99,7 @@ fn main() {
     // `-- shared` measures the shared vault alone (it needs scripts/with-postgres).
     if std::env::args().any(|a| a == "shared") {
         shared_vault::rows(&mut rows, measuring);
+        shared_keepalive::rows(&mut rows, measuring);
         print_rows(rows);
         return;
     }
@@ -187,6 +190,7 @@ fn main() {
     gateway_rows(&provider, &mut rows, runs, measuring);
     gateway_memory::rows(&mut rows, measuring);
     shared_vault::rows(&mut rows, measuring);
+    shared_keepalive::rows(&mut rows, measuring);
 
     match std::env::var("DISPLAY") {
         Ok(display) if !display.is_empty() => {
@@ -218,6 +222,12 @@ fn print_rows(rows: Vec<Row>) {
 
 /// Median time from spawn to "first frame drawn", and the window's RSS after 2 s idle.
 fn cold_start(home: &Path, runs: usize) -> (Duration, i64) {
+    window_start(home, runs, "first frame drawn")
+}
+
+/// Median time from spawn to the window's line `said` on stderr, and its RSS
+/// after 2 s idle.
+fn window_start(home: &Path, runs: usize, said: &'static str) -> (Duration, i64) {
     let mut samples = Vec::new();
     let mut rss = 0;
     for _ in 0..runs {
@@ -232,7 +242,7 @@ fn cold_start(home: &Path, runs: usize) -> (Duration, i64) {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if line.contains("first frame drawn") {
+                if line.contains(said) {
                     let _ = tx.send(Instant::now());
                 }
             }

@@ -444,8 +444,9 @@ impl AppState {
 pub struct TokendeskApp {
     pub state: AppState,
     /// `TOKENDESK_REPORT_FIRST_FRAME` set: say on stderr when the first frame is
-    /// drawn, for the cold-start benchmark.
+    /// drawn, and the first with the vault's records, for the benchmarks.
     pub report_first_frame: bool,
+    pub report_full_frame: bool,
 }
 
 impl eframe::App for TokendeskApp {
@@ -453,6 +454,10 @@ impl eframe::App for TokendeskApp {
         self.state.ui(ui);
         if std::mem::take(&mut self.report_first_frame) {
             eprintln!("tokendesk: first frame drawn");
+        }
+        if self.report_full_frame && self.state.data().is_some() {
+            self.report_full_frame = false;
+            eprintln!("tokendesk: first full frame drawn");
         }
     }
 }

@@ -65,6 +65,7 @@ pub fn run(
             Ok(Box::new(TokendeskApp {
                 state,
                 report_first_frame: std::env::var_os("TOKENDESK_REPORT_FIRST_FRAME").is_some(),
+                report_full_frame: std::env::var_os("TOKENDESK_REPORT_FIRST_FRAME").is_some(),
             }))
         }),
     )
