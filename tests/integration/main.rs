@@ -35,3 +35,4 @@ mod vault_postgres;
 mod vault_processes;
 mod vault_redeem;
 mod vault_store;
+mod vault_tls;

@@ -37,6 +37,12 @@ fn local(host: &Host) -> bool {
 
 impl Target {
     pub fn parse(text: &str) -> Result<Target, StoreError> {
+        // libpq's verifying modes, which tokio-postgres does not name: TLS here
+        // always verifies the certificate and the host name (verify-full), so
+        // both mean `require` to the driver (verify-ca is thereby stricter).
+        let text = text
+            .replace("sslmode=verify-full", "sslmode=require")
+            .replace("sslmode=verify-ca", "sslmode=require");
         let mut config: tokio_postgres::Config = text.parse().map_err(|e| StoreError::Url {
             detail: format!("{e}"),
         })?;
@@ -97,11 +103,14 @@ impl Target {
             detail: crate::store::postgres::plain(&e),
         };
         if self.tls {
-            let config =
+            let mut config =
                 crate::identity::tls::client_config().map_err(|detail| StoreError::Connect {
                     target: self.describe(),
                     detail,
                 })?;
+            // The shared configuration offers HTTP/1.1; PostgreSQL 17 and later
+            // refuse a connection that offers anything but its own protocol.
+            config.alpn_protocols = vec![b"postgresql".to_vec()];
             let tls = tokio_postgres_rustls::MakeRustlsConnect::new(config);
             let (client, connection) = self.config.connect(tls).await.map_err(failed)?;
             tokio::spawn(connection);
@@ -183,5 +192,11 @@ mod tests {
                 .expect("url")
                 .tls
         );
+        for mode in ["verify-full", "verify-ca"] {
+            let url = format!("postgresql://u@127.0.0.1/td?sslmode={mode}");
+            assert!(Target::parse(&url).expect("libpq's mode").tls);
+            let keywords = format!("host=127.0.0.1 dbname=td sslmode={mode}");
+            assert!(Target::parse(&keywords).expect("libpq's mode").tls);
+        }
     }
 }

@@ -257,6 +257,28 @@ impl PrivateServer {
         self.port
     }
 
+    /// Serves TLS with this certificate and key (PEM) from now on; plain
+    /// connections stay allowed, as `pg_hba.conf`'s `host` lines allow both.
+    pub fn serve_tls(&self, cert_pem: &str, key_pem: &str) {
+        let data = std::path::PathBuf::from(self.data());
+        for (name, pem) in [("server.crt", cert_pem), ("server.key", key_pem)] {
+            let path = data.join(name);
+            std::fs::write(&path, pem).expect("write");
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                    .expect("chmod");
+                let owner = std::fs::metadata(&data).expect("data dir");
+                use std::os::unix::fs::MetadataExt;
+                std::os::unix::fs::chown(&path, Some(owner.uid()), Some(owner.gid()))
+                    .expect("chown");
+            }
+        }
+        sql(&self.url("postgres"), "ALTER SYSTEM SET ssl = on");
+        sql(&self.url("postgres"), "SELECT pg_reload_conf()");
+    }
+
     /// A streaming standby of this server (`pg_basebackup -R`), started, that
     /// connects as `name` (for `synchronous_standby_names`).
     pub fn standby(&self, name: &str) -> PrivateServer {
