@@ -194,3 +194,25 @@ pub fn join(
     );
     Ok((Vault::with_backend(Arc::new(store))?, remembered))
 }
+
+/// What a connection test found at a database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatabaseFound {
+    /// Hosts and database (no password).
+    pub location: String,
+    /// It already holds a shared vault (join it; a move in would resume into it).
+    pub holds_vault: bool,
+}
+
+/// Connects to the database at `url` once, checks (and brings up) its schema,
+/// and says whether it holds a shared vault; nothing of this folder changes.
+pub fn test_database(url: &str) -> Result<DatabaseFound, DeskError> {
+    let location = crate::store::postgres::Target::parse(url)
+        .map_err(VaultError::from)?
+        .describe();
+    let holds_vault = PostgresStore::holds_vault(url)?;
+    Ok(DatabaseFound {
+        location,
+        holds_vault,
+    })
+}

@@ -249,6 +249,18 @@ impl AppState {
                         .map_err(|e| super::errors::describe(&e, locale));
                     self.keepalive.last = Some((now, summary));
                 }
+                Event::DatabaseTested(result) => {
+                    if let Some(mut dialog) = self.settings.take() {
+                        dialog.vault.tested(result, self);
+                        self.settings = Some(dialog);
+                    }
+                }
+                Event::VaultMoved(result) => {
+                    if let Some(mut dialog) = self.settings.take() {
+                        dialog.vault.moved(result, self);
+                        self.settings = Some(dialog);
+                    }
+                }
                 Event::ConsumerAdded(result) => {
                     let locale = self.locale;
                     if let Some(dialog) = self.settings.as_mut() {

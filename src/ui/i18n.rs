@@ -325,6 +325,30 @@ fn german(english: &str) -> Option<&'static str> {
         "Renew due tokens now" => "Fällige Token jetzt erneuern",
         "Settings" => "Einstellungen",
         "Vault: this computer" => "Tresor: dieser Computer",
+        "Vault" => "Tresor",
+        "Moving back copies the records as the database has them into a vault file on this computer; the database keeps them for the other machines." => {
+            "Zurückholen kopiert die Einträge, wie die Datenbank sie hat, in eine Tresordatei auf diesem Computer; die Datenbank behält sie für die anderen Rechner."
+        }
+        "Move back now" => "Jetzt zurückholen",
+        "Move back to this computer" => "Auf diesen Computer zurückholen",
+        "PostgreSQL connection string" => "PostgreSQL-Verbindungszeichenfolge",
+        "No password is kept: put it in ~/.pgpass (host:port:database:user:password) on every machine." => {
+            "Kein Passwort wird gespeichert: Tragen Sie es auf jedem Rechner in ~/.pgpass ein (Host:Port:Datenbank:Benutzer:Passwort)."
+        }
+        "Test connection" => "Verbindung testen",
+        "Move now: every desk and gateway in this folder uses the database from then on" => {
+            "Jetzt verschieben: Jeder Desk und jedes Gateway in diesem Ordner nutzt danach die Datenbank"
+        }
+        "Move this vault into the database" => "Diesen Tresor in die Datenbank verschieben",
+        "Connected to {location}. It already holds a shared vault: moving this vault in merges it there." => {
+            "Verbunden mit {location}. Dort liegt bereits ein gemeinsamer Tresor: Beim Verschieben wird dieser Tresor dort zusammengeführt."
+        }
+        "Connected to {location}. No vault there yet: this vault can move in." => {
+            "Verbunden mit {location}. Dort liegt noch kein Tresor: Dieser Tresor kann dorthin umziehen."
+        }
+        "Moved: {sources} data source(s), {tokens} token(s); the vault is now kept in {location}." => {
+            "Verschoben: {sources} Datenquelle(n), {tokens} Token; der Tresor liegt jetzt in {location}."
+        }
         "gateway" => "Gateway",
         "desk" => "Desk",
         "command" => "Befehl",

@@ -14,9 +14,12 @@ pub mod sign_in_dialog;
 pub mod status_strip;
 pub mod store_status;
 pub mod store_watch;
+pub mod vault_section;
 pub mod widgets;
 pub mod worker;
+mod worker_events;
 mod worker_tasks;
+mod worker_vault;
 
 use crate::desk::model::{KeySource, SystemClock};
 use std::path::PathBuf;

@@ -21,6 +21,7 @@ pub struct SettingsDialog {
     pub schedule_result: Option<Result<String, String>>,
     pub schedule_busy: bool,
     pub consumers: super::consumers_section::ConsumersSection,
+    pub vault: super::vault_section::VaultSection,
 }
 
 impl SettingsDialog {
@@ -37,6 +38,7 @@ impl SettingsDialog {
             schedule_result: None,
             schedule_busy: false,
             consumers: Default::default(),
+            vault: Default::default(),
         }
     }
 
@@ -192,6 +194,8 @@ pub fn show(state: &mut AppState, ui: &mut egui::Ui) {
         }
         ui.separator();
         super::consumers_section::show(state, ui, &mut dialog.consumers);
+        ui.separator();
+        super::vault_section::show(state, ui, &mut dialog.vault);
         ui.separator();
         ui.horizontal(|ui| {
             let ok = ui.add_enabled(parsed.is_ok(), egui::Button::new(state.tr("OK")));

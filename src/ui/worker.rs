@@ -17,15 +17,16 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use tokio_util::sync::CancellationToken;
 
 use crate::desk::model::{
-    AppUser, Clock, DataSource, DeviceAuthorization, IdentityError, KeySource, ProviderConfig,
-    Settings, SystemClock, TokenSet, TokenTarget, Vault, VaultData, VaultError,
+    AppUser, Clock, DataSource, KeySource, ProviderConfig, Settings, SystemClock, TokenSet,
+    TokenTarget, Vault, VaultError,
 };
 use crate::desk::schedule::{ScheduleAction, VaultAccess};
 use crate::desk::sign_in::{Method, PageLanguage, RedirectUri};
-use crate::desk::tokens::{Acceptance, RenewReport, Selection};
+use crate::desk::tokens::{Acceptance, Selection};
 use crate::desk::{self, DeskError};
 
-use super::store_watch::{Follower, LOOK_EVERY, StoreView};
+use super::store_watch::{Follower, LOOK_EVERY};
+pub use super::worker_events::Event;
 use super::worker_tasks::{BrowserFlow, browser_flow, device_flow, renew_task};
 
 pub enum Command {
@@ -69,6 +70,11 @@ pub enum Command {
     },
     CancelSignIn,
     TestConnection(TokenTarget),
+    /// Settings › Vault: connect to this database once.
+    TestDatabase(String),
+    /// Settings › Vault: move the vault into this database, or (`None`) back
+    /// into a file on this computer.
+    MoveVault(Option<String>),
     /// Renew what is due (the keep-alive of the open app).
     RunKeepAlive,
     /// Renew these tokens now, due or not (All mailboxes › Renew selected).
@@ -93,35 +99,6 @@ pub enum Command {
     },
     SaveSettings(Box<Settings>),
     Schedule(ScheduleAction),
-}
-
-pub enum Event {
-    VaultOpened(Result<VaultData, VaultError>),
-    /// The vault after a change; an older generation than the one shown is stale.
-    VaultChanged(VaultData),
-    Failed(DeskError),
-    SignInCode(Box<DeviceAuthorization>),
-    /// The browser sign-in waits for the browser's answer at this page.
-    BrowserWaiting(url::Url),
-    /// The system browser could not be started: the page is shown to copy.
-    BrowserNotOpened(String),
-    SignInWaiting {
-        seconds_left: i64,
-    },
-    SignInFinished(Box<Result<TokenSet, IdentityError>>),
-    /// The vault could not take a sign-in's result, so none was started.
-    SignInRefused(DeskError),
-    /// The account the API answered for, or what went wrong.
-    TestFinished(Result<String, DeskError>),
-    KeepAliveFinished(Result<RenewReport, DeskError>),
-    RenewFinished(Result<RenewReport, DeskError>),
-    ImportPreview(Result<Vec<AppUser>, DeskError>),
-    /// A new consumer's name and key (shown once), or why none.
-    ConsumerAdded(Result<(String, String), DeskError>),
-    GatewayServing(bool),
-    /// Where the vault is, and whether its database answers.
-    Store(StoreView),
-    ScheduleFinished(Result<String, DeskError>),
 }
 
 /// Where the worker's vault is and how the scheduled job will open it.
@@ -240,6 +217,7 @@ async fn serve(
     let mut sign_in: Option<CancellationToken> = None;
     let clock = options.clock.clone();
     let mut follower = Follower::default();
+    let mut opened_with: Option<KeySource> = None;
     let mut look = tokio::time::interval(LOOK_EVERY);
     look.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
@@ -262,6 +240,7 @@ async fn serve(
         );
         match command {
             Command::OpenVault { keys } => {
+                opened_with = Some(keys.clone());
                 let dir = options.vault_dir.clone();
                 let opened = tokio::task::spawn_blocking(move || {
                     desk::vault_file::open_or_create(&dir, &keys).map_err(vault_error)
@@ -359,6 +338,12 @@ async fn serve(
                         reporter.send(Event::SignInFinished(Box::new(result)));
                     }
                 });
+            }
+            Command::TestDatabase(url) => super::worker_vault::test(url, &reporter).await,
+            Command::MoveVault(to) => {
+                let dir = options.vault_dir.clone();
+                let keys = opened_with.clone();
+                super::worker_vault::move_vault(&mut vault, dir, keys, to, now, &reporter).await;
             }
             Command::CancelSignIn => {
                 if let Some(cancel) = sign_in.take() {
