@@ -19,7 +19,7 @@ use tokendesk::vault::reserve::WriteReservation;
 use tokendesk::vault::{Backend, TokenGuard, TokenId, Vault, VaultData, VaultError};
 
 use crate::support::desk;
-use crate::support::provider::{GrantState, TestProvider};
+use crate::support::provider::TestProvider;
 
 /// Records in memory, written whole under a mutex; token locks in a set.
 struct MemoryStore {
@@ -161,15 +161,7 @@ fn another_store_runs_the_guarded_path_and_the_keep_alive_unchanged() {
     assert_eq!(provider.replays(), 0, "no retired token was sent");
     assert_eq!(provider.revoked_grants(), 0);
     vault.reload().expect("read");
-    for owner in vault.data().each_token() {
-        let token = owner.record().refresh_token.as_ref().expect("a token");
-        assert_eq!(
-            provider.grant_state(token.expose()),
-            GrantState::Current,
-            "{}",
-            owner.account()
-        );
-    }
+    provider.assert_every_grant_current(vault.data());
     assert!(store.writes.load(Ordering::SeqCst) >= 2);
     // Everything went to the other store: the file it was copied from is as it was.
     let file = Vault::open(home.path(), &desk::keys()).expect("file");

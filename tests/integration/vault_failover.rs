@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use tokendesk::desk::model::SystemClock;
 use tokendesk::vault::Vault;
 
-use crate::support::provider::{GrantState, TestProvider};
+use crate::support::provider::TestProvider;
 use crate::support::{PrivateServer, sql};
 use crate::vault_postgres::{fresh_database, shared_vault};
 
@@ -120,14 +120,6 @@ fn a_failover_to_the_synchronous_standby_loses_no_grant() {
     assert_eq!(provider.revoked_grants(), 0);
     let mut reread = vault.another_handle();
     reread.reload().expect("read from the new primary");
-    for owner in reread.data().each_token() {
-        let token = owner.record().refresh_token.as_ref().expect("a token");
-        assert_eq!(
-            provider.grant_state(token.expose()),
-            GrantState::Current,
-            "{}",
-            owner.account()
-        );
-    }
+    provider.assert_every_grant_current(reread.data());
     drop(home);
 }

@@ -699,15 +699,7 @@ fn the_database_crashing_during_a_keep_alive_run_loses_no_grant() {
     assert_eq!(provider.revoked_grants(), 0);
     let mut reread = vault.another_handle();
     reread.reload().expect("read");
-    for owner in reread.data().each_token() {
-        let token = owner.record().refresh_token.as_ref().expect("a token");
-        assert_eq!(
-            provider.grant_state(token.expose()),
-            crate::support::provider::GrantState::Current,
-            "{}",
-            owner.account()
-        );
-    }
+    provider.assert_every_grant_current(reread.data());
     drop(home);
 }
 

@@ -242,6 +242,49 @@ impl PostgresStore {
             .collect()
     }
 
+    /// A change in two phases across the store's runtime: `task` sends the newest
+    /// records, `change` is applied to them on this thread (the caller's closure
+    /// need not be `Send`), and `task` stores what comes back (`None` when the
+    /// change refused: nothing is written).
+    fn two_phase<T, R, Fut>(
+        &self,
+        task: impl FnOnce(
+            std::sync::mpsc::SyncSender<Result<T, StoreError>>,
+            tokio::sync::oneshot::Receiver<Option<T>>,
+        ) -> Fut,
+        change: impl FnOnce(&mut T) -> Result<(), VaultError>,
+    ) -> Result<R, VaultError>
+    where
+        T: Send + 'static,
+        R: Send + 'static,
+        Fut: std::future::Future<Output = Result<Option<R>, StoreError>> + Send + 'static,
+    {
+        let (newest_tx, newest) = std::sync::mpsc::sync_channel(1);
+        let (changed, changed_rx) = tokio::sync::oneshot::channel();
+        let (done_tx, done) = std::sync::mpsc::sync_channel(1);
+        let work = task(newest_tx, changed_rx);
+        self.runtime.spawn(async move {
+            let _ = done_tx.send(work.await);
+        });
+        let stopped = |e: std::sync::mpsc::RecvTimeoutError| {
+            VaultError::from(StoreError::Stopped(e.to_string()))
+        };
+        let mut value = newest
+            .recv_timeout(Duration::from_secs(120))
+            .map_err(stopped)??;
+        let refused = change(&mut value).err();
+        let _ = changed.send(refused.is_none().then_some(value));
+        let stored = done
+            .recv_timeout(Duration::from_secs(120))
+            .map_err(stopped)??;
+        if let Some(refused) = refused {
+            return Err(refused);
+        }
+        stored.ok_or_else(|| {
+            VaultError::from(StoreError::Stopped("the change was not stored".into()))
+        })
+    }
+
     /// This folder's rescue files, as entries, and their paths.
     fn rescues(&self) -> (Vec<RescueEntry>, Vec<PathBuf>) {
         let mut entries = Vec::new();
@@ -336,32 +379,15 @@ impl Backend for PostgresStore {
 
     fn update(&self, change: Change<'_>) -> Result<VaultData, VaultError> {
         let (entries, paths) = self.rescues();
-        let (newest_tx, newest) = std::sync::mpsc::sync_channel(1);
-        let (changed, changed_rx) = tokio::sync::oneshot::channel();
-        let (done_tx, done) = std::sync::mpsc::sync_channel(1);
         let shared = self.shared.clone();
-        self.runtime.spawn(async move {
-            let _ = done_tx.send(shared.update(newest_tx, changed_rx).await);
-        });
-        let stopped = |e: std::sync::mpsc::RecvTimeoutError| {
-            VaultError::from(StoreError::Stopped(e.to_string()))
-        };
-        let mut data = newest
-            .recv_timeout(Duration::from_secs(120))
-            .map_err(stopped)??;
-        // Rescued rotations first, then the change, on this thread.
-        rescue::apply(&mut data, &entries, true);
-        let refused = change(&mut data).err();
-        let _ = changed.send(refused.is_none().then_some(data));
-        let stored = done
-            .recv_timeout(Duration::from_secs(120))
-            .map_err(stopped)??;
-        if let Some(refused) = refused {
-            return Err(refused);
-        }
-        let stored = stored.ok_or_else(|| {
-            VaultError::from(StoreError::Stopped("the change was not stored".into()))
-        })?;
+        let stored = self.two_phase(
+            move |newest, changed| async move { shared.update(newest, changed).await },
+            |data| {
+                // Rescued rotations first, then the change, on this thread.
+                rescue::apply(data, &entries, true);
+                change(data)
+            },
+        )?;
         for path in paths {
             let _ = std::fs::remove_file(path);
         }
@@ -398,31 +424,12 @@ impl Backend for PostgresStore {
             // The next whole write merges the rescued rotations and removes the files.
             return backend::whole_update_tokens(self, reservation, ids, change);
         }
-        let (newest_tx, newest) = std::sync::mpsc::sync_channel(1);
-        let (changed, changed_rx) = tokio::sync::oneshot::channel();
-        let (done_tx, done) = std::sync::mpsc::sync_channel(1);
         let shared = self.shared.clone();
         let asked = ids.to_vec();
-        self.runtime.spawn(async move {
-            let _ = done_tx.send(shared.update_tokens(asked, newest_tx, changed_rx).await);
-        });
-        let stopped = |e: std::sync::mpsc::RecvTimeoutError| {
-            VaultError::from(StoreError::Stopped(e.to_string()))
-        };
-        let mut records = newest
-            .recv_timeout(Duration::from_secs(120))
-            .map_err(stopped)??;
-        let refused = change(&mut records).err();
-        let _ = changed.send(refused.is_none().then_some(records));
-        let written = done
-            .recv_timeout(Duration::from_secs(120))
-            .map_err(stopped)??;
-        if let Some(refused) = refused {
-            return Err(refused);
-        }
-        let written = written.ok_or_else(|| {
-            VaultError::from(StoreError::Stopped("the change was not stored".into()))
-        })?;
+        let written = self.two_phase(
+            move |newest, changed| async move { shared.update_tokens(asked, newest, changed).await },
+            |records| change(records),
+        )?;
         Ok(Records::Tokens {
             based_on: written.based_on,
             generation: written.generation,

@@ -50,6 +50,17 @@ impl Shared {
         Ok(client)
     }
 
+    /// The connection for a two-phase change; when there is none, the caller
+    /// waiting for the newest records hears why.
+    pub(super) async fn client_for_change<T>(
+        &self,
+        newest: &std::sync::mpsc::SyncSender<Result<T, StoreError>>,
+    ) -> Result<tokio::sync::MutexGuard<'_, Option<Client>>, StoreError> {
+        self.client().await.inspect_err(|e| {
+            let _ = newest.send(Err(StoreError::Stopped(e.to_string())));
+        })
+    }
+
     pub(super) fn open_row(&self, key: &RowKey, revision: i64, sealed: &[u8]) -> Option<Vec<u8>> {
         seal::open_row(&self.key, self.vault, &key.kind, &key.id, revision, sealed)
             .map(|p| p.to_vec())
@@ -155,13 +166,7 @@ impl Shared {
         newest: std::sync::mpsc::SyncSender<Result<VaultData, StoreError>>,
         changed: tokio::sync::oneshot::Receiver<Option<VaultData>>,
     ) -> Result<Option<VaultData>, StoreError> {
-        let mut guard = match self.client().await {
-            Ok(guard) => guard,
-            Err(e) => {
-                let _ = newest.send(Err(StoreError::Stopped(e.to_string())));
-                return Err(e);
-            }
-        };
+        let mut guard = self.client_for_change(&newest).await?;
         let db = guard
             .as_mut()
             .ok_or_else(|| StoreError::Stopped("no connection".into()))?;

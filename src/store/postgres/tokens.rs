@@ -94,13 +94,7 @@ impl Shared {
         newest: std::sync::mpsc::SyncSender<Result<TokenMap, StoreError>>,
         changed: tokio::sync::oneshot::Receiver<Option<TokenMap>>,
     ) -> Result<Option<Written>, StoreError> {
-        let mut guard = match self.client().await {
-            Ok(guard) => guard,
-            Err(e) => {
-                let _ = newest.send(Err(StoreError::Stopped(e.to_string())));
-                return Err(e);
-            }
-        };
+        let mut guard = self.client_for_change(&newest).await?;
         let db = guard
             .as_mut()
             .ok_or_else(|| StoreError::Stopped("no connection".into()))?;

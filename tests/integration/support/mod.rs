@@ -177,24 +177,7 @@ pub struct PrivateServer {
 impl PrivateServer {
     pub fn start() -> Option<PrivateServer> {
         let bin = PathBuf::from(std::env::var_os("TOKENDESK_TEST_PG_BIN")?);
-        let cluster = tempfile::Builder::new()
-            .prefix("tokendesk-pg-private-")
-            .tempdir()
-            .expect("cluster dir");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let server = PrivateServer { bin, cluster, port };
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(
-                server.cluster.path(),
-                std::fs::Permissions::from_mode(0o777),
-            )
-            .expect("chmod");
-        }
+        let server = PrivateServer::empty(bin, "tokendesk-pg-private-");
         server.as_owner(&[
             "initdb",
             "-D",
@@ -208,6 +191,25 @@ impl PrivateServer {
         server.pg_ctl(&["start", "-w"]);
         sql(&server.url("postgres"), "CREATE DATABASE tokendesk");
         Some(server)
+    }
+
+    /// A folder for a cluster (writable by the `postgres` user) and a free port.
+    fn empty(bin: PathBuf, prefix: &str) -> PrivateServer {
+        let cluster = tempfile::Builder::new()
+            .prefix(prefix)
+            .tempdir()
+            .expect("cluster dir");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(cluster.path(), std::fs::Permissions::from_mode(0o777))
+                .expect("chmod");
+        }
+        PrivateServer { bin, cluster, port }
     }
 
     fn data(&self) -> String {
@@ -282,28 +284,7 @@ impl PrivateServer {
     /// A streaming standby of this server (`pg_basebackup -R`), started, that
     /// connects as `name` (for `synchronous_standby_names`).
     pub fn standby(&self, name: &str) -> PrivateServer {
-        let cluster = tempfile::Builder::new()
-            .prefix("tokendesk-pg-standby-")
-            .tempdir()
-            .expect("cluster dir");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let standby = PrivateServer {
-            bin: self.bin.clone(),
-            cluster,
-            port,
-        };
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(
-                standby.cluster.path(),
-                std::fs::Permissions::from_mode(0o777),
-            )
-            .expect("chmod");
-        }
+        let standby = PrivateServer::empty(self.bin.clone(), "tokendesk-pg-standby-");
         let primary = format!(
             "host=127.0.0.1 port={} user=postgres application_name={name}",
             self.port

@@ -517,6 +517,20 @@ impl TestProvider {
         self.lock().grants.iter().filter(|g| g.revoked).count()
     }
 
+    /// Asserts that every token the vault holds is its grant's current one: no
+    /// grant was lost and none would be replayed.
+    pub fn assert_every_grant_current(&self, data: &tokendesk::vault::VaultData) {
+        for owner in data.each_token() {
+            let token = owner.record().refresh_token.as_ref().expect("a token");
+            assert_eq!(
+                self.grant_state(token.expose()),
+                GrantState::Current,
+                "{}",
+                owner.account()
+            );
+        }
+    }
+
     /// Where the grant of this refresh token stands.
     pub fn grant_state(&self, refresh_token: &str) -> GrantState {
         let state = self.lock();
