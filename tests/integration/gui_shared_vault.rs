@@ -18,12 +18,26 @@ use crate::support;
 use crate::support::provider::TestProvider;
 use crate::vault_postgres::{fresh_database, machine};
 
+/// A PostgreSQL server of the test's own (it stops and starts it), or `None`.
+fn private_server() -> Option<support::PrivateServer> {
+    fresh_database()?;
+    support::PrivateServer::start()
+}
+
+/// A file vault in `home` with the data source Exchange, the window's keep-alive off.
+fn file_vault(home: &std::path::Path, keys: &tokendesk::vault::KeySource, provider: &TestProvider) {
+    let mut file = Vault::create(home, keys, false).expect("file vault");
+    file.update(|data| {
+        data.settings.keepalive_in_app = false;
+        let config = support::microsoft_config(provider, Scopes::Ews);
+        data.add_data_source(DataSource::new("Exchange", config, "sales@contoso.com"))
+    })
+    .expect("a data source");
+}
+
 #[test]
 fn the_window_follows_the_shared_vault_and_is_read_only_while_it_is_down() {
-    if fresh_database().is_none() {
-        return;
-    }
-    let Some(server) = support::PrivateServer::start() else {
+    let Some(server) = private_server() else {
         return;
     };
     let url = server.url("tokendesk");
@@ -31,14 +45,7 @@ fn the_window_follows_the_shared_vault_and_is_read_only_while_it_is_down() {
     // Home A moves its file vault into the database; home C joins it.
     let (home_a, home_c) = (support::temp_dir(), support::temp_dir());
     let keys_a = machine();
-    let mut file = Vault::create(home_a.path(), &keys_a, false).expect("file vault");
-    file.update(|data| {
-        data.settings.keepalive_in_app = false;
-        let config = support::microsoft_config(&provider, Scopes::Ews);
-        data.add_data_source(DataSource::new("Exchange", config, "sales@contoso.com"))
-    })
-    .expect("a data source");
-    drop(file);
+    file_vault(home_a.path(), &keys_a, &provider);
     tokendesk::desk::shared_vault::migrate_to_database(home_a.path(), &url, &keys_a, Utc::now())
         .expect("migrate");
     let keys_c = machine();
@@ -116,24 +123,14 @@ fn the_window_follows_the_shared_vault_and_is_read_only_while_it_is_down() {
 
 #[test]
 fn settings_test_a_database_move_the_vault_in_and_back() {
-    if fresh_database().is_none() {
-        return;
-    }
-    let Some(server) = support::PrivateServer::start() else {
+    let Some(server) = private_server() else {
         return;
     };
     let url = server.url("tokendesk");
     let provider = TestProvider::microsoft();
     let home = support::temp_dir();
     let keys = machine();
-    let mut file = Vault::create(home.path(), &keys, false).expect("file vault");
-    file.update(|data| {
-        data.settings.keepalive_in_app = false;
-        let config = support::microsoft_config(&provider, Scopes::Ews);
-        data.add_data_source(DataSource::new("Exchange", config, "sales@contoso.com"))
-    })
-    .expect("a data source");
-    drop(file);
+    file_vault(home.path(), &keys, &provider);
     let clock = ManualClock::new(Utc::now());
     let mut window = harness_on(home.path(), &keys, &clock, Lang::En);
     crate::gui::press(&mut window, "Settings");
