@@ -24,7 +24,7 @@ pub(super) const WATCH_EVERY: Duration = Duration::from_millis(200);
 
 pub(super) async fn watch_store(gateway: Arc<Gateway>, stop: CancellationToken) {
     let dir = gateway.dir();
-    let handle = gateway.vault.lock().await.another_handle();
+    let handle = gateway.vault.lock().await.watcher();
     let shared = handle.shared_location().is_some();
     let announcer = std::sync::Mutex::new(Announcer::new("gateway"));
     let stamp_now = move || {

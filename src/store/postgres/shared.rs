@@ -24,8 +24,6 @@ pub(super) struct Cache {
     pub(super) revisions: BTreeMap<RowKey, i64>,
     /// Rows whose seal did not open (tampered or swapped): named, never served.
     pub(super) refused: BTreeMap<RowKey, String>,
-    /// The records the rows make, while no other process changed any since.
-    pub(super) joined: Option<VaultData>,
 }
 
 pub(super) struct Shared {
@@ -122,7 +120,6 @@ impl Shared {
             }
         }
         cache.generation = generation;
-        cache.joined = None;
         Ok(())
     }
 
@@ -149,13 +146,11 @@ impl Shared {
             .as_ref()
             .ok_or_else(|| StoreError::Stopped("no connection".into()))?;
         self.catch_up(db, generation).await?;
-        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(joined) = &cache.joined {
-            return Ok(joined.clone());
-        }
-        let joined = rows::join(&cache.rows, cache.generation)?;
-        cache.joined = Some(joined.clone());
-        Ok(joined)
+        // Joined anew for each reader rather than kept: a second copy of every
+        // record would double a gateway's memory for a read that is rare (the
+        // guarded path reads just its token's row).
+        let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(rows::join(&cache.rows, cache.generation)?)
     }
 
     /// One change in one transaction under the vault row's lock. The newest records
@@ -181,11 +176,8 @@ impl Shared {
                 .get(0);
             self.catch_up(&transaction, u64::try_from(generation).unwrap_or(0))
                 .await?;
-            let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-            let before = match cache.joined.take() {
-                Some(joined) => joined,
-                None => rows::join(&cache.rows, cache.generation)?,
-            };
+            let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+            let before = rows::join(&cache.rows, cache.generation)?;
             Ok::<_, StoreError>((generation, before))
         }
         .await;
@@ -285,7 +277,6 @@ impl Shared {
             cache.revisions.insert(key, revision);
         }
         cache.generation = data.generation;
-        cache.joined = Some(data.clone());
         Ok(Some(data))
     }
 }

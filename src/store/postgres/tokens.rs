@@ -181,7 +181,7 @@ impl Shared {
             )
             .await?;
         transaction.commit().await?;
-        self.remember_tokens(next, written, &after);
+        self.remember_tokens(next, written);
         Ok(Some(Written {
             based_on: next - 1,
             generation: next,
@@ -192,10 +192,9 @@ impl Shared {
     /// Keeps this process's cache current after a record-level write: when it was
     /// at the generation before, it moves on with the written rows; otherwise the
     /// next read catches up with every row changed since, these included.
-    fn remember_tokens(&self, next: u64, written: Vec<(RowKey, i64, Vec<u8>)>, after: &TokenMap) {
+    fn remember_tokens(&self, next: u64, written: Vec<(RowKey, i64, Vec<u8>)>) {
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         if cache.generation + 1 != next {
-            cache.joined = None;
             return;
         }
         for (key, revision, plain) in written {
@@ -203,13 +202,5 @@ impl Shared {
             cache.revisions.insert(key, revision);
         }
         cache.generation = next;
-        if let Some(joined) = cache.joined.as_mut() {
-            joined.generation = next;
-            for (id, record) in after {
-                if let Some(place) = joined.token_by_id_mut(id) {
-                    *place = record.clone();
-                }
-            }
-        }
     }
 }
