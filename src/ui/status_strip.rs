@@ -100,7 +100,9 @@ fn keepalive_status(state: &mut AppState, ui: &mut egui::Ui) {
         };
         ui.label(locale.fill(template, &[("when", &locale.date_time(next))]));
     }
-    if ui.small_button(state.tr("Renew due tokens now")).clicked() {
+    let renew = egui::Button::new(state.tr("Renew due tokens now")).small();
+    // Nothing can be stored while a shared vault's database does not answer.
+    if ui.add_enabled(!state.read_only(), renew).clicked() {
         state.run_keepalive_now();
     }
 }

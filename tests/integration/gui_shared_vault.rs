@@ -101,6 +101,12 @@ fn the_window_follows_the_shared_vault_and_is_read_only_while_it_is_down() {
     );
     assert!(
         window
+            .get_by_label("Renew due tokens now")
+            .accesskit_node()
+            .is_disabled()
+    );
+    assert!(
+        window
             .get_by_label("New data source")
             .accesskit_node()
             .is_disabled()
