@@ -12,6 +12,10 @@ use tokio_postgres::config::Host;
 
 use super::StoreError;
 
+/// How long a connection may take when the connection string does not say
+/// (`connect_timeout`): as long as the identity provider's.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// A parsed connection string and how to secure it.
 #[derive(Clone)]
 pub struct Target {
@@ -50,6 +54,11 @@ impl Target {
             && let Some(password) = password_for(&config)
         {
             config.password(password);
+        }
+        if config.get_connect_timeout().is_none() {
+            // libpq waits for ever; a host that drops packets would hold the
+            // window's worker, a command or a gateway's watcher that long.
+            config.connect_timeout(CONNECT_TIMEOUT);
         }
         if config.get_hosts().is_empty() {
             return Err(StoreError::Url {
@@ -191,6 +200,12 @@ mod tests {
             Target::parse("postgresql://u@127.0.0.1/td?sslmode=require")
                 .expect("url")
                 .tls
+        );
+        assert_eq!(local.config.get_connect_timeout(), Some(&CONNECT_TIMEOUT));
+        let patient = Target::parse("postgresql://u@127.0.0.1/td?connect_timeout=30").expect("url");
+        assert_eq!(
+            patient.config.get_connect_timeout(),
+            Some(&std::time::Duration::from_secs(30))
         );
         for mode in ["verify-full", "verify-ca"] {
             let url = format!("postgresql://u@127.0.0.1/td?sslmode={mode}");
