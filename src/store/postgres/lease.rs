@@ -38,10 +38,7 @@ impl Lease {
                     _ = stop.cancelled() => return,
                     _ = tokio::time::sleep(LEASE / 3) => {}
                 }
-                let Ok(guard) = task_shared.client().await else {
-                    continue;
-                };
-                if let Some(db) = guard.as_ref() {
+                if let Ok(db) = task_shared.client().await {
                     let lease = format!("{} seconds", LEASE.as_secs());
                     let _ = db
                         .execute(
@@ -70,14 +67,12 @@ impl Drop for Lease {
             (self.shared.clone(), self.token.clone(), self.holder.clone());
         // Only its own lease: one that lapsed and was taken over stays the other's.
         let _ = run(&self.runtime, async move {
-            let guard = shared.client().await?;
-            if let Some(db) = guard.as_ref() {
-                db.execute(
-                    "DELETE FROM tokendesk_locks WHERE vault = $1 AND token = $2 AND holder = $3",
-                    &[&shared.vault, &token, &holder],
-                )
-                .await?;
-            }
+            let db = shared.client().await?;
+            db.execute(
+                "DELETE FROM tokendesk_locks WHERE vault = $1 AND token = $2 AND holder = $3",
+                &[&shared.vault, &token, &holder],
+            )
+            .await?;
             Ok(())
         });
     }

@@ -212,10 +212,7 @@ impl PostgresStore {
         let wrapped = seal::wrap_key(&machine_key, self.shared.vault, &holder, &self.shared.key)?;
         let shared = self.shared.clone();
         run(&self.runtime, async move {
-            let guard = shared.client().await?;
-            let db = guard
-                .as_ref()
-                .ok_or_else(|| StoreError::Stopped("no connection".into()))?;
+            let db = shared.client().await?;
             db.execute(
                 "INSERT INTO tokendesk_keys (vault, holder, wrapped) VALUES ($1, $2, $3)",
                 &[&shared.vault, &holder, &wrapped],
@@ -413,10 +410,7 @@ impl Backend for PostgresStore {
         let shared = self.shared.clone();
         let (token, me) = (stem.clone(), holder.clone());
         let taken = run(&self.runtime, async move {
-            let guard = shared.client().await?;
-            let db = guard
-                .as_ref()
-                .ok_or_else(|| StoreError::Stopped("no connection".into()))?;
+            let db = shared.client().await?;
             let lease = format!("{} seconds", LEASE.as_secs());
             let won = db
                 .query_opt(

@@ -16,10 +16,7 @@ fn pid() -> i32 {
 
 impl Shared {
     pub(super) async fn announce(&self, face: &str) -> Result<(), StoreError> {
-        let guard = self.client().await?;
-        let db = guard
-            .as_ref()
-            .ok_or_else(|| StoreError::Stopped("no connection".into()))?;
+        let db = self.client().await?;
         db.execute(
             "INSERT INTO tokendesk_presence (vault, machine, face, pid) VALUES ($1, $2, $3, $4)
              ON CONFLICT (vault, machine, face, pid) DO UPDATE SET seen_at = now()",
@@ -35,10 +32,7 @@ impl Shared {
     }
 
     pub(super) async fn present(&self, face: &str) -> Result<Vec<Presence>, StoreError> {
-        let guard = self.client().await?;
-        let db = guard
-            .as_ref()
-            .ok_or_else(|| StoreError::Stopped("no connection".into()))?;
+        let db = self.client().await?;
         let rows = db
             .query(
                 "SELECT machine, face, extract(epoch FROM now() - max(seen_at))::bigint
@@ -73,10 +67,7 @@ impl Shared {
         let places: Vec<&str> = lines.iter().map(|l| l.place.as_str()).collect();
         let times: Vec<chrono::DateTime<chrono::Utc>> = lines.iter().map(|l| l.at).collect();
         let entries: Vec<&serde_json::Value> = lines.iter().map(|l| &l.entry).collect();
-        let guard = self.client().await?;
-        let db = guard
-            .as_ref()
-            .ok_or_else(|| StoreError::Stopped("no connection".into()))?;
+        let db = self.client().await?;
         db.execute(
             "INSERT INTO tokendesk_audit (vault, spool, line, machine, at, entry)
              SELECT $1, $2, t.line, $3, t.at, t.entry

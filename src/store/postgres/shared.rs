@@ -13,6 +13,9 @@ use super::{StoreError, Target, schema, seal};
 use crate::vault::VaultData;
 use crate::vault::crypto::VaultKey;
 
+/// The store's one connection, held while in use.
+pub(super) type Connection<'a> = tokio::sync::MappedMutexGuard<'a, Client>;
+
 /// A change that writes this many rows updates the planner's statistics.
 const MANY_ROWS: usize = 500;
 
@@ -36,16 +39,15 @@ pub(super) struct Shared {
 
 impl Shared {
     /// The connection, opened again when it was lost.
-    pub(super) async fn client(
-        &self,
-    ) -> Result<tokio::sync::MutexGuard<'_, Option<Client>>, StoreError> {
+    pub(super) async fn client(&self) -> Result<Connection<'_>, StoreError> {
         let mut client = self.client.lock().await;
         if client.as_ref().is_none_or(Client::is_closed) {
             let mut fresh = self.target.connect().await?;
             schema::ensure(&mut fresh).await?;
             *client = Some(fresh);
         }
-        Ok(client)
+        tokio::sync::MutexGuard::try_map(client, Option::as_mut)
+            .map_err(|_| StoreError::Stopped("no connection".into()))
     }
 
     /// The connection for a two-phase change; when there is none, the caller
@@ -53,7 +55,7 @@ impl Shared {
     pub(super) async fn client_for_change<T>(
         &self,
         newest: &std::sync::mpsc::SyncSender<Result<T, StoreError>>,
-    ) -> Result<tokio::sync::MutexGuard<'_, Option<Client>>, StoreError> {
+    ) -> Result<Connection<'_>, StoreError> {
         self.client().await.inspect_err(|e| {
             let _ = newest.send(Err(StoreError::Stopped(e.to_string())));
         })
@@ -125,10 +127,7 @@ impl Shared {
 
     /// The vault's generation as the database has it now.
     pub(super) async fn generation(&self) -> Result<u64, StoreError> {
-        let guard = self.client().await?;
-        let db = guard
-            .as_ref()
-            .ok_or_else(|| StoreError::Stopped("no connection".into()))?;
+        let db = self.client().await?;
         let generation: i64 = db
             .query_one(
                 "SELECT generation FROM tokendesk_vault WHERE id = $1",
@@ -141,11 +140,8 @@ impl Shared {
 
     pub(super) async fn read(&self) -> Result<VaultData, StoreError> {
         let generation = self.generation().await?;
-        let guard = self.client().await?;
-        let db = guard
-            .as_ref()
-            .ok_or_else(|| StoreError::Stopped("no connection".into()))?;
-        self.catch_up(db, generation).await?;
+        let db = self.client().await?;
+        self.catch_up(&*db, generation).await?;
         // Joined anew for each reader rather than kept: a second copy of every
         // record would double a gateway's memory for a read that is rare (the
         // guarded path reads just its token's row).
@@ -161,10 +157,7 @@ impl Shared {
         newest: std::sync::mpsc::SyncSender<Result<VaultData, StoreError>>,
         changed: tokio::sync::oneshot::Receiver<Option<VaultData>>,
     ) -> Result<Option<VaultData>, StoreError> {
-        let mut guard = self.client_for_change(&newest).await?;
-        let db = guard
-            .as_mut()
-            .ok_or_else(|| StoreError::Stopped("no connection".into()))?;
+        let mut db = self.client_for_change(&newest).await?;
         let transaction = db.transaction().await?;
         let locked = async {
             let generation: i64 = transaction

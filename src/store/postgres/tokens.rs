@@ -64,10 +64,7 @@ impl Shared {
 
     /// The newest of the token records `ids`, with the vault's generation.
     pub(super) async fn read_tokens(&self, ids: &[TokenId]) -> Result<(u64, TokenMap), StoreError> {
-        let guard = self.client().await?;
-        let db = guard
-            .as_ref()
-            .ok_or_else(|| StoreError::Stopped("no connection".into()))?;
+        let db = self.client().await?;
         let found = db
             .query(
                 "SELECT v.generation, r.id, r.revision, r.sealed
@@ -94,10 +91,7 @@ impl Shared {
         newest: std::sync::mpsc::SyncSender<Result<TokenMap, StoreError>>,
         changed: tokio::sync::oneshot::Receiver<Option<TokenMap>>,
     ) -> Result<Option<Written>, StoreError> {
-        let mut guard = self.client_for_change(&newest).await?;
-        let db = guard
-            .as_mut()
-            .ok_or_else(|| StoreError::Stopped("no connection".into()))?;
+        let mut db = self.client_for_change(&newest).await?;
         let transaction = db.transaction().await?;
         // Bumping the generation takes the vault row's lock: writers take turns.
         let locked = transaction
