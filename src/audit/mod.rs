@@ -40,6 +40,8 @@ pub enum Operation {
     /// Rotated tokens were kept in a rescue file (the vault could not take them,
     /// or it went back to an older generation).
     Rescue,
+    /// The shared vault's data key was replaced (`vault rotate-key`).
+    RotateKey,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -345,6 +345,15 @@ pub enum VaultCommand {
         after_help = "Asks for the vault's passphrase once (or --passphrase-file), then keeps the key in this machine's keyring.\n\nExample:\n  tokendesk vault join 'postgresql://tokendesk@db1/tokendesk'"
     )]
     Join { url: String },
+    /// Replace the shared vault's data key; every record is sealed again while gateways keep serving.
+    #[command(
+        after_help = "Needs the vault's passphrase (asked for, or --passphrase-file). Running desks and gateways take the new key by themselves; a machine that is off needs the passphrase once more (`vault join`). Safe to run again after an interruption.\n\nExample:\n  tokendesk vault rotate-key"
+    )]
+    RotateKey {
+        /// How long running machines get to take the new key before the old one goes.
+        #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+        wait: u64,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -63,10 +63,12 @@ impl Context {
         self.keys()
     }
 
-    fn with_prompt(
+    /// Runs `open` with the keys given; asks for the passphrase in a terminal
+    /// when it needs one.
+    pub fn with_prompt<T>(
         &self,
-        open: impl Fn(&KeySource) -> Result<Vault, DeskError>,
-    ) -> Result<Vault, String> {
+        mut open: impl FnMut(&KeySource) -> Result<T, DeskError>,
+    ) -> Result<T, String> {
         let keys = self.keys()?;
         match open(&keys) {
             Err(DeskError::Vault(VaultError::PassphraseRequired))

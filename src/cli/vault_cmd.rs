@@ -73,6 +73,39 @@ pub fn run(command: VaultCommand, context: &Context) -> Result<ExitCode, String>
             }
             Ok(ExitCode::SUCCESS)
         }
+        VaultCommand::RotateKey { wait } => {
+            let rotated = context.with_prompt(|keys| {
+                crate::desk::shared_vault::rotate_key(
+                    &context.vault_dir,
+                    keys,
+                    std::time::Duration::from_secs(wait),
+                    &mut |step| println!("  {step}"),
+                    chrono::Utc::now(),
+                )
+            })?;
+            println!(
+                "The shared vault's data key is now version {}: {} record(s) sealed again{}.",
+                rotated.version,
+                rotated.resealed,
+                if rotated.resumed {
+                    " (an interrupted run was finished)"
+                } else {
+                    ""
+                }
+            );
+            if rotated.unreadable > 0 {
+                println!(
+                    "  {} record(s) did not open before either (changed outside tokendesk) and were left as they were; `tokendesk status` names them.",
+                    rotated.unreadable
+                );
+            }
+            for machine in &rotated.dropped {
+                println!(
+                    "  Not running, so it kept only the old key: {machine}. There, run any command once with the vault's passphrase (--passphrase-file or TOKENDESK_PASSPHRASE)."
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         VaultCommand::Init { force } => {
             let keys = context.key_source()?;
             let vault =

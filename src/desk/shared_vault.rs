@@ -17,7 +17,7 @@ use crate::store::pointer::{self, Pointer};
 
 /// What the file vault is renamed to once it lives in the database.
 pub use crate::store::pointer::MIGRATED_FILE;
-use crate::store::postgres::PostgresStore;
+use crate::store::postgres::{PostgresStore, Rotated};
 
 /// The shared vault this folder points to, opened; `None` for a folder of its own.
 pub fn open_if_joined(dir: &Path, keys: &KeySource) -> Result<Option<Vault>, DeskError> {
@@ -193,6 +193,37 @@ pub fn join(
             .with_detail(format!("joined the shared vault in {location}")),
     );
     Ok((Vault::with_backend(Arc::new(store))?, remembered))
+}
+
+/// Replaces the data key of the shared vault this folder uses, sealing every
+/// record again while the other machines keep working (`vault rotate-key`).
+/// `keys` must give the vault passphrase: the new key is wrapped under it.
+pub fn rotate_key(
+    dir: &Path,
+    keys: &KeySource,
+    wait: std::time::Duration,
+    progress: &mut dyn FnMut(String),
+    now: DateTime<Utc>,
+) -> Result<Rotated, DeskError> {
+    let Some(pointer) = pointer::read(dir)? else {
+        return Err(VaultError::Invalid(format!(
+            "{} keeps its vault in a file, locked by this machine's keyring or its passphrase; `vault rotate-key` replaces the data key of a shared vault.",
+            dir.display()
+        ))
+        .into());
+    };
+    let (store, _) = PostgresStore::open(dir, &pointer.url, keys)?;
+    let rotated = store.rotate_key(keys, wait, progress)?;
+    AuditLog::in_dir(dir).record(
+        &AuditEntry::new(Operation::RotateKey, Outcome::Ok, now).with_detail(format!(
+            "replaced the shared vault's data key in {} (version {}, {} record(s) sealed again, {} machine(s) must join again)",
+            store.describe(),
+            rotated.version,
+            rotated.resealed,
+            rotated.dropped.len()
+        )),
+    );
+    Ok(rotated)
 }
 
 /// What a connection test found at a database.

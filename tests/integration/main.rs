@@ -34,5 +34,6 @@ mod vault_migrate_kill;
 mod vault_postgres;
 mod vault_processes;
 mod vault_redeem;
+mod vault_rotate;
 mod vault_store;
 mod vault_tls;

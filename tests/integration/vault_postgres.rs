@@ -522,7 +522,7 @@ fn a_vault_migrated_and_joined_is_served_by_the_other_homes_gateway_within_a_sec
 
 /// `tokendesk ARGS` in `home` with the database password in PGPASSWORD (never in
 /// argv); must succeed; returns its output, trimmed.
-fn cli(home: &std::path::Path, password: &str, args: &[&str]) -> String {
+pub(crate) fn cli(home: &std::path::Path, password: &str, args: &[&str]) -> String {
     let out = desk::command(home, args)
         .env("PGPASSWORD", password)
         .output()
@@ -533,7 +533,10 @@ fn cli(home: &std::path::Path, password: &str, args: &[&str]) -> String {
 
 /// A gateway on the shared vault that `home` points to.
 #[cfg(unix)]
-fn gateway_on(home: &std::path::Path, password: &str) -> crate::support::gateway::Served {
+pub(crate) fn gateway_on(
+    home: &std::path::Path,
+    password: &str,
+) -> crate::support::gateway::Served {
     crate::support::gateway::serve_configured(
         home,
         &["--listen", "127.0.0.1:0", "--keepalive-every", "3600"],
@@ -544,7 +547,7 @@ fn gateway_on(home: &std::path::Path, password: &str) -> crate::support::gateway
 }
 
 /// `url` without its password, and the password.
-fn split_password(url: &str) -> (String, String) {
+pub(crate) fn split_password(url: &str) -> (String, String) {
     let parsed = url::Url::parse(url).expect("url");
     let password = parsed.password().unwrap_or_default().to_string();
     let mut without = parsed.clone();

@@ -23,6 +23,10 @@ pub enum StoreError {
         "Neither this machine's keyring nor the passphrase opens the shared vault's key. Give the vault's passphrase (TOKENDESK_PASSPHRASE or --passphrase-file)."
     )]
     NoKey,
+    #[error(
+        "The shared vault's key was replaced (`tokendesk vault rotate-key`) while this machine was away, and its keyring holds only the old one. Give the vault's passphrase once (TOKENDESK_PASSPHRASE or --passphrase-file), or join again: `tokendesk vault join …`."
+    )]
+    KeyRotatedAway,
     #[error("The shared vault's database answered with an error: {0}")]
     Sql(String),
     #[error("The database did not answer in time ({0}).")]

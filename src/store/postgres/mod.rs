@@ -21,6 +21,7 @@ mod error;
 mod keys;
 mod lease;
 mod presence;
+mod rotate;
 mod rows;
 mod runtime;
 mod schema;
@@ -38,9 +39,10 @@ use uuid::Uuid;
 pub use connect::Target;
 pub use error::StoreError;
 pub(crate) use error::plain;
+pub use rotate::Rotated;
 pub use schema::newest as newest_schema;
 
-use keys::{kdf_json, unwrap_data_key};
+use keys::{KeySet, kdf_json, machine_holder, machine_label, open_keys};
 use lease::Lease;
 use runtime::{OwnRuntime, run};
 use shared::{Cache, Shared};
@@ -81,15 +83,18 @@ impl PostgresStore {
         let passphrase = keys.passphrase_key(&kdf)?;
         let mut wrapped = vec![(
             "passphrase".to_string(),
-            seal::wrap_key(&passphrase, vault, "passphrase", &key)?,
+            seal::wrap_key(&passphrase, vault, "passphrase", 1, &key)?,
         )];
+        let mut set = KeySet::first(key.clone());
         if let Ok((machine, machine_key)) = keys.keyring().and_then(|k| k.create_key()) {
-            let holder = format!("machine:{machine}");
+            let holder = machine_holder(machine);
             wrapped.push((
                 holder.clone(),
-                seal::wrap_key(&machine_key, vault, &holder, &key)?,
+                seal::wrap_key(&machine_key, vault, &holder, 1, &key)?,
             ));
+            set.machine = Some((machine, machine_key));
         }
+        let label = machine_label(folder);
         let kdf_json = kdf_json(&kdf);
         let connect_target = target.clone();
         run(&runtime, async move {
@@ -115,15 +120,16 @@ impl PostgresStore {
             for (holder, bytes) in &wrapped {
                 transaction
                     .execute(
-                        "INSERT INTO tokendesk_keys (vault, holder, wrapped) VALUES ($1, $2, $3)",
-                        &[&vault, holder, bytes],
+                        "INSERT INTO tokendesk_keys (vault, holder, key_version, wrapped, label)
+                         VALUES ($1, $2, 1, $3, $4)",
+                        &[&vault, holder, bytes, &label],
                     )
                     .await?;
             }
             transaction.commit().await?;
             Ok(())
         })?;
-        let store = PostgresStore::with(folder, target, vault, key, runtime, true);
+        let store = PostgresStore::with(folder, target, vault, set, runtime, true);
         let data = store.update(&mut |_| Ok(()))?;
         Ok((store, data))
     }
@@ -154,28 +160,27 @@ impl PostgresStore {
         let target = Target::parse(url)?;
         let runtime = Arc::new(runtime::new_runtime()?);
         let connect_target = target.clone();
-        let (vault, kdf, wrapped) = run(&runtime, async move {
+        let (vault, current, kdf, wrapped) = run(&runtime, async move {
             let mut client = connect_target.connect().await?;
             schema::ensure(&mut client).await?;
             let row = client
-                .query_opt("SELECT id, kdf FROM tokendesk_vault LIMIT 1", &[])
+                .query_opt(
+                    "SELECT id, key_version, kdf FROM tokendesk_vault LIMIT 1",
+                    &[],
+                )
                 .await?
                 .ok_or(StoreError::NoVault)?;
             let vault: Uuid = row.get(0);
-            let kdf: serde_json::Value = row.get(1);
-            let wrapped: Vec<(String, Vec<u8>)> = client
-                .query(
-                    "SELECT holder, wrapped FROM tokendesk_keys WHERE vault = $1",
-                    &[&vault],
-                )
-                .await?
-                .into_iter()
-                .map(|r| (r.get(0), r.get(1)))
-                .collect();
-            Ok((vault, kdf, wrapped))
+            let wrapped = keys::wrappings(&client, vault).await?;
+            Ok((
+                vault,
+                row.get(1),
+                row.get::<_, serde_json::Value>(2),
+                wrapped,
+            ))
         })?;
-        let key = unwrap_data_key(keys, vault, &kdf, &wrapped)?;
-        let store = PostgresStore::with(folder, target, vault, key, runtime, true);
+        let set = open_keys(keys, vault, current, &kdf, &wrapped)?;
+        let store = PostgresStore::with(folder, target, vault, set, runtime, true);
         let data = store.read()?;
         Ok((store, data))
     }
@@ -184,7 +189,7 @@ impl PostgresStore {
         folder: &Path,
         target: Target,
         vault: Uuid,
-        key: VaultKey,
+        keys: KeySet,
         runtime: Arc<OwnRuntime>,
         passphrase_protected: bool,
     ) -> Self {
@@ -192,8 +197,9 @@ impl PostgresStore {
             folder: folder.to_path_buf(),
             shared: Arc::new(Shared {
                 target,
+                folder: folder.to_path_buf(),
                 vault,
-                key,
+                keys: Mutex::new(keys),
                 client: tokio::sync::Mutex::new(None),
                 cache: Mutex::new(Cache::default()),
             }),
@@ -208,19 +214,31 @@ impl PostgresStore {
         let Ok((machine, machine_key)) = keys.keyring().and_then(|k| k.create_key()) else {
             return Ok(false);
         };
-        let holder = format!("machine:{machine}");
-        let wrapped = seal::wrap_key(&machine_key, self.shared.vault, &holder, &self.shared.key)?;
+        let holder = machine_holder(machine);
+        let (version, key) = self.current_key()?;
+        let wrapped = seal::wrap_key(&machine_key, self.shared.vault, &holder, version, &key)?;
+        let label = machine_label(&self.folder);
         let shared = self.shared.clone();
         run(&self.runtime, async move {
             let db = shared.client().await?;
             db.execute(
-                "INSERT INTO tokendesk_keys (vault, holder, wrapped) VALUES ($1, $2, $3)",
-                &[&shared.vault, &holder, &wrapped],
+                "INSERT INTO tokendesk_keys (vault, holder, key_version, wrapped, label)
+                 VALUES ($1, $2, $3, $4, $5)",
+                &[&shared.vault, &holder, &version, &wrapped, &label],
             )
             .await?;
             Ok(())
         })?;
+        self.shared.key_set().machine = Some((machine, machine_key));
         Ok(true)
+    }
+
+    /// The data key new records are sealed with, and its version.
+    fn current_key(&self) -> Result<(i32, VaultKey), VaultError> {
+        self.shared
+            .key_set()
+            .current()
+            .ok_or_else(|| StoreError::KeyRotatedAway.into())
     }
 
     /// The hosts and database, for the window and messages (no password).
@@ -244,8 +262,11 @@ impl PostgresStore {
     fn rescues(&self) -> (Vec<RescueEntry>, Vec<PathBuf>) {
         let mut entries = Vec::new();
         let mut paths = Vec::new();
+        // A rescue file written before a `vault rotate-key` is sealed with an
+        // older version of the key: every version held is tried.
+        let keys = self.shared.key_set().all();
         for path in rescue::list(&self.folder) {
-            if let Some(found) = rescue::read(&path, &self.shared.key) {
+            if let Some(found) = keys.iter().find_map(|key| rescue::read(&path, key)) {
                 entries.extend(found);
                 paths.push(path);
             }
@@ -389,8 +410,9 @@ impl Backend for PostgresStore {
         entries: &[RescueEntry],
         now: DateTime<Utc>,
     ) -> Result<PathBuf, VaultError> {
-        let header = Header::new(KeyKind::Keyring, self.shared.vault, &self.shared.key);
-        let sealed = rescue::seal(&header, &self.shared.key, entries)?;
+        let (_, key) = self.current_key()?;
+        let header = Header::new(KeyKind::Keyring, self.shared.vault, &key);
+        let sealed = rescue::seal(&header, &key, entries)?;
         let path = rescue::new_name(&self.folder, now);
         std::fs::create_dir_all(&self.folder)
             .map_err(|e| VaultError::io("Could not create", &self.folder, e))?;

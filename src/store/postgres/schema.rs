@@ -15,6 +15,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "presence and audit",
         include_str!("migrations/0002_presence_audit.sql"),
     ),
+    (
+        3,
+        "key versions",
+        include_str!("migrations/0003_key_versions.sql"),
+    ),
 ];
 
 /// The newest schema this binary writes.

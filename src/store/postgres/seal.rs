@@ -75,21 +75,33 @@ pub fn open_row(
     open(key, &row_binding(vault, kind, id, revision), sealed)
 }
 
-fn key_binding(vault: Uuid, holder: &str) -> Vec<u8> {
+/// What a key's wrapping is bound to: the vault, the holder and the key's version
+/// (the first version's wrappings, made before there were versions, name none).
+fn key_binding(vault: Uuid, holder: &str, version: i32) -> Vec<u8> {
     let mut aad = b"tokendesk-key\0".to_vec();
     aad.extend_from_slice(vault.as_bytes());
     aad.extend_from_slice(holder.as_bytes());
+    if version != 1 {
+        aad.push(0);
+        aad.extend_from_slice(&version.to_be_bytes());
+    }
     aad
 }
 
-/// The data key wrapped under `wrapping` for `holder` (the passphrase, a machine).
+/// Version `version` of the data key wrapped under `wrapping` for `holder` (the
+/// passphrase, a machine, the previous or the next key).
 pub fn wrap_key(
     wrapping: &VaultKey,
     vault: Uuid,
     holder: &str,
+    version: i32,
     data_key: &VaultKey,
 ) -> Result<Vec<u8>, VaultError> {
-    seal(wrapping, &key_binding(vault, holder), data_key.as_ref())
+    seal(
+        wrapping,
+        &key_binding(vault, holder, version),
+        data_key.as_ref(),
+    )
 }
 
 /// The data key back, or `None` when `wrapping` is not the key it was wrapped with.
@@ -97,9 +109,10 @@ pub fn unwrap_key(
     wrapping: &VaultKey,
     vault: Uuid,
     holder: &str,
+    version: i32,
     wrapped: &[u8],
 ) -> Option<VaultKey> {
-    let plain = open(wrapping, &key_binding(vault, holder), wrapped)?;
+    let plain = open(wrapping, &key_binding(vault, holder, version), wrapped)?;
     let bytes: [u8; 32] = plain.as_slice().try_into().ok()?;
     Some(Zeroizing::new(bytes))
 }
@@ -141,12 +154,16 @@ mod tests {
         let data = Zeroizing::new([5u8; 32]);
         let pass = Zeroizing::new([6u8; 32]);
         let vault = Uuid::from_u128(3);
-        let wrapped = wrap_key(&pass, vault, "passphrase", &data).expect("wrap");
+        let wrapped = wrap_key(&pass, vault, "passphrase", 2, &data).expect("wrap");
         assert_eq!(
-            unwrap_key(&pass, vault, "passphrase", &wrapped).as_deref(),
+            unwrap_key(&pass, vault, "passphrase", 2, &wrapped).as_deref(),
             Some(&[5u8; 32])
         );
-        assert!(unwrap_key(&pass, vault, "machine:x", &wrapped).is_none());
-        assert!(unwrap_key(&data, vault, "passphrase", &wrapped).is_none());
+        assert!(unwrap_key(&pass, vault, "machine:x", 2, &wrapped).is_none());
+        assert!(unwrap_key(&data, vault, "passphrase", 2, &wrapped).is_none());
+        assert!(
+            unwrap_key(&pass, vault, "passphrase", 1, &wrapped).is_none(),
+            "another version"
+        );
     }
 }

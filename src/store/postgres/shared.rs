@@ -8,6 +8,7 @@ use std::sync::Mutex;
 use tokio_postgres::Client;
 use uuid::Uuid;
 
+use super::keys::{self, KeySet};
 use super::rows::{self, RowKey, Rows};
 use super::{StoreError, Target, schema, seal};
 use crate::vault::VaultData;
@@ -31,8 +32,10 @@ pub(super) struct Cache {
 
 pub(super) struct Shared {
     pub(super) target: Target,
+    /// This machine's folder (named beside its wrapping of the data key).
+    pub(super) folder: std::path::PathBuf,
     pub(super) vault: Uuid,
-    pub(super) key: VaultKey,
+    pub(super) keys: Mutex<KeySet>,
     pub(super) client: tokio::sync::Mutex<Option<Client>>,
     pub(super) cache: Mutex<Cache>,
 }
@@ -61,9 +64,55 @@ impl Shared {
         })
     }
 
-    pub(super) fn open_row(&self, key: &RowKey, revision: i64, sealed: &[u8]) -> Option<Vec<u8>> {
-        seal::open_row(&self.key, self.vault, &key.kind, &key.id, revision, sealed)
+    pub(super) fn key_set(&self) -> std::sync::MutexGuard<'_, KeySet> {
+        self.keys.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Opens a row sealed with version `version` of the data key.
+    pub(super) fn open_row(
+        &self,
+        key: &RowKey,
+        version: i32,
+        revision: i64,
+        sealed: &[u8],
+    ) -> Option<Vec<u8>> {
+        let data_key = self.key_set().key(version)?.clone();
+        seal::open_row(&data_key, self.vault, &key.kind, &key.id, revision, sealed)
             .map(|p| p.to_vec())
+    }
+
+    /// Makes sure this process holds each of `versions` of the data key, reading
+    /// the wrappings again when it lacks one (a rotation started elsewhere).
+    /// A version it cannot open stays missing: its rows are refused, not served.
+    pub(super) async fn learn(
+        &self,
+        db: &impl tokio_postgres::GenericClient,
+        versions: impl IntoIterator<Item = i32>,
+    ) -> Result<(), StoreError> {
+        let missing = {
+            let set = self.key_set();
+            versions.into_iter().any(|v| set.key(v).is_none())
+        };
+        if missing {
+            let wrappings = keys::wrappings(db, self.vault).await?;
+            self.key_set().unlock(self.vault, &wrappings);
+        }
+        Ok(())
+    }
+
+    /// The version new rows are sealed with, and its key, as the vault row says
+    /// (`current`, read under the vault row's lock).
+    pub(super) async fn sealing_key(
+        &self,
+        db: &impl tokio_postgres::GenericClient,
+        current: i32,
+    ) -> Result<(i32, VaultKey), StoreError> {
+        {
+            let mut set = self.key_set();
+            set.current = set.current.max(current);
+        }
+        self.learn(db, [current]).await?;
+        self.key_set().current().ok_or(StoreError::KeyRotatedAway)
     }
 
     /// Brings the cache up to the database's generation with the rows changed since.
@@ -82,9 +131,11 @@ impl Shared {
         }
         let changed = db
             .query(
-                "SELECT kind, id, revision, sealed FROM tokendesk_records WHERE vault = $1 AND changed_in > $2",
+                "SELECT kind, id, revision, sealed, key_version FROM tokendesk_records WHERE vault = $1 AND changed_in > $2",
                 &[&self.vault, &i64::try_from(since).unwrap_or(i64::MAX)],
             )
+            .await?;
+        self.learn(db, changed.iter().map(|row| row.get::<_, i32>(4)))
             .await?;
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         if generation < cache.generation {
@@ -98,13 +149,14 @@ impl Shared {
             };
             let revision: i64 = row.get(2);
             let sealed: Option<Vec<u8>> = row.get(3);
+            let version: i32 = row.get(4);
             cache.refused.remove(&key);
             match sealed {
                 None => {
                     cache.rows.remove(&key);
                     cache.revisions.insert(key, revision);
                 }
-                Some(sealed) => match self.open_row(&key, revision, &sealed) {
+                Some(sealed) => match self.open_row(&key, version, revision, &sealed) {
                     Some(plain) => {
                         cache.rows.insert(key.clone(), plain);
                         cache.revisions.insert(key, revision);
@@ -125,17 +177,60 @@ impl Shared {
         Ok(())
     }
 
-    /// The vault's generation as the database has it now.
+    /// The vault's generation as the database has it now. Asked often (a
+    /// gateway's watcher, the window), so it also notices a new data key and
+    /// wraps it for this machine while the rotation's chain still opens it.
     pub(super) async fn generation(&self) -> Result<u64, StoreError> {
         let db = self.client().await?;
-        let generation: i64 = db
+        let machine = self
+            .key_set()
+            .machine
+            .as_ref()
+            .map(|(id, _)| keys::machine_holder(*id))
+            .unwrap_or_default();
+        let row = db
             .query_one(
-                "SELECT generation FROM tokendesk_vault WHERE id = $1",
-                &[&self.vault],
+                "SELECT v.generation, v.key_version, EXISTS (
+                   SELECT 1 FROM tokendesk_keys k
+                   WHERE k.vault = v.id AND k.holder = $2 AND k.key_version = v.key_version)
+                 FROM tokendesk_vault v WHERE v.id = $1",
+                &[&self.vault, &machine],
             )
-            .await?
-            .get(0);
+            .await?;
+        let (generation, current, wrapped): (i64, i32, bool) = (row.get(0), row.get(1), row.get(2));
+        if !wrapped && !machine.is_empty() {
+            self.renew_machine_wrapping(&*db, current).await;
+        }
         Ok(u64::try_from(generation).unwrap_or(0))
+    }
+
+    /// Wraps version `current` of the data key for this machine's keyring, so
+    /// it keeps opening the vault after the rotation drops the old key.
+    async fn renew_machine_wrapping(&self, db: &impl tokio_postgres::GenericClient, current: i32) {
+        if let Err(error) = self.sealing_key(db, current).await {
+            tracing::warn!(%error, "the shared vault's new key could not be opened here");
+            return;
+        }
+        let made = self.key_set().missing_machine_wrapping(self.vault);
+        let Ok(Some((holder, wrapped))) = made else {
+            return;
+        };
+        let label = keys::machine_label(&self.folder);
+        if let Err(error) = db
+            .execute(
+                "INSERT INTO tokendesk_keys (vault, holder, key_version, wrapped, label)
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                &[&self.vault, &holder, &current, &wrapped, &label],
+            )
+            .await
+        {
+            tracing::warn!(error = %super::plain(&error), "this machine's wrapping of the new key was not stored");
+        } else {
+            tracing::info!(
+                version = current,
+                "this machine now holds the shared vault's new key"
+            );
+        }
     }
 
     pub(super) async fn read(&self) -> Result<VaultData, StoreError> {
@@ -160,24 +255,25 @@ impl Shared {
         let mut db = self.client_for_change(&newest).await?;
         let transaction = db.transaction().await?;
         let locked = async {
-            let generation: i64 = transaction
+            let row = transaction
                 .query_one(
-                    "SELECT generation FROM tokendesk_vault WHERE id = $1 FOR UPDATE",
+                    "SELECT generation, key_version FROM tokendesk_vault WHERE id = $1 FOR UPDATE",
                     &[&self.vault],
                 )
-                .await?
-                .get(0);
+                .await?;
+            let generation: i64 = row.get(0);
+            let sealing = self.sealing_key(&transaction, row.get(1)).await?;
             self.catch_up(&transaction, u64::try_from(generation).unwrap_or(0))
                 .await?;
             let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
             let before = rows::join(&cache.rows, cache.generation)?;
-            Ok::<_, StoreError>((generation, before))
+            Ok::<_, StoreError>((generation, sealing, before))
         }
         .await;
-        let (generation, before) = match locked {
-            Ok((generation, before)) => {
+        let (generation, (version, sealing_key), before) = match locked {
+            Ok((generation, sealing, before)) => {
                 let _ = newest.send(Ok(before.clone()));
-                (generation, before)
+                (generation, sealing, before)
             }
             Err(e) => {
                 let _ = newest.send(Err(StoreError::Stopped(e.to_string())));
@@ -201,16 +297,23 @@ impl Shared {
                 .get(key)
                 .copied();
             let revision = old.unwrap_or(0) + 1;
-            let sealed =
-                seal::seal_row(&self.key, self.vault, &key.kind, &key.id, revision, plain)?;
+            let sealed = seal::seal_row(
+                &sealing_key,
+                self.vault,
+                &key.kind,
+                &key.id,
+                revision,
+                plain,
+            )?;
             let stored = transaction
                 .execute(
-                    "INSERT INTO tokendesk_records (vault, kind, id, revision, changed_in, sealed)
-                     VALUES ($1, $2, $3, $4, $5, $6)
+                    "INSERT INTO tokendesk_records (vault, kind, id, revision, changed_in, sealed, key_version)
+                     VALUES ($1, $2, $3, $4, $5, $6, $8)
                      ON CONFLICT (vault, kind, id) DO UPDATE
-                       SET revision = EXCLUDED.revision, changed_in = EXCLUDED.changed_in, sealed = EXCLUDED.sealed
+                       SET revision = EXCLUDED.revision, changed_in = EXCLUDED.changed_in,
+                           sealed = EXCLUDED.sealed, key_version = EXCLUDED.key_version
                        WHERE tokendesk_records.revision = $7",
-                    &[&self.vault, &key.kind, &key.id, &revision, &next, &sealed, &old.unwrap_or(0)],
+                    &[&self.vault, &key.kind, &key.id, &revision, &next, &sealed, &old.unwrap_or(0), &version],
                 )
                 .await?;
             if stored != 1 {

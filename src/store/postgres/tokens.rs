@@ -23,12 +23,21 @@ pub(super) struct Written {
     pub records: TokenMap,
 }
 
+/// The key versions that sealed the rows of a token query (column 4).
+fn versions(found: &[tokio_postgres::Row]) -> Vec<i32> {
+    found
+        .iter()
+        .filter_map(|row| row.get::<_, Option<i32>>(4))
+        .collect()
+}
+
 fn stems(ids: &[TokenId]) -> Vec<String> {
     ids.iter().map(TokenId::file_stem).collect()
 }
 
 impl Shared {
-    /// Opens the token rows of one query (`generation, id, revision, sealed`).
+    /// Opens the token rows of one query (`generation, id, revision, sealed,
+    /// key_version`).
     /// A row whose seal does not open is left out, as the full read leaves it out.
     fn token_rows(
         &self,
@@ -41,10 +50,11 @@ impl Shared {
         let mut read = Read::new();
         for row in found {
             generation = u64::try_from(row.get::<_, i64>(0)).unwrap_or(0);
-            let (Some(stem), Some(revision), Some(sealed)) = (
+            let (Some(stem), Some(revision), Some(sealed), Some(version)) = (
                 row.get::<_, Option<String>>(1),
                 row.get::<_, Option<i64>>(2),
                 row.get::<_, Option<Vec<u8>>>(3),
+                row.get::<_, Option<i32>>(4),
             ) else {
                 continue;
             };
@@ -52,7 +62,7 @@ impl Shared {
                 continue;
             };
             let key = RowKey::token(&stem);
-            let Some(plain) = self.open_row(&key, revision, &sealed) else {
+            let Some(plain) = self.open_row(&key, version, revision, &sealed) else {
                 tracing::error!(id = %stem, "a shared-vault token row does not open with the vault's key: tampered with or swapped; it is not served");
                 continue;
             };
@@ -67,7 +77,7 @@ impl Shared {
         let db = self.client().await?;
         let found = db
             .query(
-                "SELECT v.generation, r.id, r.revision, r.sealed
+                "SELECT v.generation, r.id, r.revision, r.sealed, r.key_version
                  FROM tokendesk_vault v
                  LEFT JOIN tokendesk_records r
                    ON r.vault = v.id AND r.kind = 'token' AND r.id = ANY($2)
@@ -75,6 +85,7 @@ impl Shared {
                 &[&self.vault, &stems(ids)],
             )
             .await?;
+        self.learn(&*db, versions(&found)).await?;
         let (generation, read) = self.token_rows(ids, &found)?;
         Ok((
             generation,
@@ -98,18 +109,29 @@ impl Shared {
             .query(
                 "WITH bumped AS (
                    UPDATE tokendesk_vault SET generation = generation + 1 WHERE id = $1
-                   RETURNING id, generation)
-                 SELECT b.generation, r.id, r.revision, r.sealed
+                   RETURNING id, generation, key_version)
+                 SELECT b.generation, r.id, r.revision, r.sealed, r.key_version, b.key_version
                  FROM bumped b
                  LEFT JOIN tokendesk_records r
                    ON r.vault = b.id AND r.kind = 'token' AND r.id = ANY($2)",
                 &[&self.vault, &stems(&ids)],
             )
             .await
-            .map_err(StoreError::from)
-            .and_then(|found| self.token_rows(&ids, &found));
-        let (next, before) = match locked {
-            Ok(read) if read.0 > 0 => read,
+            .map_err(StoreError::from);
+        let locked = match locked {
+            Ok(found) if !found.is_empty() => {
+                async {
+                    let sealing = self.sealing_key(&transaction, found[0].get(5)).await?;
+                    self.learn(&transaction, versions(&found)).await?;
+                    Ok((sealing, self.token_rows(&ids, &found)?))
+                }
+                .await
+            }
+            Ok(_) => Ok(((0, zeroize::Zeroizing::new([0; 32])), (0, Read::new()))),
+            Err(e) => Err(e),
+        };
+        let ((version, sealing_key), (next, before)) = match locked {
+            Ok((sealing, read)) if read.0 > 0 => (sealing, read),
             Ok(_) => {
                 let _ = newest.send(Err(StoreError::NoVault));
                 return Err(StoreError::NoVault);
@@ -137,11 +159,17 @@ impl Shared {
             let key = RowKey::token(&stem);
             let plain = rows::token_row(record)?;
             let revision = old + 1;
-            let sealed =
-                seal::seal_row(&self.key, self.vault, &key.kind, &key.id, revision, &plain)?;
+            let sealed = seal::seal_row(
+                &sealing_key,
+                self.vault,
+                &key.kind,
+                &key.id,
+                revision,
+                &plain,
+            )?;
             let stored = transaction
                 .execute(
-                    "UPDATE tokendesk_records SET revision = $4, changed_in = $5, sealed = $6
+                    "UPDATE tokendesk_records SET revision = $4, changed_in = $5, sealed = $6, key_version = $7
                      WHERE vault = $1 AND kind = 'token' AND id = $2 AND revision = $3",
                     &[
                         &self.vault,
@@ -150,6 +178,7 @@ impl Shared {
                         &revision,
                         &next_generation,
                         &sealed,
+                        &version,
                     ],
                 )
                 .await?;
