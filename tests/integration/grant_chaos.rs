@@ -19,7 +19,6 @@ use crate::support::desk;
 use crate::support::oidc_config;
 use crate::support::provider::{GrantState, PollAnswer, TestProvider};
 use tokendesk::Secret;
-use tokendesk::vault::Vault;
 
 const USERS: usize = 3;
 /// A kill this long after the provider handed out a token counts as inside the
@@ -45,7 +44,7 @@ fn random_target(rng: &mut StdRng) -> Vec<String> {
     args
 }
 
-fn random_command(rng: &mut StdRng) -> Vec<String> {
+pub(crate) fn random_command(rng: &mut StdRng) -> Vec<String> {
     let mut args: Vec<String> = match rng.random_range(0..10) {
         0..=4 => vec!["token".into()],
         5..=7 => vec!["test".into()],
@@ -171,14 +170,28 @@ fn chaos_of_processes_and_kills_loses_no_grant_outside_the_window() {
 /// Every stored token must be its grant's newest. One that is not was lost, which
 /// is allowed only when a kill landed just after the provider handed out the newer
 /// one; such a grant is re-issued so the run goes on. Returns how many were lost.
-fn check_grants(
+pub(crate) fn check_grants(
     provider: &TestProvider,
     dir: &Path,
     kill_times: &[Instant],
     seed: u64,
     round: usize,
 ) -> usize {
-    let mut vault = Vault::open(dir, &desk::keys()).expect("the vault opens after every round");
+    check_grants_within(provider, dir, kill_times, WINDOW_TOLERANCE, seed, round)
+}
+
+/// `check_grants` with a window of `window` after the answer (a shared vault's
+/// commit crosses the network).
+pub(crate) fn check_grants_within(
+    provider: &TestProvider,
+    dir: &Path,
+    kill_times: &[Instant],
+    window: Duration,
+    seed: u64,
+    round: usize,
+) -> usize {
+    let mut vault = tokendesk::desk::vault_file::open(dir, &desk::keys())
+        .expect("the vault opens after every round");
     let mut lost = Vec::new();
     for owner in vault.data().each_token() {
         let record = owner.record();
@@ -198,7 +211,7 @@ fn check_grants(
                 let issued = provider.issued_at(&current).expect("issued");
                 let in_window = kill_times.iter().any(|kill| {
                     *kill + IN_FLIGHT_TOLERANCE >= issued
-                        && kill.saturating_duration_since(issued) <= WINDOW_TOLERANCE
+                        && kill.saturating_duration_since(issued) <= window
                 });
                 assert!(
                     in_window,

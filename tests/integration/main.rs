@@ -29,6 +29,7 @@ mod oidc_conformance;
 mod provider_truth;
 mod secret_service;
 mod vault_backend;
+mod vault_chaos;
 mod vault_failover;
 mod vault_migrate_kill;
 mod vault_postgres;
