@@ -153,7 +153,7 @@ pub fn migrate_to_file(
     })
 }
 
-fn report(vault: &Vault, resumed: bool) -> Migrated {
+pub(crate) fn report(vault: &Vault, resumed: bool) -> Migrated {
     Migrated {
         location: vault.shared_location().unwrap_or_default(),
         data_sources: vault.data().data_sources.len(),
@@ -163,7 +163,9 @@ fn report(vault: &Vault, resumed: bool) -> Migrated {
 }
 
 /// Connects this folder to the shared vault at `url` with the vault's passphrase,
-/// and keeps the key in this machine's keyring so later opens need none.
+/// and keeps the key in this machine's keyring so later opens need none. An
+/// empty vault file in the folder (a first start's) is kept aside; one with
+/// records is refused.
 /// Returns the vault and whether the keyring now holds the key.
 pub fn join(
     dir: &Path,
@@ -171,14 +173,34 @@ pub fn join(
     keys: &KeySource,
     now: DateTime<Utc>,
 ) -> Result<(Vault, bool), DeskError> {
-    if Vault::path_in(dir).exists() {
-        return Err(VaultError::Invalid(format!(
-            "{} holds a vault of its own: move it into the database with `vault migrate --to …`, or join from another folder (--vault-dir).",
-            dir.display()
-        ))
-        .into());
-    }
+    let file_path = Vault::path_in(dir);
+    let empty_file = if file_path.exists() {
+        // The empty vault a first start made steps aside; one with records would
+        // be left behind, so it must move in (merging) instead.
+        let file = Vault::open(dir, keys)?;
+        let data = file.data();
+        if !data.data_sources.is_empty() || !data.consumers.is_empty() {
+            return Err(VaultError::Invalid(format!(
+                "{} holds a vault of its own with {} data source(s): move it into the database with `vault migrate --to …` (its records are merged there), or join from another folder (--vault-dir).",
+                dir.display(),
+                data.data_sources.len()
+            ))
+            .into());
+        }
+        true
+    } else {
+        false
+    };
+    // The database and the passphrase first: a refusal leaves the folder as it was.
     let (store, _) = PostgresStore::open(dir, url, keys)?;
+    if empty_file {
+        let aside = dir.join(format!(
+            "vault.tdv.before-join-{}",
+            now.format("%Y%m%dT%H%M%SZ")
+        ));
+        std::fs::rename(&file_path, &aside)
+            .map_err(|e| VaultError::io("Could not rename", &file_path, e))?;
+    }
     let remembered = store.remember_machine(keys)?;
     let location = store.describe();
     pointer::write(

@@ -349,6 +349,13 @@ fn german(english: &str) -> Option<&'static str> {
         "Moved: {sources} data source(s), {tokens} token(s); the vault is now kept in {location}." => {
             "Verschoben: {sources} Datenquelle(n), {tokens} Token; der Tresor liegt jetzt in {location}."
         }
+        "Joined: this computer now uses the shared vault in {location} ({sources} data source(s)); its keyring keeps the key." => {
+            "Beigetreten: Dieser Computer nutzt jetzt den gemeinsamen Tresor in {location} ({sources} Datenquelle(n)); sein Schlüsselbund verwahrt den Schlüssel."
+        }
+        "Shared vault passphrase (to join one that exists)" => {
+            "Passphrase des gemeinsamen Tresors (um einem bestehenden beizutreten)"
+        }
+        "Join the shared vault" => "Dem gemeinsamen Tresor beitreten",
         "gateway" => "Gateway",
         "desk" => "Desk",
         "command" => "Befehl",

@@ -6,6 +6,7 @@
 use super::app::AppState;
 use super::main_window::DANGER;
 use super::worker::Command;
+use super::worker_vault::VaultMove;
 use crate::desk::DeskError;
 use crate::desk::shared_vault::{DatabaseFound, Migrated};
 
@@ -13,6 +14,7 @@ use crate::desk::shared_vault::{DatabaseFound, Migrated};
 pub enum Heard {
     Tested(DatabaseFound),
     Moved(Migrated),
+    Joined(Migrated),
     Failed(String),
 }
 
@@ -22,6 +24,10 @@ pub struct VaultSection {
     pub busy: bool,
     /// The move was asked for once; the second click confirms it.
     pub confirm: bool,
+    /// The shared vault's passphrase, to join it; cleared once sent.
+    pub passphrase: String,
+    /// The last move asked for was a join.
+    pub joining: bool,
     pub heard: Option<Heard>,
 }
 
@@ -38,6 +44,7 @@ impl VaultSection {
         self.busy = false;
         self.confirm = false;
         self.heard = Some(match result {
+            Ok(moved) if self.joining => Heard::Joined(moved),
             Ok(moved) => Heard::Moved(moved),
             Err(error) => Heard::Failed(super::errors::describe(&error, state.locale)),
         });
@@ -62,7 +69,8 @@ pub fn show(state: &mut AppState, ui: &mut egui::Ui, section: &mut VaultSection)
             if ui.button(state.tr(label)).clicked() {
                 if section.confirm {
                     section.busy = true;
-                    state.send(Command::MoveVault(None));
+                    section.joining = false;
+                    state.send(Command::MoveVault(VaultMove::BackToFile));
                 } else {
                     section.confirm = true;
                 }
@@ -105,7 +113,10 @@ pub fn show(state: &mut AppState, ui: &mut egui::Ui, section: &mut VaultSection)
             {
                 if section.confirm {
                     section.busy = true;
-                    state.send(Command::MoveVault(Some(section.url.trim().to_string())));
+                    section.joining = false;
+                    state.send(Command::MoveVault(VaultMove::IntoDatabase(
+                        section.url.trim().to_string(),
+                    )));
                 } else {
                     section.confirm = true;
                 }
@@ -114,6 +125,7 @@ pub fn show(state: &mut AppState, ui: &mut egui::Ui, section: &mut VaultSection)
                 ui.spinner();
             }
         });
+        join(state, ui, section);
     }
     match &section.heard {
         Some(Heard::Tested(found)) => {
@@ -134,9 +146,49 @@ pub fn show(state: &mut AppState, ui: &mut egui::Ui, section: &mut VaultSection)
                 ],
             ));
         }
+        Some(Heard::Joined(joined)) => {
+            ui.label(locale.fill(
+                "Joined: this computer now uses the shared vault in {location} ({sources} data source(s)); its keyring keeps the key.",
+                &[
+                    ("sources", &joined.data_sources.to_string()),
+                    ("location", &joined.location),
+                ],
+            ));
+        }
         Some(Heard::Failed(message)) => {
             ui.colored_label(DANGER, message);
         }
         None => {}
     }
+}
+
+/// Joining a shared vault another machine made: its passphrase once, then this
+/// machine's keyring keeps the key. An empty vault of this computer steps aside.
+fn join(state: &mut AppState, ui: &mut egui::Ui, section: &mut VaultSection) {
+    ui.add_space(6.0);
+    let label = ui.label(state.tr("Shared vault passphrase (to join one that exists)"));
+    ui.horizontal(|ui| {
+        ui.add(
+            egui::TextEdit::singleline(&mut section.passphrase)
+                .password(true)
+                .desired_width(260.0),
+        )
+        .labelled_by(label.id);
+        let ready =
+            !section.url.trim().is_empty() && !section.passphrase.is_empty() && !section.busy;
+        if ui
+            .add_enabled(ready, egui::Button::new(state.tr("Join the shared vault")))
+            .clicked()
+        {
+            section.busy = true;
+            section.joining = true;
+            section.heard = None;
+            let passphrase =
+                crate::desk::model::Secret::new(std::mem::take(&mut section.passphrase));
+            state.send(Command::MoveVault(VaultMove::Join {
+                url: section.url.trim().to_string(),
+                passphrase,
+            }));
+        }
+    });
 }

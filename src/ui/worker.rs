@@ -72,9 +72,8 @@ pub enum Command {
     TestConnection(TokenTarget),
     /// Settings › Vault: connect to this database once.
     TestDatabase(String),
-    /// Settings › Vault: move the vault into this database, or (`None`) back
-    /// into a file on this computer.
-    MoveVault(Option<String>),
+    /// Settings › Vault: move the vault into a database, join one, or move back.
+    MoveVault(super::worker_vault::VaultMove),
     /// Renew what is due (the keep-alive of the open app).
     RunKeepAlive,
     /// Renew these tokens now, due or not (All mailboxes › Renew selected).

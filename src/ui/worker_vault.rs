@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::desk::model::{KeySource, Vault, VaultError};
+use crate::desk::model::{KeySource, Secret, Vault, VaultError};
 use crate::desk::{self, DeskError};
 
 use super::worker::{Event, Reporter};
@@ -16,11 +16,21 @@ pub(super) async fn test(url: String, reporter: &Reporter) {
     reporter.send(Event::DatabaseTested(found));
 }
 
+/// Where Settings › Vault moves this folder's vault.
+pub enum VaultMove {
+    /// Into the database at this URL (merging into a vault already there).
+    IntoDatabase(String),
+    /// Use the shared vault already at this URL, opened with its passphrase.
+    Join { url: String, passphrase: Secret },
+    /// Back into a file on this computer.
+    BackToFile,
+}
+
 pub(super) async fn move_vault(
     slot: &mut Option<Vault>,
     dir: std::path::PathBuf,
     keys: Option<KeySource>,
-    to: Option<String>,
+    to: VaultMove,
     now: DateTime<Utc>,
     reporter: &Reporter,
 ) {
@@ -33,9 +43,15 @@ pub(super) async fn move_vault(
     // The move reads the vault where it is now; this handle would only hold it open.
     *slot = None;
     let moved = tokio::task::spawn_blocking(move || {
-        let moved = match &to {
-            Some(url) => desk::shared_vault::migrate_to_database(&dir, url, &keys, now),
-            None => desk::shared_vault::migrate_to_file(&dir, &keys, now),
+        let moved = match to {
+            VaultMove::IntoDatabase(url) => {
+                desk::shared_vault::migrate_to_database(&dir, &url, &keys, now)
+            }
+            VaultMove::Join { url, passphrase } => {
+                desk::shared_vault::join(&dir, &url, &keys.clone().with_passphrase(passphrase), now)
+                    .map(|(vault, _)| desk::shared_vault::report(&vault, false))
+            }
+            VaultMove::BackToFile => desk::shared_vault::migrate_to_file(&dir, &keys, now),
         };
         // Open it again where it is now (or where it still is, when the move failed).
         let reopened = desk::vault_file::open_or_create(&dir, &keys);

@@ -175,3 +175,69 @@ fn settings_test_a_database_move_the_vault_in_and_back() {
     window.get_by_label_contains("vault.tdv.");
     assert!(window.query_all_by_label("Exchange").next().is_some());
 }
+
+#[test]
+fn settings_join_a_shared_vault_with_its_passphrase_from_an_empty_desk() {
+    let Some(server) = private_server() else {
+        return;
+    };
+    let url = server.url("tokendesk");
+    let provider = TestProvider::microsoft();
+    let home_a = support::temp_dir();
+    file_vault(home_a.path(), &machine(), &provider);
+    tokendesk::desk::shared_vault::migrate_to_database(home_a.path(), &url, &machine(), Utc::now())
+        .expect("home A moved in");
+    // A fresh desk: the empty vault of its first start, its key in its keyring,
+    // no passphrase given to the window.
+    let keyring: std::sync::Arc<keyring_core::CredentialStore> =
+        keyring_core::mock::Store::new().expect("mock keyring");
+    let keys =
+        tokendesk::vault::KeySource::with_keyring(tokendesk::vault::Keyring::with_store(keyring));
+    let home = support::temp_dir();
+    Vault::create(home.path(), &keys, false).expect("empty vault");
+    let clock = ManualClock::new(Utc::now());
+    let mut window = harness_on(home.path(), &keys, &clock, Lang::En);
+    crate::gui::press(&mut window, "Settings");
+    settle(&mut window, |h| h.state().settings.is_some());
+    crate::gui::type_into(&mut window, "PostgreSQL connection string", &url);
+    let heard = |h: &egui_kittest::Harness<'static, tokendesk::ui::app::AppState>| {
+        h.state()
+            .settings
+            .as_ref()
+            .is_some_and(|s| s.vault.heard.is_some())
+    };
+    // A wrong passphrase: said, nothing changes.
+    crate::gui::type_into(
+        &mut window,
+        "Shared vault passphrase (to join one that exists)",
+        "not the passphrase",
+    );
+    crate::gui::press(&mut window, "Join the shared vault");
+    settle(&mut window, heard);
+    window.step();
+    window.get_by_label_contains("Wrong passphrase");
+    assert!(window.state().store.shared.is_none());
+    assert!(home.path().join("vault.tdv").exists(), "left as it was");
+    assert!(!home.path().join("shared-vault.json").exists());
+    // The right one: the window now works on the shared vault.
+    crate::gui::type_into(
+        &mut window,
+        "Shared vault passphrase (to join one that exists)",
+        crate::support::desk::PASSPHRASE,
+    );
+    crate::gui::press(&mut window, "Join the shared vault");
+    settle(&mut window, |h| h.state().store.shared.is_some());
+    window.step();
+    window.get_by_label_contains("Joined: this computer now uses the shared vault");
+    assert!(window.query_all_by_label("Exchange").next().is_some());
+    assert!(home.path().join("shared-vault.json").exists());
+    let aside = std::fs::read_dir(home.path())
+        .expect("home")
+        .filter_map(Result::ok)
+        .any(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("vault.tdv.before-join-")
+        });
+    assert!(aside, "the empty vault stepped aside");
+}

@@ -232,6 +232,7 @@ impl Shared {
             .cloned()
             .ok_or(StoreError::KeyRotatedAway)?;
         let (mut resealed, mut unreadable) = (0, 0);
+        let (mut kinds, mut ids, mut revisions, mut seals) = (vec![], vec![], vec![], vec![]);
         for row in &rows {
             let key = super::rows::RowKey {
                 kind: row.get(0),
@@ -242,28 +243,34 @@ impl Shared {
             let again = match &sealed {
                 None => None,
                 Some(bytes) => match self.open_row(&key, row.get(4), revision, bytes) {
-                    Some(plain) => Some(seal::seal_row(
-                        &new, self.vault, &key.kind, &key.id, revision, &plain,
-                    )?),
+                    Some(plain) => {
+                        resealed += 1;
+                        Some(seal::seal_row(
+                            &new, self.vault, &key.kind, &key.id, revision, &plain,
+                        )?)
+                    }
                     None => {
                         unreadable += 1;
                         sealed.clone()
                     }
                 },
             };
-            if sealed.is_some() && again != sealed {
-                resealed += 1;
-            }
-            // Only this row's revision: a writer that got in first (it cannot,
-            // under the lock, but a hand edit can) keeps its row for the next batch.
-            transaction
-                .execute(
-                    "UPDATE tokendesk_records SET sealed = $5, key_version = $6
-                     WHERE vault = $1 AND kind = $2 AND id = $3 AND revision = $4",
-                    &[&self.vault, &key.kind, &key.id, &revision, &again, &version],
-                )
-                .await?;
+            kinds.push(key.kind);
+            ids.push(key.id);
+            revisions.push(revision);
+            seals.push(again);
         }
+        // One statement for the batch. Each row only at the revision read: a row
+        // edited by hand in between keeps its version and comes in the next batch.
+        transaction
+            .execute(
+                "UPDATE tokendesk_records r SET sealed = u.sealed, key_version = $2
+                 FROM unnest($3::text[], $4::text[], $5::bigint[], $6::bytea[])
+                   AS u(kind, id, revision, sealed)
+                 WHERE r.vault = $1 AND r.kind = u.kind AND r.id = u.id AND r.revision = u.revision",
+                &[&self.vault, &version, &kinds, &ids, &revisions, &seals],
+            )
+            .await?;
         transaction.commit().await?;
         Ok((rows.len(), resealed, unreadable))
     }
