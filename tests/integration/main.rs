@@ -26,6 +26,7 @@ mod identity_refresh_errors;
 mod keepalive;
 mod layers;
 mod oidc_conformance;
+mod oidc_shared_vault;
 mod provider_truth;
 mod secret_service;
 mod vault_backend;

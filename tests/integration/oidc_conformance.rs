@@ -24,10 +24,10 @@ const USER: &str = "alice";
 const ACCOUNT: &str = "alice@contoso.test";
 
 /// A running oidc-provider; stops when dropped (its standard input closes).
-struct Op {
+pub(crate) struct Op {
     child: Child,
     _stdin: ChildStdin,
-    issuer: Url,
+    pub(crate) issuer: Url,
     secret: String,
 }
 
@@ -43,7 +43,7 @@ fn package_dir() -> PathBuf {
 }
 
 /// Starts the provider, or says why the test is skipped.
-fn start(test: &str, env: &[(&str, &str)]) -> Option<Op> {
+pub(crate) fn start(test: &str, env: &[(&str, &str)]) -> Option<Op> {
     let dir = package_dir();
     let ready = Command::new("node")
         .arg("--version")
@@ -101,7 +101,7 @@ fn config(op: &Op, confidential: bool) -> ProviderConfig {
 }
 
 /// A vault in `home` with data source "A" on the provider, configured for alice.
-fn vault(home: &Path, op: &Op, confidential: bool) {
+pub(crate) fn vault(home: &Path, op: &Op, confidential: bool) {
     let mut vault = Vault::create(home, &desk::keys(), false).expect("vault");
     let source = tokendesk::vault::DataSource::new("A", config(op, confidential), ACCOUNT);
     vault
@@ -245,7 +245,12 @@ fn first_form(page: &str) -> (String, Vec<(String, String)>) {
 
 /// Runs `sign-in --data-source A`, plays the human once the code is shown, and
 /// returns the command's output.
-fn sign_in(home: &Path, op: &Op, abort: bool, approve: bool) -> (std::process::Output, String) {
+pub(crate) fn sign_in(
+    home: &Path,
+    op: &Op,
+    abort: bool,
+    approve: bool,
+) -> (std::process::Output, String) {
     let mut child = desk::command(
         home,
         &[
@@ -400,7 +405,12 @@ fn oidc_provider_confidential_client_with_client_secret_basic() {
 
 /// How often the provider was asked for its discovery document so far.
 fn discovery_requests(op: &Op) -> u64 {
-    let url = op.issuer.join("_test/discovery-count").expect("url");
+    test_count(op, "_test/discovery-count")
+}
+
+/// One of the provider's test counters (`_test/discovery-count`, `_test/refresh-count`).
+pub(crate) fn test_count(op: &Op, path: &str) -> u64 {
+    let url = op.issuer.join(path).expect("url");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -76,14 +76,24 @@ provider.proxy = false;
 // for (GET /_test/discovery-count). With REFRESH_TTL every token answer that carries
 // a refresh token also states its lifetime, as Keycloak's `refresh_expires_in` does;
 // oidc-provider itself states none.
+// And how many refresh tokens it redeemed (GET /_test/refresh-count): answers to
+// grant_type=refresh_token that succeeded.
 let discoveryRequests = 0;
+let refreshes = 0;
 provider.use(async (ctx, next) => {
   if (ctx.path === '/_test/discovery-count') {
     ctx.body = { count: discoveryRequests };
     return;
   }
+  if (ctx.path === '/_test/refresh-count') {
+    ctx.body = { count: refreshes };
+    return;
+  }
   if (ctx.path === '/.well-known/openid-configuration') discoveryRequests += 1;
   await next();
+  if (ctx.path === '/token' && ctx.status === 200 && ctx.oidc?.params?.grant_type === 'refresh_token') {
+    refreshes += 1;
+  }
   if (REFRESH_TTL && ctx.path === '/token' && ctx.body && ctx.body.refresh_token) {
     ctx.body.refresh_expires_in = REFRESH_TTL;
   }
