@@ -24,8 +24,8 @@ pub fn open_if_joined(dir: &Path, keys: &KeySource) -> Result<Option<Vault>, Des
     let Some(pointer) = pointer::read(dir)? else {
         return Ok(None);
     };
-    let (store, _) = PostgresStore::open(dir, &pointer.url, keys)?;
-    Ok(Some(Vault::with_backend(Arc::new(store))?))
+    let (store, data) = PostgresStore::open(dir, &pointer.url, keys)?;
+    Ok(Some(Vault::with_backend_read(Arc::new(store), data)))
 }
 
 /// Refuses to make a file vault in a folder that uses a shared one.
@@ -89,6 +89,7 @@ pub fn migrate_to_database(
         PostgresStore::create(dir, url, keys)?.0
     };
     let location = store.describe();
+    let machine = store.machine_id();
     let mut shared = Vault::with_backend(Arc::new(store))?;
     shared.import(file.data().clone())?;
     pointer::write(
@@ -96,6 +97,7 @@ pub fn migrate_to_database(
         &Pointer {
             url: clean_url,
             since: now,
+            machine,
         },
     )?;
     drop(file);
@@ -208,6 +210,7 @@ pub fn join(
         &Pointer {
             url: pointer::without_password(url),
             since: now,
+            machine: store.machine_id(),
         },
     )?;
     AuditLog::in_dir(dir).record(

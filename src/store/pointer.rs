@@ -18,6 +18,11 @@ pub struct Pointer {
     /// The libpq connection string, without a password.
     pub url: String,
     pub since: chrono::DateTime<chrono::Utc>,
+    /// This machine's keyring key for the vault (its wrapping is tried first:
+    /// with many machines joined, trying each key in the keyring costs a
+    /// round trip to the keyring each).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine: Option<uuid::Uuid>,
 }
 
 pub fn path(dir: &Path) -> PathBuf {

@@ -80,6 +80,12 @@ impl Vault {
         Ok(Vault::new(store, data))
     }
 
+    /// A vault on `store` whose records were just read from it (`data`), so
+    /// they are not read a second time.
+    pub fn with_backend_read(store: Arc<dyn Backend>, data: VaultData) -> Vault {
+        Vault::new(store, data)
+    }
+
     pub(super) fn from_store(store: FileStore, data: VaultData) -> Vault {
         Vault::new(Arc::new(store), data)
     }

@@ -117,6 +117,11 @@ impl KeySet {
             .map(|key| (self.current, key.clone()))
     }
 
+    /// Every version held with its key.
+    pub fn versions(&self) -> Vec<(i32, VaultKey)> {
+        self.known.iter().map(|(v, k)| (*v, k.clone())).collect()
+    }
+
     /// Every version held, newest first (rescue files sealed with an older key).
     pub fn all(&self) -> Vec<VaultKey> {
         self.known.values().rev().cloned().collect()
@@ -207,6 +212,7 @@ impl KeySet {
 /// one of the machine keys, else through the passphrase.
 pub(super) fn open_keys(
     keys: &KeySource,
+    hint: Option<Uuid>,
     vault: Uuid,
     current: i32,
     kdf: &serde_json::Value,
@@ -220,14 +226,14 @@ pub(super) fn open_keys(
     // opened the vault, the new key is wrapped for it again.
     let mut machine_seen = None;
     if let Ok(keyring) = keys.keyring() {
-        for wrapping in wrappings {
-            let Some(id) = wrapping
-                .holder
-                .strip_prefix("machine:")
-                .and_then(|id| id.parse::<Uuid>().ok())
-            else {
-                continue;
-            };
+        // This folder's own machine key first (the pointer names it).
+        let mut machines: Vec<Uuid> = wrappings
+            .iter()
+            .filter_map(|w| w.holder.strip_prefix("machine:")?.parse().ok())
+            .collect();
+        machines.sort_by_key(|id| (Some(*id) != hint, *id));
+        machines.dedup();
+        for id in machines {
             let Ok(machine_key) = keyring.load_key(id) else {
                 continue;
             };

@@ -160,7 +160,7 @@ impl PostgresStore {
         let target = Target::parse(url)?;
         let runtime = Arc::new(runtime::new_runtime()?);
         let connect_target = target.clone();
-        let (vault, current, kdf, wrapped) = run(&runtime, async move {
+        let (client, vault, current, kdf, wrapped) = run(&runtime, async move {
             let mut client = connect_target.connect().await?;
             schema::ensure(&mut client).await?;
             let row = client
@@ -172,15 +172,19 @@ impl PostgresStore {
                 .ok_or(StoreError::NoVault)?;
             let vault: Uuid = row.get(0);
             let wrapped = keys::wrappings(&client, vault).await?;
-            Ok((
-                vault,
-                row.get(1),
-                row.get::<_, serde_json::Value>(2),
-                wrapped,
-            ))
+            let (current, kdf) = (row.get(1), row.get::<_, serde_json::Value>(2));
+            Ok((client, vault, current, kdf, wrapped))
         })?;
-        let set = open_keys(keys, vault, current, &kdf, &wrapped)?;
+        let hint = crate::store::pointer::read(folder)
+            .ok()
+            .flatten()
+            .and_then(|p| p.machine);
+        let set = open_keys(keys, hint, vault, current, &kdf, &wrapped)?;
         let store = PostgresStore::with(folder, target, vault, set, runtime, true);
+        // The connection that found the vault serves its first read too.
+        if let Ok(mut slot) = store.shared.client.try_lock() {
+            *slot = Some(client);
+        }
         let data = store.read()?;
         Ok((store, data))
     }
@@ -231,6 +235,11 @@ impl PostgresStore {
         })?;
         self.shared.key_set().machine = Some((machine, machine_key));
         Ok(true)
+    }
+
+    /// This machine's keyring key for the vault, when it has one.
+    pub fn machine_id(&self) -> Option<Uuid> {
+        self.shared.key_set().machine.as_ref().map(|(id, _)| *id)
     }
 
     /// The data key new records are sealed with, and its version.

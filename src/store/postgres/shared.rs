@@ -20,6 +20,18 @@ pub(super) type Connection<'a> = tokio::sync::MappedMutexGuard<'a, Client>;
 /// A change that writes this many rows updates the planner's statistics.
 const MANY_ROWS: usize = 500;
 
+/// A read of this many rows opens them on several cores.
+const PARALLEL_ROWS: usize = 2_000;
+
+/// One row as opened.
+enum Opened {
+    /// Removed in its generation (kept so readers see the removal).
+    Removed,
+    Plain(Vec<u8>),
+    /// Its seal does not open: tampered with, copied or swapped.
+    Refused,
+}
+
 /// The rows as this process last read them, with their revisions.
 #[derive(Default)]
 pub(super) struct Cache {
@@ -137,44 +149,88 @@ impl Shared {
             .await?;
         self.learn(db, changed.iter().map(|row| row.get::<_, i32>(4)))
             .await?;
+        let opened = self.open_rows(&changed);
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         if generation < cache.generation {
             // A database restored from an older backup: read everything again.
             *cache = Cache::default();
         }
-        for row in changed {
-            let key = RowKey {
-                kind: row.get(0),
-                id: row.get(1),
-            };
-            let revision: i64 = row.get(2);
-            let sealed: Option<Vec<u8>> = row.get(3);
-            let version: i32 = row.get(4);
+        for (key, revision, plain) in opened {
             cache.refused.remove(&key);
-            match sealed {
-                None => {
+            match plain {
+                Opened::Removed => {
                     cache.rows.remove(&key);
                     cache.revisions.insert(key, revision);
                 }
-                Some(sealed) => match self.open_row(&key, version, revision, &sealed) {
-                    Some(plain) => {
-                        cache.rows.insert(key.clone(), plain);
-                        cache.revisions.insert(key, revision);
-                    }
-                    None => {
-                        tracing::error!(kind = %key.kind, id = %key.id, "a shared-vault row does not open with the vault's key: tampered with or swapped; it is not served");
-                        cache.rows.remove(&key);
-                        cache.revisions.insert(key.clone(), revision);
-                        cache.refused.insert(
-                            key.clone(),
-                            format!("the {} record {} was changed outside tokendesk (its seal does not open); it is not used", key.kind, key.id),
-                        );
-                    }
-                },
+                Opened::Plain(plain) => {
+                    cache.rows.insert(key.clone(), plain);
+                    cache.revisions.insert(key, revision);
+                }
+                Opened::Refused => {
+                    tracing::error!(kind = %key.kind, id = %key.id, "a shared-vault row does not open with the vault's key: tampered with or swapped; it is not served");
+                    cache.rows.remove(&key);
+                    cache.revisions.insert(key.clone(), revision);
+                    cache.refused.insert(
+                        key.clone(),
+                        format!("the {} record {} was changed outside tokendesk (its seal does not open); it is not used", key.kind, key.id),
+                    );
+                }
             }
         }
         cache.generation = generation;
         Ok(())
+    }
+
+    /// Opens the rows of a `kind, id, revision, sealed, key_version` query. A
+    /// full read (thousands of rows) is split over the machine's cores: opening
+    /// the seals is most of its time.
+    fn open_rows(&self, rows: &[tokio_postgres::Row]) -> Vec<(RowKey, i64, Opened)> {
+        let keys: Vec<(i32, VaultKey)> = {
+            let set = self.key_set();
+            set.versions()
+        };
+        let open = |rows: &[tokio_postgres::Row]| -> Vec<(RowKey, i64, Opened)> {
+            rows.iter()
+                .map(|row| {
+                    let key = RowKey {
+                        kind: row.get(0),
+                        id: row.get(1),
+                    };
+                    let revision: i64 = row.get(2);
+                    let version: i32 = row.get(4);
+                    let opened = match row.get::<_, Option<&[u8]>>(3) {
+                        None => Opened::Removed,
+                        Some(sealed) => keys
+                            .iter()
+                            .find(|(v, _)| *v == version)
+                            .and_then(|(_, data_key)| {
+                                seal::open_row(
+                                    data_key, self.vault, &key.kind, &key.id, revision, sealed,
+                                )
+                            })
+                            .map_or(Opened::Refused, |mut plain| {
+                                Opened::Plain(std::mem::take(&mut *plain))
+                            }),
+                    };
+                    (key, revision, opened)
+                })
+                .collect()
+        };
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+        if rows.len() < PARALLEL_ROWS || threads < 2 {
+            return open(rows);
+        }
+        let chunk = rows.len().div_ceil(threads);
+        std::thread::scope(|scope| {
+            let parts: Vec<_> = rows
+                .chunks(chunk)
+                .map(|part| scope.spawn(move || open(part)))
+                .collect();
+            parts
+                .into_iter()
+                .flat_map(|part| part.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect()
+        })
     }
 
     /// The vault's generation as the database has it now. Asked often (a
