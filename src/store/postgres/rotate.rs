@@ -211,12 +211,7 @@ impl Shared {
     async fn reseal_batch(&self, version: i32) -> Result<(usize, u64, u64), StoreError> {
         let mut db = self.client().await?;
         let transaction = db.transaction().await?;
-        transaction
-            .execute(
-                "SELECT 1 FROM tokendesk_vault WHERE id = $1 FOR UPDATE",
-                &[&self.vault],
-            )
-            .await?;
+        self.wait_for_writers(&transaction).await?;
         let rows = transaction
             .query(
                 "SELECT kind, id, revision, sealed, key_version FROM tokendesk_records
@@ -275,6 +270,21 @@ impl Shared {
         Ok((rows.len(), resealed, unreadable))
     }
 
+    /// Takes the vault row's lock in `transaction`, as every writer does: a
+    /// writer that started first finishes, the next one waits for this one.
+    async fn wait_for_writers(
+        &self,
+        transaction: &tokio_postgres::Transaction<'_>,
+    ) -> Result<(), StoreError> {
+        transaction
+            .execute(
+                "SELECT 1 FROM tokendesk_vault WHERE id = $1 FOR UPDATE",
+                &[&self.vault],
+            )
+            .await?;
+        Ok(())
+    }
+
     /// The machines whose keyring holds an older version of the key but not
     /// `version` (their label).
     async fn machines_without(
@@ -303,12 +313,7 @@ impl Shared {
     async fn finish_rotation(&self, version: i32) -> Result<Option<Vec<String>>, StoreError> {
         let mut db = self.client().await?;
         let transaction = db.transaction().await?;
-        transaction
-            .execute(
-                "SELECT 1 FROM tokendesk_vault WHERE id = $1 FOR UPDATE",
-                &[&self.vault],
-            )
-            .await?;
+        self.wait_for_writers(&transaction).await?;
         let left: i64 = transaction
             .query_one(
                 "SELECT count(*) FROM tokendesk_records WHERE vault = $1 AND key_version < $2",
