@@ -300,6 +300,33 @@ fn a_tampered_or_swapped_row_is_named_and_never_served() {
         users[1].token.refresh_token, moved.data_sources[0].users[1].token.refresh_token,
         "the rest keep working"
     );
+    // Records edited by hand: the data source's revision moved on, one byte of
+    // user 1's sealed token changed. Each is named and left out.
+    sql(
+        &url,
+        &format!(
+            "UPDATE tokendesk_records SET revision = revision + 1 WHERE kind = 'source' AND id = '{source}'"
+        ),
+    );
+    sql(
+        &url,
+        &format!(
+            "UPDATE tokendesk_records SET sealed = overlay(sealed placing '\\x00'::bytea from 30 for 1) WHERE kind = 'token' AND id = '{user1}'"
+        ),
+    );
+    let other = crate::support::temp_dir();
+    let (store, data) = PostgresStore::open(other.path(), &url, &machine()).expect("open");
+    let refused = store.refused_records();
+    assert_eq!(refused.len(), 3, "{refused:?}");
+    assert!(
+        refused.iter().any(|r| r.contains("source record"))
+            && refused.iter().any(|r| r.contains(&user1)),
+        "{refused:?}"
+    );
+    assert!(
+        data.data_sources.is_empty(),
+        "a data source that does not open is not served"
+    );
 }
 
 #[test]
@@ -553,6 +580,56 @@ pub(crate) fn split_password(url: &str) -> (String, String) {
     let mut without = parsed.clone();
     without.set_password(None).expect("no password");
     (without.to_string(), password)
+}
+
+#[test]
+fn a_wrong_password_is_said_by_the_server_never_shown_and_nothing_is_made() {
+    if fresh_database().is_none() {
+        return;
+    }
+    let Some(server) = crate::support::PrivateServer::start() else {
+        return;
+    };
+    server.require_password("tokendesk", "Right-Pass-7");
+    let home = crate::support::temp_dir();
+    desk::add_source(
+        &TestProvider::oidc(),
+        home.path(),
+        "A",
+        crate::support::oidc_config(&TestProvider::oidc()),
+        1,
+        Utc::now(),
+    );
+    let url = format!(
+        "postgresql://tokendesk@127.0.0.1:{}/tokendesk",
+        server.port()
+    );
+    // The password as an admin gives it: PGPASSWORD, never in argv.
+    let out = desk::command(home.path(), &["vault", "migrate", "--to", &url])
+        .env("PGPASSWORD", "Wr0ng-Secret-42")
+        .output()
+        .expect("tokendesk");
+    let said = desk::text(&out);
+    assert!(!out.status.success(), "{said}");
+    assert!(
+        said.contains("password authentication failed") && said.contains("127.0.0.1"),
+        "{said}"
+    );
+    assert!(
+        !said.contains("Wr0ng-Secret-42"),
+        "the password is never shown: {said}"
+    );
+    assert!(
+        home.path().join("vault.tdv").exists(),
+        "the file vault stays"
+    );
+    assert!(!home.path().join("shared-vault.json").exists());
+    // The right one moves it in.
+    let out = desk::command(home.path(), &["vault", "migrate", "--to", &url])
+        .env("PGPASSWORD", "Right-Pass-7")
+        .output()
+        .expect("tokendesk");
+    assert!(out.status.success(), "{}", desk::text(&out));
 }
 
 #[test]

@@ -259,6 +259,25 @@ impl PrivateServer {
         self.port
     }
 
+    /// From now on `role` (created here, owning the database `tokendesk`) logs in
+    /// over TCP only with `password` (SCRAM); `postgres` stays trusted, for the
+    /// tests' own SQL.
+    pub fn require_password(&self, role: &str, password: &str) {
+        let admin = self.url("postgres");
+        sql(
+            &admin,
+            &format!("CREATE ROLE {role} LOGIN PASSWORD '{password}'"),
+        );
+        sql(&admin, &format!("ALTER DATABASE tokendesk OWNER TO {role}"));
+        let hba = std::path::PathBuf::from(self.data()).join("pg_hba.conf");
+        std::fs::write(
+            &hba,
+            "local all all trust\nhost all postgres 127.0.0.1/32 trust\nhost all all 127.0.0.1/32 scram-sha-256\n",
+        )
+        .expect("pg_hba.conf");
+        sql(&admin, "SELECT pg_reload_conf()");
+    }
+
     /// Serves TLS with this certificate and key (PEM) from now on; plain
     /// connections stay allowed, as `pg_hba.conf`'s `host` lines allow both.
     pub fn serve_tls(&self, cert_pem: &str, key_pem: &str) {
