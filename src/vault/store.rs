@@ -26,14 +26,16 @@ pub const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
 /// access token per renewed record, and some slack.
 pub const RESERVE_SLACK: u64 = 64 * 1024;
 
-/// The platform data directory (`~/.local/share/tokendesk`, `%APPDATA%\tokendesk\data`,
-/// `~/Library/Application Support/tokendesk`) unless one is given.
+/// The platform data directory (`~/.local/share/tokendesk`, `%LOCALAPPDATA%\tokendesk\data`,
+/// `~/Library/Application Support/tokendesk`) unless one is given. On Windows the
+/// local, not the roaming, profile: the vault's key stays in this machine's
+/// Credential Manager, so a vault that roamed to another desk would not open.
 pub fn resolve_dir(explicit: Option<&Path>) -> Result<PathBuf, VaultError> {
     if let Some(dir) = explicit {
         return Ok(dir.to_path_buf());
     }
     directories::ProjectDirs::from("", "", "tokendesk")
-        .map(|dirs| dirs.data_dir().to_path_buf())
+        .map(|dirs| dirs.data_local_dir().to_path_buf())
         .ok_or(VaultError::NoDataDir)
 }
 

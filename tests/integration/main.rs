@@ -39,3 +39,4 @@ mod vault_redeem;
 mod vault_rotate;
 mod vault_store;
 mod vault_tls;
+mod windows_wine;
