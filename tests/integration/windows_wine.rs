@@ -69,6 +69,20 @@ impl Wine {
         command
     }
 
+    /// Ends Wine's server, which writes the registry (the Credential Manager's
+    /// store) to the prefix's files as it goes; the next command starts another.
+    fn flush_registry(&self) {
+        for args in [["wineserver", "-k"], ["wineserver", "-w"]] {
+            let _ = Command::new("/usr/sbin/chroot")
+                .arg(&self.root)
+                .args(args)
+                .env_clear()
+                .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+                .env("WINEPREFIX", "/root/.wine")
+                .status();
+        }
+    }
+
     fn run(&self, args: &[&str]) -> Output {
         self.run_with(args, &[])
     }
@@ -153,6 +167,7 @@ fn windows_wine_cli_keeps_the_vault_under_localappdata_with_its_key_in_credentia
 
     // The key is in Wine's Credential Manager (its registry), in no file of the
     // vault's folder; the refresh token is in no file in plain text.
+    wine.flush_registry();
     let registry =
         std::fs::read_to_string(wine.root.join("root/.wine/user.reg")).expect("user.reg");
     assert!(
