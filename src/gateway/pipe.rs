@@ -33,7 +33,17 @@ pub(super) fn serve(
 ) -> std::io::Result<PathBuf> {
     let name = pipe_name(dir);
     let security = UserOnly::new()?;
-    // The first instance fails when another gateway already serves this vault.
+    // A gateway already serving this vault answers on its pipe. Windows would
+    // also refuse our first instance below (FILE_FLAG_FIRST_PIPE_INSTANCE), but
+    // Wine creates it anyway, and two gateways on one vault must never run.
+    match ClientOptions::new().open(&name) {
+        Ok(_) => return Err(std::io::Error::from(std::io::ErrorKind::AddrInUse)),
+        Err(e) if e.raw_os_error() == Some(ERROR_PIPE_BUSY as i32) => {
+            return Err(std::io::Error::from(std::io::ErrorKind::AddrInUse));
+        }
+        Err(_) => {}
+    }
+    // The first instance fails when another gateway made one since.
     let mut server = security.create(&name, true)?;
     let pipe = name.clone();
     tokio::spawn(async move {

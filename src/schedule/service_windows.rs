@@ -15,11 +15,22 @@ use super::units::Job;
 pub const WINDOWS_SERVICE_NAME: &str = "tokendesk-gateway";
 
 fn failed(what: &str, e: windows_service::Error) -> ScheduleError {
-    let denied = matches!(&e, windows_service::Error::Winapi(io) if io.raw_os_error() == Some(5));
-    let detail = if denied {
-        "access denied: run it from a command prompt started as Administrator".to_string()
-    } else {
-        e.to_string()
+    // The crate's own words ("IO error in winapi call") hide the reason: name
+    // Windows' error, and what to do for the ones an admin meets.
+    let detail = match &e {
+        windows_service::Error::Winapi(io) => match io.raw_os_error() {
+            Some(5) => {
+                "access denied: run it from a command prompt started as Administrator".to_string()
+            }
+            Some(1072) => format!(
+                "{WINDOWS_SERVICE_NAME} is still being removed: it goes once it has stopped (it finishes a vault write first). Try again in a moment."
+            ),
+            Some(1073) => format!(
+                "{WINDOWS_SERVICE_NAME} is already installed: `tokendesk service remove` first to install it with other settings."
+            ),
+            _ => format!("{io}"),
+        },
+        other => other.to_string(),
     };
     ScheduleError::Tool {
         command: what.to_string(),
