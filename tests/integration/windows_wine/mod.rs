@@ -12,6 +12,7 @@ mod cli;
 mod gateway;
 mod msi;
 mod service;
+mod window;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
