@@ -251,7 +251,7 @@ pub(crate) fn sign_in(
     abort: bool,
     approve: bool,
 ) -> (std::process::Output, String) {
-    let mut child = desk::command(
+    let command = desk::command(
         home,
         &[
             "sign-in",
@@ -260,11 +260,22 @@ pub(crate) fn sign_in(
             "--no-browser",
             "--no-clipboard",
         ],
-    )
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .expect("sign-in");
+    );
+    sign_in_with(command, op, abort, approve)
+}
+
+/// `sign_in` with a `tokendesk sign-in` command made elsewhere (under Wine, say).
+pub(crate) fn sign_in_with(
+    mut command: Command,
+    op: &Op,
+    abort: bool,
+    approve: bool,
+) -> (std::process::Output, String) {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sign-in");
     let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
     let mut shown = String::new();
     let started = Instant::now();

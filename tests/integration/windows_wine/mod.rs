@@ -11,6 +11,7 @@
 mod cli;
 mod gateway;
 mod msi;
+mod oidc;
 mod service;
 mod window;
 
