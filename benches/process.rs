@@ -259,6 +259,28 @@ fn window_start(home: &Path, runs: usize, said: &'static str) -> (Duration, i64)
     (median(samples), rss)
 }
 
+/// Compiles benches/process_parts/floor_client.rs with rustc, optimised like a
+/// release build, next to the other build outputs.
+fn compile_floor_client() -> std::path::PathBuf {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/process_parts/floor_client.rs");
+    let out = support::bin()
+        .parent()
+        .expect("the build folder")
+        .join("bench-floor-client");
+    let built = Command::new(std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into()))
+        .args(["--edition", "2024", "-C", "opt-level=3", "-C", "strip=symbols", "-o"])
+        .arg(&out)
+        .arg(&source)
+        .output()
+        .expect("rustc");
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    out
+}
+
 /// The gateway: `tokendesk token` on a passphrase vault with and without a gateway
 /// serving it (the same run), `GET /v1/token` latency over a kept-alive connection,
 /// sustained requests per second, and the gateway's memory afterwards.
@@ -295,10 +317,29 @@ fn gateway_rows(provider: &TestProvider, rows: &mut Vec<Row>, runs: usize, measu
     );
     let key = String::from_utf8_lossy(&added.stdout).trim().to_string();
     let (mut gateway, base) = gateway_process::start(home.path(), "3600");
+    let beside = time_runs(runs, token);
     rows.push(Row {
         what: "`tokendesk token`, passphrase vault, gateway serving it (local socket)".into(),
-        result: ms(time_runs(runs, token)),
+        result: ms(beside),
         target: "≤ 10 ms",
+    });
+    // The floor: the same round trip by a std-only Rust client, in the same run.
+    let floor_client = compile_floor_client();
+    let socket = home.path().join(tokendesk::gateway::SOCKET_FILE);
+    let floor = time_runs(runs, || {
+        let mut command = Command::new(&floor_client);
+        command.arg(&socket).arg("Exchange");
+        command
+    });
+    rows.push(Row {
+        what: "the same round trip, a std-only Rust client (the floor)".into(),
+        result: ms(floor),
+        target: "-",
+    });
+    rows.push(Row {
+        what: "`tokendesk token` beside a gateway / the floor".into(),
+        result: format!("{:.2}×", beside.as_secs_f64() / floor.as_secs_f64()),
+        target: "≤ 1.2×",
     });
 
     tokendesk::identity::http::install_crypto_provider();

@@ -63,6 +63,15 @@ pub fn run(cli: Cli) -> ExitCode {
             }
         };
     };
+    // `token` beside a gateway is one question on a local socket: asked before
+    // the async runtime exists, whose start would cost more than the answer.
+    if let Command::Token { target, scope } = &command
+        && let Ok(context) = Context::new(cli.vault_dir.clone(), cli.passphrase_file.clone())
+        && let Some(token) = token::from_local_gateway(target, scope.as_deref(), &context)
+    {
+        println!("{token}");
+        return ExitCode::SUCCESS;
+    }
     let runtime = match crate::runtime::build() {
         Ok(runtime) => runtime,
         Err(e) => {

@@ -14,19 +14,24 @@ pub const EXIT_TRANSIENT: u8 = 1;
 
 pub use crate::desk::tokens::scope_covers;
 
-pub async fn run(target: TargetArgs, scope: Option<String>, context: &Context) -> ExitCode {
-    // A gateway serving this vault answers without the vault being unlocked again
-    // (no Argon2, no key-store round trip); without one, or when it has no token,
-    // this process opens the vault and says why in its own words.
+/// The token from a gateway serving this vault, asked before any runtime starts:
+/// it answers without the vault being unlocked again (no Argon2, no key-store
+/// round trip). `None` when none serves it or it has no token; the caller then
+/// opens the vault itself and says why in its own words.
+pub fn from_local_gateway(
+    target: &TargetArgs,
+    scope: Option<&str>,
+    context: &Context,
+) -> Option<String> {
     let request = crate::gateway::LocalRequest {
         data_source: target.data_source.clone(),
         user: target.user.clone(),
-        scope: scope.clone(),
+        scope: scope.map(str::to_string),
     };
-    if let Some(Ok(token)) = crate::gateway::ask_local_gateway(&context.vault_dir, &request).await {
-        println!("{token}");
-        return ExitCode::SUCCESS;
-    }
+    crate::gateway::ask_local_gateway(&context.vault_dir, &request)?.ok()
+}
+
+pub async fn run(target: TargetArgs, scope: Option<String>, context: &Context) -> ExitCode {
     let mut vault = match context.open() {
         Ok(vault) => vault,
         Err(message) => {

@@ -25,6 +25,26 @@ pub(super) const MAX_LOCAL_CLIENTS: usize = 256;
 
 pub const SOCKET_FILE: &str = "gateway.sock";
 
+/// The socket of the vault in `dir`, if a gateway listens on it; a redemption
+/// behind the answer may take the provider's time, hence the long read limit.
+#[cfg(unix)]
+fn connect_blocking(dir: &Path) -> Option<std::os::unix::net::UnixStream> {
+    let stream = std::os::unix::net::UnixStream::connect(socket_in(dir)).ok()?;
+    stream.set_write_timeout(Some(QUESTION_LIMIT)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(90))).ok()?;
+    Some(stream)
+}
+
+#[cfg(windows)]
+fn connect_blocking(dir: &Path) -> Option<std::fs::File> {
+    super::pipe::connect_blocking(dir)
+}
+
+#[cfg(not(any(unix, windows)))]
+fn connect_blocking(_dir: &Path) -> Option<std::fs::File> {
+    None
+}
+
 /// Where the socket of the vault in `dir` is (the desk says, for every face).
 #[cfg(not(windows))]
 fn socket_in(dir: &Path) -> PathBuf {
@@ -201,42 +221,17 @@ where
 
 /// Asks a gateway serving the vault in `dir` for a token. `None` when no gateway
 /// answers there (the caller opens the vault itself); `Some(Err)` when it answered
-/// that it has none.
-pub async fn ask_local_gateway(
-    dir: &Path,
-    request: &LocalRequest,
-) -> Option<Result<String, String>> {
-    #[cfg(unix)]
-    let stream = {
-        let connect = tokio::net::UnixStream::connect(socket_in(dir));
-        tokio::time::timeout(Duration::from_millis(500), connect)
-            .await
-            .ok()?
-            .ok()?
-    };
-    #[cfg(windows)]
-    let stream = super::pipe::connect(dir).await?;
-    #[cfg(not(any(unix, windows)))]
-    let stream: tokio::io::DuplexStream = {
-        let _ = dir;
-        return None;
-    };
-    ask(stream, request).await
-}
-
-async fn ask<S>(stream: S, request: &LocalRequest) -> Option<Result<String, String>>
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    let (read, mut write) = tokio::io::split(stream);
+/// that it has none. Blocking, with plain std I/O: `tokendesk token` asks before
+/// it starts an async runtime, which would cost more than the question itself.
+pub fn ask_local_gateway(dir: &Path, request: &LocalRequest) -> Option<Result<String, String>> {
+    use std::io::{BufRead, Read, Write};
+    let stream = connect_blocking(dir)?;
     let mut text = serde_json::to_string(request).ok()?;
     text.push('\n');
-    write.write_all(text.as_bytes()).await.ok()?;
+    (&stream).write_all(text.as_bytes()).ok()?;
     let mut line = String::new();
-    let mut reader = BufReader::new(read).take(1 << 20);
-    tokio::time::timeout(Duration::from_secs(90), reader.read_line(&mut line))
-        .await
-        .ok()?
+    std::io::BufReader::new((&stream).take(1 << 20))
+        .read_line(&mut line)
         .ok()?;
     let answer: LocalAnswer = serde_json::from_str(&line).ok()?;
     match (answer.access_token, answer.error) {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::windows::named_pipe::{ClientOptions, NamedPipeClient, ServerOptions};
+use tokio::net::windows::named_pipe::{ClientOptions, ServerOptions};
 use tokio_util::sync::CancellationToken;
 use windows_sys::Win32::Foundation::{CloseHandle, ERROR_PIPE_BUSY, HANDLE, LocalFree};
 use windows_sys::Win32::Security::Authorization::{
@@ -77,14 +77,14 @@ pub(super) fn serve(
 }
 
 /// Opens the pipe of the vault in `dir`, waiting briefly while all its instances
-/// are busy; `None` when no gateway serves it.
-pub(super) async fn connect(dir: &Path) -> Option<NamedPipeClient> {
+/// are busy; `None` when no gateway serves it. Blocking (std I/O, no runtime).
+pub(super) fn connect_blocking(dir: &Path) -> Option<std::fs::File> {
     let name = pipe_name(dir);
     for _ in 0..10 {
-        match ClientOptions::new().open(&name) {
-            Ok(client) => return Some(client),
+        match std::fs::OpenOptions::new().read(true).write(true).open(&name) {
+            Ok(pipe) => return Some(pipe),
             Err(e) if e.raw_os_error() == Some(ERROR_PIPE_BUSY as i32) => {
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                std::thread::sleep(Duration::from_millis(50));
             }
             Err(_) => return None,
         }

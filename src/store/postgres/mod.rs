@@ -206,6 +206,7 @@ impl PostgresStore {
                 keys: Mutex::new(keys),
                 client: tokio::sync::Mutex::new(None),
                 cache: Mutex::new(Cache::default()),
+                unwrapped_warned: std::sync::atomic::AtomicI32::new(-1),
             }),
             runtime,
             passphrase_protected,

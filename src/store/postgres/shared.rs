@@ -50,6 +50,9 @@ pub(super) struct Shared {
     pub(super) keys: Mutex<KeySet>,
     pub(super) client: tokio::sync::Mutex<Option<Client>>,
     pub(super) cache: Mutex<Cache>,
+    /// The key version this machine last failed to wrap for itself: asked
+    /// five times a second, the failure is said once per version, not each time.
+    pub(super) unwrapped_warned: std::sync::atomic::AtomicI32,
 }
 
 impl Shared {
@@ -263,8 +266,15 @@ impl Shared {
     /// Wraps version `current` of the data key for this machine's keyring, so
     /// it keeps opening the vault after the rotation drops the old key.
     async fn renew_machine_wrapping(&self, db: &impl tokio_postgres::GenericClient, current: i32) {
+        let first_failure = || {
+            self.unwrapped_warned
+                .swap(current, std::sync::atomic::Ordering::Relaxed)
+                != current
+        };
         if let Err(error) = self.sealing_key(db, current).await {
-            tracing::warn!(%error, "the shared vault's new key could not be opened here");
+            if first_failure() {
+                tracing::warn!(%error, "the shared vault's new key could not be opened here");
+            }
             return;
         }
         let made = self.key_set().missing_machine_wrapping(self.vault);
@@ -280,7 +290,9 @@ impl Shared {
             )
             .await
         {
-            tracing::warn!(error = %super::plain(&error), "this machine's wrapping of the new key was not stored");
+            if first_failure() {
+                tracing::warn!(error = %super::plain(&error), "this machine's wrapping of the new key was not stored");
+            }
         } else {
             tracing::info!(
                 version = current,
