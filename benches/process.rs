@@ -110,14 +110,21 @@ fn main() {
         what: format!(
             "binary size ({})",
             if measuring {
-                "bench profile"
+                "bench profile, as release: stripped, LTO"
             } else {
                 "test profile"
             }
         ),
-        result: format!("{:.1} MiB", size as f64 / 1024.0 / 1024.0),
-        target: "-",
+        result: format!("{:.1} MiB ({size} bytes)", size as f64 / 1024.0 / 1024.0),
+        target: if measuring { "≤ 15 MB" } else { "-" },
     });
+    // `-- lean` measures the binary and `tokendesk token` beside a gateway
+    // against the floor alone.
+    if std::env::args().any(|a| a == "lean") {
+        gateway_rows(&TestProvider::microsoft(), &mut rows, runs, measuring);
+        print_rows(rows);
+        return;
+    }
 
     // A vault like an admin's: the key in the Secret Service when one answers,
     // else behind a passphrase (then every start pays Argon2, as such vaults do).
