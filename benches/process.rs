@@ -269,13 +269,22 @@ fn window_start(home: &Path, runs: usize, said: &'static str) -> (Duration, i64)
 /// Compiles benches/process_parts/floor_client.rs with rustc, optimised like a
 /// release build, next to the other build outputs.
 fn compile_floor_client() -> std::path::PathBuf {
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/process_parts/floor_client.rs");
+    let source =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/process_parts/floor_client.rs");
     let out = support::bin()
         .parent()
         .expect("the build folder")
         .join("bench-floor-client");
     let built = Command::new(std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into()))
-        .args(["--edition", "2024", "-C", "opt-level=3", "-C", "strip=symbols", "-o"])
+        .args([
+            "--edition",
+            "2024",
+            "-C",
+            "opt-level=3",
+            "-C",
+            "strip=symbols",
+            "-o",
+        ])
         .arg(&out)
         .arg(&source)
         .output()

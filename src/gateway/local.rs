@@ -31,7 +31,9 @@ pub const SOCKET_FILE: &str = "gateway.sock";
 fn connect_blocking(dir: &Path) -> Option<std::os::unix::net::UnixStream> {
     let stream = std::os::unix::net::UnixStream::connect(socket_in(dir)).ok()?;
     stream.set_write_timeout(Some(QUESTION_LIMIT)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(90))).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(90)))
+        .ok()?;
     Some(stream)
 }
 

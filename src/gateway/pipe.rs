@@ -81,7 +81,11 @@ pub(super) fn serve(
 pub(super) fn connect_blocking(dir: &Path) -> Option<std::fs::File> {
     let name = pipe_name(dir);
     for _ in 0..10 {
-        match std::fs::OpenOptions::new().read(true).write(true).open(&name) {
+        match std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&name)
+        {
             Ok(pipe) => return Some(pipe),
             Err(e) if e.raw_os_error() == Some(ERROR_PIPE_BUSY as i32) => {
                 std::thread::sleep(Duration::from_millis(50));
