@@ -96,6 +96,12 @@ fn main() {
     let measuring = std::env::args().any(|a| a == "--bench");
     let runs = if measuring { 21 } else { 1 };
     let mut rows = Vec::new();
+    // `-- shared-keepalive` runs only the two gateways' keep-alive and their memory.
+    if std::env::args().any(|a| a == "shared-keepalive") {
+        shared_keepalive::rows(&mut rows, measuring);
+        print_rows(rows);
+        return;
+    }
     // `-- shared` measures the shared vault alone (it needs scripts/with-postgres).
     if std::env::args().any(|a| a == "shared") {
         shared_vault::rows(&mut rows, measuring);

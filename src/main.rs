@@ -13,6 +13,7 @@ fn main() -> ExitCode {
     tokendesk::hardening::forbid_core_dumps();
     attach_to_parent_console();
     tokendesk::logging::init();
+    tokendesk::logging::explain_panics();
     tokendesk::cli::run(tokendesk::cli::Cli::parse())
 }
 

@@ -153,7 +153,7 @@ impl Gateway {
         let mut handle = self.vault.lock().await.another_handle();
         let result =
             crate::desk::tokens::access_token(&mut handle, target, scope, &SystemClock).await;
-        self.publish(handle.data());
+        self.publish(handle.shared_data());
         self.metrics.redemption(result.is_ok());
         let error = match result {
             Ok((token, expires_at)) => {

@@ -83,7 +83,7 @@ impl Gateway {
     fn new(vault: Vault, public: bool, limits: Limits) -> Self {
         Gateway {
             dir: vault.dir().to_path_buf(),
-            snapshot: RwLock::new(Arc::new(vault.data().clone())),
+            snapshot: RwLock::new(vault.shared_data()),
             tally: HandOutTally::in_dir(vault.dir()),
             vault: tokio::sync::Mutex::new(vault),
             flights: Mutex::new(HashMap::new()),
@@ -110,17 +110,17 @@ impl Gateway {
             .clone()
     }
 
-    fn publish(&self, data: &VaultData) {
+    fn publish(&self, data: Arc<VaultData>) {
         let mut snapshot = self.snapshot.write().unwrap_or_else(|e| e.into_inner());
         if data.generation >= snapshot.generation {
-            *snapshot = Arc::new(data.clone());
+            *snapshot = data;
         }
     }
 
     /// Replaces the snapshot even with a lower generation (after a rollback was
     /// rescued and accepted).
-    fn publish_accepted(&self, data: &VaultData) {
-        *self.snapshot.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(data.clone());
+    fn publish_accepted(&self, data: Arc<VaultData>) {
+        *self.snapshot.write().unwrap_or_else(|e| e.into_inner()) = data;
     }
 
     /// Tokens with requests waiting for a redemption (for tests and metrics).
@@ -194,7 +194,7 @@ impl Gateway {
             |_| {},
         )
         .await;
-        self.publish(handle.data());
+        self.publish(handle.shared_data());
         let counts = report.as_ref().ok().map(|r| r.counts());
         let trouble = match (&report, &counts) {
             (Err(e), _) => Some(format!("The last keep-alive run failed: {e}")),

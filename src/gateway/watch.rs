@@ -84,7 +84,7 @@ impl Gateway {
         let mut vault = self.vault.lock().await;
         match vault.reload() {
             Ok(_) => {
-                self.publish(vault.data());
+                self.publish(vault.shared_data());
                 drop(vault);
                 release_freed_memory();
                 let mut problem = self.store_problem.lock().unwrap_or_else(|e| e.into_inner());
@@ -101,7 +101,7 @@ impl Gateway {
                 );
                 let message = match report {
                     Ok(report) => {
-                        self.publish_accepted(vault.data());
+                        self.publish_accepted(vault.shared_data());
                         report.message()
                     }
                     Err(e) => format!(

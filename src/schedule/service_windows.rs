@@ -4,7 +4,8 @@
 use std::ffi::OsString;
 
 use windows_service::service::{
-    ServiceAccess, ServiceErrorControl, ServiceInfo, ServiceStartType, ServiceState, ServiceType,
+    ServiceAccess, ServiceAction, ServiceActionType, ServiceErrorControl, ServiceFailureActions,
+    ServiceFailureResetPeriod, ServiceInfo, ServiceStartType, ServiceState, ServiceType,
 };
 use windows_service::service_manager::{ServiceManager, ServiceManagerAccess};
 
@@ -80,6 +81,20 @@ pub fn install(job: &Job, address: &GatewayAddress) -> Result<String, ScheduleEr
     let _ = service.set_description(
         "Keeps refresh tokens alive and hands access tokens to applications (tokendesk serve).",
     );
+    // A gateway that ended on an internal error comes back, as systemd's
+    // Restart=on-failure does for the Linux service; not a reason to refuse the install.
+    let restart = ServiceAction {
+        action_type: ServiceActionType::Restart,
+        delay: std::time::Duration::from_secs(5),
+    };
+    if let Err(e) = service.update_failure_actions(ServiceFailureActions {
+        reset_period: ServiceFailureResetPeriod::After(std::time::Duration::from_secs(86_400)),
+        reboot_msg: None,
+        command: None,
+        actions: Some(vec![restart.clone(), restart.clone(), restart]),
+    }) {
+        tracing::warn!(error = %e, "the service will not be restarted after a failure");
+    }
     service
         .start(&[] as &[&str])
         .map_err(|e| failed("start the service", e))?;

@@ -127,6 +127,13 @@ pub trait Backend: Send + Sync {
     ) -> Result<Records, VaultError> {
         whole_update_tokens(self, reservation, ids, change)
     }
+    /// What changed since `generation`, when the store can say it as token records
+    /// alone (a database whose other changes were all rotations); `None` when only
+    /// a whole read tells. A gateway watching a large shared vault then takes the
+    /// other gateway's rotations without building every record anew.
+    fn read_since(&self, _generation: u64) -> Result<Option<Records>, VaultError> {
+        Ok(None)
+    }
     /// The store's newest generation, asked cheaply, for stores whose changes a
     /// process cannot see in a file's metadata (a database); `None` otherwise.
     fn newest_generation(&self) -> Result<Option<u64>, VaultError> {

@@ -23,7 +23,10 @@ const LOCK_POLL: Duration = Duration::from_millis(25);
 
 pub struct Vault {
     store: Arc<dyn Backend>,
-    data: VaultData,
+    /// Shared with whoever asked for [`Vault::shared_data`] (the gateway serves
+    /// from it): a change copies the records only while someone still holds them,
+    /// so a gateway keeps one copy of a large vault, not two.
+    data: Arc<VaultData>,
     /// The newest generation any handle of this process has read or written: a
     /// store found older than this went backwards (a restored file), and its
     /// tokens are never sent to a provider (shared with `another_handle`).
@@ -94,7 +97,7 @@ impl Vault {
         Vault {
             store,
             newest_seen: Arc::new(AtomicU64::new(data.generation)),
-            data,
+            data: Arc::new(data),
         }
     }
 
@@ -121,6 +124,12 @@ impl Vault {
         &self.data
     }
 
+    /// The records as this handle holds them, without a copy; a later change of
+    /// this handle leaves them as they are.
+    pub fn shared_data(&self) -> Arc<VaultData> {
+        self.data.clone()
+    }
+
     pub fn generation(&self) -> u64 {
         self.data.generation
     }
@@ -143,7 +152,7 @@ impl Vault {
     pub fn watcher(&self) -> Vault {
         Vault {
             store: self.store.clone(),
-            data: VaultData::default(),
+            data: Arc::default(),
             newest_seen: self.newest_seen.clone(),
         }
     }
@@ -182,10 +191,20 @@ impl Vault {
     /// A store that went back to an older generation is refused (the records in
     /// memory stay as they were): see [`Vault::accept_rollback`].
     pub fn reload(&mut self) -> Result<bool, VaultError> {
+        let before = self.data.generation;
+        if let Some(records) = self.store.read_since(before)? {
+            // Only rotations since: put them in place instead of reading all.
+            let ids: Vec<TokenId> = match &records {
+                Records::Tokens { records, .. } => records.keys().copied().collect(),
+                Records::Whole(_) => Vec::new(),
+            };
+            self.take(records, &ids, true)?;
+            return Ok(self.data.generation != before);
+        }
         let fresh = self.store.read()?;
         self.seen(&fresh)?;
         let changed = fresh.generation != self.data.generation;
-        self.data = fresh;
+        self.data = Arc::new(fresh);
         Ok(changed)
     }
 
@@ -242,17 +261,28 @@ impl Vault {
                     self.newest_seen
                         .fetch_max(data.generation, Ordering::SeqCst);
                 }
-                self.data = data;
+                self.data = Arc::new(data);
             }
             Records::Tokens {
                 based_on,
                 generation,
                 mut records,
             } => {
-                self.newest_seen.fetch_max(generation, Ordering::SeqCst);
+                let seen = self.newest_seen.fetch_max(generation, Ordering::SeqCst);
+                if read && generation < seen {
+                    return Err(VaultError::RolledBack {
+                        seen,
+                        found: generation,
+                    });
+                }
+                if ids.is_empty() && based_on == generation {
+                    // Nothing changed: the records stay shared as they are.
+                    return Ok(());
+                }
                 let mut complete = true;
+                let data = Arc::make_mut(&mut self.data);
                 for id in ids {
-                    match (self.data.token_by_id_mut(id), records.remove(id)) {
+                    match (data.token_by_id_mut(id), records.remove(id)) {
                         (Some(place), Some(record)) => *place = record,
                         (None, None) => {}
                         // Added or removed elsewhere: only a whole read tells.
@@ -260,10 +290,10 @@ impl Vault {
                     }
                 }
                 if !complete {
-                    self.data = self.store.read()?;
+                    self.data = Arc::new(self.store.read()?);
                     self.seen(&self.data)?;
-                } else if based_on == self.data.generation {
-                    self.data.generation = generation;
+                } else if based_on == data.generation {
+                    data.generation = generation;
                 }
             }
         }
@@ -280,7 +310,7 @@ impl Vault {
     pub fn accept_rollback(&mut self) -> Result<(), VaultError> {
         let fresh = self.store.read()?;
         self.newest_seen.store(fresh.generation, Ordering::SeqCst);
-        self.data = fresh;
+        self.data = Arc::new(fresh);
         Ok(())
     }
 
@@ -292,7 +322,7 @@ impl Vault {
         change: impl FnOnce(&mut VaultData) -> Result<T, VaultError>,
     ) -> Result<T, VaultError> {
         let mut once = Once::new(change);
-        self.data = self.store.update(&mut |data| once.apply(data))?;
+        self.data = Arc::new(self.store.update(&mut |data| once.apply(data))?);
         self.newest_seen
             .fetch_max(self.data.generation, Ordering::SeqCst);
         once.result()
@@ -313,9 +343,10 @@ impl Vault {
         change: impl FnOnce(&mut VaultData) -> Result<T, VaultError>,
     ) -> Result<T, VaultError> {
         let mut once = Once::new(change);
-        self.data = self
-            .store
-            .update_reserved(reservation, &mut |data| once.apply(data))?;
+        self.data = Arc::new(
+            self.store
+                .update_reserved(reservation, &mut |data| once.apply(data))?,
+        );
         self.newest_seen
             .fetch_max(self.data.generation, Ordering::SeqCst);
         once.result()

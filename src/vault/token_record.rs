@@ -123,6 +123,18 @@ impl TokenId {
             None => self.source.simple().to_string(),
         }
     }
+
+    /// The token a [`TokenId::file_stem`] names; `None` for anything else.
+    pub fn from_file_stem(stem: &str) -> Option<TokenId> {
+        let (source, mapping) = match stem.split_once('.') {
+            Some((source, mapping)) => (source, Some(Uuid::try_parse(mapping).ok()?)),
+            None => (stem, None),
+        };
+        Some(TokenId {
+            source: Uuid::try_parse(source).ok()?,
+            mapping,
+        })
+    }
 }
 
 impl TokenRecord {

@@ -45,7 +45,21 @@ impl From<VaultError> for StoreError {
 pub(crate) fn plain(error: &tokio_postgres::Error) -> String {
     match error.as_db_error() {
         Some(db) => format!("{} ({})", db.message(), db.code().code()),
-        None => error.to_string(),
+        // The driver's own words name the step ("error performing TLS handshake");
+        // the reason (an untrusted certificate, a refused connection) is its source.
+        None => {
+            let mut said = error.to_string();
+            let mut source = std::error::Error::source(error);
+            while let Some(cause) = source {
+                let cause_text = cause.to_string();
+                if !said.contains(&cause_text) {
+                    said.push_str(": ");
+                    said.push_str(&cause_text);
+                }
+                source = cause.source();
+            }
+            said
+        }
     }
 }
 

@@ -356,6 +356,23 @@ impl Backend for PostgresStore {
         Ok(stored)
     }
 
+    fn read_since(&self, generation: u64) -> Result<Option<Records>, VaultError> {
+        if !self.rescues().0.is_empty() {
+            // Rescued rotations are merged into the whole vault.
+            return Ok(None);
+        }
+        let shared = self.shared.clone();
+        Ok(run(
+            &self.runtime,
+            async move { shared.read_since(generation).await },
+        )?
+        .map(|(now, records)| Records::Tokens {
+            based_on: generation,
+            generation: now,
+            records,
+        }))
+    }
+
     fn read_tokens(&self, ids: &[TokenId]) -> Result<Records, VaultError> {
         let (entries, _) = self.rescues();
         if !entries.is_empty() {

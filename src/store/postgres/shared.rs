@@ -11,8 +11,9 @@ use uuid::Uuid;
 use super::keys::{self, KeySet};
 use super::rows::{self, RowKey, Rows};
 use super::{StoreError, Target, schema, seal};
-use crate::vault::VaultData;
+use crate::vault::backend::TokenMap;
 use crate::vault::crypto::VaultKey;
+use crate::vault::{TokenId, VaultData};
 
 /// The store's one connection, held while in use.
 pub(super) type Connection<'a> = tokio::sync::MappedMutexGuard<'a, Client>;
@@ -130,19 +131,57 @@ impl Shared {
         self.key_set().current().ok_or(StoreError::KeyRotatedAway)
     }
 
-    /// Brings the cache up to the database's generation with the rows changed since.
+    /// What changed since `since`, as token records, when this process's cache
+    /// was at `since` and every row changed after it is a token that opened;
+    /// `None` when only a whole read tells.
+    pub(super) async fn read_since(
+        &self,
+        since: u64,
+    ) -> Result<Option<(u64, TokenMap)>, StoreError> {
+        let generation = self.generation().await?;
+        let db = self.client().await?;
+        if self
+            .cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .generation
+            != since
+        {
+            return Ok(None);
+        }
+        let Some(changed) = self.catch_up(&*db, generation).await? else {
+            return Ok(None);
+        };
+        let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        let mut records = TokenMap::new();
+        for key in changed {
+            let (true, Some(id), Some(plain)) = (
+                key.kind == "token",
+                TokenId::from_file_stem(&key.id),
+                cache.rows.get(&key),
+            ) else {
+                return Ok(None);
+            };
+            records.insert(id, rows::token_record(&key, plain)?);
+        }
+        Ok(Some((cache.generation, records)))
+    }
+
+    /// Brings the cache up to the database's generation with the rows changed
+    /// since; says which they were when each of them opened (`None` after a
+    /// removal, a row that did not open, or a database gone back to older rows).
     pub(super) async fn catch_up(
         &self,
         db: &impl tokio_postgres::GenericClient,
         generation: u64,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Option<Vec<RowKey>>, StoreError> {
         let since = self
             .cache
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .generation;
         if generation == since {
-            return Ok(());
+            return Ok(Some(Vec::new()));
         }
         let changed = db
             .query(
@@ -154,22 +193,29 @@ impl Shared {
             .await?;
         let opened = self.open_rows(&changed);
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        let mut keys = Some(Vec::with_capacity(opened.len()));
         if generation < cache.generation {
             // A database restored from an older backup: read everything again.
             *cache = Cache::default();
+            keys = None;
         }
         for (key, revision, plain) in opened {
             cache.refused.remove(&key);
             match plain {
                 Opened::Removed => {
+                    keys = None;
                     cache.rows.remove(&key);
                     cache.revisions.insert(key, revision);
                 }
                 Opened::Plain(plain) => {
+                    if let Some(keys) = keys.as_mut() {
+                        keys.push(key.clone());
+                    }
                     cache.rows.insert(key.clone(), plain);
                     cache.revisions.insert(key, revision);
                 }
                 Opened::Refused => {
+                    keys = None;
                     tracing::error!(kind = %key.kind, id = %key.id, "a shared-vault row does not open with the vault's key: tampered with or swapped; it is not served");
                     cache.rows.remove(&key);
                     cache.revisions.insert(key.clone(), revision);
@@ -181,7 +227,7 @@ impl Shared {
             }
         }
         cache.generation = generation;
-        Ok(())
+        Ok(keys)
     }
 
     /// Opens the rows of a `kind, id, revision, sealed, key_version` query. A

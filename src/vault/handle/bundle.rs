@@ -22,7 +22,7 @@ impl Vault {
         let key = kdf.derive(passphrase.expose())?;
         let header = Header::new(KeyKind::Passphrase(kdf), uuid::Uuid::new_v4(), &key);
         let body = zeroize::Zeroizing::new(
-            serde_json::to_vec(&self.data).map_err(|e| VaultError::Format(e.to_string()))?,
+            serde_json::to_vec(&*self.data).map_err(|e| VaultError::Format(e.to_string()))?,
         );
         crypto::seal(&header, &key, &body)
     }
