@@ -64,8 +64,8 @@ pub fn build_mapping(
 /// Puts `mapping` into `source`: replaces the one with its id, or adds it.
 pub fn put(source: &mut DataSource, mapping: UserMapping) {
     match source.users.iter_mut().find(|m| m.id == mapping.id) {
-        Some(slot) => *slot = mapping,
-        None => source.users.push(mapping),
+        Some(slot) => *slot = std::sync::Arc::new(mapping),
+        None => source.users.push(std::sync::Arc::new(mapping)),
     }
 }
 

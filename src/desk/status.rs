@@ -193,7 +193,7 @@ mod tests {
         let mut source = DataSource::new(name, config, "owner@contoso.test");
         for n in 0..users {
             let email = format!("user{n}@contoso.test");
-            source.users.push(UserMapping::new(
+            source.push_user(UserMapping::new(
                 AppUser {
                     login: format!("U{n}"),
                     display_name: format!("User {n}"),
@@ -212,7 +212,7 @@ mod tests {
         source.provider.authority =
             Authority::microsoft(crate::identity::Cloud::Global, "contoso.test");
         let ages = [75, 10, 88];
-        for (mapping, age) in source.users.iter_mut().zip(ages) {
+        for (mapping, age) in source.users_mut().zip(ages) {
             mapping.token.refresh_token = Some(Secret::new("rt"));
             mapping.token.obtained_at = Some(now - chrono::Duration::days(age));
         }
@@ -247,9 +247,12 @@ mod tests {
         let now = Utc.with_ymd_and_hms(2026, 11, 29, 12, 0, 0).unwrap();
         let mut data = VaultData::default();
         let mut healthy = source_with_users("Healthy", 2);
-        for record in std::iter::once(&mut healthy.token)
-            .chain(healthy.users.iter_mut().map(|m| &mut m.token))
-        {
+        for record in std::iter::once(&mut healthy.token).chain(
+            healthy
+                .users
+                .iter_mut()
+                .map(|m| &mut std::sync::Arc::make_mut(m).token),
+        ) {
             record.refresh_token = Some(Secret::new("rt"));
             record.obtained_at = Some(now - chrono::Duration::days(1));
         }
@@ -258,8 +261,8 @@ mod tests {
         mixed.name = "Mixed".into();
         // One additional user signed in 85 days ago on Microsoft's 90-day rule would
         // need a rule; with the provider silent, a cleared token is what needs action.
-        mixed.users[1].token.refresh_token = None;
-        mixed.users[1].token.cleared = Some(crate::vault::model::Cleared {
+        mixed.user_mut(1).token.refresh_token = None;
+        mixed.user_mut(1).token.cleared = Some(crate::vault::model::Cleared {
             at: now,
             by: "admin".into(),
         });

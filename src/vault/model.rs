@@ -3,6 +3,8 @@
 //! Serialized with serde inside the encrypted file; `FORMAT_VERSION` lets later
 //! releases migrate older bodies.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use url::Url;
 use uuid::Uuid;
@@ -191,8 +193,11 @@ pub struct DataSource {
     pub redirect_uri: Option<String>,
     #[serde(default)]
     pub token: TokenRecord,
+    /// Each mapping behind its own `Arc`: a copy of the records (the gateway's
+    /// snapshot, a handle's copy-on-write) shares every mapping it does not
+    /// change, so storing one rotated token copies one mapping, not ten thousand.
     #[serde(default)]
-    pub users: Vec<UserMapping>,
+    pub users: Vec<Arc<UserMapping>>,
 }
 
 impl DataSource {
@@ -232,12 +237,31 @@ impl DataSource {
         self.users
             .iter()
             .find(|m| m.app_user.login.eq_ignore_ascii_case(app_login.trim()))
+            .map(|m| &**m)
+    }
+
+    /// Adds a mapping at the end.
+    pub fn push_user(&mut self, mapping: UserMapping) {
+        self.users.push(Arc::new(mapping));
+    }
+
+    /// The mapping at `index`, to change (copied first if a copy of the records
+    /// still shares it).
+    pub fn user_mut(&mut self, index: usize) -> &mut UserMapping {
+        Arc::make_mut(&mut self.users[index])
+    }
+
+    /// Every mapping, to change: each one shared with a copy is copied, so use it
+    /// where every mapping changes.
+    pub fn users_mut(&mut self) -> impl Iterator<Item = &mut UserMapping> {
+        self.users.iter_mut().map(Arc::make_mut)
     }
 
     pub fn mapping_mut(&mut self, app_login: &str) -> Option<&mut UserMapping> {
         self.users
             .iter_mut()
             .find(|m| m.app_user.login.eq_ignore_ascii_case(app_login.trim()))
+            .map(Arc::make_mut)
     }
 }
 
@@ -310,7 +334,7 @@ mod tests {
         let mut mapping = UserMapping::new(app_user.clone(), "jane@contoso.com");
         mapping.server_url =
             Some(Url::parse("https://mail.contoso.com/EWS/Exchange.asmx").unwrap());
-        source.users.push(mapping);
+        source.push_user(mapping);
         VaultData {
             data_sources: vec![source],
             directory: vec![app_user],

@@ -1,6 +1,8 @@
 //! Changes to the vault's data with the checks an admin expects: unique names, real
 //! e-mail addresses, one mapping per application user.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 
 use super::error::VaultError;
@@ -53,7 +55,7 @@ impl VaultData {
         source.token = existing.token.clone();
         for mapping in source.users.iter_mut() {
             if let Some(old) = existing.users.iter().find(|m| m.id == mapping.id) {
-                mapping.token = old.token.clone();
+                Arc::make_mut(mapping).token = old.token.clone();
             }
         }
         source.name = source.name.trim().to_string();
@@ -83,7 +85,7 @@ impl VaultData {
             )));
         }
         check_mapping(source, &mapping)?;
-        source.users.push(mapping);
+        source.users.push(Arc::new(mapping));
         Ok(())
     }
 
@@ -103,7 +105,7 @@ impl VaultData {
                     source.name
                 ))
             })?;
-        Ok(source.users.remove(index))
+        Ok(Arc::unwrap_or_clone(source.users.remove(index)))
     }
 
     pub fn add_app_user(&mut self, user: AppUser) -> Result<(), VaultError> {
@@ -228,7 +230,7 @@ impl VaultData {
         let source = self.data_sources.iter().find(|d| d.id == id.source)?;
         let mapping = match id.mapping {
             None => None,
-            Some(mapping) => Some(source.users.iter().find(|m| m.id == mapping)?),
+            Some(mapping) => Some(&**source.users.iter().find(|m| m.id == mapping)?),
         };
         Some(TokenOwner { source, mapping })
     }
@@ -241,7 +243,7 @@ impl VaultData {
                 .users
                 .iter_mut()
                 .find(|m| m.id == mapping)
-                .map(|m| &mut m.token),
+                .map(|m| &mut Arc::make_mut(m).token),
         }
     }
 
@@ -263,7 +265,7 @@ impl VaultData {
                         source: source_id,
                         mapping: Some(mapping.id),
                     },
-                    &mut mapping.token,
+                    &mut Arc::make_mut(mapping).token,
                 );
             }
         }

@@ -267,7 +267,7 @@ mod tests {
             },
             "new@contoso.com",
         );
-        current.data_sources[0].users.push(added);
+        current.data_sources[0].push_user(added);
         let mut report = RestoreReport::default();
         let merged = merge(backup.clone(), Some(current), Utc::now(), &mut report);
         assert_eq!(

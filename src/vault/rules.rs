@@ -157,14 +157,14 @@ mod tests {
     #[test]
     fn a_saved_data_source_has_its_mappings_checked_too() {
         let mut exchange = source("Exchange");
-        exchange.users.push(mapping("USER/a", "a@contoso.com"));
+        exchange.push_user(mapping("USER/a", "a@contoso.com"));
         assert_eq!(check_data_source(&[], &exchange), Ok(()));
-        exchange.users.push(mapping("user/A", "b@contoso.com"));
+        exchange.push_user(mapping("user/A", "b@contoso.com"));
         let problem = check_data_source(&[], &exchange).unwrap_err();
         assert_eq!(problem.field, Field::AppUser);
         assert!(problem.message.contains("already mapped"), "{problem}");
         exchange.users.pop();
-        exchange.users.push(mapping("USER/b", "not an address"));
+        exchange.push_user(mapping("USER/b", "not an address"));
         assert_eq!(
             check_data_source(&[], &exchange).unwrap_err().field,
             Field::ExchangeUser
@@ -205,7 +205,7 @@ mod tests {
     fn a_mapping_may_keep_its_own_login_when_edited() {
         let mut exchange = source("Exchange");
         let first = mapping("USER/a", "a@contoso.com");
-        exchange.users.push(first.clone());
+        exchange.push_user(first.clone());
         let mut edited = first.clone();
         edited.exchange_user = "other@contoso.com".into();
         assert_eq!(check_mapping(&exchange, &edited), Ok(()));

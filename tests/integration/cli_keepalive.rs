@@ -76,7 +76,7 @@ fn vault_with(provider: &TestProvider, dir: &Path, users: usize) -> Vault {
             upn.clone(),
         );
         mapping.token = signed_in(provider, &upn, at);
-        source.users.push(mapping);
+        source.push_user(mapping);
     }
     vault.update(|data| data.add_data_source(source)).unwrap();
     vault

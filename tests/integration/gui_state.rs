@@ -59,9 +59,9 @@ fn vault_data() -> VaultData {
     };
     let mut sales = DataSource::new("Sales", microsoft(), "sales@contoso.com");
     signed_in(&mut sales.token, 1);
-    sales.users = vec![mapping("Anna", Some(85)), mapping("Ben", Some(2))];
+    sales.users = vec![mapping("Anna", Some(85)).into(), mapping("Ben", Some(2)).into()];
     let mut support = DataSource::new("Support", microsoft(), "support@contoso.com");
-    support.users = vec![mapping("Cleo", Some(70))];
+    support.users = vec![mapping("Cleo", Some(70)).into()];
     data.data_sources = vec![sales, support];
     data
 }
@@ -262,7 +262,7 @@ fn a_renewed_additional_user_shows_its_new_state_without_reopening() {
     // A sign-in for Cleo was stored: the vault reports the change.
     let mut data = data;
     data.generation += 1;
-    data.data_sources[1].users[0].token.obtained_at = Some(now());
+    data.data_sources[1].user_mut(0).token.obtained_at = Some(now());
     end.report(Event::VaultChanged(data));
     harness.run_steps(3);
     assert!(

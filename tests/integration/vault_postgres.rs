@@ -202,10 +202,10 @@ fn the_guarded_path_reads_and_writes_only_the_redeemed_tokens_row() {
     // A machine that knows nothing of a user added elsewhere still finds its token.
     let added = first
         .update(|data| {
-            let mut mapping = data.data_sources[0].users[0].clone();
+            let mut mapping = (*data.data_sources[0].users[0]).clone();
             mapping.id = uuid::Uuid::new_v4();
             mapping.app_user.login = "USER/NEW".into();
-            data.data_sources[0].users.push(mapping);
+            data.data_sources[0].push_user(mapping);
             Ok(())
         })
         .map(|_| TokenTarget::user("A", "USER/NEW"))

@@ -155,7 +155,7 @@ pub fn join(rows: &Rows, generation: u64) -> Result<VaultData, VaultError> {
         source.users.reserve_exact(users.len());
         for (_, mut mapping) in users {
             mapping.token = token(format!("{sid}.{}", mapping.id.simple()))?;
-            source.users.push(mapping);
+            source.users.push(std::sync::Arc::new(mapping));
         }
         data.data_sources.push(source);
     }
@@ -291,7 +291,7 @@ pub fn changed(before: &VaultData, after: &VaultData) -> Result<Diff, VaultError
             out.written
                 .push((RowKey::token(sid), placed(0, &source.token)?));
         }
-        let stem = |m: &UserMapping| format!("{sid}.{}", m.id.simple());
+        let stem = |m: &std::sync::Arc<UserMapping>| format!("{sid}.{}", m.id.simple());
         // The usual change leaves the users where they were (a token rotated):
         // then each is compared with its counterpart in place, and only a changed
         // one costs more than a comparison.
@@ -403,7 +403,7 @@ mod tests {
                     format!("{login}@contoso.com"),
                 );
                 mapping.token.refresh_token = Some(Secret::new(format!("rt-{name}-{login}")));
-                source.users.push(mapping);
+                source.push_user(mapping);
             }
             data.data_sources.push(source);
         }
@@ -424,8 +424,8 @@ mod tests {
     fn comparing_records_finds_what_comparing_rows_finds() {
         let data = sample();
         let mut after = data.clone();
-        after.data_sources[0].users[1].token.revision += 1;
-        after.data_sources[0].users[0].exchange_user = "moved@contoso.com".into();
+        after.data_sources[0].user_mut(1).token.revision += 1;
+        after.data_sources[0].user_mut(0).exchange_user = "moved@contoso.com".into();
         after.data_sources[1].users.remove(0);
         after.data_sources[1].name = "A2".into();
         after.settings.keepalive_interval_hours += 1;
@@ -447,8 +447,8 @@ mod tests {
         let data = sample();
         let before = split(&data).expect("split");
         let mut changed = data.clone();
-        changed.data_sources[1].users[0].token.refresh_token = Some(Secret::new("rt-new"));
-        changed.data_sources[1].users[0].token.revision += 1;
+        changed.data_sources[1].user_mut(0).token.refresh_token = Some(Secret::new("rt-new"));
+        changed.data_sources[1].user_mut(0).token.revision += 1;
         let diff = diff(&before, &split(&changed).expect("split"));
         assert_eq!(diff.written.len(), 1);
         assert_eq!(diff.written[0].0.kind, "token");

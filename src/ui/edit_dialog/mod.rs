@@ -330,7 +330,7 @@ impl EditDialog {
             stored.users.iter().map(|m| (m.id, &m.token)).collect();
         for mapping in self.source.users.iter_mut() {
             if let Some(token) = stored_tokens.get(&mapping.id) {
-                mapping.token = (*token).clone();
+                std::sync::Arc::make_mut(mapping).token = (*token).clone();
             }
         }
         self.users_version += 1;

@@ -57,7 +57,7 @@ pub fn add_source(
         );
         mapping.token.refresh_token = Some(Secret::new(provider.issue_grant(&upn, OIDC_GRANT, at)));
         mapping.token.obtained_at = Some(at);
-        source.users.push(mapping);
+        source.push_user(mapping);
     }
     vault
         .update(|data| data.add_data_source(source))

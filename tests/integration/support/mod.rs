@@ -110,7 +110,7 @@ pub fn vault_with_mappings(
         mapping.token.refresh_token =
             Some(Secret::new(provider.issue_grant(&upn(n), EWS_GRANT, at)));
         mapping.token.obtained_at = Some(at);
-        source.users.push(mapping);
+        source.push_user(mapping);
     }
     vault
         .update(|data| data.add_data_source(source))
