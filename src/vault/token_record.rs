@@ -292,6 +292,29 @@ impl TokenRecord {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_token_id_comes_back_from_its_file_stem_and_nothing_else_does() {
+        let source = TokenId {
+            source: Uuid::new_v4(),
+            mapping: None,
+        };
+        let user = TokenId {
+            source: source.source,
+            mapping: Some(Uuid::new_v4()),
+        };
+        assert_eq!(TokenId::from_file_stem(&source.file_stem()), Some(source));
+        assert_eq!(TokenId::from_file_stem(&user.file_stem()), Some(user));
+        for other in [
+            "",
+            ".",
+            "settings",
+            "abc.def",
+            &format!("{}.", source.file_stem()),
+        ] {
+            assert_eq!(TokenId::from_file_stem(other), None, "{other}");
+        }
+    }
+
     fn answer(identity: SignedInIdentity) -> TokenSet {
         TokenSet {
             access_token: Secret::new("at"),

@@ -59,7 +59,10 @@ fn vault_data() -> VaultData {
     };
     let mut sales = DataSource::new("Sales", microsoft(), "sales@contoso.com");
     signed_in(&mut sales.token, 1);
-    sales.users = vec![mapping("Anna", Some(85)).into(), mapping("Ben", Some(2)).into()];
+    sales.users = vec![
+        mapping("Anna", Some(85)).into(),
+        mapping("Ben", Some(2)).into(),
+    ];
     let mut support = DataSource::new("Support", microsoft(), "support@contoso.com");
     support.users = vec![mapping("Cleo", Some(70)).into()];
     data.data_sources = vec![sales, support];
