@@ -154,6 +154,7 @@ impl Gateway {
         let result =
             crate::desk::tokens::access_token(&mut handle, target, scope, &SystemClock).await;
         self.publish(handle.shared_data());
+        self.vault.lock().await.adopt(&handle);
         self.metrics.redemption(result.is_ok());
         let error = match result {
             Ok((token, expires_at)) => {

@@ -195,6 +195,7 @@ impl Gateway {
         )
         .await;
         self.publish(handle.shared_data());
+        self.vault.lock().await.adopt(&handle);
         let counts = report.as_ref().ok().map(|r| r.counts());
         let trouble = match (&report, &counts) {
             (Err(e), _) => Some(format!("The last keep-alive run failed: {e}")),
