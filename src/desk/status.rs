@@ -21,6 +21,8 @@ pub struct TokenRow {
     pub expires_at: Option<DateTime<Utc>>,
     pub expiry_basis: ExpiryBasis,
     pub days_left: Option<i64>,
+    /// Whole hours left, for a token with less than a day.
+    pub hours_left: Option<i64>,
     pub obtained_at: Option<DateTime<Utc>>,
     pub last_renewed_at: Option<DateTime<Utc>>,
     pub last_error: Option<LastError>,
@@ -31,6 +33,11 @@ pub struct TokenRow {
 }
 
 impl TokenRow {
+    /// It works, but nobody stated when its refresh token ends.
+    pub fn expiry_unknown(&self) -> bool {
+        self.state == TokenState::Healthy && self.expires_at.is_none()
+    }
+
     /// Whether the admin should act: not healthy, and not a token that was simply
     /// never requested (a data source being set up is not a reminder).
     pub fn needs_attention(&self) -> bool {
@@ -62,6 +69,7 @@ pub fn token_rows(data: &VaultData, only: Option<&str>, now: DateTime<Utc>) -> V
                 expires_at: status.expires_at,
                 expiry_basis: status.basis,
                 days_left: status.days_left,
+                hours_left: status.hours_left,
                 obtained_at: record.obtained_at,
                 last_renewed_at: record.last_redeemed_at,
                 last_error: record.last_error.clone(),
@@ -132,6 +140,8 @@ pub struct SourceHealth {
     pub worst: TokenState,
     /// How many of them need the admin.
     pub need_action: usize,
+    /// One of them works but nobody stated when it ends.
+    pub expiry_unknown: bool,
 }
 
 /// Every data source's health by id, in one pass over the tokens.
@@ -146,8 +156,10 @@ pub fn source_health(
             tokens: 0,
             worst: TokenState::Healthy,
             need_action: 0,
+            expiry_unknown: false,
         });
         entry.tokens += 1;
+        entry.expiry_unknown |= row.expiry_unknown();
         entry.need_action += usize::from(row.needs_attention());
         let severity = severity(&row);
         let worst = worst_severity.entry(row.id.source).or_insert(0);
@@ -275,7 +287,8 @@ mod tests {
             SourceHealth {
                 tokens: 3,
                 worst: TokenState::Healthy,
-                need_action: 0
+                need_action: 0,
+                expiry_unknown: false,
             }
         );
         assert_eq!(health[&mixed.id].worst, TokenState::Missing);

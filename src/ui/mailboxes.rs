@@ -9,7 +9,7 @@ use egui::RichText;
 use egui_extras::{Column, TableBuilder};
 
 use super::app::AppState;
-use super::main_window::{DANGER, state_color};
+use super::main_window::DANGER;
 use super::sign_in_dialog::SignInDialog;
 use super::worker::Command;
 use crate::desk::model::{TokenState, TokenTarget, VaultData};
@@ -303,8 +303,10 @@ fn table(state: &mut AppState, ui: &mut egui::Ui, rows: &[TokenRow]) {
                     ui.label(&row.account);
                 });
                 table_row.col(|ui| {
-                    let label = locale.tr(row.state.label());
-                    match state_color(row.state) {
+                    let (words, colour) =
+                        crate::ui::widgets::state_text(row.state, row.expiry_unknown());
+                    let label = locale.tr(words);
+                    match colour {
                         Some(color) => ui.colored_label(color, label),
                         None => ui.label(label),
                     };
@@ -326,7 +328,10 @@ fn table(state: &mut AppState, ui: &mut egui::Ui, rows: &[TokenRow]) {
                     ui.label(expires);
                 });
                 table_row.col(|ui| {
-                    ui.label(crate::ui::widgets::days_left_text(row.days_left));
+                    ui.label(crate::ui::widgets::days_left_text(
+                        row.days_left,
+                        row.hours_left,
+                    ));
                 });
                 table_row.col(|ui| {
                     ui.label(renewed);

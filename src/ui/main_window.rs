@@ -302,14 +302,19 @@ fn data_source_table(
                         ui.label(&source.account.email);
                     });
                     row.col(|ui| {
-                        let label = state.tr(status.state.label());
-                        match state_color(status.state) {
+                        let (words, colour) =
+                            crate::ui::widgets::state_text(status.state, status.expiry_unknown());
+                        let label = state.tr(words);
+                        match colour {
                             Some(color) => ui.colored_label(color, label),
                             None => ui.label(label),
                         };
                     });
                     row.col(|ui| {
-                        ui.label(crate::ui::widgets::days_left_text(status.days_left));
+                        ui.label(crate::ui::widgets::days_left_text(
+                            status.days_left,
+                            status.hours_left,
+                        ));
                     });
                     row.col(|ui| {
                         ui.label(source.users.len().to_string());
@@ -337,7 +342,8 @@ fn all_tokens_cell(
     ui: &mut egui::Ui,
     health: &crate::desk::status::SourceHealth,
 ) {
-    let worst = state.tr(health.worst.label());
+    let (words, colour) = crate::ui::widgets::state_text(health.worst, health.expiry_unknown);
+    let worst = state.tr(words);
     let text = if health.need_action > 0 {
         state.locale.fill(
             "{worst} · {count} need action",
@@ -346,7 +352,7 @@ fn all_tokens_cell(
     } else {
         worst.to_string()
     };
-    match state_color(health.worst) {
+    match colour {
         Some(color) if health.need_action > 0 || health.worst != TokenState::Missing => {
             ui.colored_label(color, text)
         }

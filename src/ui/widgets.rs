@@ -1,5 +1,7 @@
 //! Small pieces shared by the dialogs.
 
+use crate::desk::model::TokenState;
+
 /// A modal opened from inside another modal. It is moved to the top every frame:
 /// the click that opened it raised the parent dialog, which would otherwise stay
 /// above it and swallow its clicks.
@@ -29,24 +31,58 @@ pub fn stable_modal(id: &str) -> egui::Modal {
         .area(egui::Modal::default_area(id).anchor(egui::Align2::CENTER_TOP, egui::vec2(0.0, 32.0)))
 }
 
-/// The "Days left" cell: a dash when unknown, and 0 once expired (a count of days
-/// past expiry is not days left; the state column says "Expired").
-pub fn days_left_text(days_left: Option<i64>) -> String {
-    match days_left {
-        None => "–".into(),
-        Some(days) => days.max(0).to_string(),
+/// The "Days left" cell: a dash when unknown, hours in the last day (a one-day
+/// token would read "0" all its life), and 0 once expired (a count of days past
+/// expiry is not days left; the state column says "Expired").
+pub fn days_left_text(days_left: Option<i64>, hours_left: Option<i64>) -> String {
+    match (days_left, hours_left) {
+        (None, _) => "–".into(),
+        (Some(0), Some(hours)) if hours >= 1 => format!("{hours} h"),
+        (Some(0), Some(0)) => "< 1 h".into(),
+        (Some(days), _) => days.max(0).to_string(),
     }
+}
+
+/// The state cell's words and colour. A working token whose end nobody stated is
+/// not called healthy: nothing would warn before it dies.
+pub fn state_text(
+    state: TokenState,
+    expiry_unknown: bool,
+) -> (&'static str, Option<egui::Color32>) {
+    if state == TokenState::Healthy && expiry_unknown {
+        return (
+            "works; expiry unknown",
+            Some(crate::ui::main_window::WARNING),
+        );
+    }
+    (state.label(), crate::ui::main_window::state_color(state))
 }
 
 #[cfg(test)]
 mod days_left_tests {
-    use super::days_left_text;
+    use super::*;
 
     #[test]
     fn an_expired_token_has_no_days_left_rather_than_a_negative_count() {
-        assert_eq!(days_left_text(None), "–");
-        assert_eq!(days_left_text(Some(12)), "12");
-        assert_eq!(days_left_text(Some(0)), "0");
-        assert_eq!(days_left_text(Some(-3)), "0");
+        assert_eq!(days_left_text(None, None), "–");
+        assert_eq!(days_left_text(Some(12), Some(290)), "12");
+        assert_eq!(days_left_text(Some(-3), Some(-70)), "0");
+    }
+
+    #[test]
+    fn the_last_day_is_counted_in_hours() {
+        assert_eq!(days_left_text(Some(0), Some(23)), "23 h");
+        assert_eq!(days_left_text(Some(0), Some(1)), "1 h");
+        assert_eq!(days_left_text(Some(0), Some(0)), "< 1 h");
+        assert_eq!(days_left_text(Some(1), Some(24)), "1");
+    }
+
+    #[test]
+    fn a_working_token_without_a_known_end_is_a_warning_not_healthy() {
+        let (words, colour) = state_text(TokenState::Healthy, true);
+        assert_eq!(words, "works; expiry unknown");
+        assert!(colour.is_some());
+        assert_eq!(state_text(TokenState::Healthy, false), ("healthy", None));
+        assert_eq!(state_text(TokenState::Expired, true).0, "expired");
     }
 }

@@ -110,7 +110,17 @@ pub struct TokenStatus {
     pub expires_at: Option<DateTime<Utc>>,
     /// Whole days left (floor); negative once expired.
     pub days_left: Option<i64>,
+    /// Whole hours left (floor), for a token with less than a day.
+    pub hours_left: Option<i64>,
     pub basis: ExpiryBasis,
+}
+
+impl TokenStatus {
+    /// A token that works but whose end nobody stated: not called healthy, since
+    /// nothing warns before it dies.
+    pub fn expiry_unknown(&self) -> bool {
+        self.state == TokenState::Healthy && self.expires_at.is_none()
+    }
 }
 
 /// When the refresh token dies and what that is known from: the provider's own
@@ -187,6 +197,7 @@ pub fn evaluate(
             state: TokenState::Missing,
             expires_at: None,
             days_left: None,
+            hours_left: None,
             basis: ExpiryBasis::Unknown,
         };
     }
@@ -207,6 +218,7 @@ pub fn evaluate(
             state,
             expires_at: None,
             days_left: None,
+            hours_left: None,
             basis,
         };
     };
@@ -242,6 +254,7 @@ pub fn evaluate(
         state,
         expires_at: Some(expires),
         days_left: Some(days_left),
+        hours_left: Some((expires - now).num_seconds().div_euclid(3_600)),
         basis,
     }
 }

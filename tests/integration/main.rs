@@ -20,6 +20,7 @@ mod gui;
 mod gui_shared_vault;
 mod gui_sign_in_kept;
 mod gui_state;
+mod gui_time_left;
 mod gui_window;
 mod identity_device_flow;
 mod identity_refresh_errors;

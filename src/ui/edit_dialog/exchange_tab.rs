@@ -36,8 +36,10 @@ pub(super) fn token_details(
         .spacing([12.0, 4.0])
         .show(ui, |ui| {
             ui.label(state.tr("State"));
-            let text = state.tr(status.state.label());
-            match state_color(status.state) {
+            let (words, colour) =
+                crate::ui::widgets::state_text(status.state, status.expiry_unknown());
+            let text = state.tr(words);
+            match colour {
                 Some(color) => ui.colored_label(color, RichText::new(text).strong()),
                 None => ui.label(text),
             };
@@ -73,7 +75,10 @@ pub(super) fn token_details(
             }
             ui.end_row();
             ui.label(state.tr("Days left"));
-            ui.label(crate::ui::widgets::days_left_text(status.days_left));
+            ui.label(crate::ui::widgets::days_left_text(
+                status.days_left,
+                status.hours_left,
+            ));
             ui.end_row();
             if let Some(error) = &record.last_error {
                 ui.label(state.tr("Last error"));

@@ -22,7 +22,7 @@ use url::Url;
 use uuid::Uuid;
 
 use super::app::AppState;
-use super::main_window::{DANGER, state_color};
+use super::main_window::DANGER;
 use super::sign_in_dialog::SignInDialog;
 use super::widgets::labelled_edit;
 use super::worker::{Command, TestFailure};

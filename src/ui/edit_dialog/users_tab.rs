@@ -2,8 +2,9 @@
 
 use super::*;
 
-/// One row of the Additional users table: the mapping's index, state and days left.
-pub(super) type Row = (usize, TokenState, Option<i64>);
+/// A table row: the mapping's index, its state, days and hours left, and whether its
+/// end is unknown.
+pub(super) type Row = (usize, TokenState, Option<i64>, Option<i64>, bool);
 
 /// What the sorted rows depend on. Token states move with the clock, so the minute
 /// is part of it.
@@ -47,7 +48,13 @@ pub(super) fn sorted_rows(
         })
         .map(|(i, m)| {
             let status = policy::evaluate(&m.token, &data.settings, lifetime, now);
-            (i, status.state, status.days_left)
+            (
+                i,
+                status.state,
+                status.days_left,
+                status.hours_left,
+                status.expiry_unknown(),
+            )
         })
         .collect();
     match dialog.sort.0 {
@@ -133,7 +140,7 @@ pub(super) fn users_tab(state: &mut AppState, ui: &mut egui::Ui, dialog: &mut Ed
         })
         .body(|body| {
             body.rows(22.0, rows.len(), |mut row| {
-                let (index, token_state, days_left) = rows[row.index()];
+                let (index, token_state, days_left, hours_left, expiry_unknown) = rows[row.index()];
                 let mapping = &dialog.source.users[index];
                 row.col(|ui| {
                     let response = ui.selectable_label(false, &mapping.app_user.login);
@@ -155,14 +162,16 @@ pub(super) fn users_tab(state: &mut AppState, ui: &mut egui::Ui, dialog: &mut Ed
                     ui.label(&mapping.exchange_user);
                 });
                 row.col(|ui| {
-                    let text = state.tr(token_state.label());
-                    match state_color(token_state) {
+                    let (words, colour) =
+                        crate::ui::widgets::state_text(token_state, expiry_unknown);
+                    let text = state.tr(words);
+                    match colour {
                         Some(color) => ui.colored_label(color, text),
                         None => ui.label(text),
                     };
                 });
                 row.col(|ui| {
-                    ui.label(crate::ui::widgets::days_left_text(days_left));
+                    ui.label(crate::ui::widgets::days_left_text(days_left, hours_left));
                 });
                 row.col(|ui| {
                     let expires = policy::expires_at(

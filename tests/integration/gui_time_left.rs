@@ -1,0 +1,87 @@
+//! How much life a token has left, as the window says it: hours in its last day
+//! (a one-day token read "Days left 0" beside "healthy" all its life), and a
+//! warning rather than "healthy" when nobody stated when it ends.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use tokendesk::Secret;
+use tokendesk::clock::ManualClock;
+use tokendesk::identity::{Authority, ProviderConfig, Scopes};
+use tokendesk::ui::AppState;
+use tokendesk::ui::i18n::{Lang, Locale};
+use tokendesk::ui::worker::{DetachedWorker, Event};
+use tokendesk::vault::{DataSource, VaultData};
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 12, 4, 12, 0, 0).unwrap()
+}
+
+fn custom_provider() -> ProviderConfig {
+    ProviderConfig {
+        authority: Authority::Issuer {
+            url: "https://id.example.com".parse().expect("url"),
+        },
+        client_id: "desk".into(),
+        client_secret: None,
+        scopes: Scopes::Custom("openid offline_access".into()),
+    }
+}
+
+/// "Daily", whose provider said its refresh token ends in 5 h 30 min, and
+/// "Silent", whose provider said nothing about its refresh token's end.
+fn vault_data() -> VaultData {
+    let mut daily = DataSource::new("Daily", custom_provider(), "daily@example.com");
+    daily.token.refresh_token = Some(Secret::new("rt-daily"));
+    daily.token.obtained_at = Some(now() - Duration::hours(18));
+    daily.token.refresh_expires_at = Some(now() + Duration::minutes(330));
+    let mut silent = DataSource::new("Silent", custom_provider(), "silent@example.com");
+    silent.token.refresh_token = Some(Secret::new("rt-silent"));
+    silent.token.obtained_at = Some(now() - Duration::hours(1));
+    VaultData {
+        generation: 3,
+        data_sources: vec![daily, silent],
+        ..Default::default()
+    }
+}
+
+fn window(lang: Lang) -> (Harness<'static, AppState>, DetachedWorker) {
+    let clock = ManualClock::new(now());
+    let (state, end) = AppState::detached(Locale::new(lang), Arc::new(clock));
+    end.report(Event::VaultOpened(Ok(vault_data())));
+    let mut harness = Harness::builder()
+        .with_size(egui::vec2(1400.0, 800.0))
+        .build_ui_state(|ui, state: &mut AppState| state.ui(ui), state);
+    harness.run_steps(3);
+    assert!(harness.state().data().is_some(), "the vault is shown");
+    (harness, end)
+}
+
+fn shown(harness: &Harness<'static, AppState>, label: &str) -> usize {
+    harness.query_all_by_label(label).count()
+}
+
+#[test]
+fn the_last_day_is_shown_in_hours_and_an_unknown_end_is_a_warning() {
+    let (harness, _end) = window(Lang::En);
+    assert_eq!(
+        shown(&harness, "5 h"),
+        1,
+        "Daily has 5 h 30 min left: hours, not \"0\" days"
+    );
+    assert_eq!(
+        shown(&harness, "works; expiry unknown"),
+        2,
+        "Silent works, but nobody said when it ends (its own state and all its tokens'): not \"healthy\""
+    );
+    assert_eq!(shown(&harness, "healthy"), 0);
+}
+
+#[test]
+fn the_unknown_end_is_said_in_german_too() {
+    let (harness, _end) = window(Lang::De);
+    assert_eq!(shown(&harness, "funktioniert; Ablauf unbekannt"), 2);
+    assert_eq!(shown(&harness, "5 h"), 1);
+}
