@@ -28,6 +28,8 @@ pub struct TokenRow {
     pub last_error: Option<LastError>,
     /// Cleared on purpose by an admin (not just never set up).
     pub cleared: bool,
+    /// Its data source signs in with Microsoft (the words then are Microsoft's).
+    pub microsoft: bool,
     /// The reminder for this token is due today and was not shown yet.
     pub reminder_due: bool,
 }
@@ -74,6 +76,7 @@ pub fn token_rows(data: &VaultData, only: Option<&str>, now: DateTime<Utc>) -> V
                 last_renewed_at: record.last_redeemed_at,
                 last_error: record.last_error.clone(),
                 cleared: record.cleared.is_some(),
+                microsoft: lifetime.microsoft,
                 reminder_due: policy::reminder_due(record, &data.settings, lifetime, now, today),
             }
         })

@@ -212,7 +212,7 @@ fn by_oauth_error(error: &str, http_status: Option<u16>) -> (ErrorKind, String) 
     let (kind, message) = match error {
         "invalid_grant" => (
             ErrorKind::NeedsSignIn,
-            "The provider no longer accepts this refresh token (expired, revoked or replaced). The user must sign in again with Request MS365 Refresh Token.",
+            "The provider no longer accepts this refresh token (expired, revoked or replaced). The user must sign in again.",
         ),
         "authorization_declined" | "access_denied" => (
             ErrorKind::Declined,

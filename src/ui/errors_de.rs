@@ -266,7 +266,7 @@ fn german_sentence(english: &str) -> Option<&'static str> {
             "Die angeforderten Bereiche sind für diesen Anbieter ungültig: Verwenden Sie Bereiche einer einzigen API plus offline_access, openid und profile."
         }
         // The OAuth 2.0 and device-flow errors of any provider.
-        "The provider no longer accepts this refresh token (expired, revoked or replaced). The user must sign in again with Request MS365 Refresh Token." => {
+        "The provider no longer accepts this refresh token (expired, revoked or replaced). The user must sign in again." => {
             "Der Anbieter nimmt dieses Refresh Token nicht mehr an (abgelaufen, widerrufen oder ersetzt). Der Benutzer muss sich neu anmelden."
         }
         "The user declined the sign-in. Request a new code and approve it on the sign-in page." => {

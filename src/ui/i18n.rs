@@ -309,6 +309,12 @@ fn german(english: &str) -> Option<&'static str> {
         "Exchange token for {account} was rejected by Microsoft. {account} must sign in again." => {
             "Microsoft hat das Exchange-Token für {account} abgelehnt. {account} muss sich erneut anmelden."
         }
+        "The token for {account} expires on {when}. Renewal is required now: Edit data source › Request Refresh Token." => {
+            "Das Token für {account} läuft am {when} ab. Die Erneuerung ist jetzt erforderlich: Datenquelle bearbeiten › Aktualisierungstoken anfordern."
+        }
+        "The token for {account} was rejected by its provider. {account} must sign in again." => {
+            "Der Anbieter hat das Token für {account} abgelehnt. {account} muss sich erneut anmelden."
+        }
         "The token for {account} was cleared. Request a new token to resume the connection." => {
             "Das Token für {account} wurde gelöscht. Fordern Sie ein neues Token an, um die Verbindung fortzusetzen."
         }

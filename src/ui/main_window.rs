@@ -155,8 +155,13 @@ fn banner(state: &mut AppState, ui: &mut egui::Ui, items: &[Attention]) {
                 true,
             ),
             TokenState::ReminderDue => continue,
-            TokenState::RenewalForced => (
+            TokenState::RenewalForced if item.microsoft => (
                 "Exchange token for {account} expires on {when}. Renewal is required now: Edit data source › Exchange account › Request MS365 Refresh Token.",
+                DANGER,
+                false,
+            ),
+            TokenState::RenewalForced => (
+                "The token for {account} expires on {when}. Renewal is required now: Edit data source › Request Refresh Token.",
                 DANGER,
                 false,
             ),
@@ -165,8 +170,13 @@ fn banner(state: &mut AppState, ui: &mut egui::Ui, items: &[Attention]) {
                 DANGER,
                 false,
             ),
-            TokenState::NeedsSignIn => (
+            TokenState::NeedsSignIn if item.microsoft => (
                 "Exchange token for {account} was rejected by Microsoft. {account} must sign in again.",
+                DANGER,
+                false,
+            ),
+            TokenState::NeedsSignIn => (
+                "The token for {account} was rejected by its provider. {account} must sign in again.",
                 DANGER,
                 false,
             ),

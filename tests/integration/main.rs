@@ -17,6 +17,7 @@ mod gateway_tls;
 mod grant_chaos;
 mod grant_safety;
 mod gui;
+mod gui_provider_words;
 mod gui_shared_vault;
 mod gui_sign_in_kept;
 mod gui_state;

@@ -1,0 +1,105 @@
+//! The banner speaks of the data source's own provider: "rejected by Microsoft"
+//! and "Request MS365 Refresh Token" only where Microsoft signs in, neutral words
+//! (and the button's own name) for any other OpenID provider.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use tokendesk::Secret;
+use tokendesk::clock::ManualClock;
+use tokendesk::identity::{Authority, ErrorKind, ProviderConfig, Scopes};
+use tokendesk::ui::AppState;
+use tokendesk::ui::i18n::{Lang, Locale};
+use tokendesk::ui::worker::{DetachedWorker, Event};
+use tokendesk::vault::model::LastError;
+use tokendesk::vault::{DataSource, VaultData};
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 12, 4, 12, 0, 0).unwrap()
+}
+
+/// Two data sources of a custom OpenID provider: "Rejected" (the provider refused
+/// its refresh token) and "Ending" (2 days left of a 30-day window it stated).
+fn vault_data() -> VaultData {
+    let provider = ProviderConfig {
+        authority: Authority::Issuer {
+            url: "https://id.example.com".parse().expect("url"),
+        },
+        client_id: "desk".into(),
+        client_secret: None,
+        scopes: Scopes::Custom("openid offline_access".into()),
+    };
+    let mut rejected = DataSource::new("Rejected", provider.clone(), "anna@example.com");
+    rejected.token.refresh_token = Some(Secret::new("rt-anna"));
+    rejected.token.obtained_at = Some(now() - Duration::days(3));
+    rejected.token.last_error = Some(LastError {
+        kind: ErrorKind::NeedsSignIn,
+        code: Some("invalid_grant".into()),
+        message: "The provider no longer accepts this refresh token (expired, revoked or replaced). The user must sign in again.".into(),
+        at: now() - Duration::hours(1),
+    });
+    let mut ending = DataSource::new("Ending", provider, "ben@example.com");
+    ending.token.refresh_token = Some(Secret::new("rt-ben"));
+    ending.token.obtained_at = Some(now() - Duration::days(28));
+    ending.token.refresh_expires_at = Some(now() + Duration::days(2));
+    VaultData {
+        generation: 2,
+        data_sources: vec![rejected, ending],
+        ..Default::default()
+    }
+}
+
+fn window(lang: Lang) -> (Harness<'static, AppState>, DetachedWorker) {
+    let clock = ManualClock::new(now());
+    let (state, end) = AppState::detached(Locale::new(lang), Arc::new(clock));
+    end.report(Event::VaultOpened(Ok(vault_data())));
+    let mut harness = Harness::builder()
+        .with_size(egui::vec2(1400.0, 800.0))
+        .build_ui_state(|ui, state: &mut AppState| state.ui(ui), state);
+    harness.run_steps(3);
+    assert!(harness.state().data().is_some(), "the vault is shown");
+    (harness, end)
+}
+
+#[test]
+fn a_custom_providers_banner_names_no_microsoft_and_the_buttons_own_words() {
+    let (harness, _end) = window(Lang::En);
+    assert!(
+        harness
+            .query_by_label_contains("The token for anna@example.com was rejected by its provider")
+            .is_some()
+    );
+    assert!(
+        harness
+            .query_by_label_contains("Edit data source › Request Refresh Token")
+            .is_some(),
+        "Ben's renewal names the button as it reads"
+    );
+    assert_eq!(
+        harness.query_all_by_label_contains("by Microsoft").count(),
+        0
+    );
+    assert_eq!(harness.query_all_by_label_contains("MS365").count(), 0);
+}
+
+#[test]
+fn the_same_in_german() {
+    let (harness, _end) = window(Lang::De);
+    assert!(
+        harness
+            .query_by_label_contains("Der Anbieter hat das Token für anna@example.com abgelehnt")
+            .is_some()
+    );
+    assert!(
+        harness
+            .query_by_label_contains("Datenquelle bearbeiten › Aktualisierungstoken anfordern")
+            .is_some()
+    );
+    assert_eq!(
+        harness.query_all_by_label_contains("Microsoft hat").count(),
+        0
+    );
+    assert_eq!(harness.query_all_by_label_contains("MS365").count(), 0);
+}
