@@ -174,6 +174,23 @@ pub fn source_health(
     health
 }
 
+/// How many tokens the keep-alive would redeem now (its own rule): a "renew now"
+/// with nothing due has nothing to do.
+pub fn due_now(data: &VaultData, now: DateTime<Utc>) -> usize {
+    data.each_token()
+        .filter(|owner| {
+            let lifetime = policy::Lifetime::of(owner.source);
+            crate::keepalive::decide(
+                &owner.target(),
+                owner.record(),
+                &data.settings,
+                lifetime,
+                now,
+            ) == crate::keepalive::Decision::Due
+        })
+        .count()
+}
+
 /// How urgent a set of tokens is, as a monitoring exit code: 0 healthy, 1 a
 /// reminder is due, 2 an admin must act.
 pub fn urgency(states: impl IntoIterator<Item = TokenState>) -> u8 {

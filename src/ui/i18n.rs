@@ -290,6 +290,7 @@ fn german(english: &str) -> Option<&'static str> {
         "Remove this mapping and its token?" => "Diese Zuordnung und ihr Token entfernen?",
         "Save the data source with OK first." => "Speichern Sie die Datenquelle zuerst mit OK.",
         "healthy" => "in Ordnung",
+        "No token is due for renewal." => "Kein Token ist zur Erneuerung fällig.",
         "works; expiry unknown" => "funktioniert; Ablauf unbekannt",
         "renewal due" => "Erneuerung fällig",
         "renewal forced" => "Erneuerung erforderlich",

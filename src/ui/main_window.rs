@@ -24,6 +24,8 @@ pub struct Derived {
     attention: std::sync::Arc<Vec<Attention>>,
     health:
         std::sync::Arc<std::collections::HashMap<uuid::Uuid, crate::desk::status::SourceHealth>>,
+    /// Tokens the keep-alive would renew now.
+    pub(crate) due: usize,
 }
 
 impl Derived {
@@ -32,6 +34,7 @@ impl Derived {
         if self.key != Some(key) {
             self.attention = std::sync::Arc::new(crate::desk::status::attention(data, now));
             self.health = std::sync::Arc::new(crate::desk::status::source_health(data, now));
+            self.due = crate::desk::status::due_now(data, now);
             self.key = Some(key);
         }
     }

@@ -101,8 +101,16 @@ fn keepalive_status(state: &mut AppState, ui: &mut egui::Ui) {
         ui.label(locale.fill(template, &[("when", &locale.date_time(next))]));
     }
     let renew = egui::Button::new(state.tr("Renew due tokens now")).small();
-    // Nothing can be stored while a shared vault's database does not answer.
-    if ui.add_enabled(!state.read_only(), renew).clicked() {
+    // Nothing can be stored while a shared vault's database does not answer, and
+    // with nothing due there is nothing to renew (the tooltip says so).
+    let due = state.derived.due > 0;
+    let response = ui.add_enabled(!state.read_only() && due, renew);
+    let response = if due {
+        response
+    } else {
+        response.on_disabled_hover_text(state.tr("No token is due for renewal."))
+    };
+    if response.clicked() {
         state.run_keepalive_now();
     }
 }

@@ -264,6 +264,13 @@ fn enter_opens_the_data_source_and_the_whole_device_flow_stores_a_token() {
         "gray while the token is healthy"
     );
 
+    press(&mut harness, "Test Connection");
+    settle(&mut harness, |h| {
+        h.query_all_by_label_contains("Connection works")
+            .next()
+            .is_some()
+    });
+
     // Clear Token asks first, then suspends the connection.
     press(&mut harness, "Clear Token");
     press(&mut harness, "Yes");
@@ -271,6 +278,16 @@ fn enter_opens_the_data_source_and_the_whole_device_flow_stores_a_token() {
         !stored(&setup, &target).has_refresh_token()
     });
     assert!(stored(&setup, &target).cleared.is_some());
+    // What the test found described the token that is gone.
+    settle(&mut harness, |h| {
+        h.query_all_by_label_contains("no token").next().is_some()
+    });
+    assert_eq!(
+        harness
+            .query_all_by_label_contains("Connection works")
+            .count(),
+        0
+    );
 }
 
 #[test]
@@ -773,13 +790,15 @@ fn the_open_app_renews_due_tokens_by_itself() {
         harness.state().keepalive.next_at,
         Some(now + chrono::Duration::minutes(2) + chrono::Duration::hours(4))
     );
-    // "Renew due tokens now" runs at once; nothing is due any more.
-    press(&mut harness, "Renew due tokens now");
-    settle(&mut harness, |h| {
-        h.query_all_by_label_contains("0 renewed, 1 not due")
-            .next()
-            .is_some()
-    });
+    // Nothing is due any more: "Renew due tokens now" has nothing to do and is
+    // not offered until something is due again.
+    harness.step();
+    assert!(
+        harness
+            .get_by_label("Renew due tokens now")
+            .accesskit_node()
+            .is_disabled()
+    );
     assert_eq!(setup.provider.requests_to(Endpoint::Token).len(), 1);
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use egui_kittest::Harness;
-use egui_kittest::kittest::Queryable;
+use egui_kittest::kittest::{NodeT, Queryable};
 use tokendesk::Secret;
 use tokendesk::clock::ManualClock;
 use tokendesk::identity::{Authority, ProviderConfig, Scopes};
@@ -77,6 +77,13 @@ fn the_last_day_is_shown_in_hours_and_an_unknown_end_is_a_warning() {
         "Silent works, but nobody said when it ends (its own state and all its tokens'): not \"healthy\""
     );
     assert_eq!(shown(&harness, "healthy"), 0);
+    // Daily is inside its reminder window: the keep-alive would renew it now.
+    assert!(
+        !harness
+            .get_by_label("Renew due tokens now")
+            .accesskit_node()
+            .is_disabled()
+    );
 }
 
 #[test]

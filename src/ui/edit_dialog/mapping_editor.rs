@@ -146,6 +146,10 @@ pub(super) fn confirm_clear(state: &mut AppState, ui: &mut egui::Ui, dialog: &mu
         ui.horizontal(|ui| {
             if ui.button(state.tr("Yes")).clicked() {
                 state.send(Command::ClearToken(target.clone()));
+                if target.app_user.is_none() {
+                    // "Connection works" described the token that is gone now.
+                    dialog.test_result = None;
+                }
                 dialog.confirm_clear = None;
             }
             if ui.button(state.tr("No")).clicked() {
