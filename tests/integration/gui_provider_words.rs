@@ -2,17 +2,14 @@
 //! and "Request MS365 Refresh Token" only where Microsoft signs in, neutral words
 //! (and the button's own name) for any other OpenID provider.
 
-use std::sync::Arc;
-
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use tokendesk::Secret;
-use tokendesk::clock::ManualClock;
 use tokendesk::identity::{Authority, ErrorKind, ProviderConfig, Scopes};
 use tokendesk::ui::AppState;
-use tokendesk::ui::i18n::{Lang, Locale};
-use tokendesk::ui::worker::{DetachedWorker, Event};
+use tokendesk::ui::i18n::Lang;
+use tokendesk::ui::worker::DetachedWorker;
 use tokendesk::vault::model::LastError;
 use tokendesk::vault::{DataSource, VaultData};
 
@@ -52,15 +49,7 @@ fn vault_data() -> VaultData {
 }
 
 fn window(lang: Lang) -> (Harness<'static, AppState>, DetachedWorker) {
-    let clock = ManualClock::new(now());
-    let (state, end) = AppState::detached(Locale::new(lang), Arc::new(clock));
-    end.report(Event::VaultOpened(Ok(vault_data())));
-    let mut harness = Harness::builder()
-        .with_size(egui::vec2(1400.0, 800.0))
-        .build_ui_state(|ui, state: &mut AppState| state.ui(ui), state);
-    harness.run_steps(3);
-    assert!(harness.state().data().is_some(), "the vault is shown");
-    (harness, end)
+    crate::support::plain_window::window_on(lang, vault_data(), now())
 }
 
 #[test]

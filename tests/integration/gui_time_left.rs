@@ -2,17 +2,14 @@
 //! (a one-day token read "Days left 0" beside "healthy" all its life), and a
 //! warning rather than "healthy" when nobody stated when it ends.
 
-use std::sync::Arc;
-
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT, Queryable};
 use tokendesk::Secret;
-use tokendesk::clock::ManualClock;
 use tokendesk::identity::{Authority, ProviderConfig, Scopes};
 use tokendesk::ui::AppState;
-use tokendesk::ui::i18n::{Lang, Locale};
-use tokendesk::ui::worker::{DetachedWorker, Event};
+use tokendesk::ui::i18n::Lang;
+use tokendesk::ui::worker::DetachedWorker;
 use tokendesk::vault::{DataSource, VaultData};
 
 fn now() -> DateTime<Utc> {
@@ -48,15 +45,7 @@ fn vault_data() -> VaultData {
 }
 
 fn window(lang: Lang) -> (Harness<'static, AppState>, DetachedWorker) {
-    let clock = ManualClock::new(now());
-    let (state, end) = AppState::detached(Locale::new(lang), Arc::new(clock));
-    end.report(Event::VaultOpened(Ok(vault_data())));
-    let mut harness = Harness::builder()
-        .with_size(egui::vec2(1400.0, 800.0))
-        .build_ui_state(|ui, state: &mut AppState| state.ui(ui), state);
-    harness.run_steps(3);
-    assert!(harness.state().data().is_some(), "the vault is shown");
-    (harness, end)
+    crate::support::plain_window::window_on(lang, vault_data(), now())
 }
 
 fn shown(harness: &Harness<'static, AppState>, label: &str) -> usize {

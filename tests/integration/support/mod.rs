@@ -4,6 +4,7 @@
 
 pub mod desk;
 pub mod gateway;
+pub mod plain_window;
 pub mod provider;
 
 use std::path::PathBuf;
