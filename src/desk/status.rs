@@ -308,7 +308,8 @@ mod tests {
                 tokens: 3,
                 worst: TokenState::Healthy,
                 need_action: 0,
-                expiry_unknown: false,
+                // A custom issuer that states no refresh-token lifetime.
+                expiry_unknown: true,
             }
         );
         assert_eq!(health[&mixed.id].worst, TokenState::Missing);
