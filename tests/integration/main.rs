@@ -41,4 +41,5 @@ mod vault_redeem;
 mod vault_rotate;
 mod vault_store;
 mod vault_tls;
+mod vault_went_back;
 mod windows_wine;

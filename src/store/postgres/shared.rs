@@ -175,12 +175,32 @@ impl Shared {
         db: &impl tokio_postgres::GenericClient,
         generation: u64,
     ) -> Result<Option<Vec<RowKey>>, StoreError> {
-        let since = self
+        let mut generation = generation;
+        let mut since = self
             .cache
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .generation;
-        if generation == since {
+        let mut restored = false;
+        if generation < since {
+            // The caller read the generation before it held the connection, and
+            // another task of this process may have moved the cache on since: ask
+            // again now. Only a database that really went back (restored from an
+            // older backup) is read again whole — not just the rows after the
+            // cache's generation, which would leave out every other record.
+            let row = db
+                .query_one(
+                    "SELECT generation FROM tokendesk_vault WHERE id = $1",
+                    &[&self.vault],
+                )
+                .await?;
+            generation = u64::try_from(row.get::<_, i64>(0)).unwrap_or(0);
+            if generation < since {
+                restored = true;
+                since = 0;
+            }
+        }
+        if generation == since && !restored {
             return Ok(Some(Vec::new()));
         }
         let changed = db
@@ -194,8 +214,7 @@ impl Shared {
         let opened = self.open_rows(&changed);
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         let mut keys = Some(Vec::with_capacity(opened.len()));
-        if generation < cache.generation {
-            // A database restored from an older backup: read everything again.
+        if restored {
             *cache = Cache::default();
             keys = None;
         }
