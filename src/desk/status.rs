@@ -37,7 +37,7 @@ pub struct TokenRow {
 impl TokenRow {
     /// It works, but nobody stated when its refresh token ends.
     pub fn expiry_unknown(&self) -> bool {
-        self.state == TokenState::Healthy && self.expires_at.is_none()
+        policy::works_with_unknown_end(self.state, self.expires_at)
     }
 
     /// Whether the admin should act: not healthy, and not a token that was simply

@@ -119,8 +119,14 @@ impl TokenStatus {
     /// A token that works but whose end nobody stated: not called healthy, since
     /// nothing warns before it dies.
     pub fn expiry_unknown(&self) -> bool {
-        self.state == TokenState::Healthy && self.expires_at.is_none()
+        works_with_unknown_end(self.state, self.expires_at)
     }
+}
+
+/// The one rule for [`TokenStatus::expiry_unknown`], for views that keep the state
+/// and the expiry apart (the status rows).
+pub fn works_with_unknown_end(state: TokenState, expires_at: Option<DateTime<Utc>>) -> bool {
+    state == TokenState::Healthy && expires_at.is_none()
 }
 
 /// When the refresh token dies and what that is known from: the provider's own
