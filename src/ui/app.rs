@@ -216,17 +216,12 @@ impl AppState {
                 }
                 Event::BrowserWaiting(url) => {
                     if let Some(dialog) = self.sign_in.as_mut() {
-                        dialog.browser_waiting(url);
+                        dialog.browser_waiting(url, self.clock.now());
                     }
                 }
                 Event::BrowserNotOpened(failure) => {
                     if let Some(dialog) = self.sign_in.as_mut() {
                         dialog.browser_not_opened = Some(failure);
-                    }
-                }
-                Event::SignInWaiting { seconds_left } => {
-                    if let Some(dialog) = self.sign_in.as_mut() {
-                        dialog.seconds_left = Some(seconds_left);
                     }
                 }
                 Event::SignInFinished(result) => self.sign_in_finished(*result),

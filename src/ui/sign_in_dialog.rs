@@ -1,19 +1,22 @@
-//! The *Request MS365 Refresh Token* dialog: the device flow made visible. Step one
-//! shows the code (already on the clipboard) and the page; step two waits with a
-//! countdown while the worker polls.
+//! The *Request MS365 Refresh Token* dialog: the device flow or the browser sign-in
+//! made visible (the waiting steps are in `sign_in_steps`), and what follows them.
 
 use std::sync::{Arc, Mutex};
 
-use egui::{Color32, RichText};
+use chrono::{DateTime, Utc};
+use egui::RichText;
 
 use super::app::AppState;
 use super::main_window::DANGER;
+use super::sign_in_steps::{self, StepAction};
 use super::worker::Command;
 use crate::desk::account::AccountCheck;
 use crate::desk::model::{
     DeviceAuthorization, IdentityError, ProviderConfig, TokenSet, TokenTarget,
 };
-use crate::desk::sign_in::{Method, PageLanguage, RedirectUri, blocked_by_policy};
+use crate::desk::sign_in::{
+    DEFAULT_TIME_LIMIT, Method, PageLanguage, RedirectUri, blocked_by_policy,
+};
 use crate::desk::tokens::Acceptance;
 use crate::ui::i18n::Lang;
 
@@ -45,8 +48,9 @@ pub struct SignInDialog {
     pub browser_url: Option<url::Url>,
     pub browser_not_opened: Option<String>,
     pub authorization: Option<DeviceAuthorization>,
-    pub seconds_left: Option<i64>,
-    copy_pending: bool,
+    /// When the browser sign-in stops waiting.
+    pub browser_deadline: Option<DateTime<Utc>>,
+    pub(super) copy_pending: bool,
     /// Set by the thread that asked the desktop to open the page.
     open_failure: Arc<Mutex<Option<String>>>,
 }
@@ -71,7 +75,7 @@ impl SignInDialog {
             browser_url: None,
             browser_not_opened: None,
             authorization: None,
-            seconds_left: None,
+            browser_deadline: None,
             copy_pending: false,
             open_failure: Arc::new(Mutex::new(None)),
         }
@@ -119,14 +123,15 @@ impl SignInDialog {
         self.browser_not_opened = None;
     }
 
-    pub fn browser_waiting(&mut self, url: url::Url) {
+    pub fn browser_waiting(&mut self, url: url::Url, now: DateTime<Utc>) {
+        self.browser_deadline = chrono::Duration::from_std(DEFAULT_TIME_LIMIT)
+            .ok()
+            .map(|limit| now + limit);
         self.browser_url = Some(url);
         self.step = Step::Browser;
     }
 
     pub fn code_arrived(&mut self, authorization: DeviceAuthorization) {
-        self.seconds_left =
-            Some((authorization.expires_at - authorization.issued_at).num_seconds());
         self.authorization = Some(authorization);
         self.step = Step::Code;
         self.copy_pending = true;
@@ -140,7 +145,19 @@ impl SignInDialog {
         self.step = Step::Mismatch(Box::new(tokens), check);
     }
 
-    fn open_page(&self, ctx: &egui::Context) {
+    pub(super) fn client_id(&self) -> &str {
+        &self.config.client_id
+    }
+
+    /// Why the desktop could not open the page, once it said so.
+    pub(super) fn open_failure(&self) -> Option<String> {
+        self.open_failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub(super) fn open_page(&self, ctx: &egui::Context) {
         let Some(authorization) = &self.authorization else {
             return;
         };
@@ -156,10 +173,6 @@ impl SignInDialog {
     }
 }
 
-fn countdown(seconds: i64) -> String {
-    format!("{:02}:{:02}", seconds / 60, seconds % 60)
-}
-
 pub fn show(state: &mut AppState, ui: &mut egui::Ui) {
     let Some(mut dialog) = state.sign_in.take() else {
         return;
@@ -168,6 +181,7 @@ pub fn show(state: &mut AppState, ui: &mut egui::Ui) {
     let mut store_anyway: Option<TokenSet> = None;
     let mut retry = false;
     let mut switch: Option<Method> = None;
+    let mut step_action = StepAction::Stay;
     let modal = super::widgets::nested_modal(ui.ctx(), "request-refresh-token", |ui| {
         ui.set_width(560.0);
         let microsoft = dialog.config.authority.is_microsoft();
@@ -210,122 +224,13 @@ pub fn show(state: &mut AppState, ui: &mut egui::Ui) {
                 }
             }
             Step::Browser => {
-                ui.horizontal(|ui| {
-                    ui.spinner();
-                    ui.label(state.tr(
-                        "Sign in in the browser window that opened. tokendesk waits for its answer.",
-                    ));
-                });
-                ui.label(format!(
-                    "{}: {}",
-                    state.tr("Sign in with"),
-                    dialog.expected_account
-                ));
-                if let Some(failure) = &dialog.browser_not_opened {
-                    ui.colored_label(DANGER, failure.as_str());
-                }
-                if let Some(url) = &dialog.browser_url {
-                    ui.label(state.tr("If no browser opened, open this page yourself:"));
-                    let mut text = url.to_string();
-                    ui.add(
-                        egui::TextEdit::singleline(&mut text)
-                            .desired_width(520.0)
-                            .interactive(true),
-                    );
-                }
-                ui.horizontal(|ui| {
-                    if ui.button(state.tr("Use a code instead")).clicked() {
-                        switch = Some(Method::DeviceCode);
-                    }
-                    if ui.button(state.tr("Cancel")).clicked() {
-                        keep = false;
-                    }
-                });
+                step_action = sign_in_steps::browser(&dialog, state, ui);
             }
             Step::Code => {
-                if let Some(authorization) = dialog.authorization.clone() {
-                    if dialog.copy_pending {
-                        // Only the user code ever goes to the clipboard.
-                        ui.ctx().copy_text(authorization.user_code.clone());
-                        dialog.copy_pending = false;
-                    }
-                    ui.label(state.tr(if microsoft {
-                        "Enter this code on the Microsoft login page:"
-                    } else {
-                        "Enter this code on the provider's sign-in page:"
-                    }));
-                    ui.horizontal(|ui| {
-                        ui.label(
-                            RichText::new(&authorization.user_code)
-                                .monospace()
-                                .size(34.0)
-                                .strong(),
-                        );
-                        ui.label(
-                            RichText::new(state.tr("Copied"))
-                                .color(Color32::from_rgb(0x2e, 0x7d, 0x32)),
-                        );
-                        if ui.button(state.tr("Copy")).clicked() {
-                            ui.ctx().copy_text(authorization.user_code.clone());
-                        }
-                    });
-                    ui.hyperlink(authorization.verification_uri.as_str());
-                    if ui
-                        .button(state.tr(if microsoft {
-                            "Open Microsoft login page"
-                        } else {
-                            "Open the sign-in page"
-                        }))
-                        .clicked()
-                    {
-                        dialog.open_page(ui.ctx());
-                    }
-                    if let Some(failure) = dialog
-                        .open_failure
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .clone()
-                    {
-                        ui.colored_label(DANGER, failure);
-                        let mut url = authorization.verification_uri.to_string();
-                        ui.add(egui::TextEdit::singleline(&mut url).interactive(true));
-                    }
-                    ui.colored_label(
-                        DANGER,
-                        state.tr("Never enter a code that you received from someone else."),
-                    );
-                    ui.horizontal(|ui| {
-                        if ui.button(state.tr("Next")).clicked() {
-                            dialog.step = Step::Waiting;
-                        }
-                        if ui.button(state.tr("Sign in with the browser")).clicked() {
-                            switch = Some(Method::Browser);
-                        }
-                        if ui.button(state.tr("Cancel")).clicked() {
-                            keep = false;
-                        }
-                    });
-                }
+                step_action = sign_in_steps::code(&mut dialog, state, ui, microsoft);
             }
             Step::Waiting => {
-                ui.horizontal(|ui| {
-                    ui.spinner();
-                    ui.label(state.tr("Waiting for the sign-in…"));
-                });
-                ui.label(format!(
-                    "{}: {}",
-                    state.tr("Sign in with"),
-                    dialog.expected_account
-                ));
-                let left = dialog.seconds_left.unwrap_or(0);
-                ui.label(format!(
-                    "{} {}",
-                    state.tr("Code expires in"),
-                    countdown(left)
-                ));
-                if ui.button(state.tr("Cancel")).clicked() {
-                    keep = false;
-                }
+                step_action = sign_in_steps::waiting(&mut dialog, state, ui);
             }
             Step::Refused(message) => {
                 ui.heading(state.tr("Sign-in not started"));
@@ -418,6 +323,11 @@ pub fn show(state: &mut AppState, ui: &mut egui::Ui) {
             }
         }
     });
+    match step_action {
+        StepAction::Stay => {}
+        StepAction::Close => keep = false,
+        StepAction::Switch(method) => switch = Some(method),
+    }
     if modal.should_close() {
         keep = false;
     }

@@ -20,9 +20,6 @@ pub enum Event {
     BrowserWaiting(url::Url),
     /// The system browser could not be started: the page is shown to copy.
     BrowserNotOpened(String),
-    SignInWaiting {
-        seconds_left: i64,
-    },
     SignInFinished(Box<Result<TokenSet, IdentityError>>),
     /// The vault could not take a sign-in's result, so none was started.
     SignInRefused(DeskError),

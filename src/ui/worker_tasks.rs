@@ -7,8 +7,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::worker::{Event, Reporter, second_handle};
 use crate::desk::model::{
-    Clock, IdentityError, PollEvent, ProviderConfig, SharedClock, SystemClock, TokenSet,
-    TokioSleeper, Vault,
+    Clock, IdentityError, ProviderConfig, SharedClock, SystemClock, TokenSet, TokioSleeper, Vault,
 };
 use crate::desk::sign_in::{
     BrowserSignIn, DEFAULT_TIME_LIMIT, DeviceSignIn, PageLanguage, RedirectUri,
@@ -53,11 +52,8 @@ pub(super) async fn device_flow(
     let sign_in = DeviceSignIn::start(config, graph_root.as_ref(), &SystemClock).await?;
     reporter.send(Event::SignInCode(Box::new(sign_in.authorization.clone())));
     sign_in
-        .wait(&SystemClock, &TokioSleeper, cancel, |event| {
-            if let PollEvent::Waiting { seconds_left, .. } = event {
-                reporter.send(Event::SignInWaiting { seconds_left });
-            }
-        })
+        // The dialog counts down from the code's own expiry; the polls need no echo.
+        .wait(&SystemClock, &TokioSleeper, cancel, |_| {})
         .await
 }
 

@@ -20,6 +20,7 @@ mod gui;
 mod gui_provider_words;
 mod gui_shared_vault;
 mod gui_sign_in_kept;
+mod gui_sign_in_steps;
 mod gui_state;
 mod gui_time_left;
 mod gui_window;

@@ -16,7 +16,15 @@ pub fn window_on(
     data: VaultData,
     now: DateTime<Utc>,
 ) -> (Harness<'static, AppState>, DetachedWorker) {
-    let clock = ManualClock::new(now);
+    window_with_clock(lang, data, ManualClock::new(now))
+}
+
+/// The same, on a clock the test moves.
+pub fn window_with_clock(
+    lang: Lang,
+    data: VaultData,
+    clock: ManualClock,
+) -> (Harness<'static, AppState>, DetachedWorker) {
     let (state, end) = AppState::detached(Locale::new(lang), Arc::new(clock));
     end.report(Event::VaultOpened(Ok(data)));
     let mut harness = Harness::builder()
