@@ -39,6 +39,12 @@ pub fn run(command: DataSourceCommand, context: &Context) -> Result<ExitCode, St
                 removed.name,
                 removed.users.len()
             );
+            if !removed.consumers.is_empty() {
+                println!(
+                    "Removed its consumer(s), whose keys no longer work: {}.",
+                    removed.consumers.join(", ")
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -20,37 +20,150 @@ pub fn add(
     all_users: bool,
     now: DateTime<Utc>,
 ) -> Result<(Consumer, String), DeskError> {
+    let (consumer, key) = prepare(
+        vault.data(),
+        &ConsumerChanges::default(),
+        name,
+        data_source,
+        users,
+        all_users,
+        now,
+    )?;
+    apply(
+        vault,
+        ConsumerChanges {
+            added: vec![consumer.clone()],
+            removed: Vec::new(),
+        },
+        now,
+    )?;
+    Ok((consumer, key))
+}
+
+/// Consumers added and removed in a dialog, stored together when it is confirmed.
+#[derive(Debug, Clone, Default)]
+pub struct ConsumerChanges {
+    pub added: Vec<Consumer>,
+    /// Names of stored consumers.
+    pub removed: Vec<String>,
+}
+
+impl ConsumerChanges {
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.removed.is_empty()
+    }
+}
+
+/// A consumer made with its key but not stored yet (see [`apply`]); checked
+/// against the stored consumers as `pending` leaves them.
+pub fn prepare(
+    data: &VaultData,
+    pending: &ConsumerChanges,
+    name: &str,
+    data_source: &str,
+    users: Vec<String>,
+    all_users: bool,
+    now: DateTime<Utc>,
+) -> Result<(Consumer, String), DeskError> {
     let name = name.trim();
     crate::text::check_name("The consumer name", name).map_err(VaultError::Invalid)?;
-    let created = vault.update(|data| {
+    let stored = data.consumers.iter().filter(|c| {
+        !pending
+            .removed
+            .iter()
+            .any(|r| r.eq_ignore_ascii_case(&c.name))
+    });
+    if stored
+        .chain(&pending.added)
+        .any(|c| c.name.eq_ignore_ascii_case(name))
+    {
+        return Err(already_exists(name).into());
+    }
+    let source = data.data_source(data_source)?;
+    for login in &users {
+        if source.mapping(login).is_none() {
+            return Err(VaultError::NotFound(format!(
+                "'{login}' has no mapping in '{}'.",
+                source.name
+            ))
+            .into());
+        }
+    }
+    Ok(Consumer::new(name, source.id, users, all_users, now))
+}
+
+fn already_exists(name: &str) -> VaultError {
+    VaultError::Invalid(format!(
+        "A consumer named '{name}' already exists; remove it first to issue a new key."
+    ))
+}
+
+/// Stores `changes` in one write: the removals first (a name may be reused), then
+/// the additions, each checked again against what the vault holds now.
+pub fn apply(
+    vault: &mut Vault,
+    changes: ConsumerChanges,
+    now: DateTime<Utc>,
+) -> Result<(), DeskError> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    vault.update(|data| apply_to(data, &changes))?;
+    record(vault, &changes, now);
+    Ok(())
+}
+
+/// The change itself, for a caller that writes more in the same update.
+pub(super) fn apply_to(data: &mut VaultData, changes: &ConsumerChanges) -> Result<(), VaultError> {
+    for name in &changes.removed {
+        data.consumers
+            .retain(|c| !c.name.eq_ignore_ascii_case(name.trim()));
+    }
+    for consumer in &changes.added {
         if data
             .consumers
             .iter()
-            .any(|c| c.name.eq_ignore_ascii_case(name))
+            .any(|c| c.name.eq_ignore_ascii_case(&consumer.name))
         {
-            return Err(VaultError::Invalid(format!(
-                "A consumer named '{name}' already exists; remove it first to issue a new key."
+            return Err(already_exists(&consumer.name));
+        }
+        if !data
+            .data_sources
+            .iter()
+            .any(|d| d.id == consumer.data_source)
+        {
+            return Err(VaultError::NotFound(format!(
+                "The data source of consumer '{}' was removed meanwhile.",
+                consumer.name
             )));
         }
-        let source = data.data_source(data_source)?;
-        for login in &users {
-            if source.mapping(login).is_none() {
-                return Err(VaultError::NotFound(format!(
-                    "'{login}' has no mapping in '{}'.",
-                    source.name
-                )));
-            }
-        }
-        let (consumer, key) = Consumer::new(name, source.id, users, all_users, now);
         data.consumers.push(consumer.clone());
-        Ok((consumer, key))
-    })?;
-    AuditLog::in_dir(vault.dir()).record(
-        &AuditEntry::new(Operation::Consumer, Outcome::Ok, now).with_detail(format!(
-            "added consumer '{name}' for data source '{data_source}'"
-        )),
-    );
-    Ok(created)
+    }
+    Ok(())
+}
+
+pub(super) fn record(vault: &Vault, changes: &ConsumerChanges, now: DateTime<Utc>) {
+    let log = AuditLog::in_dir(vault.dir());
+    for name in &changes.removed {
+        log.record(
+            &AuditEntry::new(Operation::Consumer, Outcome::Ok, now)
+                .with_detail(format!("removed consumer '{name}'")),
+        );
+    }
+    for consumer in &changes.added {
+        let source = vault
+            .data()
+            .data_sources
+            .iter()
+            .find(|d| d.id == consumer.data_source)
+            .map_or("?", |d| d.name.as_str());
+        log.record(
+            &AuditEntry::new(Operation::Consumer, Outcome::Ok, now).with_detail(format!(
+                "added consumer '{}' for data source '{source}'",
+                consumer.name
+            )),
+        );
+    }
 }
 
 /// Removes the consumer named `name`; its key stops working at once.

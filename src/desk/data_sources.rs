@@ -19,19 +19,48 @@ pub fn add(vault: &mut Vault, source: DataSource) -> Result<(), DeskError> {
     Ok(vault.update(|data| data.add_data_source(source))?)
 }
 
-/// Removes the data source `id` with its additional users and their tokens.
-pub fn remove(vault: &mut Vault, id: Uuid) -> Result<DataSource, DeskError> {
-    Ok(vault.update(|data| {
-        let index = data
-            .data_sources
+/// What goes with a data source when it is removed: its additional users (with
+/// their tokens) and the consumers that fetch from it (their keys stop working).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Removal {
+    pub name: String,
+    /// "application user · Exchange user", in the order the dialog lists them.
+    pub users: Vec<String>,
+    pub consumers: Vec<String>,
+}
+
+/// The question a confirmation asks before [`remove`].
+pub fn removal(data: &VaultData, id: Uuid) -> Option<Removal> {
+    let source = data.data_sources.iter().find(|d| d.id == id)?;
+    Some(Removal {
+        name: source.name.clone(),
+        users: source
+            .users
             .iter()
-            .position(|d| d.id == id)
-            .ok_or_else(|| {
-                VaultError::NotFound(
-                    "The data source was removed meanwhile (by another window or process).".into(),
-                )
-            })?;
-        Ok(data.data_sources.remove(index))
+            .map(|m| format!("{} · {}", m.app_user.login, m.exchange_user))
+            .collect(),
+        consumers: data
+            .consumers
+            .iter()
+            .filter(|c| c.data_source == id)
+            .map(|c| c.name.clone())
+            .collect(),
+    })
+}
+
+/// Removes the data source `id` with its additional users and their tokens, and
+/// the consumers that fetch from it (a consumer of a data source that is gone
+/// could only ever be refused).
+pub fn remove(vault: &mut Vault, id: Uuid) -> Result<Removal, DeskError> {
+    Ok(vault.update(|data| {
+        let removed = removal(data, id).ok_or_else(|| {
+            VaultError::NotFound(
+                "The data source was removed meanwhile (by another window or process).".into(),
+            )
+        })?;
+        data.data_sources.retain(|d| d.id != id);
+        data.consumers.retain(|c| c.data_source != id);
+        Ok(removed)
     })?)
 }
 

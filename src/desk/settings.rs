@@ -1,12 +1,25 @@
 //! The settings every face shares: reminders, the keep-alive, the consumer message,
 //! the language.
 
+use chrono::{DateTime, Utc};
+
 use super::DeskError;
+use super::consumers::{self, ConsumerChanges};
 use crate::vault::{Settings, Vault};
 
-pub fn save(vault: &mut Vault, settings: Settings) -> Result<(), DeskError> {
-    Ok(vault.update(|data| {
+/// The Settings dialog's OK: the settings and the consumers added or removed in
+/// it, in one write (Cancel stores neither).
+pub fn save_with_consumers(
+    vault: &mut Vault,
+    settings: Settings,
+    changes: ConsumerChanges,
+    now: DateTime<Utc>,
+) -> Result<(), DeskError> {
+    vault.update(|data| {
+        consumers::apply_to(data, &changes)?;
         data.settings = settings;
         Ok(())
-    })?)
+    })?;
+    consumers::record(vault, &changes, now);
+    Ok(())
 }

@@ -256,17 +256,6 @@ impl AppState {
                         self.settings = Some(dialog);
                     }
                 }
-                Event::ConsumerAdded(result) => {
-                    let locale = self.locale;
-                    if let Some(dialog) = self.settings.as_mut() {
-                        dialog.consumers.busy = false;
-                        dialog.consumers.created =
-                            Some(result.map_err(|e| super::errors::describe(&e, locale)));
-                        if matches!(dialog.consumers.created, Some(Ok(_))) {
-                            dialog.consumers.name.clear();
-                        }
-                    }
-                }
                 Event::GatewayServing(serving) => self.gateway = Some(serving),
                 Event::Store(view) => self.store = view,
                 Event::ImportPreview(result) => {

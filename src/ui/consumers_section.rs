@@ -1,11 +1,11 @@
-//! Settings › Consumers: the applications the gateway serves. A new key is shown
-//! once, in a field the admin can select; tokendesk never puts it on the
-//! clipboard (secrets never go there; only a sign-in's user code does). The list
-//! never shows keys.
+//! Settings › Consumers: the applications the gateway serves. Added and removed
+//! consumers wait for the dialog's OK, like every other setting, so Cancel undoes
+//! them. A new key is shown once; it goes to the clipboard only when the admin
+//! presses Copy (never by itself). The list never shows keys.
 
 use super::app::AppState;
 use super::main_window::DANGER;
-use super::worker::Command;
+use crate::desk::consumers::{ConsumerChanges, prepare};
 
 /// The part of the Settings dialog about consumers.
 #[derive(Default)]
@@ -14,8 +14,9 @@ pub struct ConsumersSection {
     /// The data source a new consumer may fetch from.
     pub data_source: Option<uuid::Uuid>,
     pub all_users: bool,
-    pub busy: bool,
-    /// The key just created (shown until the dialog closes), or why none.
+    /// Added and removed here, stored with OK.
+    pub changes: ConsumerChanges,
+    /// The key just made (shown until the dialog closes), or why none.
     pub created: Option<Result<(String, String), String>>,
 }
 
@@ -24,26 +25,71 @@ pub fn show(state: &mut AppState, ui: &mut egui::Ui, section: &mut ConsumersSect
         return;
     };
     ui.label(state.tr("Consumers (applications that fetch access tokens from tokendesk serve)"));
-    if data.consumers.is_empty() {
+    let source_name = |id: uuid::Uuid| {
+        data.data_sources
+            .iter()
+            .find(|d| d.id == id)
+            .map_or("–", |d| d.name.as_str())
+    };
+    let users_of = |consumer: &crate::vault::consumers::Consumer| {
+        if consumer.all_users {
+            state.tr("all users").to_string()
+        } else {
+            consumer.users.join(", ")
+        }
+    };
+    let stored: Vec<_> = data
+        .consumers
+        .iter()
+        .filter(|c| {
+            !section
+                .changes
+                .removed
+                .iter()
+                .any(|r| r.eq_ignore_ascii_case(&c.name))
+        })
+        .collect();
+    if stored.is_empty() && section.changes.added.is_empty() {
         ui.label(state.tr("No consumers yet."));
     }
-    for consumer in &data.consumers {
-        let source = data
-            .data_sources
-            .iter()
-            .find(|d| d.id == consumer.data_source)
-            .map_or("–", |d| d.name.as_str());
+    let mut remove_stored = None;
+    let mut remove_added = None;
+    for consumer in stored {
         ui.horizontal(|ui| {
-            let users = if consumer.all_users {
-                state.tr("all users").to_string()
-            } else {
-                consumer.users.join(", ")
-            };
-            ui.label(format!("{} · {source} · {users}", consumer.name));
+            let source = source_name(consumer.data_source);
+            ui.label(format!(
+                "{} · {source} · {}",
+                consumer.name,
+                users_of(consumer)
+            ));
             if ui.small_button(state.tr("Remove")).clicked() {
-                state.send(Command::RemoveConsumer(consumer.name.clone()));
+                remove_stored = Some(consumer.name.clone());
             }
         });
+    }
+    for (index, consumer) in section.changes.added.iter().enumerate() {
+        ui.horizontal(|ui| {
+            let source = source_name(consumer.data_source);
+            ui.label(format!(
+                "{} · {source} · {} ({})",
+                consumer.name,
+                users_of(consumer),
+                state.tr("new")
+            ));
+            if ui.small_button(state.tr("Remove")).clicked() {
+                remove_added = Some(index);
+            }
+        });
+    }
+    if let Some(name) = remove_stored {
+        section.changes.removed.push(name);
+    }
+    if let Some(index) = remove_added {
+        let gone = section.changes.added.remove(index);
+        // Its key was never stored; it must not stay on screen as if it worked.
+        if matches!(&section.created, Some(Ok((name, _))) if *name == gone.name) {
+            section.created = None;
+        }
     }
     ui.horizontal(|ui| {
         let label = ui.label(state.tr("New consumer"));
@@ -61,43 +107,62 @@ pub fn show(state: &mut AppState, ui: &mut egui::Ui, section: &mut ConsumersSect
                 }
             });
         ui.checkbox(&mut section.all_users, state.tr("all users"));
-        let source_name = section
+        let source = section
             .data_source
             .and_then(|id| data.data_sources.iter().find(|d| d.id == id))
             .map(|d| d.name.clone());
-        let ready = !section.name.trim().is_empty() && source_name.is_some() && !section.busy;
+        let ready = !section.name.trim().is_empty() && source.is_some();
         if ui
             .add_enabled(ready, egui::Button::new(state.tr("Add")))
             .clicked()
-            && let Some(data_source) = source_name
+            && let Some(source) = source
         {
-            section.busy = true;
-            section.created = None;
-            state.send(Command::AddConsumer {
-                name: section.name.trim().to_string(),
-                data_source,
-                all_users: section.all_users,
+            let made = prepare(
+                &data,
+                &section.changes,
+                &section.name,
+                &source,
+                Vec::new(),
+                section.all_users,
+                state.now(),
+            );
+            section.created = Some(match made {
+                Ok((consumer, key)) => {
+                    let name = consumer.name.clone();
+                    section.changes.added.push(consumer);
+                    section.name.clear();
+                    Ok((name, key))
+                }
+                Err(error) => Err(super::errors::describe(&error, state.locale)),
             });
         }
-        if section.busy {
-            ui.spinner();
-        }
     });
+    if !section.changes.is_empty() {
+        ui.label(state.tr(
+            "Consumers are added and removed when you press OK; Cancel keeps them as they were.",
+        ));
+    }
     match &section.created {
         Some(Ok((name, key))) => {
             ui.label(state.locale.fill(
                 "The key of '{name}', shown only now (tokendesk keeps a salted hash of it):",
                 &[("name", name)],
             ));
-            // Read-only: a `&str` buffer can be selected but not edited.
-            let mut shown: &str = key;
-            ui.add(
-                egui::TextEdit::singleline(&mut shown)
-                    .desired_width(420.0)
-                    .font(egui::TextStyle::Monospace),
-            );
+            ui.horizontal(|ui| {
+                // Read-only: a `&str` buffer can be selected but not edited.
+                let mut shown: &str = key;
+                ui.add(
+                    egui::TextEdit::singleline(&mut shown)
+                        .desired_width(420.0)
+                        .font(egui::TextStyle::Monospace),
+                );
+                // Only on the admin's click: a key never reaches the clipboard by itself.
+                if ui.button(state.tr("Copy")).clicked() {
+                    ui.ctx().copy_text(key.clone());
+                }
+            });
             ui.label(state.tr(
-                "Select it and put it into the application's configuration now; it is not shown again.",
+                "Put it into the application's configuration now; it is not shown again, and it works once you press OK.",
             ));
         }
         Some(Err(problem)) => {

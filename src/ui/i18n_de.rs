@@ -60,9 +60,6 @@ pub(super) fn german(english: &str) -> Option<&'static str> {
         "Nothing was asked of the provider. Make room on the disk (or make the vault folder writable), then retry." => {
             "Der Anbieter wurde nichts gefragt. Schaffen Sie Platz auf dem Datenträger (oder machen Sie den Tresorordner beschreibbar) und versuchen Sie es erneut."
         }
-        "Select it and put it into the application's configuration now; it is not shown again." => {
-            "Markieren Sie ihn und tragen Sie ihn jetzt in die Konfiguration der Anwendung ein; er wird nicht noch einmal angezeigt."
-        }
         "Copied" => "Kopiert",
         "Open Microsoft login page" => "Microsoft-Anmeldeseite öffnen",
         "Open the sign-in page" => "Anmeldeseite öffnen",
@@ -328,6 +325,19 @@ pub(super) fn german(english: &str) -> Option<&'static str> {
         "Does the page show an error?" => "Zeigt die Seite einen Fehler?",
         "Then the provider does not accept the address it was asked to send the browser back to. Register this redirect URI for client {client} at the provider (a loopback address may use any port), or enter the one registered there as this data source's Redirect URI and sign in again:" => {
             "Dann nimmt der Anbieter die Adresse nicht an, an die er den Browser zurückschicken soll. Registrieren Sie diese Umleitungs-URI für den Client {client} beim Anbieter (eine Loopback-Adresse darf jeden Port verwenden), oder tragen Sie die dort registrierte als Umleitungs-URI dieser Datenquelle ein und melden Sie sich erneut an:"
+        }
+        "Its {count} additional user(s) and their tokens:" => {
+            "Ihre {count} zusätzlichen Benutzer und deren Token:"
+        }
+        "Its consumers, whose keys stop working: {names}" => {
+            "Ihre Anwendungen, deren Schlüssel nicht mehr funktionieren: {names}"
+        }
+        "new" => "neu",
+        "Consumers are added and removed when you press OK; Cancel keeps them as they were." => {
+            "Anwendungen werden mit OK hinzugefügt und entfernt; Abbrechen lässt sie, wie sie waren."
+        }
+        "Put it into the application's configuration now; it is not shown again, and it works once you press OK." => {
+            "Tragen Sie ihn jetzt in die Konfiguration der Anwendung ein; er wird nicht wieder angezeigt und gilt, sobald Sie OK drücken."
         }
         _ => return None,
     })

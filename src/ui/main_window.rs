@@ -377,15 +377,15 @@ fn confirm_delete(state: &mut AppState, ui: &mut egui::Ui, data: &VaultData) {
     let Some(id) = state.confirm_delete else {
         return;
     };
-    let name = data
-        .data_sources
-        .iter()
-        .find(|d| d.id == id)
-        .map(|d| d.name.clone())
-        .unwrap_or_default();
+    let Some(removal) = crate::desk::data_sources::removal(data, id) else {
+        state.confirm_delete = None;
+        return;
+    };
     let modal = crate::ui::widgets::stable_modal("confirm-delete").show(ui.ctx(), |ui| {
-        ui.heading(&name);
+        ui.set_max_width(560.0);
+        ui.heading(&removal.name);
         ui.label(state.tr("Delete this data source and all its tokens?"));
+        gone_with_it(state, ui, &removal);
         ui.horizontal(|ui| {
             if ui.button(state.tr("Delete")).clicked() {
                 state.send(Command::DeleteDataSource(id));
@@ -401,6 +401,30 @@ fn confirm_delete(state: &mut AppState, ui: &mut egui::Ui, data: &VaultData) {
     });
     if modal.should_close() {
         state.confirm_delete = None;
+    }
+}
+
+/// The additional users and consumers that go with a data source, named.
+fn gone_with_it(state: &AppState, ui: &mut egui::Ui, removal: &crate::desk::data_sources::Removal) {
+    if !removal.users.is_empty() {
+        ui.label(state.locale.fill(
+            "Its {count} additional user(s) and their tokens:",
+            &[("count", &removal.users.len().to_string())],
+        ));
+        egui::ScrollArea::vertical()
+            .id_salt("delete-users")
+            .max_height(140.0)
+            .show(ui, |ui| {
+                for user in &removal.users {
+                    ui.label(format!("  {user}"));
+                }
+            });
+    }
+    if !removal.consumers.is_empty() {
+        ui.label(state.locale.fill(
+            "Its consumers, whose keys stop working: {names}",
+            &[("names", &removal.consumers.join(", "))],
+        ));
     }
 }
 

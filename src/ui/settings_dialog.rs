@@ -202,7 +202,10 @@ pub fn show(state: &mut AppState, ui: &mut egui::Ui) {
             if ok.clicked()
                 && let Ok(settings) = parsed
             {
-                state.send(Command::SaveSettings(Box::new(settings)));
+                state.send(Command::SaveSettings(
+                    Box::new(settings),
+                    std::mem::take(&mut dialog.consumers.changes),
+                ));
                 close = true;
             }
             if ui.button(state.tr("Cancel")).clicked() {

@@ -80,13 +80,6 @@ pub enum Command {
     Renew(Vec<TokenTarget>),
     /// Clear these tokens (All mailboxes › Clear), one vault write.
     ClearTokens(Vec<TokenTarget>),
-    /// A consumer of the gateway; its key comes back once.
-    AddConsumer {
-        name: String,
-        data_source: String,
-        all_users: bool,
-    },
-    RemoveConsumer(String),
     /// Whether a gateway serves this vault (its local socket answers).
     CheckGateway,
     /// Read and check a CSV file of users; nothing is written.
@@ -96,7 +89,8 @@ pub enum Command {
         users: Vec<AppUser>,
         from: String,
     },
-    SaveSettings(Box<Settings>),
+    /// Settings' OK: the settings and the consumers added or removed in the dialog.
+    SaveSettings(Box<Settings>, desk::consumers::ConsumerChanges),
     Schedule(ScheduleAction),
 }
 
@@ -287,8 +281,8 @@ async fn serve(
             Command::MarkReminderShown { target, day } => write(&mut vault, &reporter, |vault| {
                 desk::tokens::mark_reminder_shown(vault, &target, day)
             }),
-            Command::SaveSettings(settings) => write(&mut vault, &reporter, |vault| {
-                desk::settings::save(vault, *settings)
+            Command::SaveSettings(settings, consumers) => write(&mut vault, &reporter, |vault| {
+                desk::settings::save_with_consumers(vault, *settings, consumers, now)
             }),
             Command::StartSignIn {
                 config,
@@ -376,31 +370,6 @@ async fn serve(
             }
             Command::ClearTokens(targets) => write(&mut vault, &reporter, |vault| {
                 desk::tokens::clear_all(vault, &targets, now)
-            }),
-            Command::AddConsumer {
-                name,
-                data_source,
-                all_users,
-            } => {
-                let result = match vault.as_mut() {
-                    Some(handle) => desk::consumers::add(
-                        handle,
-                        &name,
-                        &data_source,
-                        Vec::new(),
-                        all_users,
-                        now,
-                    ),
-                    None => Err(not_open()),
-                };
-                let result = result.map(|(consumer, key)| (consumer.name, key));
-                if let Some(handle) = vault.as_ref() {
-                    reporter.send(Event::VaultChanged(handle.data().clone()));
-                }
-                reporter.send(Event::ConsumerAdded(result));
-            }
-            Command::RemoveConsumer(name) => write(&mut vault, &reporter, |vault| {
-                desk::consumers::remove(vault, &name, now).map(drop)
             }),
             Command::CheckGateway => {
                 let dir = options.vault_dir.clone();

@@ -28,8 +28,6 @@ pub enum Event {
     KeepAliveFinished(Result<RenewReport, DeskError>),
     RenewFinished(Result<RenewReport, DeskError>),
     ImportPreview(Result<Vec<AppUser>, DeskError>),
-    /// A new consumer's name and key (shown once), or why none.
-    ConsumerAdded(Result<(String, String), DeskError>),
     GatewayServing(bool),
     /// Where the vault is, and whether its database answers.
     Store(StoreView),

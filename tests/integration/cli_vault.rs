@@ -239,8 +239,18 @@ fn an_admin_sets_up_a_data_source_and_stores_tokens() {
     assert!(out.contains("vault.tdv.damaged-"), "{out}");
     assert!(ok(tokendesk(home, &["data-source", "list"])).contains("Exchange"));
 
+    // A consumer of the data source goes with it, named (its key could only be refused).
+    ok(tokendesk(
+        home,
+        &["consumer", "add", "Portal", "--data-source", "Exchange"],
+    ));
     let out = ok(tokendesk(home, &["data-source", "remove", "Exchange"]));
     assert!(out.contains("with 1 additional user(s)"));
+    assert!(
+        out.contains("Removed its consumer(s), whose keys no longer work: Portal."),
+        "{out}"
+    );
+    assert!(!ok(tokendesk(home, &["consumer", "list"])).contains("Portal"));
 }
 
 #[test]

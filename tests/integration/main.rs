@@ -18,6 +18,7 @@ mod grant_chaos;
 mod grant_safety;
 mod gui;
 mod gui_provider_words;
+mod gui_settings_pending;
 mod gui_shared_vault;
 mod gui_sign_in_kept;
 mod gui_sign_in_steps;
