@@ -23,7 +23,8 @@ pub(super) fn german(english: &str) -> Option<&'static str> {
         "Cloud" => "Cloud",
         "Issuer URL" => "Issuer-URL",
         "Client ID" => "Client-ID",
-        "Client secret (optional)" => "Geheimer Clientschlüssel (optional)",
+        "Client secret" => "Geheimer Clientschlüssel",
+        "optional" => "optional",
         "Show" => "Anzeigen",
         "Hide" => "Verbergen",
         "API" => "API",
@@ -83,8 +84,9 @@ pub(super) fn german(english: &str) -> Option<&'static str> {
         "{count} tokens need attention; the most urgent are listed here, all in All mailboxes." => {
             "{count} Token erfordern Aufmerksamkeit; die dringendsten stehen hier, alle unter Alle Postfächer."
         }
-        "Redirect URI (browser sign-in, optional)" => {
-            "Weiterleitungs-URI (Anmeldung im Browser, optional)"
+        "Redirect URI" => "Weiterleitungs-URI",
+        "optional; the browser sign-in's return address" => {
+            "optional; die Rücksprungadresse der Anmeldung im Browser"
         }
         "Sign in in the browser window that opened. tokendesk waits for its answer." => {
             "Melden Sie sich im geöffneten Browserfenster an. tokendesk wartet auf dessen Antwort."
@@ -153,8 +155,9 @@ pub(super) fn german(english: &str) -> Option<&'static str> {
         "Client ID being approved" => "Freizugebende Client-ID",
         "Sign-in failed" => "Anmeldung fehlgeschlagen",
         "Signed in, but as another account" => "Angemeldet, aber mit einem anderen Konto",
-        "Refresh token lifetime (days, if the provider does not say)" => {
-            "Lebensdauer des Aktualisierungstokens (Tage, falls der Anbieter sie nicht nennt)"
+        "Refresh token lifetime (days)" => "Lebensdauer des Aktualisierungstokens (Tage)",
+        "only if the provider does not say; empty = unknown" => {
+            "nur, falls der Anbieter sie nicht nennt; leer = unbekannt"
         }
         "Counted from" => "Gezählt ab",
         "The refresh tokens of '{name}' die after {hours} hours without use: a daily job cannot keep them alive. Keep this window open or run tokendesk renew --due more often." => {

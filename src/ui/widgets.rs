@@ -23,6 +23,23 @@ pub fn labelled_edit(ui: &mut egui::Ui, label: &str, value: &mut String) -> egui
         .labelled_by(label.id)
 }
 
+/// A field with a short label and its explanation inside, shown while it is empty:
+/// a long label would push every field of its grid to the right.
+pub fn hinted_edit(
+    ui: &mut egui::Ui,
+    label: &str,
+    hint: &str,
+    value: &mut String,
+) -> egui::Response {
+    let label = ui.label(label);
+    ui.add(
+        egui::TextEdit::singleline(value)
+            .hint_text(hint)
+            .desired_width(380.0),
+    )
+    .labelled_by(label.id)
+}
+
 /// A dialog anchored by its top edge: a validation message appearing or going
 /// changes its height, and a centred dialog would move the field under the mouse.
 pub fn stable_modal(id: &str) -> egui::Modal {

@@ -430,7 +430,7 @@ fn add_edit_and_remove_an_additional_user() {
     open_data_source(&mut harness, "Exchange");
     tab(&mut harness, "Additional users");
 
-    press(&mut harness, "+");
+    press(&mut harness, "Add");
     type_into(&mut harness, "Application user", "USER/jdoe");
     type_into(&mut harness, "Exchange user", "jane");
     press_last(&mut harness, "OK");
@@ -445,7 +445,7 @@ fn add_edit_and_remove_an_additional_user() {
     assert!(harness.query_by_label("USER/jdoe").is_some());
 
     // A second mapping for the same application user is refused.
-    press(&mut harness, "+");
+    press(&mut harness, "Add");
     type_into(&mut harness, "Application user", "user/JDOE");
     type_into(&mut harness, "Exchange user", "other@contoso.com");
     press_last(&mut harness, "OK");
@@ -894,7 +894,7 @@ fn a_custom_issuer_gets_a_refresh_lifetime_rule_or_unknown_never_a_guess() {
         "Scopes",
         "openid profile email offline_access",
     );
-    let field = "Refresh token lifetime (days, if the provider does not say)";
+    let field = "Refresh token lifetime (days)";
     type_into(&mut harness, field, "soon");
     assert!(
         harness

@@ -56,7 +56,7 @@ fn an_additional_users_finished_sign_in_is_stored_before_ok_and_cancel_keeps_it(
     let mut harness = harness_on(home.path(), &keys, &clock, Lang::En);
     open_data_source(&mut harness, "Exchange");
     tab(&mut harness, "Additional users");
-    press(&mut harness, "+");
+    press(&mut harness, "Add");
     type_into(&mut harness, "Application user", "USER/jdoe");
     type_into(&mut harness, "Exchange user", "jdoe@contoso.com");
     press_last(&mut harness, "Request MS365 Refresh Token");

@@ -48,9 +48,10 @@ pub(super) fn general_tab(state: &AppState, ui: &mut egui::Ui, dialog: &mut Edit
                 ui.end_row();
                 // Used only when the provider's answers do not state a lifetime;
                 // empty means "unknown", never a guessed number.
-                labelled_edit(
+                crate::ui::widgets::hinted_edit(
                     ui,
-                    state.tr("Refresh token lifetime (days, if the provider does not say)"),
+                    state.tr("Refresh token lifetime (days)"),
+                    state.tr("only if the provider does not say; empty = unknown"),
                     &mut dialog.refresh_days,
                 );
                 ui.end_row();
@@ -71,16 +72,18 @@ pub(super) fn general_tab(state: &AppState, ui: &mut egui::Ui, dialog: &mut Edit
             }
             labelled_edit(ui, state.tr("Client ID"), &mut dialog.client_id);
             ui.end_row();
-            labelled_edit(
+            crate::ui::widgets::hinted_edit(
                 ui,
-                state.tr("Redirect URI (browser sign-in, optional)"),
+                state.tr("Redirect URI"),
+                state.tr("optional; the browser sign-in's return address"),
                 &mut dialog.redirect_uri,
             );
             ui.end_row();
-            let label = ui.label(state.tr("Client secret (optional)"));
+            let label = ui.label(state.tr("Client secret"));
             ui.horizontal(|ui| {
                 ui.add(
                     egui::TextEdit::singleline(&mut dialog.secret)
+                        .hint_text(state.tr("optional"))
                         .password(!dialog.show_secret)
                         .desired_width(300.0),
                 )
@@ -107,24 +110,32 @@ pub(super) fn general_tab(state: &AppState, ui: &mut egui::Ui, dialog: &mut Edit
                 ui.end_row();
             }
         });
-    // Inline validation as the admin types.
+    // Inline validation as the admin types: a field nobody has typed in yet is
+    // judged only once OK was pressed, so a new data source opens without red.
+    let judged = |text: &str| dialog.tried_ok || !text.trim().is_empty();
     if dialog.microsoft {
-        field_error(ui, validate_tenant(&dialog.tenant).err());
+        if judged(&dialog.tenant) {
+            field_error(ui, validate_tenant(&dialog.tenant).err());
+        }
     } else {
-        let problem = match Url::parse(dialog.issuer.trim()) {
-            Ok(url) => check_endpoint_url(&url).err(),
-            Err(_) => Some("Enter the issuer URL of the OpenID provider, e.g. https://id.example.org/realms/main.".to_string()),
-        };
-        field_error(ui, problem);
+        if judged(&dialog.issuer) {
+            let problem = match Url::parse(dialog.issuer.trim()) {
+                Ok(url) => check_endpoint_url(&url).err(),
+                Err(_) => Some("Enter the issuer URL of the OpenID provider, e.g. https://id.example.org/realms/main.".to_string()),
+            };
+            field_error(ui, problem);
+        }
         field_error(
             ui,
             refresh_rule(&dialog.refresh_days, dialog.refresh_from).err(),
         );
     }
-    field_error(
-        ui,
-        validate_client_id(&dialog.client_id, dialog.microsoft).err(),
-    );
+    if judged(&dialog.client_id) {
+        field_error(
+            ui,
+            validate_client_id(&dialog.client_id, dialog.microsoft).err(),
+        );
+    }
     if !dialog.redirect_uri.trim().is_empty() {
         field_error(
             ui,

@@ -108,6 +108,8 @@ pub struct EditDialog {
     /// recomputed only then (10,000 rows must not be sorted every frame).
     users_version: u64,
     rows_cache: Option<(RowsKey, Vec<Row>)>,
+    /// OK was pressed: empty required fields now say so.
+    pub tried_ok: bool,
     pub error: Option<String>,
     pub testing: bool,
     /// The last Test Connection: the account the API answered for, or the problem.
@@ -217,6 +219,7 @@ impl EditDialog {
             rows_cache: None,
             sort: (SortBy::AppUser, true),
             error: None,
+            tried_ok: false,
             testing: false,
             test_result: None,
             switched_to_graph: false,
@@ -391,7 +394,11 @@ pub fn show(state: &mut AppState, ui: &mut egui::Ui) {
     let mut keep_open = true;
     let modal = crate::ui::widgets::stable_modal("edit-data-source").show(ui.ctx(), |ui| {
         ui.set_width(720.0);
-        ui.heading(state.tr("Edit data source"));
+        ui.heading(state.tr(if dialog.saved {
+            "Edit data source"
+        } else {
+            "New data source"
+        }));
         ui.horizontal(|ui| {
             for (tab, title) in [
                 (Tab::General, "General"),
@@ -440,7 +447,10 @@ pub fn show(state: &mut AppState, ui: &mut egui::Ui) {
                         state.send(Command::SaveDataSource(Box::new(source)));
                         keep_open = false;
                     }
-                    Err(error) => dialog.error = Some(error),
+                    Err(error) => {
+                        dialog.error = Some(error);
+                        dialog.tried_ok = true;
+                    }
                 }
             }
             if ui.button(state.tr("Cancel")).clicked() {

@@ -78,9 +78,7 @@ pub(super) fn users_tab(state: &mut AppState, ui: &mut egui::Ui, dialog: &mut Ed
     };
     let now = state.now();
     ui.horizontal(|ui| {
-        if ui.button("+").on_hover_text(state.tr("Add")).clicked()
-            || ui.button(state.tr("Add")).clicked()
-        {
+        if ui.button(state.tr("Add")).clicked() {
             dialog.test_result = None;
             dialog.mapping = Some(MappingEditor {
                 editing: None,

@@ -1,0 +1,80 @@
+//! A new data source's dialog (issue 24, item 10): titled as new, quiet until the
+//! admin types or presses OK, one Add button for users, and short labels whose
+//! explanation sits in the empty field.
+
+use chrono::{DateTime, TimeZone, Utc};
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use tokendesk::ui::AppState;
+use tokendesk::ui::i18n::Lang;
+use tokendesk::ui::worker::DetachedWorker;
+use tokendesk::vault::VaultData;
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 12, 4, 10, 0, 0).unwrap()
+}
+
+fn window() -> (Harness<'static, AppState>, DetachedWorker) {
+    let data = VaultData {
+        generation: 1,
+        ..Default::default()
+    };
+    crate::support::plain_window::window_on(Lang::En, data, now())
+}
+
+fn click(harness: &mut Harness<'static, AppState>, label: &str) {
+    harness.get_by_label(label).click();
+    harness.run_steps(3);
+}
+
+fn count(harness: &Harness<'static, AppState>, text: &str) -> usize {
+    harness.query_all_by_label_contains(text).count()
+}
+
+#[test]
+fn a_new_data_source_is_titled_new_and_shows_no_errors_before_anything_is_typed() {
+    let (mut harness, mut end) = window();
+    click(&mut harness, "New data source");
+    assert_eq!(
+        count(&harness, "Edit data source"),
+        0,
+        "not titled Edit before it exists"
+    );
+    assert!(
+        count(&harness, "New data source") >= 2,
+        "the button and the title"
+    );
+    assert_eq!(
+        count(&harness, "Enter the tenant"),
+        0,
+        "no red before typing"
+    );
+    assert_eq!(count(&harness, "Enter the client ID"), 0);
+
+    let _ = end.sent();
+    click(&mut harness, "OK");
+    assert!(end.sent().is_empty(), "nothing saved");
+    assert_eq!(
+        count(&harness, "Enter the tenant"),
+        1,
+        "after OK it says what is missing"
+    );
+    assert_eq!(count(&harness, "Enter the client ID"), 1);
+}
+
+#[test]
+fn the_users_tab_has_one_add_button_and_the_general_tab_short_labels() {
+    let (mut harness, _end) = window();
+    click(&mut harness, "New data source");
+    assert!(harness.query_by_label("Redirect URI").is_some());
+    assert!(harness.query_by_label("Client secret").is_some());
+    click(&mut harness, "Custom issuer URL");
+    assert!(
+        harness
+            .query_by_label("Refresh token lifetime (days)")
+            .is_some()
+    );
+    click(&mut harness, "Additional users");
+    assert_eq!(harness.query_all_by_label("Add").count(), 1);
+    assert!(harness.query_by_label("+").is_none());
+}
