@@ -14,6 +14,14 @@ pub fn describe(error: &DeskError, locale: Locale) -> String {
     }
 }
 
+/// A rule's sentence about what the admin typed, in the admin's language.
+pub fn sentence(english: &str, locale: Locale) -> String {
+    match locale.lang {
+        Lang::En => english.to_string(),
+        Lang::De => super::sentences_de::german(english).unwrap_or_else(|| english.to_string()),
+    }
+}
+
 /// A provider's answer (a sign-in that failed) in the admin's language.
 pub fn describe_identity(error: &IdentityError, locale: Locale) -> String {
     match locale.lang {
@@ -67,7 +75,8 @@ fn field_problem(field: Field, english: &str) -> String {
         Field::MappingServer => "Server-URL",
         Field::RedirectUri => "Weiterleitungs-URI",
     };
-    format!("{what}: {english}")
+    let sentence = super::sentences_de::german(english).unwrap_or_else(|| english.to_string());
+    format!("{what}: {sentence}")
 }
 
 #[cfg(test)]

@@ -58,7 +58,9 @@ pub fn vault(error: &VaultError) -> String {
         VaultError::Format(detail) => format!(
             "Der Inhalt des Tresors konnte nicht gelesen werden: {detail}. Die Datei blieb unverändert."
         ),
-        VaultError::Invalid(detail) => detail.clone(),
+        VaultError::Invalid(detail) => {
+            super::sentences_de::german(detail).unwrap_or_else(|| detail.clone())
+        }
         VaultError::Field(problem) => problem.message.clone(),
         VaultError::NotFound(detail) => format!("Nicht gefunden: {detail}"),
         VaultError::RolledBack { seen, found } => format!(

@@ -10,6 +10,7 @@ mod i18n_de;
 pub mod import_dialog;
 pub mod mailboxes;
 pub mod main_window;
+mod sentences_de;
 pub mod settings_dialog;
 pub mod sign_in_dialog;
 mod sign_in_steps;

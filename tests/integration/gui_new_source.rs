@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 use egui_kittest::Harness;
-use egui_kittest::kittest::Queryable;
+use egui_kittest::kittest::{NodeT, Queryable};
 use tokendesk::ui::AppState;
 use tokendesk::ui::i18n::Lang;
 use tokendesk::ui::worker::DetachedWorker;
@@ -77,4 +77,28 @@ fn the_users_tab_has_one_add_button_and_the_general_tab_short_labels() {
     click(&mut harness, "Additional users");
     assert_eq!(harness.query_all_by_label("Add").count(), 1);
     assert!(harness.query_by_label("+").is_none());
+}
+
+#[test]
+fn validation_speaks_german_to_a_german_admin() {
+    let data = VaultData {
+        generation: 1,
+        ..Default::default()
+    };
+    let (mut harness, _end) = crate::support::plain_window::window_on(Lang::De, data, now());
+    click(&mut harness, "Neue Datenquelle");
+    let tenant = harness
+        .query_all_by_label("Mandant")
+        .find(|n| n.accesskit_node().role() == egui::accesskit::Role::TextInput)
+        .expect("the tenant field");
+    tenant.focus();
+    tenant.type_text("kein mandant!");
+    harness.run_steps(3);
+    assert!(
+        harness
+            .query_by_label_contains("„kein mandant!“ ist kein Mandant")
+            .is_some(),
+        "the rule's sentence in German"
+    );
+    assert!(harness.query_by_label_contains("is not a tenant").is_none());
 }

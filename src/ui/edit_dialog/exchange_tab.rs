@@ -174,7 +174,7 @@ pub(super) fn exchange_tab(state: &mut AppState, ui: &mut egui::Ui, dialog: &mut
                 ui.end_row();
             }
         });
-    field_error(ui, validate_email(&dialog.email).err());
+    field_error(state.locale, ui, validate_email(&dialog.email).err());
     if !dialog.api_root.trim().is_empty() && dialog.effective_server() != ServerKind::Ews {
         let problem = match Url::parse(dialog.api_root.trim()) {
             Ok(url) => check_endpoint_url(&url).err(),
@@ -182,7 +182,7 @@ pub(super) fn exchange_tab(state: &mut AppState, ui: &mut egui::Ui, dialog: &mut
                 Some("Enter the API root as a URL, e.g. https://graph.microsoft.com/.".to_string())
             }
         };
-        field_error(ui, problem);
+        field_error(state.locale, ui, problem);
     }
     ui.separator();
     let Some(data) = state.shared_data() else {

@@ -115,7 +115,7 @@ pub(super) fn general_tab(state: &AppState, ui: &mut egui::Ui, dialog: &mut Edit
     let judged = |text: &str| dialog.tried_ok || !text.trim().is_empty();
     if dialog.microsoft {
         if judged(&dialog.tenant) {
-            field_error(ui, validate_tenant(&dialog.tenant).err());
+            field_error(state.locale, ui, validate_tenant(&dialog.tenant).err());
         }
     } else {
         if judged(&dialog.issuer) {
@@ -123,21 +123,24 @@ pub(super) fn general_tab(state: &AppState, ui: &mut egui::Ui, dialog: &mut Edit
                 Ok(url) => check_endpoint_url(&url).err(),
                 Err(_) => Some("Enter the issuer URL of the OpenID provider, e.g. https://id.example.org/realms/main.".to_string()),
             };
-            field_error(ui, problem);
+            field_error(state.locale, ui, problem);
         }
         field_error(
+            state.locale,
             ui,
             refresh_rule(&dialog.refresh_days, dialog.refresh_from).err(),
         );
     }
     if judged(&dialog.client_id) {
         field_error(
+            state.locale,
             ui,
             validate_client_id(&dialog.client_id, dialog.microsoft).err(),
         );
     }
     if !dialog.redirect_uri.trim().is_empty() {
         field_error(
+            state.locale,
             ui,
             crate::desk::sign_in::RedirectUri::parse(&dialog.redirect_uri).err(),
         );
@@ -150,6 +153,7 @@ pub(super) fn general_tab(state: &AppState, ui: &mut egui::Ui, dialog: &mut Edit
     }
     if dialog.api == Api::Custom {
         field_error(
+            state.locale,
             ui,
             validate_scopes(&dialog.custom_scopes, dialog.microsoft).err(),
         );

@@ -75,7 +75,7 @@ pub(super) fn mapping_editor(state: &mut AppState, ui: &mut egui::Ui, dialog: &m
                 ui.end_row();
             });
         if let Some(error) = &editor.error {
-            ui.colored_label(DANGER, error);
+            ui.colored_label(DANGER, crate::ui::errors::sentence(error, state.locale));
         }
         let stored =
             editor.editing.is_some() && dialog.stored_mapping(state.data(), editor.login.trim());

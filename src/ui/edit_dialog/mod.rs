@@ -418,7 +418,7 @@ pub fn show(state: &mut AppState, ui: &mut egui::Ui) {
             });
         ui.separator();
         if let Some(error) = &dialog.error {
-            ui.colored_label(DANGER, error);
+            ui.colored_label(DANGER, crate::ui::errors::sentence(error, state.locale));
         }
         if dialog.stored_early {
             ui.label(state.tr(
@@ -483,8 +483,8 @@ pub fn show(state: &mut AppState, ui: &mut egui::Ui) {
     }
 }
 
-fn field_error(ui: &mut egui::Ui, problem: Option<String>) {
+fn field_error(locale: crate::ui::i18n::Locale, ui: &mut egui::Ui, problem: Option<String>) {
     if let Some(problem) = problem {
-        ui.colored_label(DANGER, problem);
+        ui.colored_label(DANGER, crate::ui::errors::sentence(&problem, locale));
     }
 }
