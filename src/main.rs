@@ -4,17 +4,15 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
     // First, while this is the only thread: secrets out of the environment, and no
     // core dumps of a process that will hold them.
     tokendesk::hardening::take_env_secrets();
     tokendesk::hardening::forbid_core_dumps();
     attach_to_parent_console();
-    tokendesk::logging::init();
     tokendesk::logging::explain_panics();
-    tokendesk::cli::run(tokendesk::cli::Cli::parse())
+    // Logging starts in `run`, after the one command that answers without it.
+    tokendesk::cli::run(tokendesk::cli::parse())
 }
 
 /// A GUI-subsystem program has no console of its own; when started from cmd.exe or

@@ -6,6 +6,7 @@ mod consumer;
 mod context;
 mod data_source;
 mod gateway_args;
+mod quick;
 mod renew;
 mod sign_in;
 pub mod status;
@@ -50,9 +51,15 @@ fn monitored(context: Result<Context, String>, run: impl FnOnce(Context) -> Exit
     }
 }
 
+/// The command line: `token` in its plain form read directly, anything else by clap.
+pub fn parse() -> Cli {
+    quick::token(std::env::args_os()).unwrap_or_else(<Cli as clap::Parser>::parse)
+}
+
 /// Runs a parsed command line; without a command, opens the window.
 pub fn run(cli: Cli) -> ExitCode {
     let Some(command) = cli.command else {
+        crate::logging::init();
         let result = Context::new(cli.vault_dir.clone(), cli.passphrase_file.clone())
             .and_then(|context| open_window(&context));
         return match result {
@@ -72,6 +79,8 @@ pub fn run(cli: Cli) -> ExitCode {
         println!("{token}");
         return ExitCode::SUCCESS;
     }
+    // Diagnostics from here on; the answer above needed none.
+    crate::logging::init();
     let runtime = match crate::runtime::build() {
         Ok(runtime) => runtime,
         Err(e) => {

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::DeskError;
 use crate::audit::{AuditEntry, AuditLog, Operation, Outcome};
-use crate::vault::consumers::Consumer;
+pub use crate::vault::consumers::Consumer;
 use crate::vault::{Vault, VaultData, VaultError};
 
 pub use crate::vault::consumers::KEY_PREFIX;

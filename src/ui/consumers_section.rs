@@ -31,7 +31,7 @@ pub fn show(state: &mut AppState, ui: &mut egui::Ui, section: &mut ConsumersSect
             .find(|d| d.id == id)
             .map_or("–", |d| d.name.as_str())
     };
-    let users_of = |consumer: &crate::vault::consumers::Consumer| {
+    let users_of = |consumer: &crate::desk::consumers::Consumer| {
         if consumer.all_users {
             state.tr("all users").to_string()
         } else {
