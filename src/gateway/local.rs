@@ -23,17 +23,63 @@ pub(super) const QUESTION_LIMIT: Duration = Duration::from_secs(10);
 #[cfg(unix)]
 pub(super) const MAX_LOCAL_CLIENTS: usize = 256;
 
+/// How long `tokendesk token` waits for the gateway's answer (a redemption behind
+/// it may take the provider's time) before it opens the vault itself.
+const ANSWER_WAIT: Duration = Duration::from_secs(90);
+
 pub const SOCKET_FILE: &str = "gateway.sock";
 
 /// The socket of the vault in `dir`, if a gateway listens on it; a redemption
 /// behind the answer may take the provider's time, hence the long read limit.
 #[cfg(unix)]
 fn connect_blocking(dir: &Path) -> Option<std::os::unix::net::UnixStream> {
-    let stream = std::os::unix::net::UnixStream::connect(socket_in(dir)).ok()?;
-    stream.set_write_timeout(Some(QUESTION_LIMIT)).ok()?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(90)))
-        .ok()?;
+    let stream = connect_within(&socket_in(dir), QUESTION_LIMIT)?;
+    stream.set_read_timeout(Some(ANSWER_WAIT)).ok()?;
+    Some(stream)
+}
+
+/// A connect that gives up after `limit`: a gateway that is stopped (SIGSTOP, a
+/// debugger) or whose queue is full must not hold `tokendesk token` forever; the
+/// caller then opens the vault itself. Linux bounds a Unix-socket connect by the
+/// socket's send timeout, which std cannot set before connecting.
+#[cfg(target_os = "linux")]
+fn connect_within(path: &Path, limit: Duration) -> Option<std::os::unix::net::UnixStream> {
+    use std::os::fd::FromRawFd;
+    use std::os::unix::ffi::OsStrExt;
+    // SAFETY: socket() takes no pointers; a negative result is checked.
+    let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: `fd` is a fresh socket owned by nobody else; the stream closes it.
+    let stream = unsafe { std::os::unix::net::UnixStream::from_raw_fd(fd) };
+    stream.set_write_timeout(Some(limit)).ok()?;
+    // SAFETY: sockaddr_un is plain data; all zeroes is a valid value.
+    let mut address: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    address.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    let bytes = path.as_os_str().as_bytes();
+    if bytes.len() >= address.sun_path.len() {
+        return None;
+    }
+    for (slot, byte) in address.sun_path.iter_mut().zip(bytes) {
+        *slot = *byte as libc::c_char;
+    }
+    let length = std::mem::size_of::<libc::sa_family_t>() + bytes.len() + 1;
+    // SAFETY: the address is initialised and `length` does not exceed its size.
+    let connected = unsafe {
+        libc::connect(
+            fd,
+            (&raw const address).cast::<libc::sockaddr>(),
+            length as libc::socklen_t,
+        )
+    };
+    (connected == 0).then_some(stream)
+}
+
+#[cfg(all(unix, not(target_os = "linux")))]
+fn connect_within(path: &Path, limit: Duration) -> Option<std::os::unix::net::UnixStream> {
+    let stream = std::os::unix::net::UnixStream::connect(path).ok()?;
+    stream.set_write_timeout(Some(limit)).ok()?;
     Some(stream)
 }
 
@@ -231,6 +277,11 @@ pub fn ask_local_gateway(dir: &Path, request: &LocalRequest) -> Option<Result<St
     let mut text = serde_json::to_string(request).ok()?;
     text.push('\n');
     (&stream).write_all(text.as_bytes()).ok()?;
+    // A Windows pipe opened as a file has no read timeout of its own.
+    #[cfg(windows)]
+    if !super::pipe::answer_within(&stream, ANSWER_WAIT) {
+        return None;
+    }
     let mut line = String::new();
     std::io::BufReader::new((&stream).take(1 << 20))
         .read_line(&mut line)
@@ -240,5 +291,72 @@ pub fn ask_local_gateway(dir: &Path, request: &LocalRequest) -> Option<Result<St
         (Some(token), _) => Some(Ok(token)),
         (None, Some(error)) => Some(Err(error)),
         (None, None) => None,
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+    use std::os::fd::FromRawFd;
+    use std::os::unix::ffi::OsStrExt;
+
+    /// A listener that never accepts, with the smallest queue the kernel allows.
+    fn listener_that_never_accepts(path: &Path) -> std::os::unix::net::UnixListener {
+        // SAFETY: plain socket calls on a fresh descriptor, results checked.
+        unsafe {
+            let fd = libc::socket(libc::AF_UNIX, libc::SOCK_STREAM, 0);
+            assert!(fd >= 0);
+            let mut address: libc::sockaddr_un = std::mem::zeroed();
+            address.sun_family = libc::AF_UNIX as libc::sa_family_t;
+            for (slot, byte) in address.sun_path.iter_mut().zip(path.as_os_str().as_bytes()) {
+                *slot = *byte as libc::c_char;
+            }
+            let size = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
+            assert_eq!(
+                libc::bind(fd, (&raw const address).cast::<libc::sockaddr>(), size),
+                0
+            );
+            assert_eq!(libc::listen(fd, 0), 0);
+            std::os::unix::net::UnixListener::from_raw_fd(fd)
+        }
+    }
+
+    #[test]
+    fn a_gateway_that_does_not_accept_is_given_up_on_in_time() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("gateway.sock");
+        let _listener = listener_that_never_accepts(&path);
+        let limit = Duration::from_millis(300);
+        // Fill the queue: the connects that still fit succeed.
+        let mut queued = Vec::new();
+        let started = std::time::Instant::now();
+        let mut refused_in_time = false;
+        for _ in 0..8 {
+            let attempt = std::time::Instant::now();
+            match connect_within(&path, limit) {
+                Some(stream) => queued.push(stream),
+                None => {
+                    let took = attempt.elapsed();
+                    assert!(took < limit * 4, "gave up after {took:?}");
+                    refused_in_time = true;
+                    break;
+                }
+            }
+        }
+        assert!(
+            refused_in_time,
+            "a full queue ends in a refusal, not a wait"
+        );
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn a_listening_gateway_is_reached() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("gateway.sock");
+        let listener = std::os::unix::net::UnixListener::bind(&path).expect("bind");
+        assert!(connect_within(&path, Duration::from_secs(1)).is_some());
+        drop(listener);
+        assert!(connect_within(&dir.path().join("none.sock"), Duration::from_secs(1)).is_none());
     }
 }

@@ -96,6 +96,41 @@ pub(super) fn connect_blocking(dir: &Path) -> Option<std::fs::File> {
     None
 }
 
+/// Whether the gateway's answer starts arriving on `pipe` within `limit`: a read
+/// on a pipe opened as a file would wait without end for a stalled gateway.
+pub(super) fn answer_within(pipe: &std::fs::File, limit: Duration) -> bool {
+    use std::os::windows::io::AsRawHandle;
+    use windows_sys::Win32::System::Pipes::PeekNamedPipe;
+    let until = std::time::Instant::now() + limit;
+    let mut pause = Duration::from_micros(100);
+    loop {
+        let mut available: u32 = 0;
+        // SAFETY: the handle is the open pipe's; only the byte count is written.
+        let ok = unsafe {
+            PeekNamedPipe(
+                pipe.as_raw_handle() as HANDLE,
+                std::ptr::null_mut(),
+                0,
+                std::ptr::null_mut(),
+                &mut available,
+                std::ptr::null_mut(),
+            )
+        };
+        if ok == 0 {
+            // A broken pipe: the read that follows says so at once.
+            return true;
+        }
+        if available > 0 {
+            return true;
+        }
+        if std::time::Instant::now() >= until {
+            return false;
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(5));
+    }
+}
+
 /// A security descriptor granting everything to this process's user and nothing
 /// to anyone else (not even Administrators), protected from inherited entries.
 struct UserOnly {
