@@ -9,6 +9,7 @@ use egui::RichText;
 use egui_extras::{Column, TableBuilder};
 
 use super::app::AppState;
+use super::i18n::Locale;
 use super::main_window::DANGER;
 use super::sign_in_dialog::SignInDialog;
 use super::worker::Command;
@@ -245,34 +246,42 @@ pub fn show(state: &mut AppState, ui: &mut egui::Ui, data: &VaultData) {
     confirm_clear(state, ui, &chosen);
 }
 
+/// The state and the time left come first and the rest scrolls sideways, so a
+/// narrow window still shows what needs the admin.
 fn table(state: &mut AppState, ui: &mut egui::Ui, rows: &[TokenRow]) {
     let locale = state.locale;
     let view = &mut state.mailboxes;
+    egui::ScrollArea::horizontal()
+        .id_salt("mailboxes-table")
+        .show(ui, |ui| rows_table(locale, view, ui, rows));
+}
+
+fn rows_table(locale: Locale, view: &mut MailboxesView, ui: &mut egui::Ui, rows: &[TokenRow]) {
     TableBuilder::new(ui)
         .striped(true)
         .column(Column::exact(24.0))
         .column(Column::auto().at_least(120.0))
         .column(Column::auto().at_least(120.0))
-        .column(Column::auto().at_least(200.0))
         .column(Column::auto().at_least(110.0))
-        .column(Column::auto().at_least(130.0))
         .column(Column::auto().at_least(70.0))
+        .column(Column::auto().at_least(90.0))
+        .column(Column::auto().at_least(190.0))
         .column(Column::auto().at_least(130.0))
-        .column(Column::remainder())
+        .column(Column::remainder().at_least(130.0))
         .header(22.0, |mut header| {
             for title in [
                 "",
                 "Data source",
                 "Application user",
-                "Exchange account",
                 "Token",
-                "Expires",
                 "Days left",
-                "Last renewal",
                 "Last error",
+                "Exchange account",
+                "Expires",
+                "Last renewal",
             ] {
                 header.col(|ui| {
-                    ui.strong(locale.tr(title));
+                    crate::ui::widgets::column_title(ui, locale.tr(title));
                 });
             }
         })
@@ -299,18 +308,6 @@ fn table(state: &mut AppState, ui: &mut egui::Ui, rows: &[TokenRow]) {
                 table_row.col(|ui| {
                     ui.label(row.target.app_user.as_deref().unwrap_or("–"));
                 });
-                table_row.col(|ui| {
-                    ui.label(&row.account);
-                });
-                table_row.col(|ui| {
-                    let (words, colour) =
-                        crate::ui::widgets::state_text(row.state, row.expiry_unknown());
-                    let label = locale.tr(words);
-                    match colour {
-                        Some(color) => ui.colored_label(color, label),
-                        None => ui.label(label),
-                    };
-                });
                 let (expires, renewed) = view.dates.entry(row.id).or_insert_with(|| {
                     // "unknown" only for a token whose end nobody stated; no token, no date.
                     let expires = match (row.expires_at, row.state) {
@@ -325,7 +322,13 @@ fn table(state: &mut AppState, ui: &mut egui::Ui, rows: &[TokenRow]) {
                 });
                 let (expires, renewed) = (expires.clone(), renewed.clone());
                 table_row.col(|ui| {
-                    ui.label(expires);
+                    let (words, colour) =
+                        crate::ui::widgets::state_text(row.state, row.expiry_unknown());
+                    let label = locale.tr(words);
+                    match colour {
+                        Some(color) => ui.colored_label(color, label),
+                        None => ui.label(label),
+                    };
                 });
                 table_row.col(|ui| {
                     ui.label(crate::ui::widgets::days_left_text(
@@ -334,13 +337,19 @@ fn table(state: &mut AppState, ui: &mut egui::Ui, rows: &[TokenRow]) {
                     ));
                 });
                 table_row.col(|ui| {
-                    ui.label(renewed);
-                });
-                table_row.col(|ui| {
                     if let Some(error) = &row.last_error {
                         ui.label(RichText::new(error.code.as_deref().unwrap_or("")).color(DANGER))
                             .on_hover_text(&error.message);
                     }
+                });
+                table_row.col(|ui| {
+                    ui.label(&row.account);
+                });
+                table_row.col(|ui| {
+                    ui.label(expires);
+                });
+                table_row.col(|ui| {
+                    ui.label(renewed);
                 });
             });
         });

@@ -255,27 +255,50 @@ fn data_source_table(
     }
     let mut open: Option<uuid::Uuid> = None;
     let health = state.derived.health.clone();
+    // What an admin looks for first stays in view at any width (name, state,
+    // time left, the other tokens); the rest scrolls sideways.
+    egui::ScrollArea::horizontal()
+        .id_salt("data-sources-table")
+        .show(ui, |ui| {
+            data_sources_table(state, ui, data, now, &health, &mut open)
+        });
+    if let Some(id) = open
+        && let Some(source) = data.data_sources.iter().find(|d| d.id == id)
+    {
+        state.selected = Some(id);
+        state.editor = Some(EditDialog::edit(source));
+    }
+}
+
+fn data_sources_table(
+    state: &mut AppState,
+    ui: &mut egui::Ui,
+    data: &VaultData,
+    now: chrono::DateTime<chrono::Utc>,
+    health: &std::collections::HashMap<uuid::Uuid, crate::desk::status::SourceHealth>,
+    open: &mut Option<uuid::Uuid>,
+) {
     TableBuilder::new(ui)
         .striped(true)
-        .column(Column::auto().at_least(160.0))
-        .column(Column::auto().at_least(180.0))
-        .column(Column::auto().at_least(200.0))
-        .column(Column::auto().at_least(130.0))
-        .column(Column::auto().at_least(80.0))
+        .column(Column::auto().at_least(150.0))
         .column(Column::auto().at_least(110.0))
-        .column(Column::remainder())
+        .column(Column::auto().at_least(80.0))
+        .column(Column::auto().at_least(150.0))
+        .column(Column::auto().at_least(190.0))
+        .column(Column::auto().at_least(110.0))
+        .column(Column::remainder().at_least(170.0))
         .header(22.0, |mut header| {
             for title in [
                 "Name",
-                "Tenant",
-                "Exchange account",
                 "Token",
                 "Days left",
-                "Additional users",
                 "All tokens",
+                "Exchange account",
+                "Additional users",
+                "Tenant",
             ] {
                 header.col(|ui| {
-                    ui.strong(state.tr(title));
+                    crate::ui::widgets::column_title(ui, state.tr(title));
                 });
             }
         })
@@ -295,11 +318,11 @@ fn data_source_table(
                             state.selected = Some(source.id);
                         }
                         if response.double_clicked() {
-                            open = Some(source.id);
+                            *open = Some(source.id);
                         }
                         response.context_menu(|ui| {
                             if ui.button(state.tr("Edit")).clicked() {
-                                open = Some(source.id);
+                                *open = Some(source.id);
                                 ui.close();
                             }
                             if ui.button(state.tr("Delete")).clicked() {
@@ -307,12 +330,6 @@ fn data_source_table(
                                 ui.close();
                             }
                         });
-                    });
-                    row.col(|ui| {
-                        ui.label(source.provider.authority.display_name());
-                    });
-                    row.col(|ui| {
-                        ui.label(&source.account.email);
                     });
                     row.col(|ui| {
                         let (words, colour) =
@@ -330,22 +347,22 @@ fn data_source_table(
                         ));
                     });
                     row.col(|ui| {
-                        ui.label(source.users.len().to_string());
-                    });
-                    row.col(|ui| {
                         if let Some(health) = health.get(&source.id) {
                             all_tokens_cell(state, ui, health);
                         }
                     });
+                    row.col(|ui| {
+                        ui.label(&source.account.email);
+                    });
+                    row.col(|ui| {
+                        ui.label(source.users.len().to_string());
+                    });
+                    row.col(|ui| {
+                        ui.label(source.provider.authority.display_name());
+                    });
                 });
             }
         });
-    if let Some(id) = open
-        && let Some(source) = data.data_sources.iter().find(|d| d.id == id)
-    {
-        state.selected = Some(id);
-        state.editor = Some(EditDialog::edit(source));
-    }
 }
 
 /// The worst state among a data source's tokens and how many need the admin, so

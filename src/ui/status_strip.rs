@@ -8,8 +8,10 @@ use crate::desk::model::VaultData;
 pub fn show(state: &mut AppState, ui: &mut egui::Ui, data: &VaultData, items: &[Attention]) {
     let locale = state.locale;
     // Wrapped, not clipped: at the default size and in German the strip is longer
-    // than one line.
+    // than one line. Each item moves to the next line whole ("next run" stays with
+    // its date).
     ui.horizontal_wrapped(|ui| {
+        ui.style_mut().wrap_mode = Some(egui::TextWrapMode::Extend);
         super::store_status::name(state, ui);
         ui.separator();
         ui.label(format!(

@@ -75,6 +75,12 @@ pub fn state_text(
     (state.label(), crate::ui::main_window::state_color(state))
 }
 
+/// A column title on one line: a long German word must widen its column, not be
+/// broken in the middle ("Anwendungsbenutz/er").
+pub fn column_title(ui: &mut egui::Ui, title: &str) {
+    ui.add(egui::Label::new(egui::RichText::new(title).strong()).extend());
+}
+
 #[cfg(test)]
 mod days_left_tests {
     use super::*;

@@ -17,6 +17,7 @@ mod gateway_tls;
 mod grant_chaos;
 mod grant_safety;
 mod gui;
+mod gui_layout;
 mod gui_new_source;
 mod gui_provider_words;
 mod gui_settings_pending;

@@ -120,7 +120,9 @@ pub(super) fn users_tab(state: &mut AppState, ui: &mut egui::Ui, dialog: &mut Ed
                     } else {
                         ""
                     };
-                    if ui.button(format!("{}{arrow}", state.tr(title))).clicked() {
+                    let title = egui::Button::new(format!("{}{arrow}", state.tr(title)))
+                        .wrap_mode(egui::TextWrapMode::Extend);
+                    if ui.add(title).clicked() {
                         dialog.sort = if dialog.sort.0 == sort {
                             (sort, !dialog.sort.1)
                         } else {
@@ -130,10 +132,10 @@ pub(super) fn users_tab(state: &mut AppState, ui: &mut egui::Ui, dialog: &mut Ed
                 });
             }
             header.col(|ui| {
-                ui.strong(state.tr("Expires on"));
+                crate::ui::widgets::column_title(ui, state.tr("Expires on"));
             });
             header.col(|ui| {
-                ui.strong(state.tr("Last error"));
+                crate::ui::widgets::column_title(ui, state.tr("Last error"));
             });
         })
         .body(|body| {

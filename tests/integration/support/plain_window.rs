@@ -25,10 +25,20 @@ pub fn window_with_clock(
     data: VaultData,
     clock: ManualClock,
 ) -> (Harness<'static, AppState>, DetachedWorker) {
+    window_sized(lang, data, clock, egui::vec2(1400.0, 800.0))
+}
+
+/// The same, in a window of `size` (layout tests: 900×600, 1400×900).
+pub fn window_sized(
+    lang: Lang,
+    data: VaultData,
+    clock: ManualClock,
+    size: egui::Vec2,
+) -> (Harness<'static, AppState>, DetachedWorker) {
     let (state, end) = AppState::detached(Locale::new(lang), Arc::new(clock));
     end.report(Event::VaultOpened(Ok(data)));
     let mut harness = Harness::builder()
-        .with_size(egui::vec2(1400.0, 800.0))
+        .with_size(size)
         .build_ui_state(|ui, state: &mut AppState| state.ui(ui), state);
     harness.run_steps(3);
     assert!(harness.state().data().is_some(), "the vault is shown");
