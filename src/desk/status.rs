@@ -40,6 +40,11 @@ impl TokenRow {
         policy::works_with_unknown_end(self.state, self.expires_at)
     }
 
+    /// What qualifies its state (see [`policy::caveat`]).
+    pub fn caveat(&self) -> policy::Caveat {
+        policy::caveat(self.state, self.expires_at, self.last_error.as_ref())
+    }
+
     /// Whether the admin should act: not healthy, and not a token that was simply
     /// never requested (a data source being set up is not a reminder).
     pub fn needs_attention(&self) -> bool {
@@ -145,6 +150,9 @@ pub struct SourceHealth {
     pub need_action: usize,
     /// One of them works but nobody stated when it ends.
     pub expiry_unknown: bool,
+    /// The strongest qualification among them (a failing renewal before an
+    /// unknown end).
+    pub caveat: policy::Caveat,
 }
 
 /// Every data source's health by id, in one pass over the tokens.
@@ -160,9 +168,11 @@ pub fn source_health(
             worst: TokenState::Healthy,
             need_action: 0,
             expiry_unknown: false,
+            caveat: policy::Caveat::None,
         });
         entry.tokens += 1;
         entry.expiry_unknown |= row.expiry_unknown();
+        entry.caveat = entry.caveat.max(row.caveat());
         entry.need_action += usize::from(row.needs_attention());
         let severity = severity(&row);
         let worst = worst_severity.entry(row.id.source).or_insert(0);
@@ -310,6 +320,7 @@ mod tests {
                 need_action: 0,
                 // A custom issuer that states no refresh-token lifetime.
                 expiry_unknown: true,
+                caveat: policy::Caveat::ExpiryUnknown,
             }
         );
         assert_eq!(health[&mixed.id].worst, TokenState::Missing);

@@ -322,8 +322,7 @@ fn rows_table(locale: Locale, view: &mut MailboxesView, ui: &mut egui::Ui, rows:
                 });
                 let (expires, renewed) = (expires.clone(), renewed.clone());
                 table_row.col(|ui| {
-                    let (words, colour) =
-                        crate::ui::widgets::state_text(row.state, row.expiry_unknown());
+                    let (words, colour) = crate::ui::widgets::state_text(row.state, row.caveat());
                     let label = locale.tr(words);
                     match colour {
                         Some(color) => ui.colored_label(color, label),
@@ -338,7 +337,12 @@ fn rows_table(locale: Locale, view: &mut MailboxesView, ui: &mut egui::Ui, rows:
                 });
                 table_row.col(|ui| {
                     if let Some(error) = &row.last_error {
-                        ui.label(RichText::new(error.code.as_deref().unwrap_or("")).color(DANGER))
+                        // A failure without a provider's code still names its kind.
+                        let what = error
+                            .code
+                            .as_deref()
+                            .unwrap_or_else(|| locale.tr(error.kind.label()));
+                        ui.label(RichText::new(what).color(DANGER))
                             .on_hover_text(&error.message);
                     }
                 });

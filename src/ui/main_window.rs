@@ -332,8 +332,14 @@ fn data_sources_table(
                         });
                     });
                     row.col(|ui| {
-                        let (words, colour) =
-                            crate::ui::widgets::state_text(status.state, status.expiry_unknown());
+                        let (words, colour) = crate::ui::widgets::state_text(
+                            status.state,
+                            policy::caveat(
+                                status.state,
+                                status.expires_at,
+                                source.token.last_error.as_ref(),
+                            ),
+                        );
                         let label = state.tr(words);
                         match colour {
                             Some(color) => ui.colored_label(color, label),
@@ -372,7 +378,7 @@ fn all_tokens_cell(
     ui: &mut egui::Ui,
     health: &crate::desk::status::SourceHealth,
 ) {
-    let (words, colour) = crate::ui::widgets::state_text(health.worst, health.expiry_unknown);
+    let (words, colour) = crate::ui::widgets::state_text(health.worst, health.caveat);
     let worst = state.tr(words);
     let text = if health.need_action > 0 {
         state.locale.fill(

@@ -1,6 +1,7 @@
 //! Small pieces shared by the dialogs.
 
 use crate::desk::model::TokenState;
+use crate::desk::model::policy::Caveat;
 
 /// A modal opened from inside another modal. It is moved to the top every frame:
 /// the click that opened it raised the parent dialog, which would otherwise stay
@@ -60,19 +61,15 @@ pub fn days_left_text(days_left: Option<i64>, hours_left: Option<i64>) -> String
     }
 }
 
-/// The state cell's words and colour. A working token whose end nobody stated is
-/// not called healthy: nothing would warn before it dies.
-pub fn state_text(
-    state: TokenState,
-    expiry_unknown: bool,
-) -> (&'static str, Option<egui::Color32>) {
-    if state == TokenState::Healthy && expiry_unknown {
-        return (
-            "works; expiry unknown",
-            Some(crate::ui::main_window::WARNING),
-        );
+/// The state cell's words and colour, for every view. A working token whose
+/// renewal fails for now, or whose end nobody stated, is not called healthy.
+pub fn state_text(state: TokenState, caveat: Caveat) -> (&'static str, Option<egui::Color32>) {
+    let warning = Some(crate::ui::main_window::WARNING);
+    match caveat {
+        Caveat::RenewalFailing => ("works; renewal failing", warning),
+        Caveat::ExpiryUnknown if state == TokenState::Healthy => ("works; expiry unknown", warning),
+        _ => (state.label(), crate::ui::main_window::state_color(state)),
     }
-    (state.label(), crate::ui::main_window::state_color(state))
 }
 
 /// A column title on one line: a long German word must widen its column, not be
@@ -102,10 +99,20 @@ mod days_left_tests {
 
     #[test]
     fn a_working_token_without_a_known_end_is_a_warning_not_healthy() {
-        let (words, colour) = state_text(TokenState::Healthy, true);
+        let (words, colour) = state_text(TokenState::Healthy, Caveat::ExpiryUnknown);
         assert_eq!(words, "works; expiry unknown");
         assert!(colour.is_some());
-        assert_eq!(state_text(TokenState::Healthy, false), ("healthy", None));
-        assert_eq!(state_text(TokenState::Expired, true).0, "expired");
+        assert_eq!(
+            state_text(TokenState::Healthy, Caveat::None),
+            ("healthy", None)
+        );
+        assert_eq!(
+            state_text(TokenState::Expired, Caveat::ExpiryUnknown).0,
+            "expired"
+        );
+        assert_eq!(
+            state_text(TokenState::ReminderDue, Caveat::RenewalFailing).0,
+            "works; renewal failing"
+        );
     }
 }

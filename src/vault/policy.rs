@@ -129,6 +129,35 @@ pub fn works_with_unknown_end(state: TokenState, expires_at: Option<DateTime<Utc
     state == TokenState::Healthy && expires_at.is_none()
 }
 
+/// What qualifies a working token's state, the same in every view: its renewal
+/// fails for now (a failure newer than its last success, which clears it), or
+/// nobody stated when it ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub enum Caveat {
+    #[default]
+    None,
+    ExpiryUnknown,
+    RenewalFailing,
+}
+
+pub fn caveat(
+    state: TokenState,
+    expires_at: Option<DateTime<Utc>>,
+    last_error: Option<&super::model::LastError>,
+) -> Caveat {
+    let works = matches!(
+        state,
+        TokenState::Healthy | TokenState::ReminderDue | TokenState::RenewalForced
+    );
+    if works && last_error.is_some_and(|e| !e.kind.invalidates_token()) {
+        Caveat::RenewalFailing
+    } else if works_with_unknown_end(state, expires_at) {
+        Caveat::ExpiryUnknown
+    } else {
+        Caveat::None
+    }
+}
+
 /// When the refresh token dies and what that is known from: the provider's own
 /// statement wins, then the data source's rule, then Microsoft's 90 days after the
 /// last use; a provider-revealed hard limit wins when it comes first.

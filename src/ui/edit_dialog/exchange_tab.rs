@@ -36,8 +36,10 @@ pub(super) fn token_details(
         .spacing([12.0, 4.0])
         .show(ui, |ui| {
             ui.label(state.tr("State"));
-            let (words, colour) =
-                crate::ui::widgets::state_text(status.state, status.expiry_unknown());
+            let (words, colour) = crate::ui::widgets::state_text(
+                status.state,
+                policy::caveat(status.state, status.expires_at, record.last_error.as_ref()),
+            );
             let text = state.tr(words);
             match colour {
                 Some(color) => ui.colored_label(color, RichText::new(text).strong()),

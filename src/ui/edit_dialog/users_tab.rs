@@ -4,7 +4,13 @@ use super::*;
 
 /// A table row: the mapping's index, its state, days and hours left, and whether its
 /// end is unknown.
-pub(super) type Row = (usize, TokenState, Option<i64>, Option<i64>, bool);
+pub(super) type Row = (
+    usize,
+    TokenState,
+    Option<i64>,
+    Option<i64>,
+    crate::desk::model::policy::Caveat,
+);
 
 /// What the sorted rows depend on. Token states move with the clock, so the minute
 /// is part of it.
@@ -53,7 +59,7 @@ pub(super) fn sorted_rows(
                 status.state,
                 status.days_left,
                 status.hours_left,
-                status.expiry_unknown(),
+                policy::caveat(status.state, status.expires_at, m.token.last_error.as_ref()),
             )
         })
         .collect();
@@ -140,7 +146,7 @@ pub(super) fn users_tab(state: &mut AppState, ui: &mut egui::Ui, dialog: &mut Ed
         })
         .body(|body| {
             body.rows(22.0, rows.len(), |mut row| {
-                let (index, token_state, days_left, hours_left, expiry_unknown) = rows[row.index()];
+                let (index, token_state, days_left, hours_left, caveat) = rows[row.index()];
                 let mapping = &dialog.source.users[index];
                 row.col(|ui| {
                     let response = ui.selectable_label(false, &mapping.app_user.login);
@@ -162,8 +168,7 @@ pub(super) fn users_tab(state: &mut AppState, ui: &mut egui::Ui, dialog: &mut Ed
                     ui.label(&mapping.exchange_user);
                 });
                 row.col(|ui| {
-                    let (words, colour) =
-                        crate::ui::widgets::state_text(token_state, expiry_unknown);
+                    let (words, colour) = crate::ui::widgets::state_text(token_state, caveat);
                     let text = state.tr(words);
                     match colour {
                         Some(color) => ui.colored_label(color, text),
@@ -187,7 +192,14 @@ pub(super) fn users_tab(state: &mut AppState, ui: &mut egui::Ui, dialog: &mut Ed
                 });
                 row.col(|ui| {
                     if let Some(error) = &mapping.token.last_error {
-                        ui.colored_label(DANGER, error.code.as_deref().unwrap_or(&error.message));
+                        ui.colored_label(
+                            DANGER,
+                            error
+                                .code
+                                .as_deref()
+                                .unwrap_or_else(|| state.tr(error.kind.label())),
+                        )
+                        .on_hover_text(&error.message);
                     }
                 });
             });
