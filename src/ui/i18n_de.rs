@@ -206,6 +206,9 @@ pub(super) fn german(english: &str) -> Option<&'static str> {
         "healthy" => "in Ordnung",
         "No token is due for renewal." => "Kein Token ist zur Erneuerung fällig.",
         "works; expiry unknown" => "funktioniert; Ablauf unbekannt",
+        "The provider's userinfo endpoint (Test Connection asks it who signed in)" => {
+            "Der Userinfo-Endpunkt des Anbieters (Verbindung testen fragt ihn, wer angemeldet ist)"
+        }
         "works; renewal failing" => "funktioniert; Erneuerung scheitert vorerst",
         "temporary problem" => "vorübergehendes Problem",
         "sign-in needed" => "Anmeldung nötig",

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use egui_kittest::Harness;
-use egui_kittest::kittest::Queryable;
+use egui_kittest::kittest::{NodeT, Queryable};
 use tokendesk::Secret;
 use tokendesk::identity::{Authority, ErrorKind, ProviderConfig, Scopes};
 use tokendesk::ui::AppState;
@@ -91,4 +91,64 @@ fn the_same_in_german() {
         0
     );
     assert_eq!(harness.query_all_by_label_contains("MS365").count(), 0);
+}
+
+fn open_exchange_tab(harness: &mut Harness<'static, AppState>, source: &str) {
+    harness.get_by_label(source).click();
+    harness.step();
+    harness.key_press(egui::Key::Enter);
+    harness.run_steps(3);
+    // The column title has the same words; the tab is the dialog's, drawn last.
+    let tabs: Vec<_> = harness.query_all_by_label("Exchange account").collect();
+    tabs.last().expect("the dialog's tab").click();
+    harness.run_steps(3);
+}
+
+#[test]
+fn an_openid_providers_exchange_tab_offers_no_exchange_server() {
+    let (mut harness, _end) = window(Lang::En);
+    open_exchange_tab(&mut harness, "Rejected");
+    for word in [
+        "Office365",
+        "EWS URL",
+        "API root (optional)",
+        "Microsoft Graph",
+    ] {
+        assert!(
+            harness.query_by_label(word).is_none(),
+            "{word} means nothing for an OpenID provider"
+        );
+    }
+    assert!(
+        harness
+            .query_by_label_contains("userinfo endpoint")
+            .is_some()
+    );
+}
+
+#[test]
+fn a_long_provider_message_wraps_and_a_failed_test_does_not_repeat_it() {
+    let (mut harness, end) = window(Lang::En);
+    open_exchange_tab(&mut harness, "Rejected");
+    let stored = "no longer accepts this refresh token";
+    let label = harness
+        .query_by_label_contains(stored)
+        .expect("the last error is shown");
+    let place = label.accesskit_node().bounding_box().expect("on screen");
+    assert!(
+        place.x1 - place.x0 <= 560.0,
+        "wrapped inside the dialog ({} px wide)",
+        place.x1 - place.x0
+    );
+    end.report(tokendesk::ui::worker::Event::TestFinished(Err(
+        tokendesk::desk::DeskError::Vault(tokendesk::vault::VaultError::Invalid(
+            "The provider no longer accepts this refresh token (expired, revoked or replaced). The user must sign in again.".into(),
+        )),
+    )));
+    harness.run_steps(3);
+    assert_eq!(
+        harness.query_all_by_label_contains(stored).count(),
+        1,
+        "the failure is shown once, as the test's result"
+    );
 }

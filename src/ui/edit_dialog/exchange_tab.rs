@@ -29,11 +29,14 @@ pub(super) fn token_details(
     record: &TokenRecord,
     settings: &crate::desk::model::Settings,
     lifetime: policy::Lifetime,
+    show_last_error: bool,
 ) -> TokenState {
     let status = policy::evaluate(record, settings, lifetime, state.now());
+    // A long provider message wraps inside the dialog instead of widening it.
     egui::Grid::new(ui.next_auto_id())
         .num_columns(2)
         .spacing([12.0, 4.0])
+        .max_col_width(520.0)
         .show(ui, |ui| {
             ui.label(state.tr("State"));
             let (words, colour) = crate::ui::widgets::state_text(
@@ -82,12 +85,12 @@ pub(super) fn token_details(
                 status.hours_left,
             ));
             ui.end_row();
-            if let Some(error) = &record.last_error {
+            // A failed Test Connection says it below, newer and in the admin's
+            // language: the same failure is not shown twice.
+            if let Some(error) = record.last_error.as_ref().filter(|_| show_last_error) {
                 ui.label(state.tr("Last error"));
-                ui.colored_label(
-                    DANGER,
-                    format!("{} {}", error.message, error.code.as_deref().unwrap_or("")),
-                );
+                let text = format!("{} {}", error.message, error.code.as_deref().unwrap_or(""));
+                ui.add(egui::Label::new(RichText::new(text).color(DANGER)).wrap());
                 ui.end_row();
             }
         });
@@ -146,38 +149,23 @@ pub(super) fn exchange_tab(state: &mut AppState, ui: &mut egui::Ui, dialog: &mut
         .show(ui, |ui| {
             labelled_edit(ui, state.tr("E-mail / user name"), &mut dialog.email);
             ui.end_row();
-            // The General tab's API decides the server for EWS and Graph; only
-            // where it leaves a choice is one offered here.
-            ui.label(state.tr("Server"));
-            match dialog.api {
-                Api::Graph => {
-                    ui.label(state.tr("Microsoft Graph (the API chosen on the General tab)"));
-                }
-                Api::Ews => {
-                    ui.horizontal(|ui| {
-                        ui.radio_value(&mut dialog.server, ServerKind::Office365, "Office365");
-                        ui.radio_value(&mut dialog.server, ServerKind::Ews, state.tr("EWS URL"));
-                    });
-                }
-                Api::Custom => {
-                    ui.horizontal(|ui| {
-                        ui.radio_value(&mut dialog.server, ServerKind::Office365, "Office365");
-                        ui.radio_value(&mut dialog.server, ServerKind::Ews, state.tr("EWS URL"));
-                        ui.radio_value(&mut dialog.server, ServerKind::Graph, "Microsoft Graph");
-                    });
-                }
-            }
-            ui.end_row();
-            if dialog.effective_server() == ServerKind::Ews {
-                labelled_edit(ui, state.tr("EWS URL"), &mut dialog.ews_url);
-                ui.end_row();
+            if dialog.microsoft {
+                microsoft_server(state, ui, dialog);
             } else {
-                labelled_edit(ui, state.tr("API root (optional)"), &mut dialog.api_root);
+                // Another provider has no Exchange server to choose: Test Connection
+                // asks its userinfo endpoint who the token belongs to.
+                ui.label(state.tr("Server"));
+                ui.label(state.tr(
+                    "The provider's userinfo endpoint (Test Connection asks it who signed in)",
+                ));
                 ui.end_row();
             }
         });
     field_error(state.locale, ui, validate_email(&dialog.email).err());
-    if !dialog.api_root.trim().is_empty() && dialog.effective_server() != ServerKind::Ews {
+    if dialog.microsoft
+        && !dialog.api_root.trim().is_empty()
+        && dialog.effective_server() != ServerKind::Ews
+    {
         let problem = match Url::parse(dialog.api_root.trim()) {
             Ok(url) => check_endpoint_url(&url).err(),
             Err(_) => {
@@ -191,7 +179,15 @@ pub(super) fn exchange_tab(state: &mut AppState, ui: &mut egui::Ui, dialog: &mut
         return;
     };
     let lifetime = policy::Lifetime::of(&dialog.source);
-    let token_state = token_details(state, ui, &dialog.source.token, &data.settings, lifetime);
+    let test_failed = matches!(dialog.test_result, Some(Err(_)));
+    let token_state = token_details(
+        state,
+        ui,
+        &dialog.source.token,
+        &data.settings,
+        lifetime,
+        !test_failed,
+    );
     ui.add_space(6.0);
     ui.horizontal(|ui| {
         if request_button_ui(state, ui, token_state, dialog.microsoft) {
@@ -243,7 +239,7 @@ pub(super) fn test_result_ui(state: &AppState, ui: &mut egui::Ui, dialog: &mut E
             );
         }
         Some(Err(problem)) => {
-            ui.colored_label(DANGER, &problem.message);
+            ui.add(egui::Label::new(RichText::new(&problem.message).color(DANGER)).wrap());
             if problem.ews_blocked
                 && ui
                     .button(state.tr("Switch this data source to Microsoft Graph"))
@@ -265,5 +261,37 @@ pub fn request_label(microsoft: bool) -> &'static str {
         "Request MS365 Refresh Token"
     } else {
         "Request Refresh Token"
+    }
+}
+
+/// The server rows for Microsoft: the General tab's API decides it for EWS and
+/// Graph; only where it leaves a choice is one offered here.
+fn microsoft_server(state: &AppState, ui: &mut egui::Ui, dialog: &mut EditDialog) {
+    ui.label(state.tr("Server"));
+    match dialog.api {
+        Api::Graph => {
+            ui.label(state.tr("Microsoft Graph (the API chosen on the General tab)"));
+        }
+        Api::Ews => {
+            ui.horizontal(|ui| {
+                ui.radio_value(&mut dialog.server, ServerKind::Office365, "Office365");
+                ui.radio_value(&mut dialog.server, ServerKind::Ews, state.tr("EWS URL"));
+            });
+        }
+        Api::Custom => {
+            ui.horizontal(|ui| {
+                ui.radio_value(&mut dialog.server, ServerKind::Office365, "Office365");
+                ui.radio_value(&mut dialog.server, ServerKind::Ews, state.tr("EWS URL"));
+                ui.radio_value(&mut dialog.server, ServerKind::Graph, "Microsoft Graph");
+            });
+        }
+    }
+    ui.end_row();
+    if dialog.effective_server() == ServerKind::Ews {
+        labelled_edit(ui, state.tr("EWS URL"), &mut dialog.ews_url);
+        ui.end_row();
+    } else {
+        labelled_edit(ui, state.tr("API root (optional)"), &mut dialog.api_root);
+        ui.end_row();
     }
 }
