@@ -209,6 +209,13 @@ pub(super) fn german(english: &str) -> Option<&'static str> {
         "The provider's userinfo endpoint (Test Connection asks it who signed in)" => {
             "Der Userinfo-Endpunkt des Anbieters (Verbindung testen fragt ihn, wer angemeldet ist)"
         }
+        "{count} renewed" => "{count} erneuert",
+        "{count} not due" => "{count} nicht fällig",
+        "{count} failed for now" => "{count} vorerst fehlgeschlagen",
+        "{count} need a new sign-in" => "{count} brauchen eine neue Anmeldung",
+        "{count} left to another process" => "{count} einem anderen Prozess überlassen",
+        "no token to look at" => "kein Token zu prüfen",
+        "Renewal {when}: {summary}" => "Erneuerung {when}: {summary}",
         "works; renewal failing" => "funktioniert; Erneuerung scheitert vorerst",
         "temporary problem" => "vorübergehendes Problem",
         "sign-in needed" => "Anmeldung nötig",

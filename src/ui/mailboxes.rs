@@ -54,6 +54,8 @@ pub struct MailboxesView {
     pub renewing: bool,
     /// The last action's outcome, in the admin's language.
     pub outcome: Option<Result<String, String>>,
+    /// The selection that action was for: another selection makes it history.
+    outcome_for: BTreeSet<crate::desk::model::TokenId>,
 }
 
 impl MailboxesView {
@@ -139,15 +141,17 @@ pub fn start_next_sign_in(state: &mut AppState) {
 pub fn renew_finished(state: &mut AppState, result: Result<RenewReport, String>) {
     let locale = state.locale;
     state.mailboxes.renewing = false;
+    let at = locale.date_time(state.now());
     state.mailboxes.outcome = Some(result.map(|report| {
-        let counts = report.counts();
+        // Dated: it describes that run, not the rows as they stand later.
         locale.fill(
-            "{renewed} renewed, {fresh} not due, {failed} failed for now, {dead} need a new sign-in",
+            "Renewal {when}: {summary}",
             &[
-                ("renewed", &counts.renewed.to_string()),
-                ("fresh", &counts.fresh.to_string()),
-                ("failed", &counts.failed.to_string()),
-                ("dead", &counts.dead.to_string()),
+                ("when", &at),
+                (
+                    "summary",
+                    &super::widgets::run_summary(locale, &report.counts()),
+                ),
             ],
         )
     }));
@@ -181,6 +185,10 @@ pub fn show(state: &mut AppState, ui: &mut egui::Ui, data: &VaultData) {
             .response
             .labelled_by(state_label.id);
     });
+    if state.mailboxes.outcome.is_some() && state.mailboxes.selected != state.mailboxes.outcome_for
+    {
+        state.mailboxes.outcome = None;
+    }
     let rows = state.mailboxes.rows(data, now, locale.lang);
     let chosen = state.mailboxes.chosen(&rows);
     ui.horizontal_wrapped(|ui| {
@@ -207,6 +215,7 @@ pub fn show(state: &mut AppState, ui: &mut egui::Ui, data: &VaultData) {
         {
             state.mailboxes.renewing = true;
             state.mailboxes.outcome = None;
+            state.mailboxes.outcome_for = state.mailboxes.selected.clone();
             state.send(Command::Renew(
                 chosen.iter().map(|r| r.target.clone()).collect(),
             ));

@@ -70,15 +70,7 @@ fn keepalive_status(state: &mut AppState, ui: &mut egui::Ui) {
     }
     match &state.keepalive.last {
         Some((at, Ok(counts))) => {
-            let summary = locale.fill(
-                "{renewed} renewed, {fresh} not due, {failed} failed for now, {dead} need a new sign-in",
-                &[
-                    ("renewed", &counts.renewed.to_string()),
-                    ("fresh", &counts.fresh.to_string()),
-                    ("failed", &counts.failed.to_string()),
-                    ("dead", &counts.dead.to_string()),
-                ],
-            );
+            let summary = super::widgets::run_summary(locale, counts);
             ui.label(locale.fill(
                 "Keep-alive {when}: {summary}",
                 &[("when", &locale.date_time(*at)), ("summary", &summary)],

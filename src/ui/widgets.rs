@@ -72,6 +72,31 @@ pub fn state_text(state: TokenState, caveat: Caveat) -> (&'static str, Option<eg
     }
 }
 
+/// What a renewal run did, in the admin's language: only the parts that happened
+/// (a "0 need a new sign-in" beside a banner naming one reads as a contradiction;
+/// the banner and the rows say what stands now).
+pub fn run_summary(
+    locale: crate::ui::i18n::Locale,
+    counts: &crate::desk::model::RenewCounts,
+) -> String {
+    let parts: Vec<String> = [
+        (counts.renewed, "{count} renewed"),
+        (counts.fresh, "{count} not due"),
+        (counts.failed, "{count} failed for now"),
+        (counts.dead, "{count} need a new sign-in"),
+        (counts.busy, "{count} left to another process"),
+    ]
+    .into_iter()
+    .filter(|(count, _)| *count > 0)
+    .map(|(count, template)| locale.fill(template, &[("count", &count.to_string())]))
+    .collect();
+    if parts.is_empty() {
+        locale.tr("no token to look at").to_string()
+    } else {
+        parts.join(", ")
+    }
+}
+
 /// A column title on one line: a long German word must widen its column, not be
 /// broken in the middle ("Anwendungsbenutz/er").
 pub fn column_title(ui: &mut egui::Ui, title: &str) {
@@ -114,5 +139,31 @@ mod days_left_tests {
             state_text(TokenState::ReminderDue, Caveat::RenewalFailing).0,
             "works; renewal failing"
         );
+    }
+
+    #[test]
+    fn a_run_summary_names_only_what_happened_in_either_language() {
+        let counts = crate::desk::model::RenewCounts {
+            renewed: 2,
+            fresh: 0,
+            failed: 1,
+            dead: 0,
+            busy: 0,
+        };
+        let en = crate::ui::i18n::Locale::new(crate::ui::i18n::Lang::En);
+        assert_eq!(run_summary(en, &counts), "2 renewed, 1 failed for now");
+        let de = crate::ui::i18n::Locale::new(crate::ui::i18n::Lang::De);
+        assert_eq!(
+            run_summary(de, &counts),
+            "2 erneuert, 1 vorerst fehlgeschlagen"
+        );
+        let nothing = crate::desk::model::RenewCounts {
+            renewed: 0,
+            fresh: 0,
+            failed: 0,
+            dead: 0,
+            busy: 0,
+        };
+        assert_eq!(run_summary(de, &nothing), "kein Token zu prüfen");
     }
 }

@@ -90,3 +90,75 @@ fn in_german_too() {
         2
     );
 }
+
+fn report(
+    results: Vec<tokendesk::keepalive::RenewResult>,
+    fresh: usize,
+) -> tokendesk::keepalive::RenewReport {
+    tokendesk::keepalive::RenewReport {
+        started_at: now(),
+        finished_at: now(),
+        fresh,
+        results,
+    }
+}
+
+fn failed(user: Option<&str>) -> tokendesk::keepalive::RenewResult {
+    tokendesk::keepalive::RenewResult {
+        data_source: "Sales".into(),
+        user: user.map(str::to_string),
+        account: "sales@contoso.com".into(),
+        outcome: tokendesk::keepalive::RenewOutcome::Failed {
+            kind: ErrorKind::Transient,
+            code: None,
+            message: "The provider did not answer within 30 s.".into(),
+        },
+    }
+}
+
+#[test]
+fn summaries_say_what_the_run_did_and_give_way_to_a_new_selection() {
+    let (mut harness, end) = window(Lang::En);
+    // The keep-alive found nothing dead: no "0 need a new sign-in" beside a banner.
+    end.report(tokendesk::ui::worker::Event::KeepAliveFinished(Ok(report(
+        vec![failed(None)],
+        0,
+    ))));
+    harness.run_steps(3);
+    assert!(
+        harness
+            .query_by_label_contains("1 failed for now")
+            .is_some()
+    );
+    assert_eq!(
+        harness
+            .query_all_by_label_contains("0 need a new sign-in")
+            .count(),
+        0
+    );
+
+    harness.get_by_label("All mailboxes").click();
+    harness.run_steps(3);
+    harness.get_by_label("Select all shown").click();
+    harness.run_steps(2);
+    harness.get_by_label("Renew selected").click();
+    harness.run_steps(2);
+    end.report(tokendesk::ui::worker::Event::RenewFinished(Ok(report(
+        vec![failed(None), failed(Some("USER/anna"))],
+        0,
+    ))));
+    harness.run_steps(3);
+    assert!(
+        harness
+            .query_by_label_contains("2 failed for now")
+            .is_some()
+    );
+    // Another selection: that summary was about the previous one.
+    harness.get_by_label("Select none").click();
+    harness.run_steps(3);
+    assert!(
+        harness
+            .query_by_label_contains("2 failed for now")
+            .is_none()
+    );
+}
