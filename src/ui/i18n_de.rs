@@ -202,7 +202,9 @@ pub(super) fn german(english: &str) -> Option<&'static str> {
         "Filter" => "Filter",
         "Server URL (optional)" => "Server-URL (optional)",
         "Remove this mapping and its token?" => "Diese Zuordnung und ihr Token entfernen?",
-        "Save the data source with OK first." => "Speichern Sie die Datenquelle zuerst mit OK.",
+        "Test Connection works once this user is saved." => {
+            "Verbindung testen geht, sobald dieser Benutzer gespeichert ist."
+        }
         "healthy" => "in Ordnung",
         "No token is due for renewal." => "Kein Token ist zur Erneuerung fällig.",
         "works; expiry unknown" => "funktioniert; Ablauf unbekannt",

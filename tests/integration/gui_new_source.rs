@@ -102,3 +102,25 @@ fn validation_speaks_german_to_a_german_admin() {
     );
     assert!(harness.query_by_label_contains("is not a tenant").is_none());
 }
+
+#[test]
+fn the_mapping_dialog_has_no_empty_row_between_its_fields() {
+    let (mut harness, _end) = window();
+    click(&mut harness, "New data source");
+    click(&mut harness, "Additional users");
+    click(&mut harness, "Add");
+    let top = |label: &str| {
+        harness
+            .query_all_by_label(label)
+            .find(|n| n.accesskit_node().role() == egui::accesskit::Role::TextInput)
+            .and_then(|n| n.accesskit_node().bounding_box())
+            .unwrap_or_else(|| panic!("the {label} field"))
+            .y0
+    };
+    let step = top("Exchange user") - top("Application user");
+    let next = top("Server URL (optional)") - top("Exchange user");
+    assert!(
+        step <= next + 1.0,
+        "Exchange user follows Application user as Server URL follows it ({step} against {next} px)"
+    );
+}

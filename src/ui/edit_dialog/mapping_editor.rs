@@ -36,35 +36,38 @@ pub(super) fn mapping_editor(state: &mut AppState, ui: &mut egui::Ui, dialog: &m
             .show(ui, |ui| {
                 labelled_edit(ui, state.tr("Application user"), &mut editor.login);
                 ui.end_row();
-                ui.label("");
-                ui.vertical(|ui| {
-                    let needle = editor.login.trim().to_lowercase();
-                    let matches: Vec<&AppUser> = directory
-                        .iter()
-                        .filter(|u| {
-                            !needle.is_empty()
-                                && !u.login.eq_ignore_ascii_case(&needle)
-                                && (u.login.to_lowercase().contains(&needle)
-                                    || u.display_name.to_lowercase().contains(&needle))
-                        })
-                        .take(8)
-                        .collect();
-                    for user in matches {
-                        if ui
-                            .selectable_label(
-                                false,
-                                format!("{} — {}", user.login, user.display_name),
-                            )
-                            .clicked()
-                        {
-                            editor.login = user.login.clone();
-                            if editor.exchange_user.is_empty() {
-                                editor.exchange_user = user.email.clone();
+                // Directory users matching what is typed; no empty row while none do.
+                let needle = editor.login.trim().to_lowercase();
+                let matches: Vec<&AppUser> = directory
+                    .iter()
+                    .filter(|u| {
+                        !needle.is_empty()
+                            && !u.login.eq_ignore_ascii_case(&needle)
+                            && (u.login.to_lowercase().contains(&needle)
+                                || u.display_name.to_lowercase().contains(&needle))
+                    })
+                    .take(8)
+                    .collect();
+                if !matches.is_empty() {
+                    ui.label("");
+                    ui.vertical(|ui| {
+                        for user in matches {
+                            if ui
+                                .selectable_label(
+                                    false,
+                                    format!("{} — {}", user.login, user.display_name),
+                                )
+                                .clicked()
+                            {
+                                editor.login = user.login.clone();
+                                if editor.exchange_user.is_empty() {
+                                    editor.exchange_user = user.email.clone();
+                                }
                             }
                         }
-                    }
-                });
-                ui.end_row();
+                    });
+                    ui.end_row();
+                }
                 labelled_edit(ui, state.tr("Exchange user"), &mut editor.exchange_user);
                 ui.end_row();
                 labelled_edit(
@@ -113,7 +116,7 @@ pub(super) fn mapping_editor(state: &mut AppState, ui: &mut egui::Ui, dialog: &m
                 ));
             }
             if !stored {
-                ui.label(state.tr("Save the data source with OK first."));
+                ui.label(state.tr("Test Connection works once this user is saved."));
             }
         });
         test_result_ui(state, ui, dialog);
