@@ -410,7 +410,7 @@ impl AppState {
 
     pub(crate) fn open_settings(&mut self) {
         if let Some(data) = self.data() {
-            self.settings = Some(SettingsDialog::new(&data.settings));
+            self.settings = Some(SettingsDialog::new(&data.settings, self.locale));
         }
     }
 

@@ -218,6 +218,9 @@ pub(super) fn german(english: &str) -> Option<&'static str> {
         "{count} left to another process" => "{count} einem anderen Prozess überlassen",
         "no token to look at" => "kein Token zu prüfen",
         "Renewal {when}: {summary}" => "Erneuerung {when}: {summary}",
+        "The Microsoft 365 connection is not available at the moment. Please try again later or contact your administrator." => {
+            "Die Microsoft-365-Verbindung ist im Moment nicht verfügbar. Bitte versuchen Sie es später erneut oder wenden Sie sich an Ihren Administrator."
+        }
         "works; renewal failing" => "funktioniert; Erneuerung scheitert vorerst",
         "temporary problem" => "vorübergehendes Problem",
         "sign-in needed" => "Anmeldung nötig",

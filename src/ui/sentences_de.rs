@@ -132,6 +132,38 @@ const TEMPLATES: &[(&str, &str)] = &[
         "A consumer named '{}' already exists; remove it first to issue a new key.",
         "Eine Anwendung namens „{}“ gibt es bereits; entfernen Sie sie zuerst, um einen neuen Schlüssel auszustellen.",
     ),
+    (
+        "The inactivity window must be between 1 and 365 days.",
+        "Das Inaktivitätsfenster muss zwischen 1 und 365 Tagen liegen.",
+    ),
+    (
+        "Forced renewal needs at least 1 day.",
+        "Die erzwungene Erneuerung braucht mindestens 1 Tag.",
+    ),
+    (
+        "Reminders must start earlier than forced renewal (more days before expiry).",
+        "Erinnerungen müssen früher beginnen als die erzwungene Erneuerung (mehr Tage vor dem Ablauf).",
+    ),
+    (
+        "Reminders must start inside the inactivity window.",
+        "Erinnerungen müssen innerhalb des Inaktivitätsfensters beginnen.",
+    ),
+    (
+        "The keep-alive age must be 1 to 60 days and shorter than the inactivity window.",
+        "Das Keep-alive-Alter muss 1 bis 60 Tage betragen und kürzer als das Inaktivitätsfenster sein.",
+    ),
+    (
+        "The keep-alive runs every 1 to 24 hours.",
+        "Das Keep-alive läuft alle 1 bis 24 Stunden.",
+    ),
+    (
+        "Consumers need a status message to show.",
+        "Anwendungen brauchen eine Statusmeldung, die sie zeigen können.",
+    ),
+    (
+        "{}: enter a whole number.",
+        "{}: Geben Sie eine ganze Zahl ein.",
+    ),
 ];
 
 /// The reasons the URL parser gives, inside the sentences above.
@@ -255,7 +287,22 @@ mod tests {
             "The issuer URL is not a URL ({}).",
             url::Url::parse("https://xn--a.example").expect_err("bad IDN")
         ));
-        assert!(said.len() >= 20, "the rules were asked: {said:?}");
+        let wrong = crate::desk::model::Settings {
+            inactivity_window_days: 0,
+            forced_renewal_days: 0,
+            reminder_days: 0,
+            keepalive_age_days: 0,
+            keepalive_interval_hours: 0,
+            consumer_status_message: String::new(),
+            ..Default::default()
+        };
+        said.extend(wrong.problems());
+        let late = crate::desk::model::Settings {
+            reminder_days: 100,
+            ..Default::default()
+        };
+        said.extend(late.problems());
+        assert!(said.len() >= 25, "the rules were asked: {said:?}");
         let missing: Vec<_> = said.iter().filter(|s| german(s).is_none()).collect();
         assert!(missing.is_empty(), "no German for: {missing:#?}");
     }

@@ -24,15 +24,27 @@ pub struct SettingsDialog {
     pub vault: super::vault_section::VaultSection,
 }
 
+/// The default message for consumers without a token, as the vault stores it.
+const DEFAULT_CONSUMER_MESSAGE: &str = "The Microsoft 365 connection is not available at the moment. Please try again later or contact your administrator.";
+
 impl SettingsDialog {
-    pub fn new(settings: &Settings) -> Self {
+    pub fn new(settings: &Settings, locale: crate::ui::i18n::Locale) -> Self {
+        // The message consumers see is the vault's; an admin who never changed it
+        // is offered it in the window's language, stored once OK is pressed.
+        let untouched =
+            settings.consumer_status_message == Settings::default().consumer_status_message;
+        let consumer_status_message = if untouched {
+            locale.tr(DEFAULT_CONSUMER_MESSAGE).to_string()
+        } else {
+            settings.consumer_status_message.clone()
+        };
         SettingsDialog {
             reminder_days: settings.reminder_days.to_string(),
             forced_renewal_days: settings.forced_renewal_days.to_string(),
             keepalive_age_days: settings.keepalive_age_days.to_string(),
             keepalive_interval_hours: settings.keepalive_interval_hours.to_string(),
             keepalive_in_app: settings.keepalive_in_app,
-            consumer_status_message: settings.consumer_status_message.clone(),
+            consumer_status_message,
             language: settings.language.clone(),
             base: settings.clone(),
             schedule_result: None,
@@ -149,7 +161,7 @@ pub fn show(state: &mut AppState, ui: &mut egui::Ui) {
         let parsed = dialog.parsed();
         if let Err(problems) = &parsed {
             for problem in problems {
-                ui.colored_label(DANGER, problem);
+                ui.colored_label(DANGER, crate::ui::errors::sentence(problem, state.locale));
             }
         }
         ui.separator();

@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 use egui_kittest::Harness;
-use egui_kittest::kittest::Queryable;
+use egui_kittest::kittest::{NodeT, Queryable};
 use tokendesk::identity::{Authority, Cloud, ProviderConfig, Scopes};
 use tokendesk::ui::AppState;
 use tokendesk::ui::i18n::Lang;
@@ -103,4 +103,26 @@ fn deleting_a_data_source_names_its_users_and_consumers() {
     ));
     click(&mut harness, "Cancel");
     assert!(end.sent().is_empty());
+}
+
+#[test]
+fn a_german_admin_is_offered_the_consumer_message_in_german() {
+    let (mut harness, mut end) =
+        crate::support::plain_window::window_on(Lang::De, vault_data(), now());
+    let _ = end.sent();
+    click(&mut harness, "Einstellungen");
+    let german = "Die Microsoft-365-Verbindung ist im Moment nicht verfügbar.";
+    let shown = harness.root().children_recursive().any(|node| {
+        node.accesskit_node()
+            .value()
+            .is_some_and(|value| value.starts_with(german))
+    });
+    assert!(shown, "the untouched default, in the window's language");
+    click(&mut harness, "OK");
+    let sent = end.sent();
+    assert!(
+        matches!(&sent[..], [Command::SaveSettings(settings, _)]
+            if settings.consumer_status_message.starts_with(german)),
+        "stored in German with OK"
+    );
 }
