@@ -66,7 +66,9 @@ pub fn days_left_text(days_left: Option<i64>, hours_left: Option<i64>) -> String
 pub fn state_text(state: TokenState, caveat: Caveat) -> (&'static str, Option<egui::Color32>) {
     let warning = Some(crate::ui::main_window::WARNING);
     match caveat {
-        Caveat::RenewalFailing => ("works; renewal failing", warning),
+        Caveat::RenewalFailing if state == TokenState::Healthy => {
+            ("works; renewal failing", warning)
+        }
         Caveat::ExpiryUnknown if state == TokenState::Healthy => ("works; expiry unknown", warning),
         _ => (state.label(), crate::ui::main_window::state_color(state)),
     }
@@ -136,8 +138,13 @@ mod days_left_tests {
             "expired"
         );
         assert_eq!(
-            state_text(TokenState::ReminderDue, Caveat::RenewalFailing).0,
+            state_text(TokenState::Healthy, Caveat::RenewalFailing).0,
             "works; renewal failing"
+        );
+        // A due renewal says more than "works".
+        assert_eq!(
+            state_text(TokenState::RenewalForced, Caveat::RenewalFailing).0,
+            TokenState::RenewalForced.label()
         );
     }
 

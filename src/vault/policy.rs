@@ -145,11 +145,9 @@ pub fn caveat(
     expires_at: Option<DateTime<Utc>>,
     last_error: Option<&super::model::LastError>,
 ) -> Caveat {
-    let works = matches!(
-        state,
-        TokenState::Healthy | TokenState::ReminderDue | TokenState::RenewalForced
-    );
-    if works && last_error.is_some_and(|e| !e.kind.invalidates_token()) {
+    // Only "healthy" is qualified: a due or forced renewal already says more.
+    let healthy = state == TokenState::Healthy;
+    if healthy && last_error.is_some_and(|e| !e.kind.invalidates_token()) {
         Caveat::RenewalFailing
     } else if works_with_unknown_end(state, expires_at) {
         Caveat::ExpiryUnknown
