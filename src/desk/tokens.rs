@@ -10,8 +10,8 @@ use crate::clock::{Clock, Sleeper};
 use crate::identity::{HttpClient, HttpOptions, TokenSet};
 use crate::redemption::CachePolicy;
 use crate::secret::Secret;
-use crate::vault::Vault;
 use crate::vault::ops::TokenTarget;
+use crate::vault::{Vault, VaultData};
 
 pub use crate::keepalive::{RenewOptions, RenewOutcome, RenewReport, RenewResult, Selection};
 pub use crate::redemption::scope_covers;
@@ -235,6 +235,41 @@ pub async fn test_connection(
 /// Clear Token: the connection stays suspended until the next sign-in.
 pub fn clear(vault: &mut Vault, target: &TokenTarget, now: DateTime<Utc>) -> Result<(), DeskError> {
     Ok(crate::lifecycle::clear(vault, target, now)?)
+}
+
+/// Whether Clear can also revoke `target`'s refresh token at its provider: the
+/// provider's discovery, as the vault last read it, lists an RFC 7009 endpoint.
+pub fn revocation_offered(data: &VaultData, target: &TokenTarget, now: DateTime<Utc>) -> bool {
+    data.data_source(&target.data_source)
+        .ok()
+        .and_then(|source| data.cached_endpoints(&source.provider, now))
+        .is_some_and(|endpoints| endpoints.revocation.is_some())
+}
+
+/// Clear Token after asking the provider to revoke the refresh token (RFC 7009).
+/// Only once the provider agreed is it cleared here: a provider that refuses or
+/// cannot be reached changes nothing, and the admin may clear without revoking.
+/// `Ok(false)`: the provider offers no revocation; the token was cleared here only.
+pub async fn revoke_and_clear(
+    vault: &mut Vault,
+    target: &TokenTarget,
+    clock: &impl Clock,
+) -> Result<bool, DeskError> {
+    let refresh_token = vault.data().token(target)?.refresh_token.clone();
+    let config = vault
+        .data()
+        .data_source(&target.data_source)?
+        .provider
+        .clone();
+    let revoked = match refresh_token {
+        Some(token) => {
+            let client = crate::redemption::connect(vault, &http()?, config, clock.now()).await?;
+            client.revoke(&token).await?
+        }
+        None => false,
+    };
+    crate::lifecycle::clear(vault, target, clock.now())?;
+    Ok(revoked)
 }
 
 /// Clear Token for several tokens at once (All mailboxes › Clear).

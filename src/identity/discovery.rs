@@ -21,6 +21,9 @@ pub struct Endpoints {
     pub iss_parameter_supported: bool,
     pub token: Url,
     pub userinfo: Option<Url>,
+    /// RFC 7009's `revocation_endpoint`, where the provider lists one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation: Option<Url>,
     pub issuer: Option<String>,
     /// `token_endpoint_auth_methods_supported`, as the provider lists them.
     #[serde(default)]
@@ -67,6 +70,8 @@ struct DiscoveryDocument {
     authorization_endpoint: Option<String>,
     #[serde(default)]
     authorization_response_iss_parameter_supported: bool,
+    #[serde(default)]
+    revocation_endpoint: Option<String>,
 }
 
 pub fn discovery_url(authority: &Authority) -> Result<Url, IdentityError> {
@@ -93,6 +98,8 @@ pub fn microsoft_fallback(authority: &Authority) -> Result<Endpoints, IdentityEr
         iss_parameter_supported: false,
         token: parse_endpoint(&format!("{base}/oauth2/v2.0/token"), "token endpoint")?,
         userinfo: None,
+        // Microsoft offers no RFC 7009 endpoint.
+        revocation: None,
         issuer: None,
         // Microsoft's documented methods.
         token_auth_methods: vec![
@@ -167,6 +174,11 @@ pub fn endpoints_from(response: &HttpResponse) -> Result<Endpoints, IdentityErro
             .userinfo_endpoint
             .as_deref()
             .map(|u| parse_endpoint(u, "userinfo endpoint"))
+            .transpose()?,
+        revocation: document
+            .revocation_endpoint
+            .as_deref()
+            .map(|u| parse_endpoint(u, "revocation endpoint"))
             .transpose()?,
         issuer: document.issuer,
         token_auth_methods: document.token_endpoint_auth_methods_supported,

@@ -309,6 +309,26 @@ impl IdentityClient {
         }
     }
 
+    /// RFC 7009: asks the provider to revoke `refresh_token` (and with it, for most
+    /// providers, the grant). `Ok(false)` when its discovery lists no revocation
+    /// endpoint; RFC 7009's 200 (also for a token it no longer knows) is `Ok(true)`.
+    pub async fn revoke(&self, refresh_token: &Secret) -> Result<bool, IdentityError> {
+        let Some(endpoint) = self.endpoints.revocation.clone() else {
+            return Ok(false);
+        };
+        let mut form = vec![
+            ("token", refresh_token.expose()),
+            ("token_type_hint", "refresh_token"),
+        ];
+        let basic = self.with_client_auth(&mut form);
+        let response = self.http.post_form(&endpoint, &form, basic).await?;
+        if response.is_success() {
+            Ok(true)
+        } else {
+            Err(response.error())
+        }
+    }
+
     /// OIDC Core 3.1.3.7: the id_token must come from this provider (`iss`, with
     /// Microsoft's `{tenantid}` template resolved) for this client (`aud`). Its
     /// signature may stay unchecked: it came straight from the token endpoint.

@@ -279,6 +279,13 @@ impl AppState {
                             Some(result.map_err(|e| super::errors::describe(&e, locale)));
                     }
                 }
+                Event::Revoked(result) => {
+                    let locale = self.locale;
+                    if let Some(editor) = self.editor.as_mut() {
+                        editor.revocation =
+                            Some(result.map_err(|e| super::errors::describe(&e, locale)));
+                    }
+                }
                 Event::TestFinished(result) => {
                     let locale = self.locale;
                     if let Some(editor) = self.editor.as_mut() {

@@ -221,6 +221,18 @@ pub(super) fn german(english: &str) -> Option<&'static str> {
         "The Microsoft 365 connection is not available at the moment. Please try again later or contact your administrator." => {
             "Die Microsoft-365-Verbindung ist im Moment nicht verfügbar. Bitte versuchen Sie es später erneut oder wenden Sie sich an Ihren Administrator."
         }
+        "Also revoke it at the provider (RFC 7009), so no copy of it works any more" => {
+            "Auch beim Anbieter widerrufen (RFC 7009), damit keine Kopie mehr funktioniert"
+        }
+        "The provider revoked the token, and it was cleared here." => {
+            "Der Anbieter hat das Token widerrufen, und es wurde hier geleert."
+        }
+        "The provider offers no revocation; the token was cleared here only." => {
+            "Der Anbieter bietet keinen Widerruf an; das Token wurde nur hier geleert."
+        }
+        "Not revoked, and nothing was cleared: {problem}" => {
+            "Nicht widerrufen, und nichts wurde geleert: {problem}"
+        }
         "works; renewal failing" => "funktioniert; Erneuerung scheitert vorerst",
         "temporary problem" => "vorübergehendes Problem",
         "sign-in needed" => "Anmeldung nötig",

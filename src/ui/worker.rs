@@ -53,6 +53,8 @@ pub enum Command {
         acceptance: Acceptance,
     },
     ClearToken(TokenTarget),
+    /// Clear Token after the provider revoked the refresh token (RFC 7009).
+    RevokeAndClear(TokenTarget),
     MarkReminderShown {
         target: TokenTarget,
         day: NaiveDate,
@@ -342,6 +344,18 @@ async fn serve(
                 if let Some(cancel) = sign_in.take() {
                     cancel.cancel();
                 }
+            }
+            Command::RevokeAndClear(target) => {
+                let Some(mut handle) = second_handle(&vault, &reporter) else {
+                    continue;
+                };
+                let reporter = reporter.clone();
+                tokio::spawn(async move {
+                    let result =
+                        desk::tokens::revoke_and_clear(&mut handle, &target, &SystemClock).await;
+                    reporter.send(Event::VaultChanged(handle.data().clone()));
+                    reporter.send(Event::Revoked(result));
+                });
             }
             Command::TestConnection(target) => {
                 let Some(mut handle) = second_handle(&vault, &reporter) else {

@@ -23,6 +23,9 @@ pub enum Event {
     SignInFinished(Box<Result<TokenSet, IdentityError>>),
     /// The vault could not take a sign-in's result, so none was started.
     SignInRefused(DeskError),
+    /// Revoke and Clear finished: whether the provider revoked it, or why nothing
+    /// was cleared.
+    Revoked(Result<bool, DeskError>),
     /// The account the API answered for, or what went wrong.
     TestFinished(Result<String, DeskError>),
     KeepAliveFinished(Result<RenewReport, DeskError>),

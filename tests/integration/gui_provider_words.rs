@@ -152,3 +152,53 @@ fn a_long_provider_message_wraps_and_a_failed_test_does_not_repeat_it() {
         "the failure is shown once, as the test's result"
     );
 }
+
+fn with_revocation(mut data: VaultData) -> VaultData {
+    let config = data.data_sources[0].provider.clone();
+    let endpoints = tokendesk::identity::Endpoints {
+        device_authorization: None,
+        authorization: Some("https://id.example.com/auth".parse().expect("url")),
+        iss_parameter_supported: true,
+        token: "https://id.example.com/token".parse().expect("url"),
+        userinfo: None,
+        revocation: Some("https://id.example.com/revoke".parse().expect("url")),
+        issuer: Some("https://id.example.com".into()),
+        token_auth_methods: Vec::new(),
+        discovered: true,
+    };
+    data.remember_endpoints(&config, &endpoints, now());
+    data
+}
+
+#[test]
+fn clear_offers_revocation_where_the_provider_lists_it() {
+    let (mut harness, mut end) =
+        crate::support::plain_window::window_on(Lang::En, with_revocation(vault_data()), now());
+    open_exchange_tab(&mut harness, "Rejected");
+    harness.get_by_label("Clear Token").click();
+    harness.run_steps(3);
+    let offer = "Also revoke it at the provider (RFC 7009), so no copy of it works any more";
+    harness.get_by_label(offer).click();
+    harness.run_steps(2);
+    let _ = end.sent();
+    harness.get_by_label("Yes").click();
+    harness.run_steps(2);
+    assert!(matches!(
+        &end.sent()[..],
+        [tokendesk::ui::worker::Command::RevokeAndClear(target)] if target.data_source == "Rejected"
+    ));
+    end.report(tokendesk::ui::worker::Event::Revoked(Ok(true)));
+    harness.run_steps(3);
+    assert!(
+        harness
+            .query_by_label("The provider revoked the token, and it was cleared here.")
+            .is_some()
+    );
+
+    // Without a revocation endpoint in its discovery, Clear offers none.
+    let (mut harness, _end) = window(Lang::En);
+    open_exchange_tab(&mut harness, "Rejected");
+    harness.get_by_label("Clear Token").click();
+    harness.run_steps(3);
+    assert!(harness.query_by_label(offer).is_none());
+}

@@ -35,6 +35,7 @@ mod layers;
 mod oidc_conformance;
 mod oidc_shared_vault;
 mod provider_truth;
+mod revocation;
 mod secret_service;
 mod vault_backend;
 mod vault_chaos;

@@ -37,6 +37,8 @@ const configuration = {
   features: {
     deviceFlow: { enabled: true },
     devInteractions: { enabled: true },
+    // RFC 7009, for Clear Token's "also revoke it at the provider".
+    revocation: { enabled: true },
   },
   // The default: the claims go to the userinfo endpoint, the id_token names only `sub`.
   claims: {

@@ -250,6 +250,32 @@ pub(super) fn test_result_ui(state: &AppState, ui: &mut egui::Ui, dialog: &mut E
         }
         None => {}
     }
+    match &dialog.revocation {
+        Some(Ok(true)) => {
+            ui.colored_label(
+                egui::Color32::from_rgb(0x2e, 0x7d, 0x32),
+                state.tr("The provider revoked the token, and it was cleared here."),
+            );
+        }
+        Some(Ok(false)) => {
+            ui.label(
+                state.tr("The provider offers no revocation; the token was cleared here only."),
+            );
+        }
+        Some(Err(problem)) => {
+            ui.add(
+                egui::Label::new(
+                    RichText::new(state.locale.fill(
+                        "Not revoked, and nothing was cleared: {problem}",
+                        &[("problem", problem)],
+                    ))
+                    .color(DANGER),
+                )
+                .wrap(),
+            );
+        }
+        None => {}
+    }
     if dialog.switched_to_graph {
         ui.label(state.tr("Switched to Microsoft Graph: save with OK, then Test Connection again. If Microsoft answers that consent is missing, request a new refresh token."));
     }

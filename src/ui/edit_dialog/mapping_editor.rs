@@ -146,9 +146,25 @@ pub(super) fn confirm_clear(state: &mut AppState, ui: &mut egui::Ui, dialog: &mu
         ui.label(state.tr(
             "Clear this token? The connection stays suspended until a new token is requested.",
         ));
+        let offered = state.data().is_some_and(|data| {
+            crate::desk::tokens::revocation_offered(data, &target, state.now())
+        });
+        if offered {
+            ui.checkbox(
+                &mut dialog.revoke_on_clear,
+                state.tr(
+                    "Also revoke it at the provider (RFC 7009), so no copy of it works any more",
+                ),
+            );
+        }
         ui.horizontal(|ui| {
             if ui.button(state.tr("Yes")).clicked() {
-                state.send(Command::ClearToken(target.clone()));
+                dialog.revocation = None;
+                state.send(if offered && dialog.revoke_on_clear {
+                    Command::RevokeAndClear(target.clone())
+                } else {
+                    Command::ClearToken(target.clone())
+                });
                 if target.app_user.is_none() {
                     // "Connection works" described the token that is gone now.
                     dialog.test_result = None;

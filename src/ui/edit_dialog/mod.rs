@@ -113,6 +113,10 @@ pub struct EditDialog {
     pub error: Option<String>,
     pub testing: bool,
     /// The last Test Connection: the account the API answered for, or the problem.
+    /// Clear also asks the provider to revoke (RFC 7009), where it offers that.
+    pub revoke_on_clear: bool,
+    /// The last Revoke and Clear: revoked or not offered, or why nothing changed.
+    pub revocation: Option<Result<bool, String>>,
     pub test_result: Option<Result<String, TestFailure>>,
     /// The admin took Test Connection's offer to leave EWS for Graph.
     switched_to_graph: bool,
@@ -222,6 +226,8 @@ impl EditDialog {
             tried_ok: false,
             testing: false,
             test_result: None,
+            revoke_on_clear: false,
+            revocation: None,
             switched_to_graph: false,
             fresh: true,
             unsaved_sign_in: false,

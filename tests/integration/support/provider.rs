@@ -48,6 +48,8 @@ pub enum Endpoint {
     UserInfo,
     GraphMe,
     Ews,
+    /// RFC 7009 (the OpenID profile only).
+    Revocation,
 }
 
 /// A misbehaviour for the next request to one endpoint.
@@ -833,6 +835,7 @@ impl Shared {
                 (&Method::GET, ["realms", "test", "auth"]) => Some((Endpoint::Authorize, None)),
                 (&Method::POST, ["realms", "test", "token"]) => Some((Endpoint::Token, None)),
                 (&Method::GET, ["realms", "test", "userinfo"]) => Some((Endpoint::UserInfo, None)),
+                (&Method::POST, ["realms", "test", "revoke"]) => Some((Endpoint::Revocation, None)),
                 _ => None,
             },
         }
@@ -866,8 +869,10 @@ impl Shared {
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .map(String::from);
-        if matches!(endpoint, Endpoint::Token | Endpoint::DeviceCode)
-            && let Some(problem) = self.client_authentication(authorization.as_deref(), &mut form)
+        if matches!(
+            endpoint,
+            Endpoint::Token | Endpoint::DeviceCode | Endpoint::Revocation
+        ) && let Some(problem) = self.client_authentication(authorization.as_deref(), &mut form)
         {
             return problem;
         }
@@ -968,6 +973,7 @@ impl Shared {
             }
         }
         match endpoint {
+            Endpoint::Revocation => self.revocation(&form),
             Endpoint::Discovery => self.discovery(tenant),
             Endpoint::DeviceCode => self.device_code(tenant, &form),
             Endpoint::Authorize => json_response(405, &json!({"error": "invalid_request"})),
@@ -1092,11 +1098,28 @@ impl Shared {
                 "token_endpoint": format!("{base}/{OIDC_REALM}/token"),
                 "device_authorization_endpoint": format!("{base}/{OIDC_REALM}/device"),
                 "userinfo_endpoint": format!("{base}/{OIDC_REALM}/userinfo"),
+                "revocation_endpoint": format!("{base}/{OIDC_REALM}/revoke"),
                 "grant_types_supported": ["refresh_token", "urn:ietf:params:oauth:grant-type:device_code"],
                 "token_endpoint_auth_methods_supported": state.auth_methods,
             }),
         };
         json_response(200, &document)
+    }
+
+    /// RFC 7009: the grant of a known refresh token is revoked; an unknown token is
+    /// answered with 200 as well (2.2), a missing one with 400.
+    fn revocation(&self, form: &BTreeMap<String, String>) -> Response {
+        let Some(token) = form.get("token") else {
+            return json_response(400, &json!({"error": "invalid_request"}));
+        };
+        let mut state = self.lock();
+        if let Some(&index) = state.refresh_index.get(token) {
+            state.grants[index].revoked = true;
+        }
+        Response::builder()
+            .status(200)
+            .body(Body::empty())
+            .expect("response")
     }
 
     fn client_error(&self, form: &BTreeMap<String, String>) -> Option<Response> {
