@@ -101,3 +101,27 @@ fn german_column_titles_stay_whole_and_the_strip_keeps_next_run_with_its_date() 
         place.y1 - place.y0
     );
 }
+
+#[test]
+fn the_edit_dialog_keeps_its_width_on_every_tab_in_german_at_900_pixels() {
+    let (mut harness, _end) = window(Lang::De, 900.0, 600.0);
+    harness.get_by_label("Exchange").click();
+    harness.step();
+    harness.key_press(egui::Key::Enter);
+    harness.run_steps(3);
+    // The dialog is centred: a wider dialog moves its OK button to the left.
+    let mut edges = Vec::new();
+    for tab in ["Allgemein", "Exchange-Konto", "Zusätzliche Benutzer", "Allgemein"] {
+        let tabs: Vec<_> = harness.query_all_by_label(tab).collect();
+        tabs.last().expect("the tab").click();
+        harness.run_steps(3);
+        let ok: Vec<_> = harness.query_all_by_label("OK").collect();
+        let place = ok
+            .last()
+            .and_then(|n| n.accesskit_node().bounding_box())
+            .expect("OK on screen");
+        edges.push(place.x0);
+    }
+    let moved = edges.iter().any(|x| (x - edges[0]).abs() > 1.0);
+    assert!(!moved, "the dialog changed its width between tabs: {edges:?}");
+}

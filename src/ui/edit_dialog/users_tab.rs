@@ -108,101 +108,108 @@ pub(super) fn users_tab(state: &mut AppState, ui: &mut egui::Ui, dialog: &mut Ed
         (SortBy::State, "Token"),
         (SortBy::DaysLeft, "Days left"),
     ];
-    TableBuilder::new(ui)
-        .id_salt("additional-users")
-        .striped(true)
-        .max_scroll_height(300.0)
-        .column(Column::auto().at_least(150.0))
-        .column(Column::auto().at_least(170.0))
-        .column(Column::auto().at_least(100.0))
-        .column(Column::auto().at_least(60.0))
-        .column(Column::auto().at_least(110.0))
-        .column(Column::remainder())
-        .header(22.0, |mut header| {
-            for (sort, title) in columns {
-                header.col(|ui| {
-                    let arrow = if dialog.sort.0 == sort {
-                        if dialog.sort.1 { " ^" } else { " v" }
-                    } else {
-                        ""
-                    };
-                    let title = egui::Button::new(format!("{}{arrow}", state.tr(title)))
-                        .wrap_mode(egui::TextWrapMode::Extend);
-                    if ui.add(title).clicked() {
-                        dialog.sort = if dialog.sort.0 == sort {
-                            (sort, !dialog.sort.1)
-                        } else {
-                            (sort, true)
-                        };
+    // Wider than the dialog (long German titles) scrolls sideways: the dialog
+    // keeps its width on every tab.
+    egui::ScrollArea::horizontal()
+        .id_salt("additional-users-wide")
+        .show(ui, |ui| {
+            TableBuilder::new(ui)
+                .id_salt("additional-users")
+                .striped(true)
+                .max_scroll_height(300.0)
+                .column(Column::auto().at_least(150.0))
+                .column(Column::auto().at_least(170.0))
+                .column(Column::auto().at_least(100.0))
+                .column(Column::auto().at_least(60.0))
+                .column(Column::auto().at_least(110.0))
+                .column(Column::remainder())
+                .header(22.0, |mut header| {
+                    for (sort, title) in columns {
+                        header.col(|ui| {
+                            let arrow = if dialog.sort.0 == sort {
+                                if dialog.sort.1 { " ^" } else { " v" }
+                            } else {
+                                ""
+                            };
+                            let title = egui::Button::new(format!("{}{arrow}", state.tr(title)))
+                                .wrap_mode(egui::TextWrapMode::Extend);
+                            if ui.add(title).clicked() {
+                                dialog.sort = if dialog.sort.0 == sort {
+                                    (sort, !dialog.sort.1)
+                                } else {
+                                    (sort, true)
+                                };
+                            }
+                        });
                     }
-                });
-            }
-            header.col(|ui| {
-                crate::ui::widgets::column_title(ui, state.tr("Expires on"));
-            });
-            header.col(|ui| {
-                crate::ui::widgets::column_title(ui, state.tr("Last error"));
-            });
-        })
-        .body(|body| {
-            body.rows(22.0, rows.len(), |mut row| {
-                let (index, token_state, days_left, hours_left, caveat) = rows[row.index()];
-                let mapping = &dialog.source.users[index];
-                row.col(|ui| {
-                    let response = ui.selectable_label(false, &mapping.app_user.login);
-                    if response.double_clicked() {
-                        edit = Some(index);
-                    }
-                    response.context_menu(|ui| {
-                        if ui.button(state.tr("Edit")).clicked() {
-                            edit = Some(index);
-                            ui.close();
-                        }
-                        if ui.button(state.tr("Remove")).clicked() {
-                            remove = Some(index);
-                            ui.close();
-                        }
+                    header.col(|ui| {
+                        crate::ui::widgets::column_title(ui, state.tr("Expires on"));
+                    });
+                    header.col(|ui| {
+                        crate::ui::widgets::column_title(ui, state.tr("Last error"));
+                    });
+                })
+                .body(|body| {
+                    body.rows(22.0, rows.len(), |mut row| {
+                        let (index, token_state, days_left, hours_left, caveat) = rows[row.index()];
+                        let mapping = &dialog.source.users[index];
+                        row.col(|ui| {
+                            let response = ui.selectable_label(false, &mapping.app_user.login);
+                            if response.double_clicked() {
+                                edit = Some(index);
+                            }
+                            response.context_menu(|ui| {
+                                if ui.button(state.tr("Edit")).clicked() {
+                                    edit = Some(index);
+                                    ui.close();
+                                }
+                                if ui.button(state.tr("Remove")).clicked() {
+                                    remove = Some(index);
+                                    ui.close();
+                                }
+                            });
+                        });
+                        row.col(|ui| {
+                            ui.label(&mapping.exchange_user);
+                        });
+                        row.col(|ui| {
+                            let (words, colour) =
+                                crate::ui::widgets::state_text(token_state, caveat);
+                            let text = state.tr(words);
+                            match colour {
+                                Some(color) => ui.colored_label(color, text),
+                                None => ui.label(text),
+                            };
+                        });
+                        row.col(|ui| {
+                            ui.label(crate::ui::widgets::days_left_text(days_left, hours_left));
+                        });
+                        row.col(|ui| {
+                            let expires = policy::expires_at(
+                                &mapping.token,
+                                &data.settings,
+                                policy::Lifetime::of(&dialog.source),
+                            );
+                            ui.label(
+                                expires
+                                    .map(|at| state.locale.date_time(at))
+                                    .unwrap_or_else(|| "–".into()),
+                            );
+                        });
+                        row.col(|ui| {
+                            if let Some(error) = &mapping.token.last_error {
+                                ui.colored_label(
+                                    DANGER,
+                                    error
+                                        .code
+                                        .as_deref()
+                                        .unwrap_or_else(|| state.tr(error.kind.label())),
+                                )
+                                .on_hover_text(&error.message);
+                            }
+                        });
                     });
                 });
-                row.col(|ui| {
-                    ui.label(&mapping.exchange_user);
-                });
-                row.col(|ui| {
-                    let (words, colour) = crate::ui::widgets::state_text(token_state, caveat);
-                    let text = state.tr(words);
-                    match colour {
-                        Some(color) => ui.colored_label(color, text),
-                        None => ui.label(text),
-                    };
-                });
-                row.col(|ui| {
-                    ui.label(crate::ui::widgets::days_left_text(days_left, hours_left));
-                });
-                row.col(|ui| {
-                    let expires = policy::expires_at(
-                        &mapping.token,
-                        &data.settings,
-                        policy::Lifetime::of(&dialog.source),
-                    );
-                    ui.label(
-                        expires
-                            .map(|at| state.locale.date_time(at))
-                            .unwrap_or_else(|| "–".into()),
-                    );
-                });
-                row.col(|ui| {
-                    if let Some(error) = &mapping.token.last_error {
-                        ui.colored_label(
-                            DANGER,
-                            error
-                                .code
-                                .as_deref()
-                                .unwrap_or_else(|| state.tr(error.kind.label())),
-                        )
-                        .on_hover_text(&error.message);
-                    }
-                });
-            });
         });
     if let Some(index) = edit {
         let mapping = &dialog.source.users[index];
