@@ -233,6 +233,12 @@ pub(super) fn german(english: &str) -> Option<&'static str> {
         "Not revoked, and nothing was cleared: {problem}" => {
             "Nicht widerrufen, und nichts wurde geleert: {problem}"
         }
+        "Tokens work, but a renewal fails for now." => {
+            "Die Token funktionieren, aber eine Erneuerung scheitert vorerst."
+        }
+        "Tokens work, but when some of them end is unknown." => {
+            "Die Token funktionieren, aber bei einigen ist unbekannt, wann sie ablaufen."
+        }
         "works; renewal failing" => "funktioniert; Erneuerung scheitert vorerst",
         "temporary problem" => "vorübergehendes Problem",
         "sign-in needed" => "Anmeldung nötig",

@@ -262,7 +262,11 @@ fn table(state: &mut AppState, ui: &mut egui::Ui, rows: &[TokenRow]) {
     let view = &mut state.mailboxes;
     egui::ScrollArea::horizontal()
         .id_salt("mailboxes-table")
-        .show(ui, |ui| rows_table(locale, view, ui, rows));
+        .show(ui, |ui| {
+            // Cells on one line: a row is one line high, a wrapped cell would spill.
+            ui.style_mut().wrap_mode = Some(egui::TextWrapMode::Extend);
+            rows_table(locale, view, ui, rows)
+        });
 }
 
 fn rows_table(locale: Locale, view: &mut MailboxesView, ui: &mut egui::Ui, rows: &[TokenRow]) {

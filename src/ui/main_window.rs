@@ -22,7 +22,7 @@ pub type Attention = crate::desk::status::TokenRow;
 pub struct Derived {
     key: Option<(u64, i64)>,
     attention: std::sync::Arc<Vec<Attention>>,
-    health:
+    pub(crate) health:
         std::sync::Arc<std::collections::HashMap<uuid::Uuid, crate::desk::status::SourceHealth>>,
     /// Tokens the keep-alive would renew now.
     pub(crate) due: usize,
@@ -260,6 +260,8 @@ fn data_source_table(
     egui::ScrollArea::horizontal()
         .id_salt("data-sources-table")
         .show(ui, |ui| {
+            // Cells on one line: a row is one line high, a wrapped cell would spill.
+            ui.style_mut().wrap_mode = Some(egui::TextWrapMode::Extend);
             data_sources_table(state, ui, data, now, &health, &mut open)
         });
     if let Some(id) = open

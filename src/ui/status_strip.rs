@@ -4,6 +4,7 @@
 use super::app::AppState;
 use super::main_window::{Attention, DANGER, WARNING};
 use crate::desk::model::VaultData;
+use crate::desk::model::policy::Caveat;
 
 pub fn show(state: &mut AppState, ui: &mut egui::Ui, data: &VaultData, items: &[Attention]) {
     let locale = state.locale;
@@ -31,7 +32,31 @@ pub fn show(state: &mut AppState, ui: &mut egui::Ui, data: &VaultData, items: &[
             if data.data_sources.is_empty() {
                 ui.label(state.tr("No data sources yet."));
             } else if without == 0 {
-                ui.label(state.tr("All tokens are healthy."));
+                // "Healthy" only where nothing qualifies it (the same rule as the rows).
+                let caveat = state
+                    .derived
+                    .health
+                    .values()
+                    .map(|h| h.caveat)
+                    .max()
+                    .unwrap_or_default();
+                match caveat {
+                    Caveat::RenewalFailing => {
+                        ui.colored_label(
+                            WARNING,
+                            state.tr("Tokens work, but a renewal fails for now."),
+                        );
+                    }
+                    Caveat::ExpiryUnknown => {
+                        ui.colored_label(
+                            WARNING,
+                            state.tr("Tokens work, but when some of them end is unknown."),
+                        );
+                    }
+                    Caveat::None => {
+                        ui.label(state.tr("All tokens are healthy."));
+                    }
+                }
             }
         } else {
             if without > 0 {

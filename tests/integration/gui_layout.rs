@@ -111,7 +111,12 @@ fn the_edit_dialog_keeps_its_width_on_every_tab_in_german_at_900_pixels() {
     harness.run_steps(3);
     // The dialog is centred: a wider dialog moves its OK button to the left.
     let mut edges = Vec::new();
-    for tab in ["Allgemein", "Exchange-Konto", "Zusätzliche Benutzer", "Allgemein"] {
+    for tab in [
+        "Allgemein",
+        "Exchange-Konto",
+        "Zusätzliche Benutzer",
+        "Allgemein",
+    ] {
         let tabs: Vec<_> = harness.query_all_by_label(tab).collect();
         tabs.last().expect("the tab").click();
         harness.run_steps(3);
@@ -123,5 +128,46 @@ fn the_edit_dialog_keeps_its_width_on_every_tab_in_german_at_900_pixels() {
         edges.push(place.x0);
     }
     let moved = edges.iter().any(|x| (x - edges[0]).abs() > 1.0);
-    assert!(!moved, "the dialog changed its width between tabs: {edges:?}");
+    assert!(
+        !moved,
+        "the dialog changed its width between tabs: {edges:?}"
+    );
+}
+
+#[test]
+fn a_long_state_stays_on_its_row_in_german() {
+    // Signed in with a custom provider that states no lifetime: the longest state.
+    let mut data = vault_data();
+    let provider = tokendesk::identity::ProviderConfig {
+        authority: Authority::Issuer {
+            url: "https://id.example.com".parse().expect("url"),
+        },
+        client_id: "desk".into(),
+        client_secret: None,
+        scopes: Scopes::Custom("openid offline_access".into()),
+    };
+    let mut portal = DataSource::new("Portal", provider, "alice@example.com");
+    portal.token.refresh_token = Some(tokendesk::Secret::new("rt"));
+    portal.token.obtained_at = Some(now());
+    data.data_sources = vec![portal];
+    let (harness, _end) = crate::support::plain_window::window_sized(
+        Lang::De,
+        data,
+        ManualClock::new(now()),
+        egui::vec2(900.0, 600.0),
+    );
+    let row = bounds(&harness, "Portal");
+    let states: Vec<_> = harness
+        .query_all_by_label("funktioniert; Ablauf unbekannt")
+        .filter_map(|n| n.accesskit_node().bounding_box())
+        .collect();
+    assert!(!states.is_empty());
+    for place in states {
+        assert!(
+            place.y1 - place.y0 <= (row.y1 - row.y0) + 1.0,
+            "one line like its row ({} px against {})",
+            place.y1 - place.y0,
+            row.y1 - row.y0
+        );
+    }
 }

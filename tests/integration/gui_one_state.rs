@@ -70,6 +70,13 @@ fn a_token_failing_for_now_says_so_in_every_view() {
     // Main table: the source token, and All tokens for the data source.
     assert_eq!(count(&harness, "works; renewal failing"), 2);
     assert_eq!(count(&harness, "healthy"), 0);
+    // The strip does not call them healthy either.
+    assert!(harness.query_by_label("All tokens are healthy.").is_none());
+    assert!(
+        harness
+            .query_by_label("Tokens work, but a renewal fails for now.")
+            .is_some()
+    );
 
     harness.get_by_label("All mailboxes").click();
     harness.run_steps(3);

@@ -113,6 +113,8 @@ pub(super) fn users_tab(state: &mut AppState, ui: &mut egui::Ui, dialog: &mut Ed
     egui::ScrollArea::horizontal()
         .id_salt("additional-users-wide")
         .show(ui, |ui| {
+            // Cells on one line: a row is one line high, a wrapped cell would spill.
+            ui.style_mut().wrap_mode = Some(egui::TextWrapMode::Extend);
             TableBuilder::new(ui)
                 .id_salt("additional-users")
                 .striped(true)
