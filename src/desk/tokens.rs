@@ -255,6 +255,27 @@ pub async fn revoke_and_clear(
     target: &TokenTarget,
     clock: &impl Clock,
 ) -> Result<bool, DeskError> {
+    // The token's own lock, as a redemption takes it: a keep-alive cannot store a
+    // rotated token between the revocation and the clear.
+    let id = vault.data().token_id(target)?;
+    let _lock = match vault
+        .lock_token(&id, std::time::Duration::from_secs(30))
+        .await
+    {
+        Ok(lock) => lock,
+        Err(crate::redemption::LockFailure::Busy { holder }) => {
+            return Err(crate::desk::model::RedeemError::Busy {
+                target: target.clone(),
+                holder,
+                waited_seconds: 30,
+            }
+            .into());
+        }
+        Err(crate::redemption::LockFailure::Io(error)) => {
+            return Err(crate::desk::model::RedeemError::NotWritable(error).into());
+        }
+    };
+    vault.reload_tokens(&[id])?;
     let refresh_token = vault.data().token(target)?.refresh_token.clone();
     let config = vault
         .data()
