@@ -69,6 +69,7 @@ pub async fn run(args: SignInArgs, context: &Context) -> Result<ExitCode, String
             .map_err(|e| e.to_string())?;
             browser(
                 &args,
+                vault.as_mut(),
                 config,
                 &redirect_uri,
                 expected.as_deref(),
@@ -78,7 +79,15 @@ pub async fn run(args: SignInArgs, context: &Context) -> Result<ExitCode, String
             .await
         }
         Method::DeviceCode => {
-            device_code(&args, config, expected.as_deref(), graph_root, &cancel).await
+            device_code(
+                &args,
+                vault.as_mut(),
+                config,
+                expected.as_deref(),
+                graph_root,
+                &cancel,
+            )
+            .await
         }
     };
     match result {
@@ -101,6 +110,7 @@ pub async fn run(args: SignInArgs, context: &Context) -> Result<ExitCode, String
 /// waiting for the one valid answer, the code redeemed.
 async fn browser(
     args: &SignInArgs,
+    vault: Option<&mut Vault>,
     config: ProviderConfig,
     redirect_uri: &RedirectUri,
     expected: Option<&str>,
@@ -111,6 +121,7 @@ async fn browser(
     let who = config.authority.issuer_display();
     let client_id = config.client_id.clone();
     let sign_in = BrowserSignIn::start(
+        vault,
         config,
         redirect_uri,
         expected.unwrap_or_default(),
@@ -147,13 +158,14 @@ async fn browser(
 /// The device flow: the code shown and copied, the page opened, polled until done.
 async fn device_code(
     args: &SignInArgs,
+    vault: Option<&mut Vault>,
     config: ProviderConfig,
     expected: Option<&str>,
     graph_root: Option<url::Url>,
     cancel: &CancellationToken,
 ) -> Result<(TokenSet, bool), IdentityError> {
     let clock = SystemClock;
-    let sign_in = DeviceSignIn::start(config, graph_root.as_ref(), &clock).await?;
+    let sign_in = DeviceSignIn::start(vault, config, graph_root.as_ref(), &clock).await?;
     let _clipboard = announce(args, &sign_in, expected).await;
     let interactive = std::io::stderr().is_terminal();
     let mut last_line = i64::MAX;

@@ -14,6 +14,7 @@ use crate::identity::{
     DeviceAuthorization, HttpClient, HttpOptions, IdentityClient, IdentityError, PollEvent,
     ProviderConfig, TokenSet,
 };
+use crate::vault::Vault;
 
 /// How a refresh token is requested.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,17 +50,33 @@ pub struct DeviceSignIn {
     pub authorization: DeviceAuthorization,
 }
 
+/// The provider's client for a sign-in. With the vault at hand, its discovery goes
+/// through the vault's cache as a renewal's does, so what the provider listed (its
+/// revocation endpoint among it) is known from the sign-in on, not only after the
+/// first renewal; without one (the CLI's unstored sign-in), it is asked directly.
+async fn client_for(
+    vault: Option<&mut Vault>,
+    config: ProviderConfig,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<IdentityClient, IdentityError> {
+    let http = HttpClient::new(&HttpOptions::default())?;
+    match vault {
+        Some(vault) => crate::redemption::connect(vault, &http, config, now).await,
+        None => IdentityClient::connect(http, config).await,
+    }
+}
+
 impl DeviceSignIn {
     /// Finds the provider's endpoints and asks for a user code. `graph_root` is the
     /// data source's API root, where Microsoft Graph is asked who signed in when
     /// neither the id_token nor userinfo says.
     pub async fn start(
+        vault: Option<&mut Vault>,
         config: ProviderConfig,
         graph_root: Option<&Url>,
         clock: &impl Clock,
     ) -> Result<Self, IdentityError> {
-        let http = HttpClient::new(&HttpOptions::default())?;
-        let client = IdentityClient::connect(http, config)
+        let client = client_for(vault, config, clock.now())
             .await?
             .with_graph_root(graph_root);
         let authorization = client.start_device_authorization(clock.now()).await?;
@@ -99,13 +116,13 @@ impl BrowserSignIn {
     /// Finds the endpoints, opens the listener (on the redirect URI's port, or a
     /// free one) and builds the authorization URL with the account as a hint.
     pub async fn start(
+        vault: Option<&mut Vault>,
         config: ProviderConfig,
         redirect_uri: &RedirectUri,
         login_hint: &str,
         graph_root: Option<&Url>,
     ) -> Result<Self, IdentityError> {
-        let http = HttpClient::new(&HttpOptions::default())?;
-        let client = IdentityClient::connect(http, config)
+        let client = client_for(vault, config, chrono::Utc::now())
             .await?
             .with_graph_root(graph_root);
         let listener = LoopbackListener::bind(redirect_uri).await?;

@@ -239,10 +239,11 @@ pub fn clear(vault: &mut Vault, target: &TokenTarget, now: DateTime<Utc>) -> Res
 
 /// Whether Clear can also revoke `target`'s refresh token at its provider: the
 /// provider's discovery, as the vault last read it, lists an RFC 7009 endpoint.
-pub fn revocation_offered(data: &VaultData, target: &TokenTarget, now: DateTime<Utc>) -> bool {
+/// (The age of that reading does not matter: revoking discovers afresh when it is old.)
+pub fn revocation_offered(data: &VaultData, target: &TokenTarget) -> bool {
     data.data_source(&target.data_source)
         .ok()
-        .and_then(|source| data.cached_endpoints(&source.provider, now))
+        .and_then(|source| data.known_endpoints(&source.provider))
         .is_some_and(|endpoints| endpoints.revocation.is_some())
 }
 
@@ -291,6 +292,41 @@ pub async fn revoke_and_clear(
     };
     crate::lifecycle::clear(vault, target, clock.now())?;
     Ok(revoked)
+}
+
+/// What Clear with revocation did to several tokens.
+#[derive(Debug, Default)]
+pub struct RevokeReport {
+    /// Revoked at the provider, then cleared here.
+    pub revoked: usize,
+    /// Cleared here only: their provider offers no revocation (or they had none).
+    pub cleared_only: usize,
+    /// Left as they were: the provider refused or could not be asked.
+    pub refused: Vec<(TokenTarget, DeskError)>,
+}
+
+/// All mailboxes › Clear with revocation: each token revoked where its provider
+/// offers it (then cleared), cleared only where it does not. A refusal leaves that
+/// token as it was and the others go on.
+pub async fn revoke_and_clear_all(
+    vault: &mut Vault,
+    targets: &[TokenTarget],
+    clock: &impl Clock,
+) -> Result<RevokeReport, DeskError> {
+    let mut report = RevokeReport::default();
+    for target in targets {
+        if !revocation_offered(vault.data(), target) {
+            crate::lifecycle::clear(vault, target, clock.now())?;
+            report.cleared_only += 1;
+            continue;
+        }
+        match revoke_and_clear(vault, target, clock).await {
+            Ok(true) => report.revoked += 1,
+            Ok(false) => report.cleared_only += 1,
+            Err(error) => report.refused.push((target.clone(), error)),
+        }
+    }
+    Ok(report)
 }
 
 /// Clear Token for several tokens at once (All mailboxes › Clear).

@@ -286,6 +286,7 @@ impl AppState {
                             Some(result.map_err(|e| super::errors::describe(&e, locale)));
                     }
                 }
+                Event::RevokedAll(result) => super::mailboxes::revoke_finished(self, result),
                 Event::TestFinished(result) => {
                     let locale = self.locale;
                     if let Some(editor) = self.editor.as_mut() {

@@ -10,6 +10,13 @@ pub(super) fn german(english: &str) -> Option<&'static str> {
         "Delete" => "Löschen",
         "Name" => "Name",
         "Tenant" => "Mandant",
+        "Tenant or provider" => "Mandant oder Anbieter",
+        "Clear {when}: {revoked} revoked at the provider and cleared, {cleared} cleared here only, {refused} left as they were." => {
+            "Löschen {when}: {revoked} beim Anbieter widerrufen und gelöscht, {cleared} nur hier gelöscht, {refused} unverändert gelassen."
+        }
+        "Also revoke them at the provider (RFC 7009) where it offers that: {revocable} of {count}" => {
+            "Auch beim Anbieter widerrufen (RFC 7009), wo er das anbietet: {revocable} von {count}"
+        }
         "Exchange account" => "Exchange-Konto",
         "Token" => "Token",
         "Days left" => "Verbleibende Tage",

@@ -51,6 +51,8 @@ pub struct MailboxesView {
     /// (local time and the locale's format cost more than the rest of a row).
     dates: std::collections::HashMap<crate::desk::model::TokenId, (String, String)>,
     pub confirm_clear: bool,
+    /// The Clear dialog's "also revoke at the provider" box.
+    pub revoke_on_clear: bool,
     pub renewing: bool,
     /// The last action's outcome, in the admin's language.
     pub outcome: Option<Result<String, String>>,
@@ -157,6 +159,36 @@ pub fn renew_finished(state: &mut AppState, result: Result<RenewReport, String>)
     }));
 }
 
+pub fn revoke_finished(
+    state: &mut AppState,
+    result: Result<crate::desk::tokens::RevokeReport, crate::desk::DeskError>,
+) {
+    let locale = state.locale;
+    state.mailboxes.renewing = false;
+    let at = locale.date_time(state.now());
+    state.mailboxes.outcome = Some(match result {
+        Err(error) => Err(super::errors::describe(&error, locale)),
+        Ok(report) => {
+            let summary = locale.fill(
+                "Clear {when}: {revoked} revoked at the provider and cleared, {cleared} cleared here only, {refused} left as they were.",
+                &[
+                    ("when", &at),
+                    ("revoked", &report.revoked.to_string()),
+                    ("cleared", &report.cleared_only.to_string()),
+                    ("refused", &report.refused.len().to_string()),
+                ],
+            );
+            match report.refused.first() {
+                None => Ok(summary),
+                Some((target, error)) => Err(format!(
+                    "{summary} {target}: {}",
+                    super::errors::describe(error, locale)
+                )),
+            }
+        }
+    });
+}
+
 pub fn show(state: &mut AppState, ui: &mut egui::Ui, data: &VaultData) {
     let now = state.now();
     let locale = state.locale;
@@ -252,7 +284,7 @@ pub fn show(state: &mut AppState, ui: &mut egui::Ui, data: &VaultData) {
     });
     ui.separator();
     table(state, ui, &rows);
-    confirm_clear(state, ui, &chosen);
+    confirm_clear(state, ui, data, &chosen);
 }
 
 /// The state and the time left come first and the rest scrolls sideways, so a
@@ -372,21 +404,44 @@ fn rows_table(locale: Locale, view: &mut MailboxesView, ui: &mut egui::Ui, rows:
         });
 }
 
-fn confirm_clear(state: &mut AppState, ui: &mut egui::Ui, chosen: &[TokenRow]) {
+fn confirm_clear(state: &mut AppState, ui: &mut egui::Ui, data: &VaultData, chosen: &[TokenRow]) {
     if !state.mailboxes.confirm_clear {
         return;
     }
+    let revocable = chosen
+        .iter()
+        .filter(|row| crate::desk::tokens::revocation_offered(data, &row.target))
+        .count();
     let modal = super::widgets::stable_modal("confirm-clear-mailboxes").show(ui.ctx(), |ui| {
         ui.heading(state.tr("Clear"));
         ui.label(state.locale.fill(
             "Clear the tokens of {count} mailbox(es)? Their connections stop until someone requests a new token.",
             &[("count", &chosen.len().to_string())],
         ));
+        if revocable > 0 {
+            ui.checkbox(
+                &mut state.mailboxes.revoke_on_clear,
+                state.locale.fill(
+                    "Also revoke them at the provider (RFC 7009) where it offers that: {revocable} of {count}",
+                    &[
+                        ("revocable", &revocable.to_string()),
+                        ("count", &chosen.len().to_string()),
+                    ],
+                ),
+            );
+        }
         ui.horizontal(|ui| {
             if ui.button(state.tr("Yes")).clicked() {
-                state.send(Command::ClearTokens(
-                    chosen.iter().map(|r| r.target.clone()).collect(),
-                ));
+                let targets = chosen.iter().map(|r| r.target.clone()).collect();
+                if revocable > 0 && state.mailboxes.revoke_on_clear {
+                    // The providers answer first: busy until the report arrives.
+                    state.mailboxes.renewing = true;
+                    state.mailboxes.outcome = None;
+                    state.mailboxes.outcome_for = BTreeSet::new();
+                    state.send(Command::RevokeAndClearAll(targets));
+                } else {
+                    state.send(Command::ClearTokens(targets));
+                }
                 state.mailboxes.selected.clear();
                 state.mailboxes.confirm_clear = false;
             }

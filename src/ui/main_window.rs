@@ -297,7 +297,7 @@ fn data_sources_table(
                 "All tokens",
                 "Exchange account",
                 "Additional users",
-                "Tenant",
+                "Tenant or provider",
             ] {
                 header.col(|ui| {
                     crate::ui::widgets::column_title(ui, state.tr(title));

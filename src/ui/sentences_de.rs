@@ -191,10 +191,14 @@ pub fn german(english: &str) -> Option<String> {
         let mut parts = de.split("{}");
         out.push_str(parts.next().unwrap_or_default());
         for (value, part) in values.iter().zip(parts) {
+            // A value may be a parser's reason or one of the window's own labels
+            // (a settings field named in its problem); both have German.
             let reason = URL_REASONS
                 .iter()
                 .find(|(en, _)| en == value)
-                .map_or(*value, |(_, de)| *de);
+                .map(|(_, de)| *de)
+                .or_else(|| super::i18n_de::german(value))
+                .unwrap_or(value);
             out.push_str(reason);
             out.push_str(part);
         }
@@ -305,5 +309,13 @@ mod tests {
         assert!(said.len() >= 25, "the rules were asked: {said:?}");
         let missing: Vec<_> = said.iter().filter(|s| german(s).is_none()).collect();
         assert!(missing.is_empty(), "no German for: {missing:#?}");
+    }
+
+    #[test]
+    fn the_default_consumer_message_has_its_german() {
+        assert!(
+            crate::ui::i18n_de::german(crate::desk::model::Settings::DEFAULT_CONSUMER_MESSAGE)
+                .is_some()
+        );
     }
 }

@@ -24,9 +24,6 @@ pub struct SettingsDialog {
     pub vault: super::vault_section::VaultSection,
 }
 
-/// The default message for consumers without a token, as the vault stores it.
-const DEFAULT_CONSUMER_MESSAGE: &str = "The Microsoft 365 connection is not available at the moment. Please try again later or contact your administrator.";
-
 impl SettingsDialog {
     pub fn new(settings: &Settings, locale: crate::ui::i18n::Locale) -> Self {
         // The message consumers see is the vault's; an admin who never changed it
@@ -34,7 +31,7 @@ impl SettingsDialog {
         let untouched =
             settings.consumer_status_message == Settings::default().consumer_status_message;
         let consumer_status_message = if untouched {
-            locale.tr(DEFAULT_CONSUMER_MESSAGE).to_string()
+            locale.tr(Settings::DEFAULT_CONSUMER_MESSAGE).to_string()
         } else {
             settings.consumer_status_message.clone()
         };
@@ -69,20 +66,24 @@ impl SettingsDialog {
             })
         };
         let settings = Settings {
-            reminder_days: take(&self.reminder_days, "Reminder", self.base.reminder_days),
+            reminder_days: take(
+                &self.reminder_days,
+                "Reminders from (days before expiry)",
+                self.base.reminder_days,
+            ),
             forced_renewal_days: take(
                 &self.forced_renewal_days,
-                "Forced renewal",
+                "Forced renewal in the last (days)",
                 self.base.forced_renewal_days,
             ),
             keepalive_age_days: take(
                 &self.keepalive_age_days,
-                "Keep-alive age",
+                "Keep-alive renews tokens unused for (days)",
                 self.base.keepalive_age_days,
             ),
             keepalive_interval_hours: take(
                 &self.keepalive_interval_hours,
-                "Keep-alive interval",
+                "Keep-alive runs every (hours)",
                 self.base.keepalive_interval_hours,
             ),
             keepalive_in_app: self.keepalive_in_app,
@@ -230,5 +231,36 @@ pub fn show(state: &mut AppState, ui: &mut egui::Ui) {
     }
     if !close {
         state.settings = Some(dialog);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_settings_field_is_named_as_the_dialog_labels_it() {
+        let settings = crate::desk::model::Settings::default();
+        let mut dialog = SettingsDialog::new(
+            &settings,
+            crate::ui::i18n::Locale::new(crate::ui::i18n::Lang::En),
+        );
+        dialog.reminder_days = "thirty".into();
+        dialog.keepalive_interval_hours = "4h".into();
+        let problems = dialog.parsed().expect_err("not numbers");
+        let german: Vec<_> = problems
+            .iter()
+            .map(|p| crate::ui::sentences_de::german(p))
+            .collect();
+        assert_eq!(
+            german,
+            [
+                Some("Erinnerungen ab (Tage vor Ablauf): Geben Sie eine ganze Zahl ein.".into()),
+                Some(format!(
+                    "{}: Geben Sie eine ganze Zahl ein.",
+                    crate::ui::i18n_de::german("Keep-alive runs every (hours)").expect("label")
+                )),
+            ]
+        );
     }
 }

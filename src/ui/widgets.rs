@@ -41,6 +41,23 @@ pub fn hinted_edit(
     .labelled_by(label.id)
 }
 
+/// The width of the widest of these labels as `ui` would draw them.
+pub fn widest_label(ui: &egui::Ui, labels: &[&str]) -> f32 {
+    let font = egui::TextStyle::Body.resolve(ui.style());
+    let color = ui.visuals().text_color();
+    ui.ctx().fonts_mut(|fonts| {
+        labels
+            .iter()
+            .map(|label| {
+                fonts
+                    .layout_no_wrap((*label).to_string(), font.clone(), color)
+                    .size()
+                    .x
+            })
+            .fold(0.0, f32::max)
+    })
+}
+
 /// A dialog anchored by its top edge: a validation message appearing or going
 /// changes its height, and a centred dialog would move the field under the mouse.
 pub fn stable_modal(id: &str) -> egui::Modal {

@@ -55,6 +55,8 @@ pub enum Command {
     ClearToken(TokenTarget),
     /// Clear Token after the provider revoked the refresh token (RFC 7009).
     RevokeAndClear(TokenTarget),
+    /// All mailboxes › Clear, revoking at the providers that offer it.
+    RevokeAndClearAll(Vec<TokenTarget>),
     MarkReminderShown {
         target: TokenTarget,
         day: NaiveDate,
@@ -305,13 +307,15 @@ async fn serve(
                 let cancel = CancellationToken::new();
                 sign_in = Some(cancel.clone());
                 let reporter = reporter.clone();
+                // The sign-in keeps the provider's discovery in the vault (its own handle).
+                let handle = vault.as_ref().map(Vault::another_handle);
                 tokio::spawn(async move {
                     // Polling is a conversation with the real world: real time, whatever
                     // clock the app's expiry display runs on.
                     let flow = async {
                         match method {
                             Method::DeviceCode => {
-                                device_flow(*config, graph_root, &cancel, &reporter).await
+                                device_flow(handle, *config, graph_root, &cancel, &reporter).await
                             }
                             Method::Browser => {
                                 let browser = BrowserFlow {
@@ -319,7 +323,10 @@ async fn serve(
                                     login_hint: &login_hint,
                                     page_language,
                                 };
-                                browser_flow(*config, graph_root, browser, &cancel, &reporter).await
+                                browser_flow(
+                                    handle, *config, graph_root, browser, &cancel, &reporter,
+                                )
+                                .await
                             }
                         }
                     };
@@ -355,6 +362,19 @@ async fn serve(
                         desk::tokens::revoke_and_clear(&mut handle, &target, &SystemClock).await;
                     reporter.send(Event::VaultChanged(handle.data().clone()));
                     reporter.send(Event::Revoked(result));
+                });
+            }
+            Command::RevokeAndClearAll(targets) => {
+                let Some(mut handle) = second_handle(&vault, &reporter) else {
+                    continue;
+                };
+                let reporter = reporter.clone();
+                tokio::spawn(async move {
+                    let result =
+                        desk::tokens::revoke_and_clear_all(&mut handle, &targets, &SystemClock)
+                            .await;
+                    reporter.send(Event::VaultChanged(handle.data().clone()));
+                    reporter.send(Event::RevokedAll(result));
                 });
             }
             Command::TestConnection(target) => {

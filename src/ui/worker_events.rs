@@ -26,6 +26,8 @@ pub enum Event {
     /// Revoke and Clear finished: whether the provider revoked it, or why nothing
     /// was cleared.
     Revoked(Result<bool, DeskError>),
+    /// All mailboxes › Clear with revocation finished.
+    RevokedAll(Result<crate::desk::tokens::RevokeReport, DeskError>),
     /// The account the API answered for, or what went wrong.
     TestFinished(Result<String, DeskError>),
     KeepAliveFinished(Result<RenewReport, DeskError>),

@@ -44,12 +44,15 @@ pub(super) fn renew_task(
 }
 
 pub(super) async fn device_flow(
+    vault: Option<Vault>,
     config: ProviderConfig,
     graph_root: Option<url::Url>,
     cancel: &CancellationToken,
     reporter: &Reporter,
 ) -> Result<TokenSet, IdentityError> {
-    let sign_in = DeviceSignIn::start(config, graph_root.as_ref(), &SystemClock).await?;
+    let mut vault = vault;
+    let sign_in =
+        DeviceSignIn::start(vault.as_mut(), config, graph_root.as_ref(), &SystemClock).await?;
     reporter.send(Event::SignInCode(Box::new(sign_in.authorization.clone())));
     sign_in
         // The dialog counts down from the code's own expiry; the polls need no echo.
@@ -65,13 +68,16 @@ pub(super) struct BrowserFlow<'a> {
 }
 
 pub(super) async fn browser_flow(
+    vault: Option<Vault>,
     config: ProviderConfig,
     graph_root: Option<url::Url>,
     browser: BrowserFlow<'_>,
     cancel: &CancellationToken,
     reporter: &Reporter,
 ) -> Result<TokenSet, IdentityError> {
+    let mut vault = vault;
     let sign_in = BrowserSignIn::start(
+        vault.as_mut(),
         config,
         browser.redirect_uri,
         browser.login_hint,

@@ -43,6 +43,16 @@ impl VaultData {
             .map(|c| c.endpoints.clone())
     }
 
+    /// This provider's endpoints as last discovered, however long ago: what it
+    /// offers (a revocation endpoint) rarely changes, and is confirmed when used.
+    pub fn known_endpoints(&self, config: &ProviderConfig) -> Option<&Endpoints> {
+        let key = key(config)?;
+        self.discovery
+            .iter()
+            .find(|c| c.url == key)
+            .map(|c| &c.endpoints)
+    }
+
     pub fn remember_endpoints(
         &mut self,
         config: &ProviderConfig,

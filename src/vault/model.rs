@@ -72,6 +72,9 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// What consumers are told while their token is missing, until an admin words it.
+    pub const DEFAULT_CONSUMER_MESSAGE: &'static str = "The Microsoft 365 connection is not available at the moment. Please try again later or contact your administrator.";
+
     /// What is wrong with these settings, one sentence per problem.
     pub fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
@@ -114,9 +117,7 @@ impl Default for Settings {
             reminder_days: 30,
             forced_renewal_days: 10,
             inactivity_window_days: 90,
-            consumer_status_message:
-                "The Microsoft 365 connection is not available at the moment. Please try again later or contact your administrator."
-                    .into(),
+            consumer_status_message: Settings::DEFAULT_CONSUMER_MESSAGE.into(),
             keepalive_age_days: 7,
             keepalive_in_app: true,
             keepalive_interval_hours: 4,

@@ -124,3 +124,27 @@ fn the_mapping_dialog_has_no_empty_row_between_its_fields() {
         "Exchange user follows Application user as Server URL follows it ({step} against {next} px)"
     );
 }
+
+#[test]
+fn picking_the_other_provider_leaves_the_general_tabs_fields_in_place_in_german() {
+    let data = VaultData {
+        generation: 1,
+        ..Default::default()
+    };
+    let (mut harness, _end) = crate::support::plain_window::window_on(Lang::De, data, now());
+    click(&mut harness, "Neue Datenquelle");
+    let microsoft = harness.get_by_label("Client-ID").rect();
+    click(&mut harness, "Eigene Issuer-URL");
+    assert!(
+        harness
+            .query_by_label("Lebensdauer des Aktualisierungstokens (Tage)")
+            .is_some(),
+        "the long label is shown"
+    );
+    let custom = harness.get_by_label("Client-ID").rect();
+    assert_eq!(
+        microsoft.left(),
+        custom.left(),
+        "the Client ID field stays where it was"
+    );
+}

@@ -93,6 +93,17 @@ fn the_same_in_german() {
     assert_eq!(harness.query_all_by_label_contains("MS365").count(), 0);
 }
 
+#[test]
+fn the_main_table_names_a_providers_column_for_both_kinds_of_provider() {
+    let (harness, _end) = window(Lang::En);
+    assert!(harness.query_by_label("Tenant or provider").is_some());
+    assert!(
+        harness.query_by_label("Tenant").is_none(),
+        "id.example.com is no tenant"
+    );
+    assert!(harness.query_all_by_label("id.example.com").count() >= 2);
+}
+
 fn open_exchange_tab(harness: &mut Harness<'static, AppState>, source: &str) {
     harness.get_by_label(source).click();
     harness.step();
@@ -178,13 +189,8 @@ fn clear_offers_revocation_where_the_provider_lists_it() {
     harness.get_by_label("Clear Token").click();
     harness.run_steps(3);
     let offer = "Also revoke it at the provider (RFC 7009), so no copy of it works any more";
-    harness.get_by_label(offer).click();
-    harness.run_steps(2);
-    let _ = end.sent();
-    harness.get_by_label("Yes").click();
-    harness.run_steps(2);
     assert!(matches!(
-        &end.sent()[..],
+        &revoke_and_confirm(&mut harness, &mut end, offer)[..],
         [tokendesk::ui::worker::Command::RevokeAndClear(target)] if target.data_source == "Rejected"
     ));
     end.report(tokendesk::ui::worker::Event::Revoked(Ok(true)));
@@ -201,4 +207,69 @@ fn clear_offers_revocation_where_the_provider_lists_it() {
     harness.get_by_label("Clear Token").click();
     harness.run_steps(3);
     assert!(harness.query_by_label(offer).is_none());
+}
+
+/// Ticks the revocation offer, presses Yes and returns what the window sent.
+fn revoke_and_confirm(
+    harness: &mut Harness<'static, AppState>,
+    end: &mut DetachedWorker,
+    offer: &str,
+) -> Vec<tokendesk::ui::worker::Command> {
+    harness.get_by_label(offer).click();
+    harness.run_steps(2);
+    let _ = end.sent();
+    harness.get_by_label("Yes").click();
+    harness.run_steps(2);
+    end.sent()
+}
+
+/// All mailboxes › Select all shown › Clear: the confirmation opens.
+fn clear_every_mailbox(harness: &mut Harness<'static, AppState>) {
+    for (label, steps) in [("All mailboxes", 3), ("Select all shown", 2), ("Clear", 3)] {
+        harness.get_by_label(label).click();
+        harness.run_steps(steps);
+    }
+}
+
+#[test]
+fn clear_in_all_mailboxes_offers_revocation_and_reports_what_each_provider_did() {
+    let (mut harness, mut end) =
+        crate::support::plain_window::window_on(Lang::En, with_revocation(vault_data()), now());
+    clear_every_mailbox(&mut harness);
+    let offer = "Also revoke them at the provider (RFC 7009) where it offers that: 2 of 2";
+    assert!(matches!(
+        &revoke_and_confirm(&mut harness, &mut end, offer)[..],
+        [tokendesk::ui::worker::Command::RevokeAndClearAll(targets)] if targets.len() == 2
+    ));
+    end.report(tokendesk::ui::worker::Event::RevokedAll(Ok(
+        tokendesk::desk::tokens::RevokeReport {
+            revoked: 2,
+            ..Default::default()
+        },
+    )));
+    harness.run_steps(3);
+    assert!(
+        harness
+            .query_by_label_contains(
+                "2 revoked at the provider and cleared, 0 cleared here only, 0 left as they were."
+            )
+            .is_some()
+    );
+
+    // Without a revocation endpoint, Clear clears here only and offers nothing more.
+    let (mut harness, mut end) = window(Lang::En);
+    clear_every_mailbox(&mut harness);
+    assert_eq!(
+        harness
+            .query_all_by_label_contains("Also revoke them")
+            .count(),
+        0
+    );
+    let _ = end.sent();
+    harness.get_by_label("Yes").click();
+    harness.run_steps(2);
+    assert!(matches!(
+        &end.sent()[..],
+        [tokendesk::ui::worker::Command::ClearTokens(targets)] if targets.len() == 2
+    ));
 }

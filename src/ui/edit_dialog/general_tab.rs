@@ -18,10 +18,29 @@ pub(super) fn refresh_rule(days: &str, from: RuleStart) -> Result<Option<Refresh
     }
 }
 
+/// Every label of the tab's first column, in both provider modes: the column is
+/// as wide as the widest of them, so picking the other provider (whose labels
+/// differ) leaves the fields where they were.
+const LABELS: [&str; 11] = [
+    "Data source name",
+    "Authority",
+    "Cloud",
+    "Tenant",
+    "Issuer URL",
+    "Refresh token lifetime (days)",
+    "Counted from",
+    "Client ID",
+    "Redirect URI",
+    "Client secret",
+    "Scopes",
+];
+
 pub(super) fn general_tab(state: &AppState, ui: &mut egui::Ui, dialog: &mut EditDialog) {
+    let labels = LABELS.map(|label| state.tr(label));
     egui::Grid::new("general")
         .num_columns(2)
         .spacing([12.0, 6.0])
+        .min_col_width(crate::ui::widgets::widest_label(ui, &labels))
         .show(ui, |ui| {
             labelled_edit(ui, state.tr("Data source name"), &mut dialog.source.name);
             ui.end_row();

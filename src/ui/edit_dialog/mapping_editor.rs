@@ -146,9 +146,9 @@ pub(super) fn confirm_clear(state: &mut AppState, ui: &mut egui::Ui, dialog: &mu
         ui.label(state.tr(
             "Clear this token? The connection stays suspended until a new token is requested.",
         ));
-        let offered = state.data().is_some_and(|data| {
-            crate::desk::tokens::revocation_offered(data, &target, state.now())
-        });
+        let offered = state
+            .data()
+            .is_some_and(|data| crate::desk::tokens::revocation_offered(data, &target));
         if offered {
             ui.checkbox(
                 &mut dialog.revoke_on_clear,
