@@ -137,6 +137,48 @@ fn one_rotated_token_writes_one_row_however_many_there_are() {
     assert_eq!(kinds, vec!["token".to_string()]);
 }
 
+/// A gateway's handles (its snapshot, its keep-alive, its watcher) read one copy
+/// of the records from the store: before, each read joined every record anew
+/// from a second, plaintext copy of every row that the store kept.
+#[test]
+fn every_reader_of_one_store_shares_one_copy_of_the_records() {
+    let Some(url) = fresh_database() else { return };
+    let provider = TestProvider::oidc();
+    let (mut first, _store, _home, _) = shared_vault(&provider, &url, 20);
+    let other_home = crate::support::temp_dir();
+    let (other, _) = PostgresStore::open(other_home.path(), &url, &machine()).expect("join");
+    let other: Arc<dyn Backend> = Arc::new(other);
+    let mut a = Vault::with_backend(other.clone()).expect("read");
+    let mut b = Vault::with_backend(other).expect("read");
+    let mapping = |vault: &Vault, n: usize| vault.data().data_sources[0].users[n].clone();
+    for n in 0..20 {
+        assert!(Arc::ptr_eq(&mapping(&a, n), &mapping(&b, n)), "mapping {n}");
+    }
+
+    // Another machine rotates USER/7: both take it, and the rest stays shared.
+    let target = TokenTarget::user("A", "USER/7");
+    first
+        .update(|data| {
+            let record = data.token_mut(&target)?;
+            record.refresh_token = Some(Secret::new("rotated elsewhere"));
+            record.revision += 1;
+            Ok(())
+        })
+        .expect("store");
+    a.reload().expect("reload");
+    b.reload().expect("reload");
+    for vault in [&a, &b] {
+        let token = vault.data().token(&target).expect("token");
+        assert_eq!(
+            token.refresh_token.as_ref().map(Secret::expose),
+            Some("rotated elsewhere")
+        );
+    }
+    for n in (0..20).filter(|n| *n != 7) {
+        assert!(Arc::ptr_eq(&mapping(&a, n), &mapping(&b, n)), "mapping {n}");
+    }
+}
+
 #[test]
 fn the_guarded_path_reads_and_writes_only_the_redeemed_tokens_row() {
     let Some(url) = fresh_database() else { return };

@@ -11,6 +11,7 @@ use uuid::Uuid;
 use super::keys::{self, KeySet};
 use super::rows::{self, RowKey, Rows};
 use super::{StoreError, Target, schema, seal};
+use crate::vault::TokenRecord;
 use crate::vault::backend::TokenMap;
 use crate::vault::crypto::VaultKey;
 use crate::vault::{TokenId, VaultData};
@@ -33,11 +34,16 @@ enum Opened {
     Refused,
 }
 
-/// The rows as this process last read them, with their revisions.
+/// The records as this process last read them, with the rows' revisions.
+///
+/// The records are kept joined, not as the rows' plaintext: every handle that
+/// reads them shares their mappings (one copy of each record per process, where
+/// the plaintext beside the joined records was a second and larger one), and a
+/// rotation read from another process is put in place rather than joined anew.
 #[derive(Default)]
 pub(super) struct Cache {
     pub(super) generation: u64,
-    pub(super) rows: Rows,
+    pub(super) data: std::sync::Arc<VaultData>,
     pub(super) revisions: BTreeMap<RowKey, i64>,
     /// Rows whose seal did not open (tampered or swapped): named, never served.
     pub(super) refused: BTreeMap<RowKey, String>,
@@ -155,14 +161,13 @@ impl Shared {
         let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         let mut records = TokenMap::new();
         for key in changed {
-            let (true, Some(id), Some(plain)) = (
-                key.kind == "token",
-                TokenId::from_file_stem(&key.id),
-                cache.rows.get(&key),
-            ) else {
+            let owner = TokenId::from_file_stem(&key.id)
+                .filter(|_| key.kind == "token")
+                .and_then(|id| Some((id, cache.data.token_by_id(&id)?)));
+            let Some((id, owner)) = owner else {
                 return Ok(None);
             };
-            records.insert(id, rows::token_record(&key, plain)?);
+            records.insert(id, owner.record().clone());
         }
         Ok(Some((cache.generation, records)))
     }
@@ -203,6 +208,74 @@ impl Shared {
         if generation == since && !restored {
             return Ok(Some(Vec::new()));
         }
+        let opened = self.rows_changed_since(db, since).await?;
+        let rotations_only = since > 0
+            && !restored
+            && opened.iter().all(|(key, _, opened)| {
+                key.kind == "token"
+                    && matches!(opened, Opened::Plain(_))
+                    && TokenId::from_file_stem(&key.id).is_some()
+            });
+        if rotations_only {
+            // Other processes' rotations: put in place, the rest stays shared.
+            let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+            let mut keys = Vec::with_capacity(opened.len());
+            for (key, revision, opened) in opened {
+                let (Opened::Plain(plain), Some(id)) = (opened, TokenId::from_file_stem(&key.id))
+                else {
+                    continue;
+                };
+                let record = rows::token_record(&key, &plain)?;
+                put_token(&mut cache.data, &id, record);
+                cache.refused.remove(&key);
+                cache.revisions.insert(key.clone(), revision);
+                keys.push(key);
+            }
+            std::sync::Arc::make_mut(&mut cache.data).generation = generation;
+            cache.generation = generation;
+            return Ok(Some(keys));
+        }
+        // Anything else (an admin's change, a removal, a row that does not open, a
+        // first read, a database gone back): every row is read and joined again.
+        let opened = if since == 0 {
+            opened
+        } else {
+            self.rows_changed_since(db, 0).await?
+        };
+        let mut fresh = Cache {
+            generation,
+            ..Cache::default()
+        };
+        let mut plain_rows = Rows::new();
+        for (key, revision, opened) in opened {
+            fresh.revisions.insert(key.clone(), revision);
+            match opened {
+                Opened::Removed => {}
+                Opened::Plain(plain) => {
+                    plain_rows.insert(key, plain);
+                }
+                Opened::Refused => {
+                    tracing::error!(kind = %key.kind, id = %key.id, "a shared-vault row does not open with the vault's key: tampered with or swapped; it is not served");
+                    let message = format!(
+                        "the {} record {} was changed outside tokendesk (its seal does not open); it is not used",
+                        key.kind, key.id
+                    );
+                    fresh.refused.insert(key, message);
+                }
+            }
+        }
+        fresh.data = std::sync::Arc::new(rows::join(&plain_rows, generation)?);
+        drop(plain_rows);
+        *self.cache.lock().unwrap_or_else(|e| e.into_inner()) = fresh;
+        Ok(None)
+    }
+
+    /// The rows changed after generation `since` (all of them for 0), opened.
+    async fn rows_changed_since(
+        &self,
+        db: &impl tokio_postgres::GenericClient,
+        since: u64,
+    ) -> Result<Vec<(RowKey, i64, Opened)>, StoreError> {
         let changed = db
             .query(
                 "SELECT kind, id, revision, sealed, key_version FROM tokendesk_records WHERE vault = $1 AND changed_in > $2",
@@ -211,42 +284,7 @@ impl Shared {
             .await?;
         self.learn(db, changed.iter().map(|row| row.get::<_, i32>(4)))
             .await?;
-        let opened = self.open_rows(&changed);
-        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        let mut keys = Some(Vec::with_capacity(opened.len()));
-        if restored {
-            *cache = Cache::default();
-            keys = None;
-        }
-        for (key, revision, plain) in opened {
-            cache.refused.remove(&key);
-            match plain {
-                Opened::Removed => {
-                    keys = None;
-                    cache.rows.remove(&key);
-                    cache.revisions.insert(key, revision);
-                }
-                Opened::Plain(plain) => {
-                    if let Some(keys) = keys.as_mut() {
-                        keys.push(key.clone());
-                    }
-                    cache.rows.insert(key.clone(), plain);
-                    cache.revisions.insert(key, revision);
-                }
-                Opened::Refused => {
-                    keys = None;
-                    tracing::error!(kind = %key.kind, id = %key.id, "a shared-vault row does not open with the vault's key: tampered with or swapped; it is not served");
-                    cache.rows.remove(&key);
-                    cache.revisions.insert(key.clone(), revision);
-                    cache.refused.insert(
-                        key.clone(),
-                        format!("the {} record {} was changed outside tokendesk (its seal does not open); it is not used", key.kind, key.id),
-                    );
-                }
-            }
-        }
-        cache.generation = generation;
-        Ok(keys)
+        Ok(self.open_rows(&changed))
     }
 
     /// Opens the rows of a `kind, id, revision, sealed, key_version` query. A
@@ -370,11 +408,9 @@ impl Shared {
         let generation = self.generation().await?;
         let db = self.client().await?;
         self.catch_up(&*db, generation).await?;
-        // Joined anew for each reader rather than kept: a second copy of every
-        // record would double a gateway's memory for a read that is rare (the
-        // guarded path reads just its token's row).
+        // A copy that shares every mapping with the cache (and the other readers).
         let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        Ok(rows::join(&cache.rows, cache.generation)?)
+        Ok((*cache.data).clone())
     }
 
     /// One change in one transaction under the vault row's lock. The newest records
@@ -399,7 +435,7 @@ impl Shared {
             self.catch_up(&transaction, u64::try_from(generation).unwrap_or(0))
                 .await?;
             let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-            let before = rows::join(&cache.rows, cache.generation)?;
+            let before = (*cache.data).clone();
             Ok::<_, StoreError>((generation, sealing, before))
         }
         .await;
@@ -497,15 +533,36 @@ impl Shared {
             }
         }
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        for (key, revision, plain) in written {
-            cache.rows.insert(key.clone(), plain);
+        for (key, revision, _) in written {
             cache.revisions.insert(key, revision);
         }
         for (key, revision) in removed {
-            cache.rows.remove(&key);
             cache.revisions.insert(key, revision);
         }
+        // The records as stored: what the rows hold, nothing that is not stored.
+        let mut stored = data.clone();
+        for record in stored.records_by_id_mut().into_values() {
+            record.at_risk = false;
+        }
+        cache.data = std::sync::Arc::new(stored);
         cache.generation = data.generation;
         Ok(Some(data))
+    }
+}
+
+/// Puts `record` in the place of token `id` (left out when its owner is gone, as
+/// the join leaves out a token row without its data source or mapping). A record
+/// is kept as stored: `at_risk` is not.
+pub(super) fn put_token(
+    data: &mut std::sync::Arc<VaultData>,
+    id: &TokenId,
+    mut record: TokenRecord,
+) {
+    record.at_risk = false;
+    if data.token_by_id(id).is_none() {
+        return;
+    }
+    if let Some(place) = std::sync::Arc::make_mut(data).token_by_id_mut(id) {
+        *place = record;
     }
 }

@@ -187,7 +187,7 @@ impl Shared {
                     "the token record {stem} changed under this write; nothing was stored"
                 )));
             }
-            written.push((key, revision, plain));
+            written.push((key, revision, *id, record.clone()));
         }
         if written.is_empty() {
             // Nothing to store: the generation stays (the transaction rolls back).
@@ -215,15 +215,20 @@ impl Shared {
     /// Keeps this process's cache current after a record-level write: when it was
     /// at the generation before, it moves on with the written rows; otherwise the
     /// next read catches up with every row changed since, these included.
-    fn remember_tokens(&self, next: u64, written: Vec<(RowKey, i64, Vec<u8>)>) {
+    fn remember_tokens(
+        &self,
+        next: u64,
+        written: Vec<(RowKey, i64, TokenId, crate::vault::TokenRecord)>,
+    ) {
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         if cache.generation + 1 != next {
             return;
         }
-        for (key, revision, plain) in written {
-            cache.rows.insert(key.clone(), plain);
+        for (key, revision, id, record) in written {
+            super::shared::put_token(&mut cache.data, &id, record);
             cache.revisions.insert(key, revision);
         }
+        std::sync::Arc::make_mut(&mut cache.data).generation = next;
         cache.generation = next;
     }
 }
