@@ -6,7 +6,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use url::Url;
 
 use super::gateway_args::{ConsumerCommand, ServiceCommand};
-use crate::desk::model::{Authority, Cloud, ProviderConfig, Scopes};
+use crate::desk::model::Cloud;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -210,6 +210,11 @@ pub enum DataSourceCommand {
     /// List data sources with the state of their tokens.
     #[command(after_help = "Example:\n  tokendesk data-source list")]
     List,
+    /// Change a data source's settings; its tokens and users are kept.
+    #[command(
+        after_help = "Examples:\n  tokendesk data-source set Exchange --client-id 11111111-2222-3333-4444-555555555555\n  tokendesk data-source set Portal --rename Intranet --redirect-uri http://127.0.0.1:8400/callback"
+    )]
+    Set(Box<super::data_source_set::SetDataSourceArgs>),
     /// Remove a data source and all its tokens.
     #[command(after_help = "Example:\n  tokendesk data-source remove Exchange")]
     Remove { name: String },
@@ -398,61 +403,8 @@ pub struct ProviderArgs {
     pub scopes: Option<String>,
 }
 
-fn parse_cloud(value: &str) -> Result<Cloud, String> {
+pub(super) fn parse_cloud(value: &str) -> Result<Cloud, String> {
     value.parse()
-}
-
-impl ProviderArgs {
-    pub fn to_config(&self) -> Result<ProviderConfig, String> {
-        let authority =
-            match (&self.tenant, &self.issuer_url) {
-                (Some(tenant), None) => Authority::Microsoft {
-                    cloud: self.cloud,
-                    tenant: tenant.trim().to_string(),
-                    login_host: self.authority_host.clone(),
-                },
-                (None, Some(url)) => Authority::Issuer { url: url.clone() },
-                _ => return Err(
-                    "Give either --tenant (Microsoft) or --issuer-url (any other OpenID provider)."
-                        .into(),
-                ),
-            };
-        let client_id = self
-            .client_id
-            .clone()
-            .ok_or("Give --client-id: the Application (client) ID of the app registration.")?;
-        let scopes = match (&self.preset, &self.scopes) {
-            (_, Some(custom)) => Scopes::Custom(custom.clone()),
-            (Some(Preset::Graph), None) => Scopes::Graph,
-            (Some(Preset::Ews), None) => Scopes::Ews,
-            (None, None) if authority.is_microsoft() => Scopes::Graph,
-            (None, None) => Scopes::Custom("openid profile email offline_access".into()),
-        };
-        let client_secret = if self.client_secret_stdin {
-            let mut line = String::new();
-            std::io::stdin().read_line(&mut line).map_err(|e| {
-                format!("Could not read the client secret from standard input: {e}")
-            })?;
-            Some(crate::Secret::new(line.trim()))
-        } else {
-            None
-        };
-        let config = ProviderConfig {
-            authority,
-            client_id: client_id.trim().to_string(),
-            client_secret,
-            scopes,
-        };
-        let problems = config.validate();
-        if !problems.is_empty() {
-            let lines: Vec<String> = problems.iter().map(|p| format!("  - {p}")).collect();
-            return Err(format!(
-                "The provider settings need fixing:\n{}",
-                lines.join("\n")
-            ));
-        }
-        Ok(config)
-    }
 }
 
 #[derive(Debug, Clone, Args)]

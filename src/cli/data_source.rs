@@ -1,4 +1,4 @@
-//! `tokendesk data-source add|list|remove`.
+//! `tokendesk data-source add|list|remove` (`set` has a file of its own).
 
 use std::process::ExitCode;
 
@@ -29,6 +29,7 @@ pub fn run(command: DataSourceCommand, context: &Context) -> Result<ExitCode, St
                 args.redirect_uri,
             )
         }
+        DataSourceCommand::Set(args) => super::data_source_set::run(&args, context),
         DataSourceCommand::List => list(context),
         DataSourceCommand::Remove { name } => {
             let mut vault = context.open()?;

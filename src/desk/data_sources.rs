@@ -79,3 +79,89 @@ pub fn server_for(scopes: &Scopes, ews_url: Option<url::Url>) -> ExchangeServer 
         (None, _) => ExchangeServer::Office365,
     }
 }
+
+/// What [`edit`] changed, for the admin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Edited {
+    pub name: String,
+    /// The fields that differ, in the order the dialog shows them.
+    pub fields: Vec<&'static str>,
+    /// Stored refresh tokens issued under a provider, app registration or account
+    /// that changed: the provider will refuse them, so someone signs in again.
+    pub tokens_from_before: usize,
+}
+
+/// Changes a data source's settings (every rule of a save applies), keeping its
+/// tokens and its additional users as stored: an admin fixes a typo without
+/// losing a grant.
+pub fn edit(vault: &mut Vault, source: DataSource) -> Result<Edited, DeskError> {
+    Ok(vault.update(|data| {
+        let stored = data
+            .data_sources
+            .iter()
+            .find(|d| d.id == source.id)
+            .ok_or_else(|| {
+                VaultError::NotFound(
+                    "The data source was removed meanwhile (by another window or process).".into(),
+                )
+            })?;
+        let (old, new) = (stored, &source);
+        let checks: [(&'static str, bool); 10] = [
+            ("name", old.name != new.name.trim()),
+            ("provider", old.provider.authority != new.provider.authority),
+            (
+                "client ID",
+                old.provider.client_id != new.provider.client_id,
+            ),
+            (
+                "client secret",
+                old.provider
+                    .client_secret
+                    .as_ref()
+                    .map(crate::Secret::expose)
+                    != new
+                        .provider
+                        .client_secret
+                        .as_ref()
+                        .map(crate::Secret::expose),
+            ),
+            ("scopes", old.provider.scopes != new.provider.scopes),
+            ("account", old.account.email != new.account.email),
+            ("Exchange server", old.account.server != new.account.server),
+            ("API root", old.account.api_root != new.account.api_root),
+            (
+                "refresh-token lifetime",
+                old.refresh_rule != new.refresh_rule,
+            ),
+            ("redirect URI", old.redirect_uri != new.redirect_uri),
+        ];
+        let fields: Vec<&'static str> = checks
+            .into_iter()
+            .filter_map(|(field, changed)| changed.then_some(field))
+            .collect();
+        let registration = fields.contains(&"provider") || fields.contains(&"client ID");
+        let tokens_from_before = if registration {
+            usize::from(old.token.has_refresh_token())
+                + old
+                    .users
+                    .iter()
+                    .filter(|m| m.token.has_refresh_token())
+                    .count()
+        } else if fields.contains(&"account") {
+            usize::from(old.token.has_refresh_token())
+        } else {
+            0
+        };
+        let edited = Edited {
+            name: new.name.trim().to_string(),
+            fields,
+            tokens_from_before,
+        };
+        // The users as stored, not as the caller read them: a mapping added
+        // meanwhile by another window stays.
+        let mut source = source;
+        source.users = old.users.clone();
+        data.upsert_data_source(source)?;
+        Ok(edited)
+    })?)
+}

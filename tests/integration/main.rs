@@ -6,6 +6,7 @@ mod support;
 
 mod assets;
 mod browser_sign_in;
+mod cli_data_source_set;
 mod cli_keepalive;
 mod cli_schedule;
 mod cli_sign_in;
