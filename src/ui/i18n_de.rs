@@ -118,7 +118,7 @@ pub(super) fn german(english: &str) -> Option<&'static str> {
         "Select none" => "Auswahl aufheben",
         "Renew selected" => "Ausgewählte erneuern",
         "Request new tokens" => "Neue Token anfordern",
-        "Clear" => "Leeren",
+        "Clear" => "Token löschen",
         "Select" => "Auswählen",
         "unknown" => "unbekannt",
         "Data source" => "Datenquelle",
@@ -148,7 +148,7 @@ pub(super) fn german(english: &str) -> Option<&'static str> {
             "Microsoft Graph (die auf der Registerkarte Allgemein gewählte API)"
         }
         "All tokens" => "Alle Token",
-        "{worst} · {count} need action" => "{worst} · {count} erfordern Handeln",
+        "{worst} · {count} need action" => "{worst} · Handlungsbedarf: {count}",
         "Enter this code on the Microsoft login page:" => {
             "Geben Sie diesen Code auf der Microsoft-Anmeldeseite ein:"
         }
@@ -221,7 +221,7 @@ pub(super) fn german(english: &str) -> Option<&'static str> {
         "{count} renewed" => "{count} erneuert",
         "{count} not due" => "{count} nicht fällig",
         "{count} failed for now" => "{count} vorerst fehlgeschlagen",
-        "{count} need a new sign-in" => "{count} brauchen eine neue Anmeldung",
+        "{count} need a new sign-in" => "neue Anmeldung nötig: {count}",
         "{count} left to another process" => "{count} einem anderen Prozess überlassen",
         "no token to look at" => "kein Token zu prüfen",
         "Renewal {when}: {summary}" => "Erneuerung {when}: {summary}",
@@ -284,7 +284,7 @@ pub(super) fn german(english: &str) -> Option<&'static str> {
             "Das neueste Token für {account} konnte nicht im Tresor gespeichert werden (Datenträger voll oder Ordner nicht beschreibbar) und liegt in einer Rettungsdatei. Geben Sie jetzt Speicherplatz frei: tokendesk übernimmt es beim nächsten Speichern."
         }
         "{count} token(s) need attention, {urgent} urgent" => {
-            "{count} Token benötigen Aufmerksamkeit, {urgent} davon dringend"
+            "Aufmerksamkeit nötig: {count} Token, davon {urgent} dringend"
         }
         "Keep-alive is renewing tokens…" => "Keep-alive erneuert Token…",
         "Keep-alive {when}: {summary}" => "Keep-alive {when}: {summary}",
@@ -356,7 +356,7 @@ pub(super) fn german(english: &str) -> Option<&'static str> {
             "Exchange Online blockiert EWS, außer der Mandant lässt diese App zu (EWSEnabled, EwsAllowedAppIDs), und beendet es am 01.04.2027; verwenden Sie bevorzugt Microsoft Graph."
         }
         "{renewed} renewed, {fresh} not due, {failed} failed for now, {dead} need a new sign-in" => {
-            "{renewed} erneuert, {fresh} nicht fällig, {failed} vorerst fehlgeschlagen, {dead} brauchen eine neue Anmeldung"
+            "{renewed} erneuert, {fresh} nicht fällig, {failed} vorerst fehlgeschlagen, neue Anmeldung nötig: {dead}"
         }
         "Details for support" => "Details für den Support",
         "No data sources yet." => "Noch keine Datenquellen.",
@@ -374,7 +374,7 @@ pub(super) fn german(english: &str) -> Option<&'static str> {
         "Time left to sign in:" => "Verbleibende Zeit für die Anmeldung:",
         "Does the page show an error?" => "Zeigt die Seite einen Fehler?",
         "Then the provider does not accept the address it was asked to send the browser back to. Register this redirect URI for client {client} at the provider (a loopback address may use any port), or enter the one registered there as this data source's Redirect URI and sign in again:" => {
-            "Dann nimmt der Anbieter die Adresse nicht an, an die er den Browser zurückschicken soll. Registrieren Sie diese Umleitungs-URI für den Client {client} beim Anbieter (eine Loopback-Adresse darf jeden Port verwenden), oder tragen Sie die dort registrierte als Umleitungs-URI dieser Datenquelle ein und melden Sie sich erneut an:"
+            "Dann nimmt der Anbieter die Adresse nicht an, an die er den Browser zurückschicken soll. Registrieren Sie diese Weiterleitungs-URI für den Client {client} beim Anbieter (eine Loopback-Adresse darf jeden Port verwenden), oder tragen Sie die dort registrierte als Weiterleitungs-URI dieser Datenquelle ein und melden Sie sich erneut an:"
         }
         "Its {count} additional user(s) and their tokens:" => {
             "Ihre {count} zusätzlichen Benutzer und deren Token:"
