@@ -16,6 +16,7 @@
 //! called from plain threads and from inside the callers' runtimes alike.
 
 mod calls;
+mod catch_up;
 mod connect;
 mod error;
 mod keys;

@@ -225,7 +225,7 @@ impl Shared {
             return;
         }
         for (key, revision, id, record) in written {
-            super::shared::put_token(&mut cache.data, &id, record);
+            super::catch_up::put_token(&mut cache.data, &id, record);
             cache.revisions.insert(key, revision);
         }
         std::sync::Arc::make_mut(&mut cache.data).generation = next;
