@@ -25,19 +25,25 @@ fn tokens(source: &DataSource) -> Vec<Option<String>> {
         .collect()
 }
 
-#[test]
-fn a_typo_is_fixed_without_losing_a_token() {
+/// A vault with data source "Exchange" (and `users` mapped users), all signed in.
+fn exchange(users: usize) -> (TestProvider, tempfile::TempDir) {
     let provider = TestProvider::microsoft();
     let home = support::temp_dir();
-    let home = home.path();
     add_source(
         &provider,
-        home,
+        home.path(),
         "Exchange",
         support::microsoft_config(&provider, tokendesk::identity::Scopes::Graph),
-        2,
+        users,
         Utc::now(),
     );
+    (provider, home)
+}
+
+#[test]
+fn a_typo_is_fixed_without_losing_a_token() {
+    let (_provider, dir) = exchange(2);
+    let home = dir.path();
     let before = stored(home, "Exchange");
     assert!(tokens(&before).iter().all(Option::is_some));
 
@@ -106,17 +112,8 @@ fn a_typo_is_fixed_without_losing_a_token() {
 
 #[test]
 fn a_wrong_value_is_refused_and_changes_nothing() {
-    let provider = TestProvider::microsoft();
-    let home = support::temp_dir();
-    let home = home.path();
-    add_source(
-        &provider,
-        home,
-        "Exchange",
-        support::microsoft_config(&provider, tokendesk::identity::Scopes::Graph),
-        0,
-        Utc::now(),
-    );
+    let (_provider, dir) = exchange(0);
+    let home = dir.path();
     let before = stored(home, "Exchange");
     for (args, says) in [
         (
