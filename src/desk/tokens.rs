@@ -313,13 +313,19 @@ pub async fn revoke_and_clear_all(
     targets: &[TokenTarget],
     clock: &impl Clock,
 ) -> Result<RevokeReport, DeskError> {
-    let mut report = RevokeReport::default();
-    for target in targets {
-        if !revocation_offered(vault.data(), target) {
-            crate::lifecycle::clear(vault, target, clock.now())?;
-            report.cleared_only += 1;
-            continue;
-        }
+    let (offered, local): (Vec<&TokenTarget>, Vec<&TokenTarget>) = targets
+        .iter()
+        .partition(|target| revocation_offered(vault.data(), target));
+    // Those no provider can revoke are cleared as Clear does, in one write.
+    let local: Vec<TokenTarget> = local.into_iter().cloned().collect();
+    if !local.is_empty() {
+        crate::lifecycle::clear_all(vault, &local, clock.now())?;
+    }
+    let mut report = RevokeReport {
+        cleared_only: local.len(),
+        ..RevokeReport::default()
+    };
+    for target in offered {
         match revoke_and_clear(vault, target, clock).await {
             Ok(true) => report.revoked += 1,
             Ok(false) => report.cleared_only += 1,
