@@ -42,6 +42,8 @@ pub enum Operation {
     Rescue,
     /// The shared vault's data key was replaced (`vault rotate-key`).
     RotateKey,
+    /// A notifier was added or removed, or a notification sent or not.
+    Notify,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

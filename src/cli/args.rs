@@ -79,6 +79,9 @@ pub enum Command {
         /// Look for due tokens this often, in seconds (default: the vault's keep-alive interval).
         #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=604_800))]
         keepalive_every: Option<u64>,
+        /// Look for something to tell the notifiers this often, in seconds (and at once after a keep-alive run or a refused token).
+        #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+        notify_every: u64,
         #[command(flatten)]
         limits: super::gateway_args::LimitArgs,
         /// Run under the Windows service manager (what `service install` sets up).
@@ -101,6 +104,13 @@ pub enum Command {
         after_help = "Examples:\n  KEY=$(tokendesk consumer add Portal --data-source Exchange --all-users)\n  tokendesk consumer list\n  tokendesk consumer remove Portal"
     )]
     Consumer(ConsumerCommand),
+
+    /// Tell admins without the window: webhooks and e-mail, once per state change.
+    #[command(
+        subcommand,
+        after_help = "What is sent: a token that needs a new sign-in (at once), a daily digest from 08:00 of tokens from the reminder threshold on, the shared store unreachable (by the gateway), and what works again. The gateway sends them; without a gateway, the scheduled keep-alive (`renew --due`) does.\n\nExamples:\n  tokendesk notify add ops --webhook https://hooks.example.com/tokendesk\n  tokendesk notify add admins --email it-admins@contoso.com --via Exchange\n  tokendesk notify test ops"
+    )]
+    Notify(super::notify_args::NotifyCommand),
 
     /// Print a fresh access token on standard output, and nothing else.
     #[command(

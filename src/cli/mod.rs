@@ -7,6 +7,8 @@ mod context;
 mod data_source;
 mod data_source_set;
 mod gateway_args;
+mod notify;
+mod notify_args;
 mod provider_args;
 mod quick;
 mod renew;
@@ -113,10 +115,14 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Schedule(command) => context().and_then(|c| schedule(command, &c)),
         Command::Clear { target, yes } => context().and_then(|c| token_ops::clear(target, yes, &c)),
         Command::Consumer(command) => context().and_then(|c| consumer::run(command, &c)),
+        Command::Notify(command) => {
+            context().and_then(|c| runtime.block_on(notify::run(command, &c)))
+        }
         Command::Service { action } => context().and_then(|c| service(action, &c)),
         Command::Serve {
             listen,
             keepalive_every,
+            notify_every,
             limits,
             windows_service,
         } => context().and_then(|c| {
@@ -125,6 +131,7 @@ pub fn run(cli: Cli) -> ExitCode {
             let options = crate::gateway::ServeOptions {
                 address,
                 keepalive_every: keepalive_every.map(std::time::Duration::from_secs),
+                notify_every: std::time::Duration::from_secs(notify_every),
                 limits: limits.limits(),
                 stop: tokio_util::sync::CancellationToken::new(),
             };

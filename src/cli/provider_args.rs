@@ -6,10 +6,15 @@ use crate::desk::model::{Authority, ProviderConfig, Scopes};
 
 /// A client secret typed or piped on standard input (never in argv).
 pub(super) fn secret_from_stdin() -> Result<crate::Secret, String> {
+    line_from_stdin("the client secret")
+}
+
+/// A secret line typed or piped on standard input (never in argv).
+pub(super) fn line_from_stdin(what: &str) -> Result<crate::Secret, String> {
     let mut line = String::new();
     std::io::stdin()
         .read_line(&mut line)
-        .map_err(|e| format!("Could not read the client secret from standard input: {e}"))?;
+        .map_err(|e| format!("Could not read {what} from standard input: {e}"))?;
     Ok(crate::Secret::new(line.trim()))
 }
 

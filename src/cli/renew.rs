@@ -89,6 +89,17 @@ pub async fn run(args: RenewArgs, context: &Context) -> ExitCode {
             return ExitCode::from(EXIT_VAULT_UNREADABLE);
         }
     };
+    // The scheduled keep-alive tells the admins when no gateway does (a gateway
+    // that runs has the turn or has already told them: nothing is sent twice).
+    match crate::desk::notify::pass::run(&mut vault, &SystemClock).await {
+        Ok(pass) if !args.json => super::notify::print_pass(&pass),
+        Ok(pass) => {
+            for (name, error) in &pass.failed {
+                eprintln!("Notifier '{name}' failed: {error}");
+            }
+        }
+        Err(e) => eprintln!("warning: notifications were not sent: {e}"),
+    }
     if args.json {
         match serde_json::to_string_pretty(&report) {
             Ok(text) => println!("{text}"),

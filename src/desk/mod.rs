@@ -9,6 +9,7 @@ pub mod data_sources;
 pub mod error;
 pub mod mappings;
 pub mod model;
+pub mod notify;
 pub mod schedule;
 pub mod settings;
 pub mod shared_vault;

@@ -156,6 +156,9 @@ impl Gateway {
         self.publish(handle.shared_data());
         self.vault.lock().await.adopt(&handle);
         self.metrics.redemption(result.is_ok());
+        if result.is_err() {
+            self.wake_notifier();
+        }
         let error = match result {
             Ok((token, expires_at)) => {
                 self.holds.succeeded(target);

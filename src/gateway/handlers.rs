@@ -290,6 +290,7 @@ async fn metrics(
             .lock()
             .unwrap_or_else(|e| e.into_inner()),
     );
+    gateway.notify_totals.render(&mut text, &data);
     super::Metrics::render_connections(
         &mut text,
         gateway.slots.open(),

@@ -237,7 +237,7 @@ impl Metrics {
 }
 
 /// A label value as the text format wants it: backslash, quote and newline escaped.
-fn label(value: &str) -> String {
+pub(super) fn label(value: &str) -> String {
     value
         .replace('\\', "\\\\")
         .replace('"', "\\\"")

@@ -9,6 +9,7 @@ mod handlers;
 mod holds;
 mod local;
 mod metrics;
+mod notifying;
 #[cfg(windows)]
 mod pipe;
 mod tls;
@@ -37,6 +38,8 @@ pub struct ServeOptions {
     pub address: crate::desk::schedule::GatewayAddress,
     /// How often the keep-alive looks for due tokens; `None`: the vault's setting.
     pub keepalive_every: Option<Duration>,
+    /// How often the notifiers' pass runs when nothing wakes it earlier.
+    pub notify_every: Duration,
     /// What one client may hold: time limits and connection counts.
     pub limits: Limits,
     /// Cancelled to stop (as Ctrl+C and SIGTERM do): the Windows service manager's
@@ -71,6 +74,11 @@ pub(crate) struct Gateway {
     pub(crate) keepalive_trouble: Mutex<Option<String>>,
     /// Listening beyond loopback: `/metrics` wants a consumer key too.
     pub(crate) public: bool,
+    /// Wakes the notification loop (a keep-alive run ended, a token was refused).
+    notify_wake: tokio::sync::Notify,
+    /// The store problem the notifiers were last told about.
+    store_announced: Mutex<Option<String>>,
+    pub(crate) notify_totals: notifying::NotifyTotals,
     pub(crate) slots: Arc<conn::Slots>,
 }
 
@@ -95,6 +103,9 @@ impl Gateway {
             store_problem: Mutex::new(None),
             keepalive_trouble: Mutex::new(None),
             public,
+            notify_wake: tokio::sync::Notify::new(),
+            store_announced: Mutex::new(None),
+            notify_totals: notifying::NotifyTotals::default(),
             slots: conn::Slots::new(limits),
         }
     }
@@ -215,6 +226,7 @@ impl Gateway {
         }
         drop(handle);
         watch::release_freed_memory();
+        self.wake_notifier();
     }
 
     /// Why /healthz is not "ok": `failing` when the store is unreadable or went
@@ -297,6 +309,11 @@ pub async fn serve(vault: Vault, options: ServeOptions) -> Result<(), String> {
     let keepalive = tokio::spawn(keepalive_loop(gateway.clone(), interval, stop.clone()));
     let watcher = tokio::spawn(watch::watch_store(gateway.clone(), stop.clone()));
     let housekeeping = tokio::spawn(housekeeping(gateway.clone(), stop.clone()));
+    let notifier = tokio::spawn(notifying::notify_loop(
+        gateway.clone(),
+        options.notify_every,
+        stop.clone(),
+    ));
     let shutdown = stop.clone();
     tokio::spawn(async move {
         wait_for_signal().await;
@@ -310,6 +327,7 @@ pub async fn serve(vault: Vault, options: ServeOptions) -> Result<(), String> {
     let _ = keepalive.await;
     let _ = watcher.await;
     let _ = housekeeping.await;
+    let _ = notifier.await;
     let _ = gateway.writes.write().await;
     gateway.tally.flush(None);
     #[cfg(unix)]

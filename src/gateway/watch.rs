@@ -87,6 +87,7 @@ impl Gateway {
                 self.publish(vault.shared_data());
                 drop(vault);
                 release_freed_memory();
+                self.wake_notifier();
                 let mut problem = self.store_problem.lock().unwrap_or_else(|e| e.into_inner());
                 if problem.as_deref().is_some_and(|p| !p.contains("went back")) {
                     *problem = None;

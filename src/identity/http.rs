@@ -162,6 +162,18 @@ impl HttpClient {
         self.send(request, url, self.max_response_bytes).await
     }
 
+    /// Posts JSON that carries its own credential in the URL (a chat webhook):
+    /// never redirected, so the body cannot be sent on to another address.
+    pub async fn post_json(&self, url: &Url, body: String) -> Result<HttpResponse, IdentityError> {
+        check_secret_destination(url)?;
+        let request = self
+            .credentialed
+            .post(url.clone())
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body);
+        self.send(request, url, self.max_response_bytes).await
+    }
+
     async fn send(
         &self,
         request: reqwest::RequestBuilder,

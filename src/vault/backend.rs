@@ -47,7 +47,7 @@ pub type TokenChange<'a> = &'a mut dyn FnMut(&mut TokenMap) -> Result<(), VaultE
 #[derive(Debug)]
 pub enum Records {
     /// The whole vault (a store that keeps it whole).
-    Whole(VaultData),
+    Whole(Box<VaultData>),
     /// Just the token records asked for: as they are at `generation`, which
     /// followed `based_on` (equal for a read or a write that changed nothing).
     Tokens {
@@ -115,7 +115,7 @@ pub trait Backend: Send + Sync {
     fn try_lock_token(&self, id: &TokenId) -> Result<TokenGuard, LockFailure>;
     /// The newest of the token records `ids`.
     fn read_tokens(&self, _ids: &[TokenId]) -> Result<Records, VaultError> {
-        Ok(Records::Whole(self.read()?))
+        Ok(Records::Whole(Box::new(self.read()?)))
     }
     /// Applies `change` to the newest of the token records `ids` and stores them
     /// durably, into the space reserved earlier.
@@ -181,5 +181,5 @@ pub fn whole_update_tokens<B: Backend + ?Sized>(
         }
         Ok(())
     })?;
-    Ok(Records::Whole(data))
+    Ok(Records::Whole(Box::new(data)))
 }

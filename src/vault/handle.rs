@@ -271,7 +271,7 @@ impl Vault {
                     self.newest_seen
                         .fetch_max(data.generation, Ordering::SeqCst);
                 }
-                self.data = Arc::new(data);
+                self.data = Arc::new(*data);
             }
             Records::Tokens {
                 based_on,

@@ -11,6 +11,7 @@ pub mod error;
 mod handle;
 pub mod keys;
 pub mod model;
+pub mod notifiers;
 pub mod ops;
 pub mod policy;
 pub mod rescue;

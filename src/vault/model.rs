@@ -34,6 +34,12 @@ pub struct VaultData {
     /// Applications that fetch access tokens from the gateway (keys hashed).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub consumers: Vec<super::consumers::Consumer>,
+    /// Channels that tell admins about tokens without the window.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notifiers: Vec<super::notifiers::Notifier>,
+    /// What each notifier was last told, per token (and the digest's day).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notices: Vec<super::notifiers::Notice>,
 }
 
 impl Default for VaultData {
@@ -46,6 +52,8 @@ impl Default for VaultData {
             settings: Settings::default(),
             discovery: Vec::new(),
             consumers: Vec::new(),
+            notifiers: Vec::new(),
+            notices: Vec::new(),
         }
     }
 }

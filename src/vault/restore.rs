@@ -180,6 +180,18 @@ fn merge_records(
                 backup.consumers.push(consumer);
             }
         }
+        // And notifiers, with what they were told, so nothing is announced twice.
+        for notifier in current.notifiers {
+            if !backup.notifiers.iter().any(|n| n.id == notifier.id) {
+                backup.notifiers.push(notifier);
+            }
+        }
+        for notice in current.notices {
+            backup
+                .notices
+                .retain(|n| !(n.notifier == notice.notifier && n.subject == notice.subject));
+            backup.notices.push(notice);
+        }
     }
     backup.format_version = FORMAT_VERSION;
     backup

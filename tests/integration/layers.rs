@@ -15,6 +15,7 @@ const BELOW_DESK: &[&str] = &[
     "crate::clock",
     "crate::secret",
     "crate::hardening",
+    "crate::notify::",
     "tokendesk::vault",
     "tokendesk::identity",
 ];

@@ -33,6 +33,7 @@ mod identity_device_flow;
 mod identity_refresh_errors;
 mod keepalive;
 mod layers;
+mod notify;
 mod oidc_conformance;
 mod oidc_shared_vault;
 mod provider_truth;

@@ -378,7 +378,7 @@ impl Backend for PostgresStore {
         let (entries, _) = self.rescues();
         if !entries.is_empty() {
             // Rescued rotations are merged into the whole vault.
-            return Ok(Records::Whole(self.read()?));
+            return Ok(Records::Whole(Box::new(self.read()?)));
         }
         let shared = self.shared.clone();
         let asked = ids.to_vec();

@@ -68,6 +68,15 @@ pub fn split(data: &VaultData) -> Result<Rows, VaultError> {
             placed(pos, consumer)?,
         );
     }
+    for (pos, notifier) in data.notifiers.iter().enumerate() {
+        rows.insert(
+            RowKey::new("notifier", notifier.id.simple().to_string()),
+            placed(pos, notifier)?,
+        );
+    }
+    for (pos, notice) in data.notices.iter().enumerate() {
+        rows.insert(RowKey::new("notice", notice.row_id()), placed(pos, notice)?);
+    }
     for (pos, source) in data.data_sources.iter().enumerate() {
         let sid = source.id.simple().to_string();
         rows.insert(
@@ -124,12 +133,16 @@ pub fn join(rows: &Rows, generation: u64) -> Result<VaultData, VaultError> {
     let mut mappings: BTreeMap<String, Vec<(usize, UserMapping)>> = BTreeMap::new();
     let mut directory = Vec::new();
     let mut consumers = Vec::new();
+    let mut notifiers = Vec::new();
+    let mut notices = Vec::new();
     for (key, bytes) in rows {
         match key.kind.as_str() {
             "settings" => data.settings = read(key, bytes)?.1,
             "discovery" => data.discovery = read(key, bytes)?.1,
             "directory" => directory.push(read(key, bytes)?),
             "consumer" => consumers.push(read(key, bytes)?),
+            "notifier" => notifiers.push(read(key, bytes)?),
+            "notice" => notices.push(read(key, bytes)?),
             "source" => sources.push(read(key, bytes)?),
             "mapping" => {
                 let source = key.id.split('.').next().unwrap_or_default().to_string();
@@ -163,6 +176,10 @@ pub fn join(rows: &Rows, generation: u64) -> Result<VaultData, VaultError> {
     data.directory = directory.into_iter().map(|(_, u)| u).collect();
     consumers.sort_by_key(|(pos, _)| *pos);
     data.consumers = consumers.into_iter().map(|(_, c)| c).collect();
+    notifiers.sort_by_key(|(pos, _)| *pos);
+    data.notifiers = notifiers.into_iter().map(|(_, n)| n).collect();
+    notices.sort_by_key(|(pos, _)| *pos);
+    data.notices = notices.into_iter().map(|(_, n)| n).collect();
     Ok(data)
 }
 
@@ -271,6 +288,22 @@ pub fn changed(before: &VaultData, after: &VaultData) -> Result<Diff, VaultError
         "consumer",
         by_id(&before.consumers, consumer),
         by_id(&after.consumers, consumer),
+        |a, b| a == b,
+        &mut out,
+    )?;
+    let notifier = |n: &crate::vault::notifiers::Notifier| n.id.simple().to_string();
+    compare(
+        "notifier",
+        by_id(&before.notifiers, notifier),
+        by_id(&after.notifiers, notifier),
+        |a, b| a == b,
+        &mut out,
+    )?;
+    let notice = |n: &crate::vault::notifiers::Notice| n.row_id();
+    compare(
+        "notice",
+        by_id(&before.notices, notice),
+        by_id(&after.notices, notice),
         |a, b| a == b,
         &mut out,
     )?;
@@ -407,6 +440,25 @@ mod tests {
             }
             data.data_sources.push(source);
         }
+        for name in ["ops", "admins"] {
+            let notifier = crate::vault::notifiers::Notifier {
+                id: uuid::Uuid::new_v4(),
+                name: name.into(),
+                channel: crate::vault::notifiers::Channel::Webhook {
+                    url: Secret::new(format!("https://hooks.example.com/{name}")),
+                    format: crate::vault::notifiers::WebhookFormat::Slack,
+                },
+                created_at: chrono::Utc::now(),
+                failing: None,
+            };
+            data.notices.push(crate::vault::notifiers::Notice {
+                notifier: notifier.id,
+                subject: "digest".into(),
+                said: "2026-12-04".into(),
+                at: chrono::Utc::now(),
+            });
+            data.notifiers.push(notifier);
+        }
         data.generation = 4;
         data
     }
@@ -429,6 +481,9 @@ mod tests {
         after.data_sources[1].users.remove(0);
         after.data_sources[1].name = "A2".into();
         after.settings.keepalive_interval_hours += 1;
+        after.notices[0].said = "2026-12-05".into();
+        after.notices.remove(1);
+        after.notifiers[1].name = "team".into();
         let mut by_rows = diff(
             &split(&data).expect("split"),
             &split(&after).expect("split"),

@@ -6,6 +6,7 @@ pub mod desk;
 pub mod gateway;
 pub mod plain_window;
 pub mod provider;
+pub mod webhook;
 
 use std::path::PathBuf;
 

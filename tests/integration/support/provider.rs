@@ -47,6 +47,8 @@ pub enum Endpoint {
     Token,
     UserInfo,
     GraphMe,
+    /// Graph's `POST /v1.0/me/sendMail` (the mail is kept, see `sent_mail`).
+    GraphSendMail,
     Ews,
     /// RFC 7009 (the OpenID profile only).
     Revocation,
@@ -231,6 +233,8 @@ struct State {
     complete_override: Option<String>,
     auth_codes: HashMap<String, AuthCode>,
     browser_answer: BrowserAnswer,
+    /// Mails sent through Graph: the sending account and the request's JSON.
+    sent_mail: Vec<(String, Value)>,
 }
 
 /// A running provider. Dropping it stops the server.
@@ -287,6 +291,7 @@ impl TestProvider {
             complete_override: None,
             auth_codes: HashMap::new(),
             browser_answer: BrowserAnswer::Approve,
+            sent_mail: Vec::new(),
             issued_at: HashMap::new(),
             refresh_lifetime: None,
             claims_in_id_token: true,
@@ -572,6 +577,11 @@ impl TestProvider {
         }
     }
 
+    /// Mails sent through Graph's sendMail: (sending account, request JSON).
+    pub fn sent_mail(&self) -> Vec<(String, Value)> {
+        self.lock().sent_mail.clone()
+    }
+
     pub fn requests(&self) -> Vec<Recorded> {
         self.lock().requests.clone()
     }
@@ -824,6 +834,9 @@ impl Shared {
                 }
                 (&Method::GET, ["oidc", "userinfo"]) => Some((Endpoint::UserInfo, None)),
                 (&Method::GET, ["v1.0", "me"]) => Some((Endpoint::GraphMe, None)),
+                (&Method::POST, ["v1.0", "me", "sendMail"]) => {
+                    Some((Endpoint::GraphSendMail, None))
+                }
                 (&Method::POST, ["EWS", "Exchange.asmx"]) => Some((Endpoint::Ews, None)),
                 _ => None,
             },
@@ -989,6 +1002,7 @@ impl Shared {
             Endpoint::UserInfo | Endpoint::GraphMe | Endpoint::Ews => {
                 self.api(endpoint, authorization.as_deref())
             }
+            Endpoint::GraphSendMail => self.send_mail(authorization.as_deref(), &body),
         }
     }
 
@@ -1501,6 +1515,59 @@ impl Shared {
             body["scope"] = Value::String(scope.clone());
         }
         json_response(200, &body)
+    }
+
+    /// Graph's sendMail: a valid access token whose scope names Mail.Send, and a
+    /// message with a recipient; answered 202 as Graph does.
+    fn send_mail(&self, authorization: Option<&str>, body: &[u8]) -> Response {
+        let mut state = self.lock();
+        let token = authorization
+            .and_then(|a| a.strip_prefix("Bearer "))
+            .unwrap_or("");
+        let now = state.now();
+        let Some(user) = state
+            .access_tokens
+            .get(token)
+            .filter(|(_, expires)| *expires > now)
+            .map(|(user, _)| user.clone())
+        else {
+            return json_response(
+                401,
+                &json!({"error": {"code": "InvalidAuthenticationToken", "message": "Access token has expired or is not yet valid."}}),
+            );
+        };
+        let scoped = state
+            .requests
+            .iter()
+            .rev()
+            .filter(|r| r.endpoint == Endpoint::Token)
+            .any(|r| r.form.get("scope").is_some_and(|s| s.contains("Mail.Send")));
+        if !scoped {
+            return json_response(
+                403,
+                &json!({"error": {"code": "ErrorAccessDenied", "message": "Access is denied. Check credentials and try again."}}),
+            );
+        }
+        let Ok(request) = serde_json::from_slice::<Value>(body) else {
+            return json_response(
+                400,
+                &json!({"error": {"code": "RequestBodyRead", "message": "The body is not JSON."}}),
+            );
+        };
+        if request["message"]["toRecipients"][0]["emailAddress"]["address"]
+            .as_str()
+            .is_none()
+        {
+            return json_response(
+                400,
+                &json!({"error": {"code": "ErrorInvalidRecipients", "message": "At least one recipient is not valid."}}),
+            );
+        }
+        state.sent_mail.push((user.upn.clone(), request));
+        Response::builder()
+            .status(202)
+            .body(Body::empty())
+            .expect("response")
     }
 
     fn api(&self, endpoint: Endpoint, authorization: Option<&str>) -> Response {

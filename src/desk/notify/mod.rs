@@ -1,0 +1,214 @@
+//! Notifications, as an admin manages them (`notify add|list|remove|test`,
+//! Settings › Notifications) and as the gateway and the scheduled keep-alive send
+//! them (`pass`).
+
+mod deliver;
+pub mod pass;
+pub mod plan;
+
+use chrono::{DateTime, Utc};
+
+use super::DeskError;
+use crate::Secret;
+use crate::audit::{AuditEntry, AuditLog, Operation, Outcome};
+use crate::clock::Clock;
+use crate::notify::{Event, Lang, Message};
+pub use crate::vault::notifiers::WebhookFormat;
+use crate::vault::notifiers::{Channel, Notifier};
+use crate::vault::{Vault, VaultData, VaultError};
+
+/// What a notifier goes through, as an admin gives it.
+#[derive(Debug, Clone)]
+pub enum NewChannel {
+    Webhook { url: Secret, format: WebhookFormat },
+    Email { address: String, via: String },
+}
+
+/// A notifier as the faces show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifierView {
+    pub name: String,
+    /// Where it goes, without a webhook's credential.
+    pub channel: String,
+    /// The last delivery failed: why, since when, tried again when.
+    pub failing: Option<(String, DateTime<Utc>, DateTime<Utc>)>,
+}
+
+pub fn list(data: &VaultData) -> Vec<NotifierView> {
+    data.notifiers
+        .iter()
+        .map(|n| NotifierView {
+            name: n.name.clone(),
+            channel: describe(data, &n.channel),
+            failing: n
+                .failing
+                .as_ref()
+                .map(|f| (f.error.clone(), f.since, f.retry_at)),
+        })
+        .collect()
+}
+
+fn describe(data: &VaultData, channel: &Channel) -> String {
+    channel.describe(|id| {
+        data.data_sources
+            .iter()
+            .find(|s| s.id == id)
+            .map(|s| s.name.clone())
+    })
+}
+
+/// Checks a new notifier against the vault and makes it.
+pub fn prepare(
+    data: &VaultData,
+    name: &str,
+    channel: NewChannel,
+    now: DateTime<Utc>,
+) -> Result<Notifier, DeskError> {
+    let name = name.trim();
+    crate::text::check_name("The notifier name", name).map_err(VaultError::Invalid)?;
+    if data
+        .notifiers
+        .iter()
+        .any(|n| n.name.eq_ignore_ascii_case(name))
+    {
+        return Err(VaultError::Invalid(format!(
+            "A notifier named '{name}' already exists; remove it first or choose another name."
+        ))
+        .into());
+    }
+    let channel = match channel {
+        NewChannel::Webhook { url, format } => {
+            check_webhook_url(url.expose()).map_err(VaultError::Invalid)?;
+            Channel::Webhook { url, format }
+        }
+        NewChannel::Email { address, via } => {
+            crate::vault::target::validate_email(&address).map_err(VaultError::Invalid)?;
+            let source = data.data_source(&via)?;
+            if crate::notify::mail::GraphMail::for_source(
+                &source.provider.authority,
+                source.account.api_root.as_ref(),
+            )
+            .is_none()
+            {
+                return Err(VaultError::Invalid(format!(
+                    "'{}' signs in with an OpenID provider that is not Microsoft: tokendesk sends e-mail through Microsoft Graph from a Microsoft 365 mailbox. Choose a Microsoft 365 data source, or use --webhook.",
+                    source.name
+                ))
+                .into());
+            }
+            Channel::Email {
+                address: address.trim().to_string(),
+                via: source.id,
+            }
+        }
+    };
+    Ok(Notifier {
+        id: uuid::Uuid::new_v4(),
+        name: name.to_string(),
+        channel,
+        created_at: now,
+        failing: None,
+    })
+}
+
+/// A webhook's URL: https, or http on this machine only (its body names
+/// mailboxes, and the URL is often the credential).
+pub fn check_webhook_url(url: &str) -> Result<(), String> {
+    let parsed = url::Url::parse(url.trim())
+        .map_err(|e| format!("The webhook URL is not a web address ({e}): use https://…"))?;
+    match parsed.scheme() {
+        "https" => Ok(()),
+        "http" if crate::identity::validate::is_loopback(&parsed) => Ok(()),
+        _ => Err(
+            "The webhook URL must start with https:// (plain http only to 127.0.0.1, ::1 or localhost)."
+                .into(),
+        ),
+    }
+}
+
+pub fn add(
+    vault: &mut Vault,
+    name: &str,
+    channel: NewChannel,
+    now: DateTime<Utc>,
+) -> Result<NotifierView, DeskError> {
+    let notifier = prepare(vault.data(), name, channel, now)?;
+    let added = notifier.clone();
+    vault.update(move |data| {
+        if data
+            .notifiers
+            .iter()
+            .any(|n| n.name.eq_ignore_ascii_case(&notifier.name))
+        {
+            return Err(VaultError::Invalid(format!(
+                "A notifier named '{}' already exists.",
+                notifier.name
+            )));
+        }
+        data.notifiers.push(notifier);
+        Ok(())
+    })?;
+    let channel = describe(vault.data(), &added.channel);
+    AuditLog::in_dir(vault.dir()).record(
+        &AuditEntry::new(Operation::Notify, Outcome::Ok, now)
+            .with_detail(format!("added notifier '{}': {channel}", added.name)),
+    );
+    Ok(NotifierView {
+        name: added.name,
+        channel,
+        failing: None,
+    })
+}
+
+/// Removes a notifier and what it was told.
+pub fn remove(vault: &mut Vault, name: &str, now: DateTime<Utc>) -> Result<String, DeskError> {
+    let removed = vault.update(|data| {
+        let index = data
+            .notifiers
+            .iter()
+            .position(|n| n.name.eq_ignore_ascii_case(name.trim()))
+            .ok_or_else(|| VaultError::NotFound(format!("No notifier is named '{name}'.")))?;
+        let removed = data.notifiers.remove(index);
+        data.notices.retain(|n| n.notifier != removed.id);
+        Ok(removed.name)
+    })?;
+    AuditLog::in_dir(vault.dir()).record(
+        &AuditEntry::new(Operation::Notify, Outcome::Ok, now)
+            .with_detail(format!("removed notifier '{removed}'")),
+    );
+    Ok(removed)
+}
+
+/// Sends a test message through the notifier named `name` now; a success also
+/// ends its failing state.
+pub async fn test(vault: &mut Vault, name: &str, clock: &impl Clock) -> Result<(), DeskError> {
+    let notifier = vault
+        .data()
+        .notifiers
+        .iter()
+        .find(|n| n.name.eq_ignore_ascii_case(name.trim()))
+        .cloned()
+        .ok_or_else(|| VaultError::NotFound(format!("No notifier is named '{name}'.")))?;
+    let now = clock.now();
+    let lang = Lang::of(vault.data().settings.language.as_deref());
+    let (title, text) = crate::notify::text::heading(lang, Event::Test, &[]);
+    let message = Message {
+        event: Event::Test,
+        title,
+        text,
+        items: Vec::new(),
+        sent_by: crate::notify::machine_name(),
+        sent_at: now,
+    };
+    let result = deliver::deliver(vault, &notifier, &message, clock).await;
+    pass::record(
+        vault,
+        &[pass::Delivery {
+            notifier: notifier.id,
+            result: Some(result.clone()),
+            changes: Vec::new(),
+        }],
+        now,
+    )?;
+    result.map_err(|e| VaultError::Invalid(e.0).into())
+}
