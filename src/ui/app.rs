@@ -271,6 +271,16 @@ impl AppState {
                     let result = result.map_err(|e| super::errors::describe(&e, locale));
                     super::mailboxes::renew_finished(self, result);
                 }
+                Event::NotifierTested(name, result) => {
+                    let locale = self.locale;
+                    if let Some(dialog) = self.settings.as_mut() {
+                        dialog.notifiers.testing = None;
+                        dialog.notifiers.tested = Some((
+                            name,
+                            result.map_err(|e| super::errors::describe(&e, locale)),
+                        ));
+                    }
+                }
                 Event::ScheduleFinished(result) => {
                     let locale = self.locale;
                     if let Some(dialog) = self.settings.as_mut() {

@@ -389,6 +389,29 @@ pub(super) fn german(english: &str) -> Option<&'static str> {
         "Put it into the application's configuration now; it is not shown again, and it works once you press OK." => {
             "Tragen Sie ihn jetzt in die Konfiguration der Anwendung ein; er wird nicht wieder angezeigt und gilt, sobald Sie OK drücken."
         }
+        "Notifications (the gateway, or the scheduled keep-alive, tells admins when a token needs a new sign-in, every day while tokens near their end, and when they work again)" => {
+            "Benachrichtigungen (das Gateway oder die geplante Erhaltung meldet Administratoren, wenn ein Token eine neue Anmeldung braucht, täglich, solange Token bald ablaufen, und wenn sie wieder funktionieren)"
+        }
+        "No notifiers yet." => "Noch keine Benachrichtigungskanäle.",
+        "Test" => "Testen",
+        "Delivery fails since {since}: {error}" => "Zustellung schlägt fehl seit {since}: {error}",
+        "Sending a test message…" => "Testnachricht wird gesendet …",
+        "A test message went out through '{name}'." => {
+            "Eine Testnachricht wurde über „{name}“ gesendet."
+        }
+        "The test message through '{name}' was not delivered: {error}" => {
+            "Die Testnachricht über „{name}“ wurde nicht zugestellt: {error}"
+        }
+        "Notifiers are added and removed when you press OK; Cancel keeps them as they were." => {
+            "Benachrichtigungskanäle werden mit OK hinzugefügt und entfernt; Abbrechen lässt sie, wie sie waren."
+        }
+        "New notifier" => "Neuer Kanal",
+        "Add notifier" => "Kanal hinzufügen",
+        "Webhook" => "Webhook",
+        "URL" => "URL",
+        "To" => "An",
+        "From the mailbox of" => "Aus dem Postfach von",
+        "Notifications through '{name}' fail" => "Benachrichtigungen über „{name}“ schlagen fehl",
         _ => return None,
     })
 }

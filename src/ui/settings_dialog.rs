@@ -21,6 +21,7 @@ pub struct SettingsDialog {
     pub schedule_result: Option<Result<String, String>>,
     pub schedule_busy: bool,
     pub consumers: super::consumers_section::ConsumersSection,
+    pub notifiers: super::notifiers_section::NotifiersSection,
     pub vault: super::vault_section::VaultSection,
 }
 
@@ -47,6 +48,7 @@ impl SettingsDialog {
             schedule_result: None,
             schedule_busy: false,
             consumers: Default::default(),
+            notifiers: Default::default(),
             vault: Default::default(),
         }
     }
@@ -109,106 +111,118 @@ pub fn show(state: &mut AppState, ui: &mut egui::Ui) {
         ui.set_width(620.0);
         ui.heading(state.tr("Settings"));
         ui.add_space(6.0);
-        egui::Grid::new("settings-grid")
-            .num_columns(2)
-            .spacing([12.0, 6.0])
+        // Taller than a 600-pixel screen with every section: the sections scroll,
+        // the heading and OK / Cancel stay in view.
+        let room = (ui.ctx().content_rect().height() - 150.0).max(200.0);
+        let parsed = egui::ScrollArea::vertical()
+            .max_height(room)
+            .min_scrolled_height(room)
             .show(ui, |ui| {
-                labelled_edit(
-                    ui,
-                    state.tr("Reminders from (days before expiry)"),
-                    &mut dialog.reminder_days,
-                     );
-                ui.end_row();
-                labelled_edit(
-                    ui,
-                    state.tr("Forced renewal in the last (days)"),
-                    &mut dialog.forced_renewal_days,
-                     );
-                ui.end_row();
-                labelled_edit(
-                    ui,
-                    state.tr("Keep-alive renews tokens unused for (days)"),
-                    &mut dialog.keepalive_age_days,
-                     );
-                ui.end_row();
-                ui.label("");
-                ui.checkbox(
-                    &mut dialog.keepalive_in_app,
-                    state.tr("Renew due tokens while this window is open"),
-                );
-                ui.end_row();
-                labelled_edit(
-                    ui,
-                    state.tr("Keep-alive runs every (hours)"),
-                    &mut dialog.keepalive_interval_hours,
-                     );
-                ui.end_row();
-                let label = ui.label(state.tr("Message for consumers without a token"));
-                ui.add(
-                    egui::TextEdit::multiline(&mut dialog.consumer_status_message)
-                        .desired_rows(2)
-                        .desired_width(380.0),
-                )
-                .labelled_by(label.id);
-                ui.end_row();
-                ui.label(state.tr("Language"));
-                ui.horizontal(|ui| {
-                    ui.radio_value(&mut dialog.language, None, state.tr("As the system"));
-                    ui.radio_value(&mut dialog.language, Some("en".into()), "English");
-                    ui.radio_value(&mut dialog.language, Some("de".into()), "Deutsch");
+            egui::Grid::new("settings-grid")
+                .num_columns(2)
+                .spacing([12.0, 6.0])
+                .show(ui, |ui| {
+                    labelled_edit(
+                        ui,
+                        state.tr("Reminders from (days before expiry)"),
+                        &mut dialog.reminder_days,
+                         );
+                    ui.end_row();
+                    labelled_edit(
+                        ui,
+                        state.tr("Forced renewal in the last (days)"),
+                        &mut dialog.forced_renewal_days,
+                         );
+                    ui.end_row();
+                    labelled_edit(
+                        ui,
+                        state.tr("Keep-alive renews tokens unused for (days)"),
+                        &mut dialog.keepalive_age_days,
+                         );
+                    ui.end_row();
+                    ui.label("");
+                    ui.checkbox(
+                        &mut dialog.keepalive_in_app,
+                        state.tr("Renew due tokens while this window is open"),
+                    );
+                    ui.end_row();
+                    labelled_edit(
+                        ui,
+                        state.tr("Keep-alive runs every (hours)"),
+                        &mut dialog.keepalive_interval_hours,
+                         );
+                    ui.end_row();
+                    let label = ui.label(state.tr("Message for consumers without a token"));
+                    ui.add(
+                        egui::TextEdit::multiline(&mut dialog.consumer_status_message)
+                            .desired_rows(2)
+                            .desired_width(380.0),
+                    )
+                    .labelled_by(label.id);
+                    ui.end_row();
+                    ui.label(state.tr("Language"));
+                    ui.horizontal(|ui| {
+                        ui.radio_value(&mut dialog.language, None, state.tr("As the system"));
+                        ui.radio_value(&mut dialog.language, Some("en".into()), "English");
+                        ui.radio_value(&mut dialog.language, Some("de".into()), "Deutsch");
+                    });
+                    ui.end_row();
                 });
-                ui.end_row();
-            });
-        let parsed = dialog.parsed();
-        if let Err(problems) = &parsed {
-            for problem in problems {
-                ui.colored_label(DANGER, crate::ui::errors::sentence(problem, state.locale));
+            let parsed = dialog.parsed();
+            if let Err(problems) = &parsed {
+                for problem in problems {
+                    ui.colored_label(DANGER, crate::ui::errors::sentence(problem, state.locale));
+                }
             }
-        }
-        ui.separator();
-        ui.label(state.tr("Scheduled keep-alive (runs tokendesk renew --due daily, also while this window is closed)"));
-        if let Some(data) = state.shared_data() {
-            for (name, hours) in crate::desk::schedule::too_short_for_a_daily_job(&data) {
-                ui.colored_label(
-                    DANGER,
-                    state.locale.fill(
-                        state.tr("The refresh tokens of '{name}' die after {hours} hours without use: a daily job cannot keep them alive. Keep this window open or run tokendesk renew --due more often."),
-                        &[("name", &name), ("hours", &hours.to_string())],
-                    ),
-                );
+            ui.separator();
+            ui.label(state.tr("Scheduled keep-alive (runs tokendesk renew --due daily, also while this window is closed)"));
+            if let Some(data) = state.shared_data() {
+                for (name, hours) in crate::desk::schedule::too_short_for_a_daily_job(&data) {
+                    ui.colored_label(
+                        DANGER,
+                        state.locale.fill(
+                            state.tr("The refresh tokens of '{name}' die after {hours} hours without use: a daily job cannot keep them alive. Keep this window open or run tokendesk renew --due more often."),
+                            &[("name", &name), ("hours", &hours.to_string())],
+                        ),
+                    );
+                }
             }
-        }
-        ui.horizontal(|ui| {
-            ui.add_enabled_ui(!dialog.schedule_busy, |ui| {
-                for (label, action) in [
-                    ("Install schedule", ScheduleAction::Install),
-                    ("Remove schedule", ScheduleAction::Remove),
-                    ("Show schedule", ScheduleAction::Show),
-                ] {
-                    if ui.button(state.tr(label)).clicked() {
-                        dialog.schedule_busy = true;
-                        dialog.schedule_result = None;
-                        state.send(Command::Schedule(action));
+            ui.horizontal(|ui| {
+                ui.add_enabled_ui(!dialog.schedule_busy, |ui| {
+                    for (label, action) in [
+                        ("Install schedule", ScheduleAction::Install),
+                        ("Remove schedule", ScheduleAction::Remove),
+                        ("Show schedule", ScheduleAction::Show),
+                    ] {
+                        if ui.button(state.tr(label)).clicked() {
+                            dialog.schedule_busy = true;
+                            dialog.schedule_result = None;
+                            state.send(Command::Schedule(action));
+                        }
                     }
+                });
+                if dialog.schedule_busy {
+                    ui.spinner();
                 }
             });
-            if dialog.schedule_busy {
-                ui.spinner();
+            match &dialog.schedule_result {
+                Some(Ok(text)) => {
+                    ui.label(egui::RichText::new(text).monospace());
+                }
+                Some(Err(text)) => {
+                    ui.colored_label(DANGER, text);
+                }
+                None => {}
             }
-        });
-        match &dialog.schedule_result {
-            Some(Ok(text)) => {
-                ui.label(egui::RichText::new(text).monospace());
-            }
-            Some(Err(text)) => {
-                ui.colored_label(DANGER, text);
-            }
-            None => {}
-        }
-        ui.separator();
-        super::consumers_section::show(state, ui, &mut dialog.consumers);
-        ui.separator();
-        super::vault_section::show(state, ui, &mut dialog.vault);
+            ui.separator();
+            super::consumers_section::show(state, ui, &mut dialog.consumers);
+            ui.separator();
+            super::notifiers_section::show(state, ui, &mut dialog.notifiers);
+            ui.separator();
+            super::vault_section::show(state, ui, &mut dialog.vault);
+                parsed
+            })
+            .inner;
         ui.separator();
         ui.horizontal(|ui| {
             let ok = ui.add_enabled(parsed.is_ok(), egui::Button::new(state.tr("OK")));
@@ -218,6 +232,7 @@ pub fn show(state: &mut AppState, ui: &mut egui::Ui) {
                 state.send(Command::SaveSettings(
                     Box::new(settings),
                     std::mem::take(&mut dialog.consumers.changes),
+                    std::mem::take(&mut dialog.notifiers.changes),
                 ));
                 close = true;
             }

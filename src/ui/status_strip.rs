@@ -78,6 +78,18 @@ pub fn show(state: &mut AppState, ui: &mut egui::Ui, data: &VaultData, items: &[
             ui.separator();
         }
         keepalive_status(state, ui);
+        // A channel to the admins that fails is named here: nobody else would see it.
+        for notifier in data.notifiers.iter().filter(|n| n.failing.is_some()) {
+            ui.separator();
+            ui.colored_label(
+                DANGER,
+                locale.fill(
+                    "Notifications through '{name}' fail",
+                    &[("name", &notifier.name)],
+                ),
+            )
+            .on_hover_text(notifier.failing.as_ref().map_or("", |f| f.error.as_str()));
+        }
         if let Some((notice, _)) = &state.notice {
             ui.separator();
             ui.colored_label(DANGER, notice);

@@ -12,91 +12,19 @@ use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, OnceLock};
 
-use chrono::NaiveDate;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use tokio_util::sync::CancellationToken;
 
-use crate::desk::model::{
-    AppUser, Clock, DataSource, KeySource, ProviderConfig, Settings, SystemClock, TokenSet,
-    TokenTarget, Vault, VaultError,
-};
-use crate::desk::schedule::{ScheduleAction, VaultAccess};
-use crate::desk::sign_in::{Method, PageLanguage, RedirectUri};
-use crate::desk::tokens::{Acceptance, Selection};
+use crate::desk::model::{Clock, KeySource, SystemClock, Vault, VaultError};
+use crate::desk::schedule::VaultAccess;
+use crate::desk::sign_in::Method;
+use crate::desk::tokens::Selection;
 use crate::desk::{self, DeskError};
 
 use super::store_watch::{Follower, LOOK_EVERY};
+pub use super::worker_commands::Command;
 pub use super::worker_events::Event;
 use super::worker_tasks::{BrowserFlow, browser_flow, device_flow, renew_task};
-
-pub enum Command {
-    OpenVault {
-        keys: KeySource,
-    },
-    RestoreBackup {
-        keys: KeySource,
-    },
-    /// Adds the data source, or replaces the one with the same id.
-    SaveDataSource(Box<DataSource>),
-    DeleteDataSource(uuid::Uuid),
-    StoreSignIn {
-        target: TokenTarget,
-        tokens: Box<TokenSet>,
-        acceptance: Acceptance,
-    },
-    /// A sign-in for a data source or an additional user the vault does not have
-    /// yet: stored together with it at once.
-    StoreUnsavedSignIn {
-        unsaved: Box<desk::tokens::Unsaved>,
-        target: TokenTarget,
-        tokens: Box<TokenSet>,
-        acceptance: Acceptance,
-    },
-    ClearToken(TokenTarget),
-    /// Clear Token after the provider revoked the refresh token (RFC 7009).
-    RevokeAndClear(TokenTarget),
-    /// All mailboxes › Clear, revoking at the providers that offer it.
-    RevokeAndClearAll(Vec<TokenTarget>),
-    MarkReminderShown {
-        target: TokenTarget,
-        day: NaiveDate,
-    },
-    StartSignIn {
-        config: Box<ProviderConfig>,
-        /// Where Graph is asked who signed in (the data source's API root).
-        graph_root: Option<url::Url>,
-        method: Method,
-        /// The browser sign-in's redirect URI and the account as a hint.
-        redirect_uri: Box<RedirectUri>,
-        login_hint: String,
-        /// The language of the page the browser shows at the end.
-        page_language: PageLanguage,
-    },
-    CancelSignIn,
-    TestConnection(TokenTarget),
-    /// Settings › Vault: connect to this database once.
-    TestDatabase(String),
-    /// Settings › Vault: move the vault into a database, join one, or move back.
-    MoveVault(super::worker_vault::VaultMove),
-    /// Renew what is due (the keep-alive of the open app).
-    RunKeepAlive,
-    /// Renew these tokens now, due or not (All mailboxes › Renew selected).
-    Renew(Vec<TokenTarget>),
-    /// Clear these tokens (All mailboxes › Clear), one vault write.
-    ClearTokens(Vec<TokenTarget>),
-    /// Whether a gateway serves this vault (its local socket answers).
-    CheckGateway,
-    /// Read and check a CSV file of users; nothing is written.
-    PreviewImport(PathBuf),
-    /// Add previewed users to the directory, all or nothing.
-    ImportUsers {
-        users: Vec<AppUser>,
-        from: String,
-    },
-    /// Settings' OK: the settings and the consumers added or removed in the dialog.
-    SaveSettings(Box<Settings>, desk::consumers::ConsumerChanges),
-    Schedule(ScheduleAction),
-}
 
 /// Where the worker's vault is and how the scheduled job will open it.
 pub struct WorkerOptions {
@@ -285,9 +213,16 @@ async fn serve(
             Command::MarkReminderShown { target, day } => write(&mut vault, &reporter, |vault| {
                 desk::tokens::mark_reminder_shown(vault, &target, day)
             }),
-            Command::SaveSettings(settings, consumers) => write(&mut vault, &reporter, |vault| {
-                desk::settings::save_with_consumers(vault, *settings, consumers, now)
-            }),
+            Command::SaveSettings(settings, consumers, notifiers) => {
+                write(&mut vault, &reporter, |vault| {
+                    desk::settings::save_with_consumers(vault, *settings, consumers, notifiers, now)
+                })
+            }
+            Command::TestNotifier(name) => super::worker_tasks::test_notifier(
+                second_handle(&vault, &reporter),
+                name,
+                &reporter,
+            ),
             Command::StartSignIn {
                 config,
                 graph_root,

@@ -41,4 +41,6 @@ pub enum Event {
     /// Settings › Vault: the vault moved into the database or back (then reopened).
     VaultMoved(Result<Migrated, DeskError>),
     ScheduleFinished(Result<String, DeskError>),
+    /// Settings › Notifications › Test: which notifier, and whether it delivered.
+    NotifierTested(String, Result<(), DeskError>),
 }

@@ -102,3 +102,17 @@ pub(super) async fn browser_flow(
         )
         .await
 }
+
+/// Settings › Notifications › Test, as a task of its own (a slow channel never
+/// holds the command loop).
+pub(super) fn test_notifier(handle: Option<Vault>, name: String, reporter: &Reporter) {
+    let Some(mut handle) = handle else {
+        return;
+    };
+    let reporter = reporter.clone();
+    tokio::spawn(async move {
+        let result = desk::notify::test(&mut handle, &name, &SystemClock).await;
+        reporter.send(Event::VaultChanged(handle.data().clone()));
+        reporter.send(Event::NotifierTested(name, result));
+    });
+}

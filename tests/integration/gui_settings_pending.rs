@@ -79,7 +79,7 @@ fn cancel_undoes_a_consumer_removed_in_settings_and_ok_stores_it() {
     click(&mut harness, "OK");
     let sent = end.sent();
     assert!(
-        matches!(&sent[..], [Command::SaveSettings(_, changes)]
+        matches!(&sent[..], [Command::SaveSettings(_, changes, _)]
             if changes.removed == ["ERP"] && changes.added.is_empty()),
         "OK removes it"
     );
@@ -121,7 +121,7 @@ fn a_german_admin_is_offered_the_consumer_message_in_german() {
     click(&mut harness, "OK");
     let sent = end.sent();
     assert!(
-        matches!(&sent[..], [Command::SaveSettings(settings, _)]
+        matches!(&sent[..], [Command::SaveSettings(settings, _, _)]
             if settings.consumer_status_message.starts_with(german)),
         "stored in German with OK"
     );

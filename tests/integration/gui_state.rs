@@ -482,7 +482,7 @@ fn settings_add_a_consumer_show_its_key_once_and_the_strip_says_a_gateway_serves
     click(&mut harness, "OK");
     let sent = end.sent();
     assert!(
-        matches!(&sent[..], [Command::SaveSettings(_, changes)]
+        matches!(&sent[..], [Command::SaveSettings(_, changes, _)]
             if changes.added.len() == 1 && changes.added[0].name == "Portal"
                 && changes.added[0].has_key(&key) && changes.removed.is_empty()),
         "OK stores the consumer with the key that was shown"

@@ -20,6 +20,7 @@ mod grant_safety;
 mod gui;
 mod gui_layout;
 mod gui_new_source;
+mod gui_notifications;
 mod gui_one_state;
 mod gui_provider_words;
 mod gui_settings_pending;

@@ -24,6 +24,11 @@ pub enum NewChannel {
     Email { address: String, via: String },
 }
 
+/// How a stored or pending notifier is shown (without a webhook's credential).
+pub fn describe_channel(data: &VaultData, notifier: &Notifier) -> String {
+    describe(data, &notifier.channel)
+}
+
 /// A notifier as the faces show it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NotifierView {
@@ -57,6 +62,68 @@ fn describe(data: &VaultData, channel: &Channel) -> String {
     })
 }
 
+/// Notifiers added and removed in the Settings dialog, stored with its OK.
+#[derive(Debug, Clone, Default)]
+pub struct NotifierChanges {
+    pub added: Vec<Notifier>,
+    /// Names of stored notifiers.
+    pub removed: Vec<String>,
+}
+
+impl NotifierChanges {
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.removed.is_empty()
+    }
+}
+
+/// Applies the dialog's changes to the records (inside the settings' write).
+pub fn apply_to(data: &mut VaultData, changes: &NotifierChanges) -> Result<(), VaultError> {
+    for name in &changes.removed {
+        if let Some(index) = data
+            .notifiers
+            .iter()
+            .position(|n| n.name.eq_ignore_ascii_case(name))
+        {
+            let removed = data.notifiers.remove(index);
+            data.notices.retain(|n| n.notifier != removed.id);
+        }
+    }
+    for notifier in &changes.added {
+        if data
+            .notifiers
+            .iter()
+            .any(|n| n.name.eq_ignore_ascii_case(&notifier.name))
+        {
+            return Err(VaultError::Invalid(format!(
+                "A notifier named '{}' already exists.",
+                notifier.name
+            )));
+        }
+        data.notifiers.push(notifier.clone());
+    }
+    Ok(())
+}
+
+/// Audit entries for what the dialog changed.
+pub fn record(vault: &Vault, changes: &NotifierChanges, now: DateTime<Utc>) {
+    let audit = AuditLog::in_dir(vault.dir());
+    for name in &changes.removed {
+        audit.record(
+            &AuditEntry::new(Operation::Notify, Outcome::Ok, now)
+                .with_detail(format!("removed notifier '{name}'")),
+        );
+    }
+    for notifier in &changes.added {
+        audit.record(
+            &AuditEntry::new(Operation::Notify, Outcome::Ok, now).with_detail(format!(
+                "added notifier '{}': {}",
+                notifier.name,
+                describe(vault.data(), &notifier.channel)
+            )),
+        );
+    }
+}
+
 /// Checks a new notifier against the vault and makes it.
 pub fn prepare(
     data: &VaultData,
@@ -64,11 +131,27 @@ pub fn prepare(
     channel: NewChannel,
     now: DateTime<Utc>,
 ) -> Result<Notifier, DeskError> {
+    prepare_beside(data, &NotifierChanges::default(), name, channel, now)
+}
+
+/// [`prepare`] beside what a dialog has added and removed but not stored yet.
+pub fn prepare_beside(
+    data: &VaultData,
+    pending: &NotifierChanges,
+    name: &str,
+    channel: NewChannel,
+    now: DateTime<Utc>,
+) -> Result<Notifier, DeskError> {
     let name = name.trim();
     crate::text::check_name("The notifier name", name).map_err(VaultError::Invalid)?;
-    if data
-        .notifiers
-        .iter()
+    let stored = data.notifiers.iter().filter(|n| {
+        !pending
+            .removed
+            .iter()
+            .any(|r| r.eq_ignore_ascii_case(&n.name))
+    });
+    if stored
+        .chain(&pending.added)
         .any(|n| n.name.eq_ignore_ascii_case(name))
     {
         return Err(VaultError::Invalid(format!(
