@@ -72,12 +72,12 @@ impl Gateway {
         if problem != announced {
             let report = pass::announce_store(&mut handle, problem.as_deref(), &SystemClock).await;
             self.notify_totals.add(&report);
-            if report.failed.is_empty() {
-                *self
-                    .store_announced
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner()) = problem.clone();
-            }
+            // Tried once per change, delivered or not: a channel that is down is
+            // counted in /metrics, not asked again every pass.
+            *self
+                .store_announced
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = problem.clone();
         }
         if problem.is_some() {
             // Nothing can be remembered in a store that cannot be reached.

@@ -118,6 +118,7 @@ impl Gateway {
                 );
                 tracing::warn!("{message}");
                 *self.store_problem.lock().unwrap_or_else(|e| e.into_inner()) = Some(message);
+                self.wake_notifier();
             }
         }
     }

@@ -452,3 +452,55 @@ fn without_a_gateway_the_keep_alive_run_tells_and_only_once() {
         "{titles:?}"
     );
 }
+
+#[test]
+fn a_gateway_tells_when_the_shared_vaults_database_is_down_and_when_it_is_back() {
+    let Some(server) = crate::support::PrivateServer::start() else {
+        return;
+    };
+    let url = server.url("tokendesk");
+    let provider = TestProvider::microsoft();
+    let home = crate::support::temp_dir();
+    exchange(&provider, home.path());
+    cli_ok(home.path(), &["vault", "migrate", "--to", &url]);
+    let hook = Receiver::start();
+    cli_ok(
+        home.path(),
+        &["notify", "add", "ops", "--webhook", &hook.url],
+    );
+    let _gateway = serve_notifying(home.path());
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(hook.bodies().is_empty(), "{:?}", hook.bodies());
+
+    server.pg_ctl(&["stop", "-m", "immediate"]);
+    wait_until("the store message", Duration::from_secs(30), || {
+        !events(&hook.bodies(), "store_unreachable").is_empty()
+    });
+    let down = &events(&hook.bodies(), "store_unreachable")[0];
+    let text = down["text"].as_str().unwrap_or_default();
+    assert!(text.contains("The vault cannot be read"), "{text}");
+    assert!(
+        text.contains("vault join"),
+        "the fix names the connection string: {text}"
+    );
+
+    server.pg_ctl(&["start", "-w"]);
+    wait_until(
+        "the message that it is back",
+        Duration::from_secs(60),
+        || {
+            events(&hook.bodies(), "recovered").iter().any(|b| {
+                b["title"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("can be reached again")
+            })
+        },
+    );
+    assert_eq!(
+        events(&hook.bodies(), "store_unreachable").len(),
+        1,
+        "told once while it was down: {:?}",
+        hook.bodies()
+    );
+}
