@@ -28,7 +28,7 @@ pub(crate) struct Op {
     child: Child,
     _stdin: ChildStdin,
     pub(crate) issuer: Url,
-    secret: String,
+    pub(crate) secret: String,
 }
 
 impl Drop for Op {

@@ -39,6 +39,16 @@ const configuration = {
     devInteractions: { enabled: true },
     // RFC 7009, for Clear Token's "also revoke it at the provider".
     revocation: { enabled: true },
+    // RFC 7662, for Dovecot's `passdb oauth2`: the mail servers of the tests check
+    // the XOAUTH2 tokens they are given by asking the provider.
+    introspection: { enabled: true },
+  },
+  // The mailbox an access token is for, as Dovecot's username_attribute reads it.
+  async extraTokenClaims(ctx, token) {
+    if (token.kind === 'AccessToken' && token.accountId) {
+      return { email: `${token.accountId}@contoso.test` };
+    }
+    return undefined;
   },
   // The default: the claims go to the userinfo endpoint, the id_token names only `sub`.
   claims: {

@@ -4,6 +4,8 @@
 
 pub mod desk;
 pub mod gateway;
+#[cfg(unix)]
+pub mod mail;
 pub mod plain_window;
 pub mod provider;
 pub mod webhook;
