@@ -75,6 +75,20 @@ pub struct SetDataSourceArgs {
     /// Use the default redirect URI again.
     #[arg(long)]
     pub no_redirect_uri: bool,
+    /// The mail server this mailbox sends through with XOAUTH2 (HOST:PORT; 465 is
+    /// implicit TLS, others STARTTLS; default smtp.office365.com:587).
+    #[arg(long, value_name = "HOST:PORT", conflicts_with = "no_smtp_upstream")]
+    pub smtp_upstream: Option<String>,
+    /// Send through Microsoft's smtp.office365.com:587 again.
+    #[arg(long)]
+    pub no_smtp_upstream: bool,
+    /// Check the mail servers' certificates against this CA (a PEM file) instead of
+    /// the system's trust store.
+    #[arg(long, value_name = "FILE", conflicts_with = "no_upstream_ca")]
+    pub upstream_ca: Option<std::path::PathBuf>,
+    /// Use the system's trust store for the mail servers again.
+    #[arg(long)]
+    pub no_upstream_ca: bool,
 }
 
 pub fn run(args: &SetDataSourceArgs, context: &Context) -> Result<ExitCode, String> {
@@ -136,7 +150,11 @@ fn apply(
         && args.refresh_token_rule.is_none()
         && !args.no_refresh_token_days
         && args.redirect_uri.is_none()
-        && !args.no_redirect_uri;
+        && !args.no_redirect_uri
+        && args.smtp_upstream.is_none()
+        && !args.no_smtp_upstream
+        && args.upstream_ca.is_none()
+        && !args.no_upstream_ca;
     if nothing {
         return Err(format!(
             "Give at least one setting to change (tokendesk data-source set \"{}\" --help lists them).",
@@ -183,6 +201,21 @@ fn apply(
         source.redirect_uri = Some(uri.trim().to_string());
     } else if args.no_redirect_uri {
         source.redirect_uri = None;
+    }
+    if let Some(upstream) = &args.smtp_upstream {
+        crate::desk::notify::check_upstream(upstream)?;
+        source.account.smtp_upstream = Some(upstream.trim().to_string());
+    } else if args.no_smtp_upstream {
+        source.account.smtp_upstream = None;
+    }
+    if let Some(file) = &args.upstream_ca {
+        let pem = std::fs::read_to_string(file)
+            .map_err(|e| format!("Could not read {}: {e}", file.display()))?;
+        crate::desk::notify::check_ca(&pem)
+            .map_err(|problem| format!("{}: {problem}", file.display()))?;
+        source.account.upstream_ca = Some(pem);
+    } else if args.no_upstream_ca {
+        source.account.upstream_ca = None;
     }
     Ok(())
 }

@@ -106,7 +106,7 @@ pub fn edit(vault: &mut Vault, source: DataSource) -> Result<Edited, DeskError> 
                 )
             })?;
         let (old, new) = (stored, &source);
-        let checks: [(&'static str, bool); 10] = [
+        let checks: [(&'static str, bool); 12] = [
             ("name", old.name != new.name.trim()),
             ("provider", old.provider.authority != new.provider.authority),
             (
@@ -129,6 +129,14 @@ pub fn edit(vault: &mut Vault, source: DataSource) -> Result<Edited, DeskError> 
             ("account", old.account.email != new.account.email),
             ("Exchange server", old.account.server != new.account.server),
             ("API root", old.account.api_root != new.account.api_root),
+            (
+                "SMTP server",
+                old.account.smtp_upstream != new.account.smtp_upstream,
+            ),
+            (
+                "mail servers' CA",
+                old.account.upstream_ca != new.account.upstream_ca,
+            ),
             (
                 "refresh-token lifetime",
                 old.refresh_rule != new.refresh_rule,

@@ -7,6 +7,7 @@
 //! names, states and dates only.
 
 pub mod mail;
+pub mod smtp;
 pub mod text;
 pub mod webhook;
 

@@ -168,6 +168,15 @@ pub struct ExchangeAccount {
     /// EWS at `{api_root}/EWS/Exchange.asmx`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_root: Option<Url>,
+    /// The mail server this mailbox submits through with XOAUTH2 (`host:port`;
+    /// port 465 is implicit TLS, any other STARTTLS). Microsoft's default,
+    /// `smtp.office365.com:587`, when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smtp_upstream: Option<String>,
+    /// The certificate authority (PEM) the mail servers' certificates are checked
+    /// against, in place of the system's trust store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream_ca: Option<String>,
 }
 
 /// When a provider's refresh tokens die, as the admin configured it for a provider
@@ -223,6 +232,8 @@ impl DataSource {
                 email: email.into(),
                 server: ExchangeServer::Office365,
                 api_root: None,
+                smtp_upstream: None,
+                upstream_ca: None,
             },
             refresh_rule: None,
             redirect_uri: None,

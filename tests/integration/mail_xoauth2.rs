@@ -89,3 +89,116 @@ fn tokendesks_access_token_sends_through_postfix_and_reads_through_dovecot() {
     assert!(refused.contains("smtp 535"), "{refused}");
     assert!(refused.contains("imap refused"), "{refused}");
 }
+
+/// The b64 form of a subject as the notifier encodes it.
+fn encoded_subject(title: &str) -> String {
+    use base64::Engine;
+    format!(
+        "Subject: =?UTF-8?B?{}?=",
+        base64::engine::general_purpose::STANDARD.encode(title)
+    )
+}
+
+#[cfg(unix)]
+#[test]
+fn an_e_mail_notifier_submits_through_the_data_sources_mail_server_with_xoauth2_over_tls() {
+    let Some(op) = start("mail notifier", &[]) else {
+        return;
+    };
+    let secret: String = url::form_urlencoded::byte_serialize(op.secret.as_bytes()).collect();
+    let introspection = format!(
+        "http://tokendesk-confidential:{secret}@{}:{}/token/introspection",
+        op.issuer.host_str().unwrap_or("127.0.0.1"),
+        op.issuer.port().unwrap_or(80)
+    );
+    let Some(mail) = MailServers::start(&introspection) else {
+        return;
+    };
+    let home = crate::support::temp_dir();
+    vault(home.path(), &op, false);
+    let (out, _) = sign_in(home.path(), &op, false, true);
+    assert!(out.status.success(), "{}", text(&out));
+    let ca = home.path().join("mail-ca.pem");
+    std::fs::write(&ca, &mail.certificate).expect("ca");
+
+    // Without a mail server an OpenID data source has nothing to send through.
+    let out = run(
+        home.path(),
+        &[
+            "notify",
+            "add",
+            "admins",
+            "--email",
+            "bob@contoso.test",
+            "--via",
+            "A",
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("--smtp-upstream HOST:PORT"),
+        "{}",
+        text(&out)
+    );
+
+    let upstream = format!("127.0.0.1:{}", mail.submission_port);
+    let out = run(
+        home.path(),
+        &[
+            "data-source",
+            "set",
+            "A",
+            "--smtp-upstream",
+            &upstream,
+            "--upstream-ca",
+            ca.to_str().expect("path"),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("SMTP server"), "{}", text(&out));
+    let out = run(
+        home.path(),
+        &[
+            "notify",
+            "add",
+            "admins",
+            "--email",
+            "bob@contoso.test",
+            "--via",
+            "A",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let out = run(home.path(), &["notify", "test", "admins"]);
+    assert!(out.status.success(), "{}\n{}", text(&out), mail.logs());
+    wait_until(
+        "the test message in bob's inbox",
+        Duration::from_secs(20),
+        || !mail.delivered("bob").is_empty(),
+    );
+    let delivered = mail.delivered("bob").join("\n");
+    assert!(
+        delivered.contains("From: <alice@contoso.test>"),
+        "{delivered}"
+    );
+    assert!(
+        delivered.contains(&encoded_subject("tokendesk: test notification")),
+        "{delivered}"
+    );
+    assert!(delivered.contains("Auto-Submitted: auto-generated"));
+    assert!(
+        mail.logs().contains("sasl_method=XOAUTH2"),
+        "authenticated with XOAUTH2: {}",
+        mail.logs()
+    );
+
+    // The certificate is checked: against the system's store this one fails.
+    let out = run(
+        home.path(),
+        &["data-source", "set", "A", "--no-upstream-ca"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let out = run(home.path(), &["notify", "test", "admins"]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("TLS failed"), "{}", text(&out));
+}

@@ -44,31 +44,62 @@ pub(super) async fn deliver(
                         "The data source this notifier sends e-mail through was removed.".into(),
                     )
                 })?;
-            let graph = GraphMail::for_source(
-                &source.provider.authority,
-                source.account.api_root.as_ref(),
-            )
-            .ok_or_else(|| {
-                DeliveryError(format!(
-                    "'{}' is not a Microsoft 365 data source: it cannot send e-mail through Graph.",
-                    source.name
-                ))
-            })?;
-            let target = TokenTarget::data_source(&source.name);
-            let (token, _) = crate::desk::tokens::access_token(
-                vault,
-                &target,
-                Some(&graph.scope),
-                clock,
-            )
-            .await
-            .map_err(|e| {
-                DeliveryError(format!(
-                    "The mailbox of '{}' ({}) could not get a token to send e-mail with: {e}",
-                    source.name, source.account.email
-                ))
-            })?;
+            // A mail server named for the data source: SMTP with XOAUTH2 (for
+            // Microsoft with the SMTP.Send scope, elsewhere the data source's own
+            // scopes); else Microsoft Graph.
+            if let Some(upstream) = &source.account.smtp_upstream {
+                let (host, port) =
+                    crate::notify::smtp::parse_host_port(upstream).map_err(DeliveryError)?;
+                let scope = match source.provider.authority {
+                    crate::desk::model::Authority::Microsoft { .. } => {
+                        Some("https://outlook.office.com/SMTP.Send")
+                    }
+                    crate::desk::model::Authority::Issuer { .. } => None,
+                };
+                let token = mailbox_token(vault, &source, scope, clock).await?;
+                let upstream = crate::notify::smtp::Upstream {
+                    host,
+                    port,
+                    ca: source.account.upstream_ca.clone(),
+                };
+                return crate::notify::smtp::deliver(
+                    &upstream,
+                    &source.account.email,
+                    token.expose(),
+                    address,
+                    message,
+                )
+                .await;
+            }
+            let graph =
+                GraphMail::for_source(&source.provider.authority, source.account.api_root.as_ref())
+                    .ok_or_else(|| {
+                        DeliveryError(format!(
+                            "'{}' has no mail server and no Graph to send e-mail through.",
+                            source.name
+                        ))
+                    })?;
+            let token = mailbox_token(vault, &source, Some(&graph.scope), clock).await?;
             mail::deliver(&http, &graph, token.expose(), address, message).await
         }
     }
+}
+
+/// An access token of the data source's own mailbox, through the guarded path.
+async fn mailbox_token(
+    vault: &mut Vault,
+    source: &crate::vault::DataSource,
+    scope: Option<&str>,
+    clock: &impl Clock,
+) -> Result<crate::Secret, DeliveryError> {
+    let target = TokenTarget::data_source(&source.name);
+    crate::desk::tokens::access_token(vault, &target, scope, clock)
+        .await
+        .map(|(token, _)| token)
+        .map_err(|e| {
+            DeliveryError(format!(
+                "The mailbox of '{}' ({}) could not get a token to send e-mail with: {e}",
+                source.name, source.account.email
+            ))
+        })
 }

@@ -167,14 +167,13 @@ pub fn prepare_beside(
         NewChannel::Email { address, via } => {
             crate::vault::target::validate_email(&address).map_err(VaultError::Invalid)?;
             let source = data.data_source(&via)?;
-            if crate::notify::mail::GraphMail::for_source(
+            let graph = crate::notify::mail::GraphMail::for_source(
                 &source.provider.authority,
                 source.account.api_root.as_ref(),
-            )
-            .is_none()
-            {
+            );
+            if graph.is_none() && source.account.smtp_upstream.is_none() {
                 return Err(VaultError::Invalid(format!(
-                    "'{}' signs in with an OpenID provider that is not Microsoft: tokendesk sends e-mail through Microsoft Graph from a Microsoft 365 mailbox. Choose a Microsoft 365 data source, or use --webhook.",
+                    "'{0}' signs in with an OpenID provider that is not Microsoft, so there is no Graph to send through. Name its mail server: tokendesk data-source set \"{0}\" --smtp-upstream HOST:PORT (the mailbox then sends with XOAUTH2), or use --webhook.",
                     source.name
                 ))
                 .into());
@@ -192,6 +191,16 @@ pub fn prepare_beside(
         created_at: now,
         failing: None,
     })
+}
+
+/// A mail server as `data-source set --smtp-upstream` takes it.
+pub fn check_upstream(text: &str) -> Result<(), String> {
+    crate::notify::smtp::parse_host_port(text).map(drop)
+}
+
+/// A CA file as `data-source set --upstream-ca` takes it.
+pub fn check_ca(pem: &str) -> Result<(), String> {
+    crate::notify::smtp::ca_certificates(pem).map(drop)
 }
 
 /// A webhook's URL: https, or http on this machine only (its body names

@@ -17,6 +17,8 @@ pub struct MailServers {
     dir: tempfile::TempDir,
     pub imap_port: u16,
     pub submission_port: u16,
+    /// The self-signed certificate Postfix offers with STARTTLS (PEM).
+    pub certificate: String,
 }
 
 fn free_port() -> u16 {
@@ -42,11 +44,21 @@ impl MailServers {
             .prefix("tokendesk-mail-")
             .tempdir()
             .expect("mail dir");
+        let certified =
+            rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).expect("certificate");
         let servers = MailServers {
             dir,
             imap_port: free_port(),
             submission_port: free_port(),
+            certificate: certified.cert.pem(),
         };
+        std::fs::create_dir_all(servers.path("postfix")).expect("postfix dir");
+        std::fs::write(servers.path("postfix/cert.pem"), certified.cert.pem()).expect("cert");
+        std::fs::write(
+            servers.path("postfix/key.pem"),
+            certified.signing_key.serialize_pem(),
+        )
+        .expect("key");
         servers.start_dovecot(introspection);
         servers.start_postfix();
         Some(servers)
@@ -131,13 +143,14 @@ service auth {{
         std::fs::write(
             p.join("conf/main.cf"),
             format!(
-                "compatibility_level = 3.6\nqueue_directory = {pd}/queue\ndata_directory = {pd}/data\nmail_owner = postfix\ninet_interfaces = 127.0.0.1\ninet_protocols = ipv4\nmyhostname = mx.contoso.test\nmydestination =\nvirtual_mailbox_domains = contoso.test\nvirtual_transport = lmtp:unix:{dd}/run/lmtp\nsmtpd_sasl_type = dovecot\nsmtpd_sasl_path = {dd}/run/auth-client\nsmtpd_sasl_auth_enable = yes\nsmtpd_relay_restrictions = permit_sasl_authenticated, reject\nsmtpd_recipient_restrictions = permit_sasl_authenticated, reject\nmaillog_file_prefixes = {pd}\nmaillog_file = {pd}/postfix.log\nsmtp_dns_support_level = disabled\n"
+                "compatibility_level = 3.6\nqueue_directory = {pd}/queue\ndata_directory = {pd}/data\nmail_owner = postfix\ninet_interfaces = 127.0.0.1\ninet_protocols = ipv4\nmyhostname = mx.contoso.test\nmydestination =\nvirtual_mailbox_domains = contoso.test\nvirtual_transport = lmtp:unix:{dd}/run/lmtp\nsmtpd_sasl_type = dovecot\nsmtpd_sasl_path = {dd}/run/auth-client\nsmtpd_sasl_auth_enable = yes\nsmtpd_relay_restrictions = permit_sasl_authenticated, reject\nsmtpd_recipient_restrictions = permit_sasl_authenticated, reject\nsmtpd_tls_security_level = may\nsmtpd_tls_cert_file = {pd}/cert.pem\nsmtpd_tls_key_file = {pd}/key.pem\nmaillog_file_prefixes = {pd}\nmaillog_file = {pd}/postfix.log\nsmtp_dns_support_level = disabled\n"
             ),
         )
         .expect("main.cf");
         let mut master = format!("127.0.0.1:{} inet n - n - - smtpd\n", self.submission_port);
         for line in [
             "pickup unix n - n 60 1 pickup",
+            "tlsmgr unix - - n 1000? 1 tlsmgr",
             "cleanup unix n - n - 0 cleanup",
             "qmgr unix n - n 300 1 qmgr",
             "rewrite unix - - n - - trivial-rewrite",
