@@ -407,6 +407,9 @@ pub(super) fn german(english: &str) -> Option<&'static str> {
         }
         "New notifier" => "Neuer Kanal",
         "Add notifier" => "Kanal hinzufügen",
+        "Mail server for notifications (optional)" => {
+            "Mailserver für Benachrichtigungen (optional)"
+        }
         "Webhook" => "Webhook",
         "URL" => "URL",
         "To" => "An",

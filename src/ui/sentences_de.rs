@@ -89,6 +89,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         "Geben Sie die E-Mail-Adresse oder den Benutzerprinzipalnamen an (wie jane.doe@contoso.com).",
     ),
     (
+        "'{}' is not HOST:PORT (like smtp.office365.com:587).",
+        "„{}“ ist nicht HOST:PORT (wie smtp.office365.com:587).",
+    ),
+    (
         "'{}' is not an e-mail address or user principal name (like jane.doe@contoso.com).",
         "„{}“ ist keine E-Mail-Adresse und kein Benutzerprinzipalname (wie jane.doe@contoso.com).",
     ),

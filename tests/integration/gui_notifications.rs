@@ -158,3 +158,38 @@ fn settings_keep_ok_and_cancel_on_a_600_pixel_screen_with_every_section() {
         "Cancel reached"
     );
 }
+
+#[test]
+fn the_exchange_tab_names_the_mail_server_that_notifications_go_through() {
+    let (mut harness, mut end) = window(Lang::En);
+    harness.get_by_label("Sales").click();
+    harness.step();
+    harness.key_press(egui::Key::Enter);
+    harness.run_steps(3);
+    let tabs: Vec<_> = harness.query_all_by_label("Exchange account").collect();
+    tabs.last().expect("the dialog's tab").click();
+    harness.run_steps(3);
+    crate::gui::type_into(
+        &mut harness,
+        "Mail server for notifications (optional)",
+        "smtp.office365.com",
+    );
+    harness.run_steps(2);
+    assert!(shows(&harness, "is not HOST:PORT"), "a port is needed");
+    crate::gui::type_into(
+        &mut harness,
+        "Mail server for notifications (optional)",
+        ":587",
+    );
+    harness.run_steps(2);
+    assert!(!shows(&harness, "is not HOST:PORT"));
+    crate::gui::press_last(&mut harness, "OK");
+    harness.run_steps(3);
+    let sent = end.sent();
+    assert!(
+        sent.iter()
+            .any(|c| matches!(c, Command::SaveDataSource(source)
+            if source.account.smtp_upstream.as_deref() == Some("smtp.office365.com:587"))),
+        "stored with the data source"
+    );
+}

@@ -160,8 +160,21 @@ pub(super) fn exchange_tab(state: &mut AppState, ui: &mut egui::Ui, dialog: &mut
                 ));
                 ui.end_row();
             }
+            labelled_edit(
+                ui,
+                state.tr("Mail server for notifications (optional)"),
+                &mut dialog.mail_server,
+            );
+            ui.end_row();
         });
     field_error(state.locale, ui, validate_email(&dialog.email).err());
+    if !dialog.mail_server.trim().is_empty() {
+        field_error(
+            state.locale,
+            ui,
+            crate::desk::notify::check_upstream(&dialog.mail_server).err(),
+        );
+    }
     if dialog.microsoft
         && !dialog.api_root.trim().is_empty()
         && dialog.effective_server() != ServerKind::Ews

@@ -93,6 +93,8 @@ pub struct EditDialog {
     ews_url: String,
     /// Override of the cloud's Graph / Exchange Online host (proxies, test tenants).
     api_root: String,
+    /// The mail server the mailbox submits notifications through (`host:port`).
+    mail_server: String,
     /// The refresh-token lifetime rule of a custom issuer: days (empty: none) and
     /// what they count from.
     refresh_days: String,
@@ -207,6 +209,7 @@ impl EditDialog {
                 .as_ref()
                 .map(|u| u.to_string())
                 .unwrap_or_default(),
+            mail_server: source.account.smtp_upstream.clone().unwrap_or_default(),
             refresh_days: source
                 .refresh_rule
                 .map(|r| r.days.to_string())
@@ -322,6 +325,13 @@ impl EditDialog {
                     Url::parse(text).map_err(|e| format!("The API root is not a URL ({e})."))?;
                 check_endpoint_url(&url)?;
                 Some(url)
+            }
+        };
+        source.account.smtp_upstream = match self.mail_server.trim() {
+            "" => None,
+            text => {
+                crate::desk::notify::check_upstream(text)?;
+                Some(text.to_string())
             }
         };
         Ok(source)
