@@ -7,7 +7,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use crate::oidc_conformance::{sign_in, start, vault};
+use crate::oidc_conformance::{Op, sign_in, start, vault};
 use crate::support::desk::{run, text, wait_until};
 use crate::support::mail::MailServers;
 
@@ -34,6 +34,24 @@ except imaplib.IMAP4.error as e:
     print("imap refused", e)
 "#;
 
+/// oidc-provider, the mail servers checking its tokens, and a home whose data
+/// source A is signed in as alice; `None` (skipped) without node or the packages.
+fn signed_in_beside_mail_servers(test: &str) -> Option<(Op, MailServers, tempfile::TempDir)> {
+    let op = start(test, &[])?;
+    let secret: String = url::form_urlencoded::byte_serialize(op.secret.as_bytes()).collect();
+    let introspection = format!(
+        "http://tokendesk-confidential:{secret}@{}:{}/token/introspection",
+        op.issuer.host_str().unwrap_or("127.0.0.1"),
+        op.issuer.port().unwrap_or(80)
+    );
+    let mail = MailServers::start(&introspection)?;
+    let home = crate::support::temp_dir();
+    vault(home.path(), &op, false);
+    let (out, _) = sign_in(home.path(), &op, false, true);
+    assert!(out.status.success(), "{}", text(&out));
+    Some((op, mail, home))
+}
+
 fn client(mail: &MailServers, token: &str) -> String {
     let out = Command::new("python3")
         .args([
@@ -53,25 +71,11 @@ fn client(mail: &MailServers, token: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-#[cfg(unix)]
 #[test]
 fn tokendesks_access_token_sends_through_postfix_and_reads_through_dovecot() {
-    let Some(op) = start("mail xoauth2", &[]) else {
+    let Some((_op, mail, home)) = signed_in_beside_mail_servers("mail xoauth2") else {
         return;
     };
-    let secret: String = url::form_urlencoded::byte_serialize(op.secret.as_bytes()).collect();
-    let introspection = format!(
-        "http://tokendesk-confidential:{secret}@{}:{}/token/introspection",
-        op.issuer.host_str().unwrap_or("127.0.0.1"),
-        op.issuer.port().unwrap_or(80)
-    );
-    let Some(mail) = MailServers::start(&introspection) else {
-        return;
-    };
-    let home = crate::support::temp_dir();
-    vault(home.path(), &op, false);
-    let (out, _) = sign_in(home.path(), &op, false, true);
-    assert!(out.status.success(), "{}", text(&out));
     let out = run(home.path(), &["token", "--data-source", "A"]);
     assert!(out.status.success(), "{}", text(&out));
     let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
@@ -99,25 +103,11 @@ fn encoded_subject(title: &str) -> String {
     )
 }
 
-#[cfg(unix)]
 #[test]
 fn an_e_mail_notifier_submits_through_the_data_sources_mail_server_with_xoauth2_over_tls() {
-    let Some(op) = start("mail notifier", &[]) else {
+    let Some((_op, mail, home)) = signed_in_beside_mail_servers("mail notifier") else {
         return;
     };
-    let secret: String = url::form_urlencoded::byte_serialize(op.secret.as_bytes()).collect();
-    let introspection = format!(
-        "http://tokendesk-confidential:{secret}@{}:{}/token/introspection",
-        op.issuer.host_str().unwrap_or("127.0.0.1"),
-        op.issuer.port().unwrap_or(80)
-    );
-    let Some(mail) = MailServers::start(&introspection) else {
-        return;
-    };
-    let home = crate::support::temp_dir();
-    vault(home.path(), &op, false);
-    let (out, _) = sign_in(home.path(), &op, false, true);
-    assert!(out.status.success(), "{}", text(&out));
     let ca = home.path().join("mail-ca.pem");
     std::fs::write(&ca, &mail.certificate).expect("ca");
 

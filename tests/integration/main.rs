@@ -34,6 +34,7 @@ mod identity_device_flow;
 mod identity_refresh_errors;
 mod keepalive;
 mod layers;
+#[cfg(unix)]
 mod mail_xoauth2;
 mod notify;
 mod oidc_conformance;

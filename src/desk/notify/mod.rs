@@ -226,20 +226,11 @@ pub fn add(
 ) -> Result<NotifierView, DeskError> {
     let notifier = prepare(vault.data(), name, channel, now)?;
     let added = notifier.clone();
-    vault.update(move |data| {
-        if data
-            .notifiers
-            .iter()
-            .any(|n| n.name.eq_ignore_ascii_case(&notifier.name))
-        {
-            return Err(VaultError::Invalid(format!(
-                "A notifier named '{}' already exists.",
-                notifier.name
-            )));
-        }
-        data.notifiers.push(notifier);
-        Ok(())
-    })?;
+    let changes = NotifierChanges {
+        added: vec![notifier],
+        removed: Vec::new(),
+    };
+    vault.update(|data| apply_to(data, &changes))?;
     let channel = describe(vault.data(), &added.channel);
     AuditLog::in_dir(vault.dir()).record(
         &AuditEntry::new(Operation::Notify, Outcome::Ok, now)
