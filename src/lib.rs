@@ -14,6 +14,7 @@ pub mod identity;
 pub mod keepalive;
 pub mod lifecycle;
 pub mod logging;
+pub mod mail;
 pub mod notify;
 pub mod redemption;
 pub mod runtime;

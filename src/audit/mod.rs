@@ -44,6 +44,8 @@ pub enum Operation {
     RotateKey,
     /// A notifier was added or removed, or a notification sent or not.
     Notify,
+    /// A device's session through the mail relay.
+    Relay,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

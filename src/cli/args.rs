@@ -84,6 +84,8 @@ pub enum Command {
         notify_every: u64,
         #[command(flatten)]
         limits: super::gateway_args::LimitArgs,
+        #[command(flatten)]
+        relay: super::gateway_args::RelayArgs,
         /// Run under the Windows service manager (what `service install` sets up).
         #[arg(long, hide = true)]
         windows_service: bool,

@@ -13,11 +13,26 @@ pub fn run(command: ConsumerCommand, context: &Context) -> Result<ExitCode, Stri
             data_source,
             users,
             all_users,
+            relay,
         } => {
             let mut vault = context.open()?;
-            let (consumer, key) =
+            let (consumer, key) = if relay {
+                if users.len() > 1 {
+                    return Err(
+                        "A relay key is bound to one mailbox: give --user once (or not at all, for the data-source user).".into(),
+                    );
+                }
+                crate::desk::consumers::add_relay(
+                    &mut vault,
+                    &name,
+                    &data_source,
+                    users.into_iter().next(),
+                    now,
+                )
+            } else {
                 crate::desk::consumers::add(&mut vault, &name, &data_source, users, all_users, now)
-                    .map_err(|e| e.to_string())?;
+            }
+            .map_err(|e| e.to_string())?;
             // The key alone on stdout, for `KEY=$(tokendesk consumer add …)`.
             println!("{key}");
             eprintln!(
@@ -40,7 +55,13 @@ pub fn run(command: ConsumerCommand, context: &Context) -> Result<ExitCode, Stri
                     .iter()
                     .find(|d| d.id == consumer.data_source)
                     .map_or("(removed data source)", |d| d.name.as_str());
-                let users = if consumer.all_users {
+                let users = if consumer.relay {
+                    format!(
+                        "mail relay device, logs in as {}",
+                        crate::desk::consumers::relay_mailbox(data, consumer)
+                            .unwrap_or_else(|| "(a removed mapping)".into())
+                    )
+                } else if consumer.all_users {
                     "all users".to_string()
                 } else if consumer.users.is_empty() {
                     "the data-source user".to_string()

@@ -76,12 +76,21 @@ pub struct SetDataSourceArgs {
     #[arg(long)]
     pub no_redirect_uri: bool,
     /// The mail server this mailbox sends through with XOAUTH2 (HOST:PORT; 465 is
-    /// implicit TLS, others STARTTLS; default smtp.office365.com:587).
+    /// implicit TLS, others STARTTLS, smtps://HOST:PORT forces implicit TLS;
+    /// default smtp.office365.com:587).
     #[arg(long, value_name = "HOST:PORT", conflicts_with = "no_smtp_upstream")]
     pub smtp_upstream: Option<String>,
     /// Send through Microsoft's smtp.office365.com:587 again.
     #[arg(long)]
     pub no_smtp_upstream: bool,
+    /// The IMAP server the relay reads this mailbox from with XOAUTH2 (HOST:PORT; 993
+    /// is implicit TLS, others STARTTLS, imaps://HOST:PORT forces implicit TLS;
+    /// default outlook.office365.com:993).
+    #[arg(long, value_name = "HOST:PORT", conflicts_with = "no_imap_upstream")]
+    pub imap_upstream: Option<String>,
+    /// Read from Microsoft's outlook.office365.com:993 again.
+    #[arg(long)]
+    pub no_imap_upstream: bool,
     /// Check the mail servers' certificates against this CA (a PEM file) instead of
     /// the system's trust store.
     #[arg(long, value_name = "FILE", conflicts_with = "no_upstream_ca")]
@@ -153,6 +162,8 @@ fn apply(
         && !args.no_redirect_uri
         && args.smtp_upstream.is_none()
         && !args.no_smtp_upstream
+        && args.imap_upstream.is_none()
+        && !args.no_imap_upstream
         && args.upstream_ca.is_none()
         && !args.no_upstream_ca;
     if nothing {
@@ -207,6 +218,12 @@ fn apply(
         source.account.smtp_upstream = Some(upstream.trim().to_string());
     } else if args.no_smtp_upstream {
         source.account.smtp_upstream = None;
+    }
+    if let Some(upstream) = &args.imap_upstream {
+        crate::desk::notify::check_upstream(upstream)?;
+        source.account.imap_upstream = Some(upstream.trim().to_string());
+    } else if args.no_imap_upstream {
+        source.account.imap_upstream = None;
     }
     if let Some(file) = &args.upstream_ca {
         let pem = std::fs::read_to_string(file)

@@ -66,6 +66,39 @@ impl LimitArgs {
     }
 }
 
+/// The mail relay for devices that only know a user name and a password
+/// (README: "Devices that only know passwords").
+#[derive(Debug, Clone, Args)]
+pub struct RelayArgs {
+    /// Relay SMTP submission here (STARTTLS with --tls-cert; plain text on loopback only; repeatable).
+    #[arg(long, value_name = "ADDR")]
+    pub smtp: Vec<std::net::SocketAddr>,
+    /// Relay SMTP submission inside TLS from the first byte, 465-style (needs --tls-cert; repeatable).
+    #[arg(long, value_name = "ADDR", requires = "tls_cert")]
+    pub smtps: Vec<std::net::SocketAddr>,
+    /// Relay IMAP here (STARTTLS with --tls-cert; plain text on loopback only; repeatable).
+    #[arg(long, value_name = "ADDR")]
+    pub imap: Vec<std::net::SocketAddr>,
+    /// Relay IMAP inside TLS from the first byte, 993-style (needs --tls-cert; repeatable).
+    #[arg(long, value_name = "ADDR", requires = "tls_cert")]
+    pub imaps: Vec<std::net::SocketAddr>,
+    /// The most a device may send in one relay session, in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 35, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub relay_max_mib: u64,
+}
+
+impl RelayArgs {
+    pub fn options(&self) -> crate::gateway::relay::RelayOptions {
+        crate::gateway::relay::RelayOptions {
+            smtp: self.smtp.clone(),
+            smtps: self.smtps.clone(),
+            imap: self.imap.clone(),
+            imaps: self.imaps.clone(),
+            max_bytes: self.relay_max_mib * 1024 * 1024,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Subcommand)]
 pub enum ServiceCommand {
     /// Write, enable and start the service running `tokendesk serve`.
@@ -103,7 +136,7 @@ pub enum ServiceCommand {
 pub enum ConsumerCommand {
     /// Add a consumer; its new key goes to standard output, once, and nothing else.
     #[command(
-        after_help = "Examples:\n  tokendesk consumer add Portal --data-source Exchange\n  tokendesk consumer add Mailer --data-source Exchange --user USER/jdoe --user USER/asmith"
+        after_help = "Examples:\n  tokendesk consumer add Portal --data-source Exchange\n  tokendesk consumer add Mailer --data-source Exchange --user USER/jdoe --user USER/asmith\n  tokendesk consumer add printer-2 --data-source Exchange --user USER/scanner --relay\n\nWith --relay the key is a device's password for the mail relay (`serve --smtp/--imap`): the device logs in with the mailbox of that user (or of the data-source user) as its user name, and the key fetches no tokens."
     )]
     Add {
         name: String,
@@ -116,6 +149,9 @@ pub enum ConsumerCommand {
         /// Every application user of the data source.
         #[arg(long, conflicts_with = "users")]
         all_users: bool,
+        /// A mail relay device's password, bound to the mailbox of the one --user (or of the data-source user).
+        #[arg(long, conflicts_with = "all_users")]
+        relay: bool,
     },
     /// List the consumers (never their keys).
     #[command(after_help = "Example:\n  tokendesk consumer list")]

@@ -124,6 +124,7 @@ pub fn run(cli: Cli) -> ExitCode {
             keepalive_every,
             notify_every,
             limits,
+            relay,
             windows_service,
         } => context().and_then(|c| {
             let address = listen.address()?;
@@ -133,6 +134,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 keepalive_every: keepalive_every.map(std::time::Duration::from_secs),
                 notify_every: std::time::Duration::from_secs(notify_every),
                 limits: limits.limits(),
+                relay: relay.options(),
                 stop: tokio_util::sync::CancellationToken::new(),
             };
             if windows_service {

@@ -40,6 +40,49 @@ pub fn add(
     Ok((consumer, key))
 }
 
+/// Adds a mail relay device's key for `data_source`, bound to the mailbox of
+/// `user` (None: the data-source user); it logs in to the relay as that mailbox
+/// and fetches no tokens.
+pub fn add_relay(
+    vault: &mut Vault,
+    name: &str,
+    data_source: &str,
+    user: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<(Consumer, String), DeskError> {
+    let (consumer, key) = prepare(
+        vault.data(),
+        &ConsumerChanges::default(),
+        name,
+        data_source,
+        user.into_iter().collect(),
+        false,
+        now,
+    )?;
+    let consumer = consumer.for_relay();
+    apply(
+        vault,
+        ConsumerChanges {
+            added: vec![consumer.clone()],
+            removed: Vec::new(),
+        },
+        now,
+    )?;
+    Ok((consumer, key))
+}
+
+/// The mailbox a relay device logs in as, for lists.
+pub fn relay_mailbox(data: &VaultData, consumer: &Consumer) -> Option<String> {
+    let source = data
+        .data_sources
+        .iter()
+        .find(|d| d.id == consumer.data_source)?;
+    match consumer.relay_user() {
+        None => Some(source.account.email.clone()),
+        Some(login) => source.mapping(login).map(|m| m.exchange_user.clone()),
+    }
+}
+
 /// Consumers added and removed in a dialog, stored together when it is confirmed.
 #[derive(Debug, Clone, Default)]
 pub struct ConsumerChanges {
@@ -159,7 +202,12 @@ pub(super) fn record(vault: &Vault, changes: &ConsumerChanges, now: DateTime<Utc
             .map_or("?", |d| d.name.as_str());
         log.record(
             &AuditEntry::new(Operation::Consumer, Outcome::Ok, now).with_detail(format!(
-                "added consumer '{}' for data source '{source}'",
+                "added {} '{}' for data source '{source}'",
+                if consumer.relay {
+                    "relay device"
+                } else {
+                    "consumer"
+                },
                 consumer.name
             )),
         );
@@ -197,7 +245,7 @@ pub enum Refusal {
 /// Whether `key` belongs to any consumer (for what every consumer may read, such
 /// as the gateway's `/metrics` off loopback).
 pub fn is_known_key(data: &VaultData, key: &str) -> bool {
-    !key.is_empty() && data.consumers.iter().any(|c| c.has_key(key))
+    !key.is_empty() && data.consumers.iter().any(|c| !c.relay && c.has_key(key))
 }
 
 /// The consumer whose key this is, if it may fetch `user`'s token (None: the
@@ -213,6 +261,11 @@ pub fn authorize<'a>(
         .iter()
         .find(|c| c.has_key(key))
         .ok_or(Refusal::UnknownKey)?;
+    // A device's relay key logs in to the relay only: a printer's password never
+    // hands out access tokens.
+    if consumer.relay {
+        return Err(Refusal::NotAllowed);
+    }
     let source = data
         .data_source(data_source)
         .map_err(|_| Refusal::NotFound)?;

@@ -106,7 +106,7 @@ pub fn edit(vault: &mut Vault, source: DataSource) -> Result<Edited, DeskError> 
                 )
             })?;
         let (old, new) = (stored, &source);
-        let checks: [(&'static str, bool); 12] = [
+        let checks: [(&'static str, bool); 13] = [
             ("name", old.name != new.name.trim()),
             ("provider", old.provider.authority != new.provider.authority),
             (
@@ -132,6 +132,10 @@ pub fn edit(vault: &mut Vault, source: DataSource) -> Result<Edited, DeskError> 
             (
                 "SMTP server",
                 old.account.smtp_upstream != new.account.smtp_upstream,
+            ),
+            (
+                "IMAP server",
+                old.account.imap_upstream != new.account.imap_upstream,
             ),
             (
                 "mail servers' CA",

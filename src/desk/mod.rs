@@ -10,6 +10,7 @@ pub mod error;
 pub mod mappings;
 pub mod model;
 pub mod notify;
+pub mod relay;
 pub mod schedule;
 pub mod settings;
 pub mod shared_vault;

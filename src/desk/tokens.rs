@@ -42,6 +42,38 @@ pub async fn access_token(
     if let Some(cached) = cached_access(vault.data(), target, scope, clock.now()) {
         return Ok(cached);
     }
+    let cache = CachePolicy::Usable {
+        margin: MIN_REMAINING,
+    };
+    redeem_access(vault, target, scope, cache, clock).await
+}
+
+/// A new access token for `target` and `scope` from the guarded redemption path,
+/// though the cached one still lives: a server refused that one (revoked before
+/// its time). Another process's renewal while this one waited serves instead.
+pub async fn fresh_access_token(
+    vault: &mut Vault,
+    target: &TokenTarget,
+    scope: Option<&str>,
+    clock: &impl Clock,
+) -> Result<(Secret, DateTime<Utc>), DeskError> {
+    redeem_access(
+        vault,
+        target,
+        scope,
+        CachePolicy::RenewedWhileWaiting,
+        clock,
+    )
+    .await
+}
+
+async fn redeem_access(
+    vault: &mut Vault,
+    target: &TokenTarget,
+    scope: Option<&str>,
+    cache: CachePolicy,
+    clock: &impl Clock,
+) -> Result<(Secret, DateTime<Utc>), DeskError> {
     if vault.data().token(target).is_err() {
         // Added elsewhere since this handle read the vault (a long-running gateway).
         vault.reload()?;
@@ -54,9 +86,6 @@ pub async fn access_token(
         .clone();
     let http = http()?;
     let client = crate::redemption::connect(vault, &http, config, clock.now()).await?;
-    let cache = CachePolicy::Usable {
-        margin: MIN_REMAINING,
-    };
     let access =
         crate::lifecycle::redeem_for_scope(vault, &client, target, scope, cache, clock).await?;
     Ok((access.access_token().clone(), access.expires_at()))

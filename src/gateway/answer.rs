@@ -3,12 +3,15 @@
 //! the guarded path while every other request for the same token waits for it.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
 use super::Gateway;
 use crate::desk::model::{Clock, Secret, SystemClock, TokenTarget, VaultData};
+
+/// A token is redeemed afresh, after a mail server refused it, at most this often.
+const FRESH_AGAIN_AFTER: Duration = Duration::from_secs(60);
 
 /// A token handed out, with when it stops working.
 pub(crate) struct HandOut {
@@ -54,20 +57,79 @@ impl Gateway {
         if let Some(handed) = self.answer_from_memory(&data, target, scope) {
             return handed;
         }
-        let flight = {
-            let mut flights = self.flights.lock().unwrap_or_else(|e| e.into_inner());
-            flights.entry(target.clone()).or_default().clone()
-        };
-        let result = self.redeem_in_turn(&flight, target, scope).await;
-        // The last one out removes the token's queue, so the map holds only tokens
-        // being redeemed now, not every token ever asked for.
-        {
-            let mut flights = self.flights.lock().unwrap_or_else(|e| e.into_inner());
-            if Arc::strong_count(&flight) == 2 {
-                flights.remove(target);
-            }
-        }
+        let flight = self.flight(target);
+        let result = self.redeem_in_turn(&flight, target, scope, None).await;
+        self.landed(target, flight);
         result
+    }
+
+    /// A new access token for `target` and `scope`, in the token's turn: a mail
+    /// server refused `refused` though it should still live (revoked early). A
+    /// token renewed by someone else meanwhile serves; otherwise one redemption,
+    /// at most once a minute per token, so a server that refuses every token
+    /// does not make the gateway ask the provider on every login.
+    pub(crate) async fn fresh_access_token(
+        self: &Arc<Self>,
+        target: &TokenTarget,
+        scope: Option<&str>,
+        refused: &Secret,
+    ) -> Result<HandOut, NoToken> {
+        let flight = self.flight(target);
+        let result = self
+            .redeem_in_turn(&flight, target, scope, Some(refused))
+            .await;
+        self.landed(target, flight);
+        result
+    }
+
+    /// The token's queue, made if nobody waits in it.
+    fn flight(&self, target: &TokenTarget) -> Arc<tokio::sync::Mutex<()>> {
+        let mut flights = self.flights.lock().unwrap_or_else(|e| e.into_inner());
+        flights.entry(target.clone()).or_default().clone()
+    }
+
+    /// The last one out removes the token's queue, so the map holds only tokens
+    /// being redeemed now, not every token ever asked for.
+    fn landed(&self, target: &TokenTarget, flight: Arc<tokio::sync::Mutex<()>>) {
+        let mut flights = self.flights.lock().unwrap_or_else(|e| e.into_inner());
+        if Arc::strong_count(&flight) == 2 {
+            flights.remove(target);
+        }
+    }
+
+    /// What serves instead of a fresh redemption after `refused`: another token
+    /// stored meanwhile, a token that needs a new sign-in, or a redemption made
+    /// for the same reason less than a minute ago.
+    fn instead_of_fresh(
+        &self,
+        data: &VaultData,
+        target: &TokenTarget,
+        scope: Option<&str>,
+        refused: &Secret,
+    ) -> Option<Result<HandOut, NoToken>> {
+        let now = SystemClock.now();
+        if let Some((token, expires_at)) =
+            crate::desk::tokens::cached_access(data, target, scope, now)
+            && token.expose() != refused.expose()
+        {
+            return Some(Ok(HandOut {
+                token,
+                expires_at,
+                renewal_failing: None,
+            }));
+        }
+        if let Some(reason) = crate::desk::tokens::sign_in_needed(data, target) {
+            return Some(Err(NoToken::NeedsSignIn(reason)));
+        }
+        let mut fresh = self.fresh.lock().unwrap_or_else(|e| e.into_inner());
+        fresh.retain(|_, at| at.elapsed() < FRESH_AGAIN_AFTER);
+        if fresh.contains_key(target) {
+            return Some(Err(NoToken::Failed(
+                "the mail server refuses even the token renewed a moment ago".into(),
+            )));
+        }
+        fresh.insert(target.clone(), Instant::now());
+        None
     }
 
     /// What can be answered without asking anyone: a cached token, a token that
@@ -132,27 +194,41 @@ impl Gateway {
         flight: &tokio::sync::Mutex<()>,
         target: &TokenTarget,
         scope: Option<&str>,
+        refused: Option<&Secret>,
     ) -> Result<HandOut, NoToken> {
         let _turn = flight.lock().await;
         // The request ahead of this one may have renewed it, or failed, meanwhile.
-        if let Some(handed) = self.answer_from_memory(&self.data(), target, scope) {
+        let instead = match refused {
+            None => self.answer_from_memory(&self.data(), target, scope),
+            Some(refused) => self.instead_of_fresh(&self.data(), target, scope, refused),
+        };
+        if let Some(handed) = instead {
             return handed;
         }
+        let fresh = refused.is_some();
         // Its own task: a client that hangs up, or a shutdown, never cancels a
         // redemption between the provider's answer and the vault write.
         let gateway = self.clone();
         let target = target.clone();
         let scope = scope.map(str::to_string);
-        tokio::spawn(async move { gateway.redeem(&target, scope.as_deref()).await })
+        tokio::spawn(async move { gateway.redeem(&target, scope.as_deref(), fresh).await })
             .await
             .unwrap_or_else(|e| Err(NoToken::Failed(format!("The renewal stopped: {e}"))))
     }
 
-    async fn redeem(&self, target: &TokenTarget, scope: Option<&str>) -> Result<HandOut, NoToken> {
+    async fn redeem(
+        &self,
+        target: &TokenTarget,
+        scope: Option<&str>,
+        fresh: bool,
+    ) -> Result<HandOut, NoToken> {
         let _writing = self.writes.clone().read_owned().await;
         let mut handle = self.vault.lock().await.another_handle();
-        let result =
-            crate::desk::tokens::access_token(&mut handle, target, scope, &SystemClock).await;
+        let result = if fresh {
+            crate::desk::tokens::fresh_access_token(&mut handle, target, scope, &SystemClock).await
+        } else {
+            crate::desk::tokens::access_token(&mut handle, target, scope, &SystemClock).await
+        };
         self.publish(handle.shared_data());
         self.vault.lock().await.adopt(&handle);
         self.metrics.redemption(result.is_ok());

@@ -118,7 +118,7 @@ pub(crate) struct Slots {
     pub accept_errors: AtomicU64,
 }
 
-struct Slot {
+pub(super) struct Slot {
     slots: Arc<Slots>,
     address: IpAddr,
 }
@@ -134,11 +134,15 @@ impl Slots {
         })
     }
 
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
     pub fn open(&self) -> usize {
         self.total.load(Ordering::SeqCst)
     }
 
-    fn take(self: &Arc<Self>, address: IpAddr) -> Option<Slot> {
+    pub(super) fn take(self: &Arc<Self>, address: IpAddr) -> Option<Slot> {
         let mut by_address = self.by_address.lock().unwrap_or_else(|e| e.into_inner());
         let here = by_address.get(&address).copied().unwrap_or(0);
         if here >= self.limits.max_per_address
@@ -247,7 +251,7 @@ pub(super) async fn serve(
 
 /// How long to wait after a failed accept: out of file descriptors (or memory),
 /// doubling from 10 ms up to a second; anything else, 10 ms.
-fn accept_backoff(error: &std::io::Error, failures: u32) -> Duration {
+pub(super) fn accept_backoff(error: &std::io::Error, failures: u32) -> Duration {
     #[cfg(unix)]
     let exhausted = matches!(
         error.raw_os_error(),

@@ -12,6 +12,7 @@ mod metrics;
 mod notifying;
 #[cfg(windows)]
 mod pipe;
+pub mod relay;
 mod tls;
 mod watch;
 #[cfg(windows)]
@@ -42,6 +43,8 @@ pub struct ServeOptions {
     pub notify_every: Duration,
     /// What one client may hold: time limits and connection counts.
     pub limits: Limits,
+    /// The mail relay's listeners (none: no relay).
+    pub relay: relay::RelayOptions,
     /// Cancelled to stop (as Ctrl+C and SIGTERM do): the Windows service manager's
     /// Stop, for one.
     pub stop: CancellationToken,
@@ -58,6 +61,8 @@ pub(crate) struct Gateway {
     /// One redemption per token at a time: the others wait here, then find the
     /// fresh access token in the snapshot.
     flights: Mutex<HashMap<TokenTarget, Arc<tokio::sync::Mutex<()>>>>,
+    /// When each token was last redeemed afresh because a mail server refused it.
+    fresh: Mutex<HashMap<TokenTarget, Instant>>,
     /// Tokens not to ask the provider about until their backoff ends.
     holds: holds::Holds,
     /// Held for reading by every redemption in progress; shutdown takes it for
@@ -95,6 +100,7 @@ impl Gateway {
             tally: HandOutTally::in_dir(vault.dir()),
             vault: tokio::sync::Mutex::new(vault),
             flights: Mutex::new(HashMap::new()),
+            fresh: Mutex::new(HashMap::new()),
             holds: holds::Holds::default(),
             writes: Arc::new(tokio::sync::RwLock::new(())),
             metrics: Metrics::default(),
@@ -275,6 +281,7 @@ pub async fn serve(vault: Vault, options: ServeOptions) -> Result<(), String> {
     address.check()?;
     // The files are read before anything listens: a wrong path fails at once.
     let tls = address.tls.as_ref().map(tls::load).transpose()?;
+    options.relay.check(tls.is_some())?;
     let dir = vault.dir().to_path_buf();
     let interval = options.keepalive_every.unwrap_or_else(|| {
         let hours = vault.data().settings.keepalive_interval_hours.max(1);
@@ -301,8 +308,12 @@ pub async fn serve(vault: Vault, options: ServeOptions) -> Result<(), String> {
             format!("Could not open the local socket in {}: {e}", dir.display())
         }
     })?;
+    let relaying = relay::start(gateway.clone(), &options.relay, tls.clone(), stop.clone()).await?;
     println!("tokendesk gateway listening on {}", address.url(bound));
     println!("  local programs: {}", socket.display());
+    for listener in relaying {
+        println!("  mail relay: {listener}");
+    }
     use std::io::Write;
     let _ = std::io::stdout().flush();
 

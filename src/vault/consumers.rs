@@ -21,6 +21,10 @@ pub struct Consumer {
     pub users: Vec<String>,
     #[serde(default)]
     pub all_users: bool,
+    /// A device's key for the mail relay: it logs in as the one mailbox of its
+    /// user (the first of `users`, or the data-source user) and fetches no tokens.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub relay: bool,
     /// base64url of 16 random bytes, and SHA-256(salt ‖ key) in hex.
     salt: String,
     hash: String,
@@ -47,6 +51,7 @@ impl Consumer {
                 data_source,
                 users,
                 all_users,
+                relay: false,
                 salt,
                 hash,
                 created_at: now,
@@ -64,6 +69,20 @@ impl Consumer {
                 .zip(self.hash.bytes())
                 .fold(0u8, |diff, (a, b)| diff | (a ^ b))
                 == 0
+    }
+
+    /// The same consumer as a mail relay device's key, bound to one mailbox.
+    pub fn for_relay(mut self) -> Self {
+        self.relay = true;
+        self.all_users = false;
+        self.users.truncate(1);
+        self
+    }
+
+    /// The application user whose mailbox a relay key logs in as (None: the
+    /// data-source user).
+    pub fn relay_user(&self) -> Option<&str> {
+        self.users.first().map(String::as_str)
     }
 
     /// Whether it may fetch the token of `user` (None: the data-source user).

@@ -173,6 +173,11 @@ pub struct ExchangeAccount {
     /// `smtp.office365.com:587`, when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub smtp_upstream: Option<String>,
+    /// The IMAP server this mailbox is read from through the relay (`host:port`;
+    /// port 993 is implicit TLS, any other STARTTLS). Microsoft's default,
+    /// `outlook.office365.com:993`, when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imap_upstream: Option<String>,
     /// The certificate authority (PEM) the mail servers' certificates are checked
     /// against, in place of the system's trust store.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -233,6 +238,7 @@ impl DataSource {
                 server: ExchangeServer::Office365,
                 api_root: None,
                 smtp_upstream: None,
+                imap_upstream: None,
                 upstream_ca: None,
             },
             refresh_rule: None,

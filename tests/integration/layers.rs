@@ -16,6 +16,7 @@ const BELOW_DESK: &[&str] = &[
     "crate::secret",
     "crate::hardening",
     "crate::notify::",
+    "crate::mail::",
     "tokendesk::vault",
     "tokendesk::identity",
 ];

@@ -36,7 +36,9 @@ except imaplib.IMAP4.error as e:
 
 /// oidc-provider, the mail servers checking its tokens, and a home whose data
 /// source A is signed in as alice; `None` (skipped) without node or the packages.
-fn signed_in_beside_mail_servers(test: &str) -> Option<(Op, MailServers, tempfile::TempDir)> {
+pub(crate) fn signed_in_beside_mail_servers(
+    test: &str,
+) -> Option<(Op, MailServers, tempfile::TempDir)> {
     let op = start(test, &[])?;
     let secret: String = url::form_urlencoded::byte_serialize(op.secret.as_bytes()).collect();
     let introspection = format!(

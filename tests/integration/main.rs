@@ -40,6 +40,8 @@ mod notify;
 mod oidc_conformance;
 mod oidc_shared_vault;
 mod provider_truth;
+#[cfg(unix)]
+mod relay;
 mod revocation;
 mod secret_service;
 mod vault_backend;

@@ -48,20 +48,16 @@ pub(super) async fn deliver(
             // Microsoft with the SMTP.Send scope, elsewhere the data source's own
             // scopes); else Microsoft Graph.
             if let Some(upstream) = &source.account.smtp_upstream {
-                let (host, port) =
-                    crate::notify::smtp::parse_host_port(upstream).map_err(DeliveryError)?;
-                let scope = match source.provider.authority {
-                    crate::desk::model::Authority::Microsoft { .. } => {
-                        Some("https://outlook.office.com/SMTP.Send")
-                    }
-                    crate::desk::model::Authority::Issuer { .. } => None,
-                };
+                let upstream = crate::notify::smtp::Upstream::new(
+                    upstream,
+                    source.account.upstream_ca.clone(),
+                )
+                .map_err(DeliveryError)?;
+                let scope = crate::desk::relay::mail_scope(
+                    crate::desk::relay::Protocol::Smtp,
+                    &source.provider.authority,
+                );
                 let token = mailbox_token(vault, &source, scope, clock).await?;
-                let upstream = crate::notify::smtp::Upstream {
-                    host,
-                    port,
-                    ca: source.account.upstream_ca.clone(),
-                };
                 return crate::notify::smtp::deliver(
                     &upstream,
                     &source.account.email,

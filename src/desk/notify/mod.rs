@@ -195,7 +195,7 @@ pub fn prepare_beside(
 
 /// A mail server as `data-source set --smtp-upstream` takes it.
 pub fn check_upstream(text: &str) -> Result<(), String> {
-    crate::notify::smtp::parse_host_port(text).map(drop)
+    crate::notify::smtp::Upstream::new(text, None).map(drop)
 }
 
 /// A CA file as `data-source set --upstream-ca` takes it.

@@ -16,6 +16,8 @@ use std::process::Command;
 pub struct MailServers {
     dir: tempfile::TempDir,
     pub imap_port: u16,
+    /// Dovecot's IMAP inside TLS from the first byte (the relay's upstream).
+    pub imaps_port: u16,
     pub submission_port: u16,
     /// The self-signed certificate Postfix offers with STARTTLS (PEM).
     pub certificate: String,
@@ -49,6 +51,7 @@ impl MailServers {
         let servers = MailServers {
             dir,
             imap_port: free_port(),
+            imaps_port: free_port(),
             submission_port: free_port(),
             certificate: certified.cert.pem(),
         };
@@ -85,6 +88,8 @@ impl MailServers {
         )
         .expect("oauth2.conf");
         let imap = self.imap_port;
+        let imaps = self.imaps_port;
+        let p = self.path("postfix").display().to_string();
         std::fs::write(
             self.path("dovecot/dovecot.conf"),
             format!(
@@ -93,7 +98,9 @@ listen = 127.0.0.1
 base_dir = {d}/run
 state_dir = {d}/state
 log_path = {d}/dovecot.log
-ssl = no
+ssl = yes
+ssl_cert = <{p}/cert.pem
+ssl_key = <{p}/key.pem
 disable_plaintext_auth = no
 auth_mechanisms = xoauth2 oauthbearer
 mail_location = maildir:{d}/mail/%n
@@ -113,7 +120,9 @@ service imap-login {{
     port = {imap}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {imaps}
+    ssl = yes
   }}
 }}
 service lmtp {{
@@ -143,7 +152,7 @@ service auth {{
         std::fs::write(
             p.join("conf/main.cf"),
             format!(
-                "compatibility_level = 3.6\nqueue_directory = {pd}/queue\ndata_directory = {pd}/data\nmail_owner = postfix\ninet_interfaces = 127.0.0.1\ninet_protocols = ipv4\nmyhostname = mx.contoso.test\nmydestination =\nvirtual_mailbox_domains = contoso.test\nvirtual_transport = lmtp:unix:{dd}/run/lmtp\nsmtpd_sasl_type = dovecot\nsmtpd_sasl_path = {dd}/run/auth-client\nsmtpd_sasl_auth_enable = yes\nsmtpd_relay_restrictions = permit_sasl_authenticated, reject\nsmtpd_recipient_restrictions = permit_sasl_authenticated, reject\nsmtpd_tls_security_level = may\nsmtpd_tls_cert_file = {pd}/cert.pem\nsmtpd_tls_key_file = {pd}/key.pem\nmaillog_file_prefixes = {pd}\nmaillog_file = {pd}/postfix.log\nsmtp_dns_support_level = disabled\n"
+                "compatibility_level = 3.6\nqueue_directory = {pd}/queue\ndata_directory = {pd}/data\nmail_owner = postfix\ninet_interfaces = 127.0.0.1\ninet_protocols = ipv4\nmyhostname = mx.contoso.test\nmydestination =\nvirtual_mailbox_domains = contoso.test\nvirtual_transport = lmtp:unix:{dd}/run/lmtp\nsmtpd_sasl_type = dovecot\nsmtpd_sasl_path = {dd}/run/auth-client\nsmtpd_sasl_auth_enable = yes\nsmtpd_relay_restrictions = permit_sasl_authenticated, reject\nsmtpd_recipient_restrictions = permit_sasl_authenticated, reject\nsmtpd_tls_security_level = may\nsmtpd_tls_cert_file = {pd}/cert.pem\nsmtpd_tls_key_file = {pd}/key.pem\nmaillog_file_prefixes = {pd}\nmaillog_file = {pd}/postfix.log\nsmtp_dns_support_level = disabled\nmessage_size_limit = 104857600\n"
             ),
         )
         .expect("main.cf");
