@@ -98,8 +98,10 @@ impl Gateway {
     }
 
     /// What serves instead of a fresh redemption after `refused`: another token
-    /// stored meanwhile, a token that needs a new sign-in, or a redemption made
-    /// for the same reason less than a minute ago.
+    /// stored meanwhile, a token that needs a new sign-in, or — when `refused` is
+    /// itself the fresh token of a minute ago — the refusal, so a server that
+    /// refuses every token (a mailbox without SMTP AUTH, say) does not make the
+    /// gateway ask the provider on every login.
     fn instead_of_fresh(
         &self,
         data: &VaultData,
@@ -108,13 +110,13 @@ impl Gateway {
         refused: &Secret,
     ) -> Option<Result<HandOut, NoToken>> {
         let now = SystemClock.now();
-        if let Some((token, expires_at)) =
-            crate::desk::tokens::cached_access(data, target, scope, now)
+        let cached = crate::desk::tokens::cached_access(data, target, scope, now);
+        if let Some((token, expires_at)) = &cached
             && token.expose() != refused.expose()
         {
             return Some(Ok(HandOut {
-                token,
-                expires_at,
+                token: token.clone(),
+                expires_at: *expires_at,
                 renewal_failing: None,
             }));
         }
@@ -122,14 +124,15 @@ impl Gateway {
             return Some(Err(NoToken::NeedsSignIn(reason)));
         }
         let mut fresh = self.fresh.lock().unwrap_or_else(|e| e.into_inner());
-        fresh.retain(|_, at| at.elapsed() < FRESH_AGAIN_AFTER);
-        if fresh.contains_key(target) {
-            return Some(Err(NoToken::Failed(
-                "the mail server refuses even the token renewed a moment ago".into(),
-            )));
-        }
-        fresh.insert(target.clone(), Instant::now());
-        None
+        fresh.retain(|_, (at, _)| at.elapsed() < FRESH_AGAIN_AFTER);
+        let refused_is_fresh = fresh
+            .get(target)
+            .is_some_and(|(_, expires_at)| cached.as_ref().map(|c| c.1) == Some(*expires_at));
+        refused_is_fresh.then(|| {
+            Err(NoToken::Failed(
+                "it refuses even the token renewed a moment ago; check that the mailbox may use this protocol (SMTP AUTH or IMAP enabled for it), or sign it in again".into(),
+            ))
+        })
     }
 
     /// What can be answered without asking anyone: a cached token, a token that
@@ -238,6 +241,12 @@ impl Gateway {
         let error = match result {
             Ok((token, expires_at)) => {
                 self.holds.succeeded(target);
+                if fresh {
+                    self.fresh
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(target.clone(), (Instant::now(), expires_at));
+                }
                 return Ok(HandOut {
                     token,
                     expires_at,

@@ -61,8 +61,9 @@ pub(crate) struct Gateway {
     /// One redemption per token at a time: the others wait here, then find the
     /// fresh access token in the snapshot.
     flights: Mutex<HashMap<TokenTarget, Arc<tokio::sync::Mutex<()>>>>,
-    /// When each token was last redeemed afresh because a mail server refused it.
-    fresh: Mutex<HashMap<TokenTarget, Instant>>,
+    /// When each token was last redeemed afresh because a mail server refused
+    /// it, and when that fresh access token ends (which tells it apart).
+    fresh: Mutex<HashMap<TokenTarget, (Instant, DateTime<Utc>)>>,
     /// Tokens not to ask the provider about until their backoff ends.
     holds: holds::Holds,
     /// Held for reading by every redemption in progress; shutdown takes it for

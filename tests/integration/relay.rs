@@ -394,3 +394,100 @@ fn with_a_certificate_passwords_travel_only_inside_tls() {
     let said = device(&["list", &imap, "alice@contoso.test", &alice, "starttls", ca]);
     assert!(said.contains("listed Subject: scan 7"), "{said}");
 }
+
+/// Revokes `token` at oidc-provider (RFC 7009, as the public client).
+fn revoke(op: &crate::oidc_conformance::Op, token: &str) {
+    let url = op.issuer.join("token/revocation").expect("url");
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import sys, urllib.parse, urllib.request\n\
+             body = urllib.parse.urlencode({'token': sys.argv[2], 'client_id': 'tokendesk'}).encode()\n\
+             print(urllib.request.urlopen(sys.argv[1], body, timeout=10).status)",
+            url.as_str(),
+            token,
+        ])
+        .output()
+        .expect("python3");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("200"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_token_revoked_mid_session_gets_one_fresh_one_and_a_dead_grant_a_clear_answer() {
+    let Some((op, mail, home)) = signed_in_beside_mail_servers("relay refused") else {
+        return;
+    };
+    let (alice, _) = relay_setup(home.path(), &mail);
+    let smtp = free_port().to_string();
+    let _served = serve_with(
+        home.path(),
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--smtp",
+            &format!("127.0.0.1:{smtp}"),
+        ],
+    );
+    let said = device(&["send", &smtp, "alice@contoso.test", &alice]);
+    assert!(said.contains("sent"), "{said}");
+
+    // The cached access token stops working before its time (as a revoked one
+    // does; oidc-provider would revoke the whole grant with it, so the vault's
+    // copy is spoiled instead): the mail server refuses it, the relay gets a
+    // fresh one through the guarded path and the device never notices.
+    {
+        let mut vault = tokendesk::vault::Vault::open(home.path(), &crate::support::desk::keys())
+            .expect("vault");
+        vault
+            .update(|data| {
+                let access = data.data_sources[0]
+                    .token
+                    .access
+                    .as_mut()
+                    .expect("a cached access token");
+                access.token = tokendesk::Secret::new("revoked-before-its-time");
+                Ok(())
+            })
+            .expect("spoil");
+    }
+    // The gateway sees the vault change (its watcher).
+    std::thread::sleep(Duration::from_secs(3));
+    let said = device(&["send", &smtp, "alice@contoso.test", &alice]);
+    assert!(
+        said.contains("auth 235") && said.contains("sent"),
+        "{said}\n{}",
+        mail.logs()
+    );
+    assert!(
+        audit(home.path()).contains("a fresh one worked"),
+        "{}",
+        audit(home.path())
+    );
+
+    // The whole grant revoked: the fresh token is refused by the provider too,
+    // and the device hears that someone must sign in again.
+    let vault =
+        tokendesk::vault::Vault::open(home.path(), &crate::support::desk::keys()).expect("vault");
+    let refresh = vault.data().data_sources[0]
+        .token
+        .refresh_token
+        .as_ref()
+        .expect("a refresh token")
+        .expose()
+        .to_string();
+    drop(vault);
+    revoke(&op, &refresh);
+    let said = device(&["send", &smtp, "alice@contoso.test", &alice]);
+    assert!(said.contains("auth refused 454 4.7.0"), "{said}");
+    assert!(said.contains("sign it in again"), "{said}");
+    let log = audit(home.path());
+    assert!(
+        log.lines()
+            .any(|l| l.contains("\"relay\"") && l.contains("\"failed\"")),
+        "{log}"
+    );
+}
