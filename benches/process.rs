@@ -15,6 +15,8 @@ mod gateway_held;
 mod gateway_memory;
 #[path = "process_parts/gateway_process.rs"]
 mod gateway_process;
+#[path = "process_parts/mail_relay.rs"]
+mod mail_relay;
 #[path = "process_parts/pizauth.rs"]
 mod pizauth;
 #[path = "process_parts/shared_keepalive.rs"]
@@ -101,6 +103,12 @@ fn main() {
     // `-- shared-keepalive` runs only the two gateways' keep-alive and their memory.
     if std::env::args().any(|a| a == "shared-keepalive") {
         shared_keepalive::rows(&mut rows, measuring);
+        print_rows(rows);
+        return;
+    }
+    // `-- relay` measures the mail relay alone.
+    if std::env::args().any(|a| a == "relay") {
+        mail_relay::rows(&mut rows, measuring);
         print_rows(rows);
         return;
     }
@@ -204,6 +212,7 @@ fn main() {
 
     gateway_rows(&provider, &mut rows, runs, measuring);
     gateway_memory::rows(&mut rows, measuring);
+    mail_relay::rows(&mut rows, measuring);
     shared_vault::rows(&mut rows, measuring);
     shared_keepalive::rows(&mut rows, measuring);
 

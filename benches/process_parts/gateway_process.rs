@@ -8,20 +8,18 @@ use std::process::{Child, Stdio};
 /// Starts the gateway on the vault in `home`, with a keep-alive every `every`
 /// seconds; returns the process and its base URL.
 pub fn start(home: &Path, every: &str) -> (Child, String) {
-    let mut gateway = super::tokendesk(
-        home,
-        &[
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--keepalive-every",
-            every,
-        ],
-    )
-    .stdout(Stdio::piped())
-    .stderr(Stdio::null())
-    .spawn()
-    .expect("serve");
+    start_with(home, &["--keepalive-every", every])
+}
+
+/// Starts the gateway on a free loopback port with `args` after it.
+pub fn start_with(home: &Path, args: &[&str]) -> (Child, String) {
+    let mut all = vec!["serve", "--listen", "127.0.0.1:0"];
+    all.extend_from_slice(args);
+    let mut gateway = super::tokendesk(home, &all)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("serve");
     let mut stdout = BufReader::new(gateway.stdout.take().expect("stdout"));
     let mut line = String::new();
     while !line.contains("listening on http://") {

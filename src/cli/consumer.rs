@@ -35,10 +35,19 @@ pub fn run(command: ConsumerCommand, context: &Context) -> Result<ExitCode, Stri
             .map_err(|e| e.to_string())?;
             // The key alone on stdout, for `KEY=$(tokendesk consumer add …)`.
             println!("{key}");
-            eprintln!(
-                "Added consumer '{}'. The key above is shown only now; the vault keeps a salted hash of it.",
-                consumer.name
-            );
+            if consumer.relay {
+                let mailbox = crate::desk::consumers::relay_mailbox(vault.data(), &consumer)
+                    .unwrap_or_default();
+                eprintln!(
+                    "Added relay device '{}'. It logs in to the mail relay (tokendesk serve --smtp/--imap) with the user name {mailbox} and the key above as its password. The key is shown only now; the vault keeps a salted hash of it.",
+                    consumer.name
+                );
+            } else {
+                eprintln!(
+                    "Added consumer '{}'. The key above is shown only now; the vault keeps a salted hash of it.",
+                    consumer.name
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
         ConsumerCommand::List => {

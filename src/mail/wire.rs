@@ -7,10 +7,13 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 const MAX_LINE: usize = 64 * 1024;
 
 pub(super) async fn send<S: AsyncWrite + Unpin>(stream: &mut S, line: &str) -> Result<(), String> {
+    let broke = |e: std::io::Error| format!("the connection broke ({e})");
     stream
         .write_all(format!("{line}\r\n").as_bytes())
         .await
-        .map_err(|e| format!("the connection broke ({e})"))
+        .map_err(broke)?;
+    // A TLS stream sends what it holds back only when flushed.
+    stream.flush().await.map_err(broke)
 }
 
 /// The next line without its CRLF.

@@ -77,6 +77,7 @@ async fn submit(
     tls.write_all(data.as_bytes())
         .await
         .map_err(|e| e.to_string())?;
+    tls.flush().await.map_err(|e| e.to_string())?;
     command(&mut tls, &mut buf, ".", 250).await?;
     let _ = crate::mail::smtp::say(&mut tls, "QUIT").await;
     Ok(())

@@ -183,13 +183,29 @@ fn the_exchange_tab_names_the_mail_server_that_notifications_go_through() {
     );
     harness.run_steps(2);
     assert!(!shows(&harness, "is not HOST:PORT"));
+    // The relay's IMAP server, checked the same way.
+    crate::gui::type_into(
+        &mut harness,
+        "IMAP server for the mail relay (optional)",
+        "imaps://mail.contoso.test",
+    );
+    harness.run_steps(2);
+    assert!(shows(&harness, "is not HOST:PORT"), "a port is needed");
+    crate::gui::type_into(
+        &mut harness,
+        "IMAP server for the mail relay (optional)",
+        ":10993",
+    );
+    harness.run_steps(2);
+    assert!(!shows(&harness, "is not HOST:PORT"));
     crate::gui::press_last(&mut harness, "OK");
     harness.run_steps(3);
     let sent = end.sent();
     assert!(
         sent.iter()
             .any(|c| matches!(c, Command::SaveDataSource(source)
-            if source.account.smtp_upstream.as_deref() == Some("smtp.office365.com:587"))),
+            if source.account.smtp_upstream.as_deref() == Some("smtp.office365.com:587")
+                && source.account.imap_upstream.as_deref() == Some("imaps://mail.contoso.test:10993"))),
         "stored with the data source"
     );
 }

@@ -54,20 +54,22 @@ where
     let broken = |e: std::io::Error| Ended::Broken(e.to_string());
     if !device_ahead.is_empty() {
         moved.up += device_ahead.len() as u64;
-        if let Err(e) = server_out.write_all(&device_ahead).await {
+        if let Err(e) = write(&mut server_out, &device_ahead).await {
             return (broken(e), moved);
         }
     }
     if !server_ahead.is_empty() {
         moved.down += server_ahead.len() as u64;
-        if let Err(e) = device_out.write_all(&server_ahead).await {
+        if let Err(e) = write(&mut device_out, &server_ahead).await {
             return (broken(e), moved);
         }
     }
-    let mut up = vec![0u8; 64 * 1024];
+    // Large reads: a 10 MB attachment passes in few round trips of the loop.
+    let mut up = vec![0u8; 256 * 1024];
     let mut down = vec![0u8; 64 * 1024];
     let idle = tokio::time::sleep(bounds.idle);
     tokio::pin!(idle);
+    let mut idle_from = Instant::now();
     let ended = loop {
         tokio::select! {
             _ = tokio::time::sleep_until(end) => break Ended::TimeUp,
@@ -80,10 +82,11 @@ where
                 };
                 moved.up += n as u64;
                 if moved.up > bounds.max_up {
-                    let _ = device_out.write_all(bounds.too_much.as_bytes()).await;
+                    let _ = write(&mut device_out, bounds.too_much.as_bytes()).await;
                     break Ended::TooMuch;
                 }
-                if let Err(e) = server_out.write_all(&up[..n]).await {
+                // A TLS writer may keep records back until flushed.
+                if let Err(e) = write(&mut server_out, &up[..n]).await {
                     break broken(e);
                 }
             }
@@ -94,16 +97,29 @@ where
                     Err(e) => break broken(e),
                 };
                 moved.down += n as u64;
-                if let Err(e) = device_out.write_all(&down[..n]).await {
+                if let Err(e) = write(&mut device_out, &down[..n]).await {
                     break broken(e);
                 }
             }
         }
-        idle.as_mut().reset(Instant::now() + bounds.idle);
+        // The idle timer moves at most once a second (not at every chunk).
+        let now = Instant::now();
+        if now - idle_from >= Duration::from_secs(1) {
+            idle_from = now;
+            idle.as_mut().reset(now + bounds.idle);
+        }
     };
     let _ = server_out.shutdown().await;
     let _ = device_out.shutdown().await;
     (ended, moved)
+}
+
+/// Writes all of `data` and flushes it: a TLS stream keeps what the socket did
+/// not take in its own buffer until flushed, and the other side would wait for
+/// it forever.
+async fn write<W: AsyncWrite + Unpin>(writer: &mut W, data: &[u8]) -> std::io::Result<()> {
+    writer.write_all(data).await?;
+    writer.flush().await
 }
 
 impl Ended {

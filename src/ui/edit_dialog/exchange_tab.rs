@@ -166,14 +166,22 @@ pub(super) fn exchange_tab(state: &mut AppState, ui: &mut egui::Ui, dialog: &mut
                 &mut dialog.mail_server,
             );
             ui.end_row();
+            labelled_edit(
+                ui,
+                state.tr("IMAP server for the mail relay (optional)"),
+                &mut dialog.imap_server,
+            );
+            ui.end_row();
         });
     field_error(state.locale, ui, validate_email(&dialog.email).err());
-    if !dialog.mail_server.trim().is_empty() {
-        field_error(
-            state.locale,
-            ui,
-            crate::desk::notify::check_upstream(&dialog.mail_server).err(),
-        );
+    for server in [&dialog.mail_server, &dialog.imap_server] {
+        if !server.trim().is_empty() {
+            field_error(
+                state.locale,
+                ui,
+                crate::desk::notify::check_upstream(server).err(),
+            );
+        }
     }
     if dialog.microsoft
         && !dialog.api_root.trim().is_empty()

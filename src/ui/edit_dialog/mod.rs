@@ -93,8 +93,10 @@ pub struct EditDialog {
     ews_url: String,
     /// Override of the cloud's Graph / Exchange Online host (proxies, test tenants).
     api_root: String,
-    /// The mail server the mailbox submits notifications through (`host:port`).
+    /// The mail servers the mailbox submits through (notifications, the relay)
+    /// and is read from (the relay), `host:port`.
     mail_server: String,
+    imap_server: String,
     /// The refresh-token lifetime rule of a custom issuer: days (empty: none) and
     /// what they count from.
     refresh_days: String,
@@ -210,6 +212,7 @@ impl EditDialog {
                 .map(|u| u.to_string())
                 .unwrap_or_default(),
             mail_server: source.account.smtp_upstream.clone().unwrap_or_default(),
+            imap_server: source.account.imap_upstream.clone().unwrap_or_default(),
             refresh_days: source
                 .refresh_rule
                 .map(|r| r.days.to_string())
@@ -327,13 +330,8 @@ impl EditDialog {
                 Some(url)
             }
         };
-        source.account.smtp_upstream = match self.mail_server.trim() {
-            "" => None,
-            text => {
-                crate::desk::notify::check_upstream(text)?;
-                Some(text.to_string())
-            }
-        };
+        source.account.smtp_upstream = optional_upstream(&self.mail_server)?;
+        source.account.imap_upstream = optional_upstream(&self.imap_server)?;
         Ok(source)
     }
 
@@ -502,5 +500,13 @@ pub fn show(state: &mut AppState, ui: &mut egui::Ui) {
 fn field_error(locale: crate::ui::i18n::Locale, ui: &mut egui::Ui, problem: Option<String>) {
     if let Some(problem) = problem {
         ui.colored_label(DANGER, crate::ui::errors::sentence(&problem, locale));
+    }
+}
+
+/// A mail server field: empty for none (Microsoft's default), else `host:port`.
+fn optional_upstream(text: &str) -> Result<Option<String>, String> {
+    match text.trim() {
+        "" => Ok(None),
+        text => crate::desk::notify::check_upstream(text).map(|()| Some(text.to_string())),
     }
 }
