@@ -26,7 +26,10 @@ what, port, user, password = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.arg
 extra = sys.argv[5] if len(sys.argv) > 5 else ""
 ca = sys.argv[6] if len(sys.argv) > 6 else None
 if what.startswith("send"):
-    s = smtplib.SMTP("127.0.0.1", port, timeout=60)
+    if "ssl" in extra:
+        s = smtplib.SMTP_SSL("127.0.0.1", port, timeout=60, context=ssl.create_default_context(cafile=ca))
+    else:
+        s = smtplib.SMTP("127.0.0.1", port, timeout=60)
     s.ehlo("printer-2")
     if "starttls" in extra:
         s.starttls(context=ssl.create_default_context(cafile=ca))
@@ -57,6 +60,8 @@ else:
     if "starttls" in extra:
         m = imaplib.IMAP4("127.0.0.1", port)
         m.starttls(ssl_context=ssl.create_default_context(cafile=ca))
+    elif "ssl" in extra:
+        m = imaplib.IMAP4_SSL("127.0.0.1", port, ssl_context=ssl.create_default_context(cafile=ca))
     else:
         m = imaplib.IMAP4("127.0.0.1", port)
     try:
@@ -202,6 +207,22 @@ fn a_printer_that_knows_only_a_password_sends_and_reads_through_the_relay() {
     );
     let said = device(&["list", &imap, "alice@contoso.test", &alice]);
     assert_eq!(said.matches("listed Subject: scan 7").count(), 2, "{said}");
+    // AUTHENTICATE PLAIN with its initial response, and a command sent along
+    // with it (it goes to Dovecot once the relay logged in); LOGIN with literals.
+    use base64::Engine;
+    let plain =
+        base64::engine::general_purpose::STANDARD.encode(format!("\0alice@contoso.test\0{alice}"));
+    let (said, _) = raw(
+        &imap,
+        &[format!("a1 AUTHENTICATE PLAIN {plain}\r\na2 LOGOUT\r\n").as_bytes()],
+    );
+    assert!(said.contains("a1 OK") && said.contains("a2 OK"), "{said}");
+    let login = format!(
+        "b1 LOGIN {{18}}\r\nalice@contoso.test {{{}+}}\r\n{alice}\r\nb2 LOGOUT\r\n",
+        alice.len()
+    );
+    let (said, _) = raw(&imap, &[login.as_bytes()]);
+    assert!(said.contains("+ Ready") && said.contains("b1 OK"), "{said}");
 
     // Wrong keys, and a key of another mailbox: refused, and nothing upstream.
     let before = postfix_connections(&mail);
@@ -359,6 +380,7 @@ fn with_a_certificate_passwords_travel_only_inside_tls() {
     );
     assert!(out.status.success(), "{}", text(&out));
     let (smtp, imap) = (free_port().to_string(), free_port().to_string());
+    let (smtps, imaps) = (free_port().to_string(), free_port().to_string());
     let _served = serve_with(
         home.path(),
         &[
@@ -372,6 +394,10 @@ fn with_a_certificate_passwords_travel_only_inside_tls() {
             &format!("127.0.0.1:{smtp}"),
             "--imap",
             &format!("127.0.0.1:{imap}"),
+            "--smtps",
+            &format!("127.0.0.1:{smtps}"),
+            "--imaps",
+            &format!("127.0.0.1:{imaps}"),
         ],
     );
     let (said, _) = raw(
@@ -393,6 +419,19 @@ fn with_a_certificate_passwords_travel_only_inside_tls() {
     assert!(said.contains("login refused"), "{said}");
     let said = device(&["list", &imap, "alice@contoso.test", &alice, "starttls", ca]);
     assert!(said.contains("listed Subject: scan 7"), "{said}");
+    // TLS from the first byte, 465- and 993-style.
+    let said = device(&["send", &smtps, "alice@contoso.test", &alice, "ssl", ca]);
+    assert!(said.contains("auth 235") && said.contains("sent"), "{said}");
+    wait_until(
+        "both scans listed over implicit TLS",
+        Duration::from_secs(20),
+        || {
+            device(&["list", &imaps, "alice@contoso.test", &alice, "ssl", ca])
+                .matches("listed Subject: scan 7")
+                .count()
+                == 2
+        },
+    );
 }
 
 /// Revokes `token` at oidc-provider (RFC 7009, as the public client).
