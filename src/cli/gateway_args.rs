@@ -30,6 +30,7 @@ impl ListenArgs {
         let address = GatewayAddress {
             listen: self.listen,
             tls,
+            relay: Vec::new(),
         };
         address.check()?;
         Ok(address)
@@ -83,7 +84,7 @@ pub struct RelayArgs {
     #[arg(long, value_name = "ADDR", requires = "tls_cert")]
     pub imaps: Vec<std::net::SocketAddr>,
     /// The most a device may send in one relay session, in MiB.
-    #[arg(long, value_name = "MIB", default_value_t = 35, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    #[arg(long, value_name = "MIB", default_value_t = DEFAULT_RELAY_MIB, value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub relay_max_mib: u64,
 }
 
@@ -97,17 +98,44 @@ impl RelayArgs {
             max_bytes: self.relay_max_mib * 1024 * 1024,
         }
     }
+
+    /// The same listeners as `serve` arguments, for the service's command line.
+    pub fn serve_arguments(&self) -> Vec<String> {
+        let mut arguments = Vec::new();
+        for (flag, addresses) in [
+            ("--smtp", &self.smtp),
+            ("--smtps", &self.smtps),
+            ("--imap", &self.imap),
+            ("--imaps", &self.imaps),
+        ] {
+            for address in addresses {
+                arguments.push(flag.to_string());
+                arguments.push(address.to_string());
+            }
+        }
+        if !arguments.is_empty() && self.relay_max_mib != DEFAULT_RELAY_MIB {
+            arguments.push("--relay-max-mib".into());
+            arguments.push(self.relay_max_mib.to_string());
+        }
+        arguments
+    }
 }
+
+/// What a relay session may send by default, in MiB (Exchange Online's own
+/// default message size limit is 35 MB).
+const DEFAULT_RELAY_MIB: u64 = 35;
 
 #[derive(Debug, Clone, Subcommand)]
 pub enum ServiceCommand {
     /// Write, enable and start the service running `tokendesk serve`.
     #[command(
-        after_help = "Examples:\n  tokendesk service install --listen 127.0.0.1:8470\n  tokendesk service install --listen 0.0.0.0:8443 --tls-cert /etc/tokendesk/gw.pem --tls-key /etc/tokendesk/gw.key\n  sudo tokendesk --passphrase-file /etc/tokendesk/pass service install --system"
+        after_help = "Examples:\n  tokendesk service install --listen 127.0.0.1:8470\n  tokendesk service install --listen 0.0.0.0:8443 --tls-cert /etc/tokendesk/gw.pem --tls-key /etc/tokendesk/gw.key\n  tokendesk service install --listen 0.0.0.0:8443 --tls-cert /etc/tokendesk/gw.pem --tls-key /etc/tokendesk/gw.key --smtp 0.0.0.0:587 --imaps 0.0.0.0:993\n  sudo tokendesk --passphrase-file /etc/tokendesk/pass service install --system"
     )]
     Install {
         #[command(flatten)]
         listen: ListenArgs,
+        #[command(flatten)]
+        relay: RelayArgs,
         /// A system service (starts at boot, runs as you; needs root and --passphrase-file) instead of a user service.
         #[arg(long)]
         system: bool,

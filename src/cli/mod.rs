@@ -187,10 +187,19 @@ fn service(command: ServiceCommand, context: &Context) -> Result<ExitCode, Strin
     let default = crate::desk::schedule::GatewayAddress {
         listen: std::net::SocketAddr::from(([127, 0, 0, 1], 8470)),
         tls: None,
+        relay: Vec::new(),
     };
     let (action, address, system) = match command {
-        ServiceCommand::Install { listen, system } => {
-            (ScheduleAction::Install, listen.address()?, system)
+        ServiceCommand::Install {
+            listen,
+            relay,
+            system,
+        } => {
+            let mut address = listen.address()?;
+            // Refused now, not at the service's every start.
+            relay.options().check(address.tls.is_some())?;
+            address.relay = relay.serve_arguments();
+            (ScheduleAction::Install, address, system)
         }
         ServiceCommand::Remove { system } => (ScheduleAction::Remove, default, system),
         ServiceCommand::Status { system } => (ScheduleAction::Show, default, system),

@@ -402,8 +402,10 @@ async fn wait_for_signal() {
 
 /// Everything the gateway parses of a client's input, for the fuzz target: the
 /// local socket's question line, then a line each for the Authorization and
-/// X-API-Key values and the token query.
+/// X-API-Key values and the token query; the whole input also as a mail relay
+/// device's credentials.
 pub fn read_client_input(data: &[u8]) {
+    relay::read_device_input(data);
     let mut lines = data.splitn(4, |b| *b == b'\n');
     let question = lines.next().unwrap_or_default();
     let _ = serde_json::from_slice::<LocalRequest>(question);

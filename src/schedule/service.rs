@@ -50,6 +50,9 @@ impl ServiceScope {
 pub struct GatewayAddress {
     pub listen: SocketAddr,
     pub tls: Option<TlsFiles>,
+    /// The mail relay's `serve` arguments (`--smtp ADDR` …), checked where they
+    /// were parsed and passed on as they are.
+    pub relay: Vec<String>,
 }
 
 /// The PEM files of the certificate (chain) and its private key.
@@ -96,6 +99,7 @@ impl GatewayAddress {
             arguments.push("--tls-key".into());
             arguments.push(absolute(&tls.key).display().to_string());
         }
+        arguments.extend(self.relay.iter().cloned());
         arguments
     }
 }
@@ -245,6 +249,7 @@ mod tests {
         let address = GatewayAddress {
             listen: "127.0.0.1:8470".parse().unwrap(),
             tls: None,
+            relay: Vec::new(),
         };
         let unit = systemd_gateway_service(&job, &address, ServiceScope::User);
         assert!(unit.contains(
@@ -260,6 +265,7 @@ mod tests {
         let public = GatewayAddress {
             listen: "0.0.0.0:8443".parse().unwrap(),
             tls: None,
+            relay: vec!["--smtp".into(), "0.0.0.0:587".into()],
         };
         let message = public.check().expect_err("plain HTTP for everyone");
         assert!(message.contains("--tls-cert"), "{message}");
@@ -281,7 +287,7 @@ mod tests {
         assert!(unit.contains("\nUser=\"") && unit.contains("WantedBy=multi-user.target"));
         assert!(
             unit.contains(
-                "\"--tls-cert\" \"/etc/tokendesk/gw.pem\" \"--tls-key\" \"/etc/tokendesk/gw.key\""
+                "\"--tls-cert\" \"/etc/tokendesk/gw.pem\" \"--tls-key\" \"/etc/tokendesk/gw.key\" \"--smtp\" \"0.0.0.0:587\""
             ),
             "{unit}"
         );

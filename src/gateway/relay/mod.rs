@@ -200,6 +200,13 @@ async fn session(
     }
 }
 
+/// What the relay decodes of a device's credentials, for the fuzz target: a SASL
+/// PLAIN response, an AUTH LOGIN answer.
+pub(super) fn read_device_input(data: &[u8]) {
+    let _ = device::sasl_plain(data);
+    let _ = device::base64_text(data);
+}
+
 /// Why the relay could not log in upstream for a device.
 pub(super) enum UpstreamTrouble {
     /// No usable token: someone must sign in again, or renewal fails for now.
