@@ -32,7 +32,13 @@ pub fn show(state: &mut AppState, ui: &mut egui::Ui, section: &mut ConsumersSect
             .map_or("–", |d| d.name.as_str())
     };
     let users_of = |consumer: &crate::desk::consumers::Consumer| {
-        if consumer.all_users {
+        if consumer.relay {
+            format!(
+                "{} {}",
+                state.tr("mail relay device, logs in as"),
+                crate::desk::consumers::relay_mailbox(&data, consumer).unwrap_or_default()
+            )
+        } else if consumer.all_users {
             state.tr("all users").to_string()
         } else {
             consumer.users.join(", ")

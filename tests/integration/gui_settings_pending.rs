@@ -86,6 +86,25 @@ fn cancel_undoes_a_consumer_removed_in_settings_and_ok_stores_it() {
 }
 
 #[test]
+fn a_mail_relay_device_is_listed_with_the_mailbox_it_logs_in_as() {
+    let mut data = vault_data();
+    let (printer, _) = Consumer::new(
+        "printer-2",
+        data.data_sources[0].id,
+        vec!["Ben".into()],
+        false,
+        now(),
+    );
+    data.consumers = vec![printer.for_relay()];
+    let (mut harness, _end) = crate::support::plain_window::window_on(Lang::En, data, now());
+    click(&mut harness, "Settings");
+    assert!(shows(
+        &harness,
+        "mail relay device, logs in as ben@contoso.com"
+    ));
+}
+
+#[test]
 fn deleting_a_data_source_names_its_users_and_consumers() {
     let (mut harness, mut end) = window();
     harness.get_by_label("Sales").click();
