@@ -410,6 +410,7 @@ pub(super) fn german(english: &str) -> Option<&'static str> {
         "Mail server for notifications (optional)" => {
             "Mailserver für Benachrichtigungen (optional)"
         }
+        "mail relay device, logs in as" => "Gerät am Mail-Relay, meldet sich an als",
         "IMAP server for the mail relay (optional)" => "IMAP-Server für das Mail-Relay (optional)",
         "Webhook" => "Webhook",
         "URL" => "URL",
