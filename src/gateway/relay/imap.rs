@@ -7,10 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::device::{Conn, LineError, sasl_plain};
-use super::splice::{Bounds, Moved, splice};
-use super::{Listener, UpstreamTrouble, log_in_upstream, refused_upstream};
-use crate::desk::model::{Clock, SystemClock};
-use crate::desk::relay::{self, Device, LoggedIn, Protocol, Refusal, SessionReport};
+use super::splice::Bounds;
+use super::{Listener, UpstreamTrouble, finish, log_in_upstream, refused_upstream};
+use crate::desk::relay::{self, LoggedIn, Protocol, Refusal};
 use crate::gateway::Gateway;
 
 const MAX_ERRORS: u32 = 10;
@@ -28,44 +27,24 @@ pub(super) async fn session(
     from: IpAddr,
     listener: Listener,
 ) {
-    let (result, device, moved) = match pre_login(&gateway, &mut conn, from).await {
-        Outcome::Quit => (Ok(None), None, Moved::default()),
-        Outcome::Cut(why) => (Err(why), None, Moved::default()),
+    let outcome = match pre_login(&gateway, &mut conn, from).await {
+        Outcome::Quit => super::Outcome::Quit,
+        Outcome::Cut(why) => super::Outcome::Cut(why),
         Outcome::LoggedIn(logged_in) => {
             let (device, upstream, note) = *logged_in;
-            let Some((stream, ahead)) = conn.into_parts() else {
-                return;
-            };
-            let bounds = Bounds {
-                max_up: listener.max_bytes,
-                idle: IDLE_TIME,
-                session: SESSION_TIME,
-                too_much: "* BYE The device sent more than this relay passes on\r\n",
-            };
-            let session = upstream.session;
-            let (ended, moved) =
-                splice(stream, ahead, session.stream, session.unread, &bounds).await;
-            (ended.result(note), Some(device), moved)
+            super::Outcome::LoggedIn(Box::new((device, upstream.session, note)))
         }
     };
-    let report = SessionReport {
-        protocol: Protocol::Imap,
-        from,
-        device: device.as_ref(),
-        up: moved.up,
-        down: moved.down,
-        result,
+    let bounds = Bounds {
+        max_up: listener.max_bytes,
+        idle: IDLE_TIME,
+        session: SESSION_TIME,
+        too_much: "* BYE The device sent more than this relay passes on\r\n",
     };
-    if report.device.is_some() || report.result.is_err() {
-        relay::record_session(&gateway.dir(), &report, SystemClock.now());
-    }
+    finish(&gateway, conn, from, Protocol::Imap, outcome, bounds).await;
 }
 
-enum Outcome {
-    Quit,
-    Cut(String),
-    LoggedIn(Box<(Device, LoggedIn, Option<String>)>),
-}
+type Outcome = super::Outcome<LoggedIn>;
 
 fn capabilities(conn: &Conn) -> String {
     let mut caps = vec!["IMAP4rev1", "SASL-IR"];

@@ -207,6 +207,58 @@ pub(super) fn read_device_input(data: &[u8]) {
     let _ = device::base64_text(data);
 }
 
+/// How a device's time before its login ended.
+enum Outcome<T> {
+    /// It said goodbye (QUIT, LOGOUT).
+    Quit,
+    /// The relay let it go, and why.
+    Cut(String),
+    /// It logged in, and so did its mailbox upstream (with a note for the audit).
+    LoggedIn(Box<(Device, T, Option<String>)>),
+}
+
+/// The rest of a device's session: passed through to its mail server within
+/// `bounds` when it logged in; then its audit entry (failed logins without a
+/// device are many and say little: only devices' sessions and refusals are kept).
+async fn finish(
+    gateway: &Gateway,
+    conn: device::Conn,
+    from: std::net::IpAddr,
+    protocol: Protocol,
+    outcome: Outcome<crate::desk::relay::Session>,
+    bounds: splice::Bounds,
+) {
+    let (result, device, moved) = match outcome {
+        Outcome::Quit => (Ok(None), None, splice::Moved::default()),
+        Outcome::Cut(why) => (Err(why), None, splice::Moved::default()),
+        Outcome::LoggedIn(logged_in) => {
+            let (device, upstream, note) = *logged_in;
+            let Some((stream, ahead)) = conn.into_parts() else {
+                return;
+            };
+            let (ended, moved) =
+                splice::splice(stream, ahead, upstream.stream, upstream.unread, &bounds).await;
+            (ended.result(note), Some(device), moved)
+        }
+    };
+    let report = crate::desk::relay::SessionReport {
+        protocol,
+        from,
+        device: device.as_ref(),
+        up: moved.up,
+        down: moved.down,
+        result,
+    };
+    if report.device.is_some() || report.result.is_err() {
+        use crate::desk::model::Clock;
+        crate::desk::relay::record_session(
+            &gateway.dir(),
+            &report,
+            crate::desk::model::SystemClock.now(),
+        );
+    }
+}
+
 /// Why the relay could not log in upstream for a device.
 pub(super) enum UpstreamTrouble {
     /// No usable token: someone must sign in again, or renewal fails for now.

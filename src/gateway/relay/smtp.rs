@@ -8,10 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::device::{Conn, LineError, base64_text, sasl_plain};
-use super::splice::{Bounds, Moved, splice};
-use super::{Listener, UpstreamTrouble, log_in_upstream, refused_upstream};
-use crate::desk::model::{Clock, SystemClock};
-use crate::desk::relay::{self, Device, Protocol, Refusal, SessionReport};
+use super::splice::Bounds;
+use super::{Listener, UpstreamTrouble, finish, log_in_upstream, refused_upstream};
+use crate::desk::relay::{self, Protocol, Refusal};
 use crate::gateway::Gateway;
 
 /// After this many unknown commands or failed logins a device is let go.
@@ -28,45 +27,17 @@ pub(super) async fn session(
     from: IpAddr,
     listener: Listener,
 ) {
-    let (result, device, moved) = match pre_login(&gateway, &mut conn, from, &listener).await {
-        Outcome::Quit => (Ok(None), None, Moved::default()),
-        Outcome::Cut(why) => (Err(why), None, Moved::default()),
-        Outcome::LoggedIn(logged_in) => {
-            let (device, upstream, note) = *logged_in;
-            let Some((stream, ahead)) = conn.into_parts() else {
-                return;
-            };
-            let bounds = Bounds {
-                max_up: listener.max_bytes,
-                idle: IDLE_TIME,
-                session: SESSION_TIME,
-                too_much: "552 5.3.4 The message is larger than this relay passes on\r\n",
-            };
-            let (ended, moved) =
-                splice(stream, ahead, upstream.stream, upstream.unread, &bounds).await;
-            (ended.result(note), Some(device), moved)
-        }
+    let outcome = pre_login(&gateway, &mut conn, from, &listener).await;
+    let bounds = Bounds {
+        max_up: listener.max_bytes,
+        idle: IDLE_TIME,
+        session: SESSION_TIME,
+        too_much: "552 5.3.4 The message is larger than this relay passes on\r\n",
     };
-    let report = SessionReport {
-        protocol: Protocol::Smtp,
-        from,
-        device: device.as_ref(),
-        up: moved.up,
-        down: moved.down,
-        result,
-    };
-    // Failed logins without a device are many and say little: only the
-    // sessions of devices, and the refusals, are kept.
-    if report.device.is_some() || report.result.is_err() {
-        relay::record_session(&gateway.dir(), &report, SystemClock.now());
-    }
+    finish(&gateway, conn, from, Protocol::Smtp, outcome, bounds).await;
 }
 
-enum Outcome {
-    Quit,
-    Cut(String),
-    LoggedIn(Box<(Device, crate::desk::relay::Session, Option<String>)>),
-}
+type Outcome = super::Outcome<crate::desk::relay::Session>;
 
 async fn pre_login(
     gateway: &Arc<Gateway>,
