@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::device::{Conn, LineError, sasl_plain};
 use super::splice::Bounds;
-use super::{Listener, UpstreamTrouble, finish, log_in_upstream, refused_upstream};
+use super::{Listener, finish, log_in_upstream, refused_upstream};
 use crate::desk::relay::{self, LoggedIn, Protocol, Refusal};
 use crate::gateway::Gateway;
 
@@ -317,13 +317,9 @@ async fn log_in(
         }
         Err(trouble) => {
             let why = trouble.reason().replace(['\r', '\n'], " ");
-            let code = match trouble {
-                UpstreamTrouble::Down(_) => "UNAVAILABLE",
-                UpstreamTrouble::NoToken(_) | UpstreamTrouble::Refused(_) => "UNAVAILABLE",
-            };
             refused_upstream(gateway, Protocol::Imap, from, &device, &why);
             Err(Some(format!(
-                "{tag} NO [{code}] The mail server did not let {} in: {why}\r\n",
+                "{tag} NO [UNAVAILABLE] The mail server did not let {} in: {why}\r\n",
                 device.mailbox
             )))
         }
