@@ -1,5 +1,6 @@
 //! `tokendesk status`: the health of every token, for people and for monitoring.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use chrono::{DateTime, Local, Utc};
@@ -86,17 +87,26 @@ pub fn run(context: &Context, data_source: Option<&str>, json: bool) -> ExitCode
         tokens: lines,
     };
     if json {
-        match serde_json::to_string_pretty(&report) {
-            Ok(text) => println!("{text}"),
-            Err(e) => {
-                eprintln!("error: {e}");
-                return ExitCode::FAILURE;
-            }
+        // Written as it is made: ten thousand tokens are megabytes of JSON.
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        let written = serde_json::to_writer_pretty(&mut out, &report)
+            .map_err(std::io::Error::from)
+            .and_then(|()| writeln!(out))
+            .and_then(|()| out.flush());
+        if let Err(e) = written {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
         }
     } else {
         print_table(&report);
     }
-    ExitCode::from(report.exit_code)
+    let code = ExitCode::from(report.exit_code);
+    // The process ends here: the records and the report go with it at once, not
+    // freed piece by piece (about 15 ms for 10,000 mappings). The store still
+    // closes as it should (its audit lines go to the database).
+    std::mem::forget(vault.shared_data());
+    std::mem::forget(report);
+    code
 }
 
 fn collect(data: &VaultData, only: Option<&str>, now: DateTime<Utc>) -> Vec<TokenLine> {

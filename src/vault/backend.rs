@@ -54,6 +54,11 @@ pub enum Records {
         based_on: u64,
         generation: u64,
         records: TokenMap,
+        /// The store's own records at `generation`, when it keeps them (the
+        /// shared vault's cache): a handle that was at `based_on` takes them
+        /// instead of copying the records into its own, so one rotated mapping
+        /// is held once per process, not once per handle.
+        snapshot: Option<std::sync::Arc<VaultData>>,
     },
 }
 

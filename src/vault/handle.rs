@@ -277,6 +277,7 @@ impl Vault {
                 based_on,
                 generation,
                 mut records,
+                snapshot,
             } => {
                 let seen = self.newest_seen.fetch_max(generation, Ordering::SeqCst);
                 if read && generation < seen {
@@ -284,6 +285,15 @@ impl Vault {
                         seen,
                         found: generation,
                     });
+                }
+                if let Some(snapshot) = snapshot
+                    && snapshot.generation == generation
+                    && self.data.generation == based_on
+                {
+                    // What this handle held plus these records is exactly the
+                    // store's copy: share it rather than copy into our own.
+                    self.data = snapshot;
+                    return Ok(());
                 }
                 if ids.is_empty() && based_on == generation {
                     // Nothing changed: the records stay shared as they are.

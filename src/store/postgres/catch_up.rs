@@ -3,14 +3,11 @@
 //! that does not open, a first read, a database gone back) is read and joined whole.
 
 use super::StoreError;
-use super::rows::{self, RowKey, Rows};
+use super::rows::{self, RowKey};
 use super::seal;
 use super::shared::{Cache, Shared};
 use crate::vault::crypto::VaultKey;
 use crate::vault::{TokenId, TokenRecord, VaultData};
-
-/// A read of this many rows opens them on several cores.
-const PARALLEL_ROWS: usize = 2_000;
 
 /// One row as opened.
 enum Opened {
@@ -96,26 +93,27 @@ impl Shared {
             generation,
             ..Cache::default()
         };
-        let mut plain_rows = Rows::new();
-        for (key, revision, opened) in opened {
-            fresh.revisions.insert(key.clone(), revision);
-            match opened {
-                Opened::Removed => {}
-                Opened::Plain(plain) => {
-                    plain_rows.insert(key, plain);
-                }
-                Opened::Refused => {
-                    tracing::error!(kind = %key.kind, id = %key.id, "a shared-vault row does not open with the vault's key: tampered with or swapped; it is not served");
-                    let message = format!(
-                        "the {} record {} was changed outside tokendesk (its seal does not open); it is not used",
-                        key.kind, key.id
-                    );
-                    fresh.refused.insert(key, message);
-                }
+        fresh.revisions.reserve(opened.len());
+        for (key, _, opened) in &opened {
+            if let Opened::Refused = opened {
+                tracing::error!(kind = %key.kind, id = %key.id, "a shared-vault row does not open with the vault's key: tampered with or swapped; it is not served");
+                let message = format!(
+                    "the {} record {} was changed outside tokendesk (its seal does not open); it is not used",
+                    key.kind, key.id
+                );
+                fresh.refused.insert(key.clone(), message);
             }
         }
-        fresh.data = std::sync::Arc::new(rows::join(&plain_rows, generation)?);
-        drop(plain_rows);
+        fresh.data = std::sync::Arc::new(rows::join(
+            opened.iter().filter_map(|(key, _, opened)| match opened {
+                Opened::Plain(plain) => Some((key, plain.as_slice())),
+                Opened::Removed | Opened::Refused => None,
+            }),
+            generation,
+        )?);
+        fresh
+            .revisions
+            .extend(opened.into_iter().map(|(key, revision, _)| (key, revision)));
         *self.cache.lock().unwrap_or_else(|e| e.into_inner()) = fresh;
         Ok(None)
     }
@@ -172,21 +170,9 @@ impl Shared {
                 })
                 .collect()
         };
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
-        if rows.len() < PARALLEL_ROWS || threads < 2 {
-            return open(rows);
-        }
-        let chunk = rows.len().div_ceil(threads);
-        std::thread::scope(|scope| {
-            let parts: Vec<_> = rows
-                .chunks(chunk)
-                .map(|part| scope.spawn(move || open(part)))
-                .collect();
-            parts
-                .into_iter()
-                .flat_map(|part| part.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-                .collect()
-        })
+        let opened: Result<_, std::convert::Infallible> =
+            rows::on_cores(rows, |part| Ok(open(part)));
+        opened.unwrap_or_else(|never| match never {})
     }
 }
 

@@ -367,10 +367,11 @@ impl Backend for PostgresStore {
             &self.runtime,
             async move { shared.read_since(generation).await },
         )?
-        .map(|(now, records)| Records::Tokens {
+        .map(|(now, records, snapshot)| Records::Tokens {
             based_on: generation,
             generation: now,
             records,
+            snapshot,
         }))
     }
 
@@ -390,6 +391,7 @@ impl Backend for PostgresStore {
             based_on: generation,
             generation,
             records,
+            snapshot: self.shared.snapshot_at(generation),
         })
     }
 
@@ -414,6 +416,7 @@ impl Backend for PostgresStore {
             based_on: written.based_on,
             generation: written.generation,
             records: written.records,
+            snapshot: self.shared.snapshot_at(written.generation),
         })
     }
 

@@ -2,7 +2,7 @@
 //! with the rows changed since, and a change is one transaction under the vault
 //! row's lock that writes only the rows it touched.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use tokio_postgres::Client;
@@ -31,7 +31,7 @@ const MANY_ROWS: usize = 500;
 pub(super) struct Cache {
     pub(super) generation: u64,
     pub(super) data: std::sync::Arc<VaultData>,
-    pub(super) revisions: BTreeMap<RowKey, i64>,
+    pub(super) revisions: HashMap<RowKey, i64>,
     /// Rows whose seal did not open (tampered or swapped): named, never served.
     pub(super) refused: BTreeMap<RowKey, String>,
 }
@@ -130,7 +130,7 @@ impl Shared {
     pub(super) async fn read_since(
         &self,
         since: u64,
-    ) -> Result<Option<(u64, TokenMap)>, StoreError> {
+    ) -> Result<Option<(u64, TokenMap, Option<std::sync::Arc<VaultData>>)>, StoreError> {
         let generation = self.generation().await?;
         let db = self.client().await?;
         if self
@@ -156,7 +156,14 @@ impl Shared {
             };
             records.insert(id, owner.record().clone());
         }
-        Ok(Some((cache.generation, records)))
+        Ok(Some((cache.generation, records, Some(cache.data.clone()))))
+    }
+
+    /// This process's records, when they are at exactly `generation`.
+    pub(super) fn snapshot_at(&self, generation: u64) -> Option<std::sync::Arc<VaultData>> {
+        let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        (cache.generation == generation && cache.data.generation == generation)
+            .then(|| cache.data.clone())
     }
 
     /// The vault's generation as the database has it now. Asked often (a
