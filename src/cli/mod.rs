@@ -83,6 +83,9 @@ pub fn run(cli: Cli) -> ExitCode {
         println!("{token}");
         return ExitCode::SUCCESS;
     }
+    if let Command::Serve { .. } = &command {
+        crate::gateway::heap::one_arena();
+    }
     // Diagnostics from here on; the answer above needed none.
     crate::logging::init();
     let runtime = match crate::runtime::build() {

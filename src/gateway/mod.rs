@@ -6,6 +6,7 @@
 mod answer;
 mod conn;
 mod handlers;
+pub mod heap;
 mod holds;
 mod local;
 mod metrics;

@@ -3,6 +3,7 @@
 //! that does not open, a first read, a database gone back) is read and joined whole.
 
 use super::StoreError;
+use super::join;
 use super::rows::{self, RowKey};
 use super::seal;
 use super::shared::{Cache, Shared};
@@ -104,7 +105,7 @@ impl Shared {
                 fresh.refused.insert(key.clone(), message);
             }
         }
-        fresh.data = std::sync::Arc::new(rows::join(
+        fresh.data = std::sync::Arc::new(join::join(
             opened.iter().filter_map(|(key, _, opened)| match opened {
                 Opened::Plain(plain) => Some((key, plain.as_slice())),
                 Opened::Removed | Opened::Refused => None,
@@ -171,7 +172,7 @@ impl Shared {
                 .collect()
         };
         let opened: Result<_, std::convert::Infallible> =
-            rows::on_cores(rows, |part| Ok(open(part)));
+            join::on_cores(rows, |part| Ok(open(part)));
         opened.unwrap_or_else(|never| match never {})
     }
 }

@@ -19,6 +19,7 @@ mod calls;
 mod catch_up;
 mod connect;
 mod error;
+mod join;
 mod keys;
 mod lease;
 mod presence;
