@@ -289,9 +289,14 @@ impl Vault {
                 if let Some(snapshot) = snapshot
                     && snapshot.generation == generation
                     && self.data.generation == based_on
+                    && ids
+                        .iter()
+                        .all(|id| snapshot.token_by_id(id).map(|o| o.record()) == records.get(id))
                 {
                     // What this handle held plus these records is exactly the
-                    // store's copy: share it rather than copy into our own.
+                    // store's copy: share it rather than copy into our own. (The
+                    // records just read or written must be the copy's own: a row
+                    // changed behind the generation's back is taken as read.)
                     self.data = snapshot;
                     return Ok(());
                 }
