@@ -55,9 +55,10 @@ pub enum Records {
         generation: u64,
         records: TokenMap,
         /// The store's own records at `generation`, when it keeps them (the
-        /// shared vault's cache): a handle that was at `based_on` takes them
-        /// instead of copying the records into its own, so one rotated mapping
-        /// is held once per process, not once per handle.
+        /// shared vault's cache): a handle that was at `based_on`, and whose
+        /// `records` are the copy's own, takes them instead of copying the
+        /// records into its own, so one rotated mapping is held once per
+        /// process, not once per handle.
         snapshot: Option<std::sync::Arc<VaultData>>,
     },
 }
