@@ -219,7 +219,13 @@ pub fn rescue_rollback(
             continue;
         };
         match found.token_by_id(&owner.id()) {
-            Some(old) if old.record().refresh_token.as_ref() != Some(refresh) => {
+            // Only a record this process holds newer than the store's is rescued:
+            // where the store's is as new or newer, its token is the one to keep,
+            // and putting ours over it would send a rotated-away token later.
+            Some(old)
+                if old.record().revision < owner.record().revision
+                    && old.record().refresh_token.as_ref() != Some(refresh) =>
+            {
                 entries.push(RescueEntry {
                     id: owner.id(),
                     based_on: old.record().revision,
@@ -254,4 +260,58 @@ pub fn rescue_rollback(
     );
     vault.accept_rollback()?;
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::{Authority, ProviderConfig, Scopes};
+    use crate::vault::DataSource;
+
+    /// A "rollback" whose store is in truth newer than the records this process
+    /// held (a late read, say) rescues nothing: putting the older refresh token
+    /// over the store's newer one would send a rotated-away token later.
+    #[test]
+    fn a_store_newer_than_the_records_held_keeps_its_tokens() {
+        let dir = tempfile::tempdir().expect("dir");
+        let keys = KeySource::native()
+            .with_passphrase(Secret::new("rescue"))
+            .with_kdf(KdfParams::with_cost(64, 1, 1));
+        let mut vault = Vault::create(dir.path(), &keys, false).expect("vault");
+        let provider = ProviderConfig {
+            authority: Authority::Issuer {
+                url: url::Url::parse("https://id.example.test").expect("url"),
+            },
+            client_id: "app".into(),
+            client_secret: None,
+            scopes: Scopes::Custom("openid offline_access".into()),
+        };
+        let mut source = DataSource::new("A", provider, "someone@example.test");
+        source.token.refresh_token = Some(Secret::new("older"));
+        vault
+            .update(|data| data.add_data_source(source))
+            .expect("add");
+        let held = vault.shared_data();
+        let id = held.each_token().next().expect("token").id();
+        // Another handle of this process stores the rotation.
+        let mut other = vault.another_handle();
+        other
+            .update(|data| {
+                let record = data.token_by_id_mut(&id).expect("record");
+                record.refresh_token = Some(Secret::new("newer"));
+                record.revision += 1;
+                Ok(())
+            })
+            .expect("rotate");
+
+        let report = rescue_rollback(&mut vault, &held, Utc::now()).expect("rescue");
+        assert_eq!(report.rescued, 0);
+        assert!(report.rescue_file.is_none());
+        let stored = vault.read_store().expect("read");
+        let token = stored.token_by_id(&id).expect("record");
+        assert_eq!(
+            token.record().refresh_token.as_ref().map(Secret::expose),
+            Some("newer")
+        );
+    }
 }

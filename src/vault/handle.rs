@@ -17,6 +17,8 @@ use super::store::{self, FileStore};
 use super::token_lock::LockFailure;
 
 mod bundle;
+#[cfg(test)]
+mod late_reads;
 
 /// How often a waiter looks at a busy token lock again.
 const LOCK_POLL: Duration = Duration::from_millis(25);
@@ -28,8 +30,9 @@ pub struct Vault {
     /// so a gateway keeps one copy of a large vault, not two.
     data: Arc<VaultData>,
     /// The newest generation any handle of this process has read or written: a
-    /// store found older than this went backwards (a restored file), and its
-    /// tokens are never sent to a provider (shared with `another_handle`).
+    /// store found older than this, by a read that began after it was seen, went
+    /// backwards (a restored file), and its tokens are never sent to a provider
+    /// (shared with `another_handle`).
     newest_seen: Arc<AtomicU64>,
 }
 
@@ -101,15 +104,23 @@ impl Vault {
         }
     }
 
-    /// Notes a generation read or written; refuses one older than what was seen.
-    fn seen(&self, data: &VaultData) -> Result<(), VaultError> {
-        let seen = self
-            .newest_seen
-            .fetch_max(data.generation, Ordering::SeqCst);
-        if data.generation < seen {
+    /// The newest generation seen before a read begins. A read is judged against
+    /// this, not against what is newest when it ends: another handle of this
+    /// process may write while the read runs, and a read that began before that
+    /// write is late, not a store gone back. (Taken as a rollback, it once put the
+    /// older refresh tokens in memory into a rescue file over the newer ones.)
+    fn floor(&self) -> u64 {
+        self.newest_seen.load(Ordering::SeqCst)
+    }
+
+    /// Notes a generation read by a read that began at `floor`; refuses one older
+    /// than what was seen before the read began.
+    fn seen(&self, floor: u64, generation: u64) -> Result<(), VaultError> {
+        self.newest_seen.fetch_max(generation, Ordering::SeqCst);
+        if generation < floor {
             return Err(VaultError::RolledBack {
-                seen,
-                found: data.generation,
+                seen: floor,
+                found: generation,
             });
         }
         Ok(())
@@ -202,17 +213,19 @@ impl Vault {
     /// memory stay as they were): see [`Vault::accept_rollback`].
     pub fn reload(&mut self) -> Result<bool, VaultError> {
         let before = self.data.generation;
+        let floor = self.floor();
         if let Some(records) = self.store.read_since(before)? {
             // Only rotations since: put them in place instead of reading all.
             let ids: Vec<TokenId> = match &records {
                 Records::Tokens { records, .. } => records.keys().copied().collect(),
                 Records::Whole(_) => Vec::new(),
             };
-            self.take(records, &ids, true)?;
+            self.take(records, &ids, Some(floor))?;
             return Ok(self.data.generation != before);
         }
+        let floor = self.floor();
         let fresh = self.store.read()?;
-        self.seen(&fresh)?;
+        self.seen(floor, fresh.generation)?;
         let changed = fresh.generation != self.data.generation;
         self.data = Arc::new(fresh);
         Ok(changed)
@@ -222,17 +235,9 @@ impl Vault {
     /// reads only those; the file reads everything). A record that is gone now
     /// is gone from this handle too.
     pub fn reload_tokens(&mut self, ids: &[TokenId]) -> Result<(), VaultError> {
+        let floor = self.floor();
         let records = self.store.read_tokens(ids)?;
-        if let Records::Tokens { generation, .. } = &records {
-            let seen = self.newest_seen.fetch_max(*generation, Ordering::SeqCst);
-            if *generation < seen {
-                return Err(VaultError::RolledBack {
-                    seen,
-                    found: *generation,
-                });
-            }
-        }
-        self.take(records, ids, true)
+        self.take(records, ids, Some(floor))
     }
 
     /// Applies `change` to the newest of the token records `ids` (those that still
@@ -253,20 +258,26 @@ impl Vault {
             result = Some(change(records)?);
             Ok(())
         })?;
-        self.take(records, ids, false)?;
+        self.take(records, ids, None)?;
         result.ok_or_else(|| {
             VaultError::Invalid("The store did not apply the change; nothing was stored.".into())
         })
     }
 
-    /// Takes what a record-level read or write brought. Token records are put in
-    /// their places; the handle's generation moves on only when nothing else can
-    /// have changed in between, so a later `reload` still sees other changes.
-    fn take(&mut self, records: Records, ids: &[TokenId], read: bool) -> Result<(), VaultError> {
+    /// Takes what a record-level read (begun at `read`'s floor) or write brought.
+    /// Token records are put in their places; the handle's generation moves on
+    /// only when nothing else can have changed in between, so a later `reload`
+    /// still sees other changes.
+    fn take(
+        &mut self,
+        records: Records,
+        ids: &[TokenId],
+        read: Option<u64>,
+    ) -> Result<(), VaultError> {
         match records {
             Records::Whole(data) => {
-                if read {
-                    self.seen(&data)?;
+                if let Some(floor) = read {
+                    self.seen(floor, data.generation)?;
                 } else {
                     self.newest_seen
                         .fetch_max(data.generation, Ordering::SeqCst);
@@ -279,12 +290,11 @@ impl Vault {
                 mut records,
                 snapshot,
             } => {
-                let seen = self.newest_seen.fetch_max(generation, Ordering::SeqCst);
-                if read && generation < seen {
-                    return Err(VaultError::RolledBack {
-                        seen,
-                        found: generation,
-                    });
+                match read {
+                    Some(floor) => self.seen(floor, generation)?,
+                    None => {
+                        self.newest_seen.fetch_max(generation, Ordering::SeqCst);
+                    }
                 }
                 if let Some(snapshot) = snapshot
                     && snapshot.generation == generation
@@ -315,8 +325,10 @@ impl Vault {
                     }
                 }
                 if !complete {
-                    self.data = Arc::new(self.store.read()?);
-                    self.seen(&self.data)?;
+                    let floor = self.floor();
+                    let fresh = self.store.read()?;
+                    self.seen(floor, fresh.generation)?;
+                    self.data = Arc::new(fresh);
                 } else if based_on == data.generation {
                     data.generation = generation;
                 }
