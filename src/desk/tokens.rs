@@ -405,6 +405,34 @@ where
     Ok(crate::keepalive::renew(vault, selection, options, &http, clock, sleeper, progress).await?)
 }
 
+/// [`renew`], showing `stored` the vault after each group of tokens is stored
+/// (the gateway serves the renewed records at once).
+pub async fn renew_publishing<C, S>(
+    vault: &mut Vault,
+    selection: &Selection,
+    options: &RenewOptions,
+    clock: &C,
+    sleeper: &S,
+    stored: impl FnMut(&Vault),
+) -> Result<RenewReport, DeskError>
+where
+    C: Clock + Clone + 'static,
+    S: Sleeper + Clone + 'static,
+{
+    let http = http()?;
+    let report = crate::keepalive::renew_publishing(
+        vault,
+        selection,
+        options,
+        &http,
+        clock,
+        sleeper,
+        |_| {},
+        stored,
+    );
+    Ok(report.await?)
+}
+
 fn http() -> Result<HttpClient, DeskError> {
     Ok(HttpClient::new(&HttpOptions::default())?)
 }

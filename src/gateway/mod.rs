@@ -204,13 +204,20 @@ impl Gateway {
         }
         let mut handle = vault.another_handle();
         drop(vault);
-        let report = crate::desk::tokens::renew(
+        let report = crate::desk::tokens::renew_publishing(
             &mut handle,
             &Selection::Due,
             &RenewOptions::default(),
             &SystemClock,
             &TokioSleeper,
-            |_| {},
+            |renewed| {
+                // Served at once; and the gateway's own handle (when free) lets
+                // the older copy of every renewed record go now, not at the end.
+                self.publish(renewed.shared_data());
+                if let Ok(mut vault) = self.vault.try_lock() {
+                    vault.adopt(renewed);
+                }
+            },
         )
         .await;
         self.publish(handle.shared_data());
@@ -232,6 +239,8 @@ impl Gateway {
         if let Err(e) = report {
             tracing::warn!(error = %e, "keep-alive run failed");
         }
+        // The report (a line per token) and the run's handle are gone before the
+        // freed pages go back to the system.
         drop(handle);
         watch::release_freed_memory();
         self.wake_notifier();

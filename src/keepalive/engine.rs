@@ -237,7 +237,38 @@ pub async fn renew<C, S>(
     http: &HttpClient,
     clock: &C,
     sleeper: &S,
+    progress: impl FnMut(&RenewResult),
+) -> Result<RenewReport, RedeemError>
+where
+    C: Clock + Clone + 'static,
+    S: Sleeper + Clone + 'static,
+{
+    renew_publishing(
+        vault,
+        selection,
+        options,
+        http,
+        clock,
+        sleeper,
+        progress,
+        |_| {},
+    )
+    .await
+}
+
+/// [`renew`], showing `stored` the vault after each group of tokens is stored: a
+/// gateway then serves the renewed records at once and lets the older copy of
+/// each go while the run goes on, rather than holding both until it ends.
+#[allow(clippy::too_many_arguments)]
+pub async fn renew_publishing<C, S>(
+    vault: &mut Vault,
+    selection: &Selection,
+    options: &RenewOptions,
+    http: &HttpClient,
+    clock: &C,
+    sleeper: &S,
     mut progress: impl FnMut(&RenewResult),
+    mut stored: impl FnMut(&Vault),
 ) -> Result<RenewReport, RedeemError>
 where
     C: Clock + Clone + 'static,
@@ -278,6 +309,7 @@ where
                 vault, group, &client, selection, started_at, options, clock, sleeper, &mut tally,
             )
             .await?;
+            stored(vault);
         }
     }
     Ok(RenewReport {

@@ -6,4 +6,6 @@ pub mod engine;
 mod workers;
 
 pub use due::{Decision, decide, jitter};
-pub use engine::{RenewOptions, RenewOutcome, RenewReport, RenewResult, Selection, renew};
+pub use engine::{
+    RenewOptions, RenewOutcome, RenewReport, RenewResult, Selection, renew, renew_publishing,
+};

@@ -186,8 +186,11 @@ pub(super) fn put_token(
     mut record: TokenRecord,
 ) {
     record.at_risk = false;
-    if data.token_by_id(id).is_none() {
-        return;
+    // An unchanged record stays shared: a mapping is copied only to change it.
+    match data.token_by_id(id) {
+        None => return,
+        Some(owner) if *owner.record() == record => return,
+        Some(_) => {}
     }
     if let Some(place) = std::sync::Arc::make_mut(data).token_by_id_mut(id) {
         *place = record;

@@ -38,16 +38,9 @@ impl Lease {
                     _ = stop.cancelled() => return,
                     _ = tokio::time::sleep(LEASE / 3) => {}
                 }
-                if let Ok(db) = task_shared.client().await {
-                    let lease = format!("{} seconds", LEASE.as_secs());
-                    let _ = db
-                        .execute(
-                            "UPDATE tokendesk_locks SET expires_at = now() + $4::text::interval
-                             WHERE vault = $1 AND token = $2 AND holder = $3",
-                            &[&task_shared.vault, &task_token, &task_holder, &lease],
-                        )
-                        .await;
-                }
+                // Boxed: the database call's state is large, and a keep-alive
+                // holds hundreds of leases whose tasks mostly sleep.
+                Box::pin(extend(&task_shared, &task_token, &task_holder)).await;
             }
         });
         Lease {
@@ -57,6 +50,20 @@ impl Lease {
             holder,
             renewing,
         }
+    }
+}
+
+/// Extends this holder's lease on `token` (never another holder's).
+async fn extend(shared: &Shared, token: &str, holder: &str) {
+    if let Ok(db) = shared.client().await {
+        let lease = format!("{} seconds", LEASE.as_secs());
+        let _ = db
+            .execute(
+                "UPDATE tokendesk_locks SET expires_at = now() + $4::text::interval
+                 WHERE vault = $1 AND token = $2 AND holder = $3",
+                &[&shared.vault, &token, &holder, &lease],
+            )
+            .await;
     }
 }
 

@@ -367,9 +367,15 @@ impl Shared {
             cache.revisions.insert(key, revision);
         }
         // The records as stored: what the rows hold, nothing that is not stored.
+        // Only a record marked at risk is copied to clear the mark: the others
+        // stay shared with the caller's records (ten thousand mappings copied on
+        // every whole write were a gateway's peak memory).
         let mut stored = data.clone();
-        for record in stored.records_by_id_mut().into_values() {
-            record.at_risk = false;
+        for source in stored.data_sources.iter_mut() {
+            source.token.at_risk = false;
+            for mapping in source.users.iter_mut().filter(|m| m.token.at_risk) {
+                std::sync::Arc::make_mut(mapping).token.at_risk = false;
+            }
         }
         cache.data = std::sync::Arc::new(stored);
         cache.generation = data.generation;
