@@ -73,6 +73,10 @@ impl Shared {
                 else {
                     continue;
                 };
+                if went_back(&cache, &key, revision) {
+                    // The newer record read before stays (see `newer_than_row`).
+                    continue;
+                }
                 let record = rows::token_record(&key, &plain)?;
                 put_token(&mut cache.data, &id, record);
                 cache.refused.remove(&key);
@@ -115,7 +119,9 @@ impl Shared {
         fresh
             .revisions
             .extend(opened.into_iter().map(|(key, revision, _)| (key, revision)));
-        *self.cache.lock().unwrap_or_else(|e| e.into_inner()) = fresh;
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        keep_newer_tokens(&cache, &mut fresh);
+        *cache = fresh;
         Ok(None)
     }
 
@@ -174,6 +180,48 @@ impl Shared {
         let opened: Result<_, std::convert::Infallible> =
             join::on_cores(rows, |part| Ok(open(part)));
         opened.unwrap_or_else(|never| match never {})
+    }
+}
+
+/// Whether the token row `key`, read at `revision`, is older than the row this
+/// process read or wrote before: put back by hand (one row restored from a dump,
+/// say), without a new generation.
+fn went_back(cache: &Cache, key: &RowKey, revision: i64) -> bool {
+    let older = key.kind == "token"
+        && cache
+            .revisions
+            .get(key)
+            .is_some_and(|seen| revision < *seen);
+    if older {
+        tracing::error!(
+            id = %key.id,
+            row = revision,
+            "a shared-vault token row went back to an older revision (restored by hand?); tokendesk keeps the newer record it read before and stores it again with the next write"
+        );
+    }
+    older
+}
+
+/// A whole read keeps, for every token row that went back, the newer record the
+/// old cache held and the revision it was read at: its older refresh token may
+/// be rotated away, and the guarded path then redeems the newer one and writes
+/// it back (see `newer_than_row`).
+fn keep_newer_tokens(old: &Cache, fresh: &mut Cache) {
+    let went: Vec<(RowKey, i64)> = fresh
+        .revisions
+        .iter()
+        .filter(|(key, revision)| went_back(old, key, **revision))
+        .filter_map(|(key, _)| Some((key.clone(), *old.revisions.get(key)?)))
+        .collect();
+    for (key, seen) in went {
+        let Some(id) = TokenId::from_file_stem(&key.id) else {
+            continue;
+        };
+        let Some(newer) = old.data.token_by_id(&id).map(|o| o.record().clone()) else {
+            continue;
+        };
+        put_token(&mut fresh.data, &id, newer);
+        fresh.revisions.insert(key, seen);
     }
 }
 

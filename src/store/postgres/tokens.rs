@@ -67,9 +67,37 @@ impl Shared {
                 continue;
             };
             let record = rows::token_record(&key, &plain)?;
+            let record = self.newer_than_row(&key, revision, id).unwrap_or(record);
             read.insert(*id, (revision, record));
         }
         Ok((generation, read))
+    }
+
+    /// The newer record this process knows for a token row that went back to an
+    /// older revision (one row restored by hand, or copied back from a dump,
+    /// without a new generation): its refresh token may be rotated away, and
+    /// sending it could make the provider revoke the grant. The newer record is
+    /// read in its place, so the guarded path redeems the newest token and its
+    /// write (compare-and-swap on the row as it is) puts that back in the row.
+    fn newer_than_row(
+        &self,
+        key: &RowKey,
+        revision: i64,
+        id: &TokenId,
+    ) -> Option<crate::vault::TokenRecord> {
+        let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        let seen = *cache.revisions.get(key)?;
+        if revision >= seen {
+            return None;
+        }
+        let newer = cache.data.token_by_id(id)?.record().clone();
+        tracing::error!(
+            id = %key.id,
+            row = revision,
+            seen,
+            "a shared-vault token row went back to an older revision (restored by hand?); tokendesk uses the newer record it read before and stores it again with the next write"
+        );
+        Some(newer)
     }
 
     /// The newest of the token records `ids`, with the vault's generation.
@@ -212,23 +240,24 @@ impl Shared {
         }))
     }
 
-    /// Keeps this process's cache current after a record-level write: when it was
-    /// at the generation before, it moves on with the written rows; otherwise the
-    /// next read catches up with every row changed since, these included.
+    /// Keeps this process's cache current after a record-level write. The
+    /// written rows always go in, with their revisions (what a row that went back
+    /// is judged against must be the newest this process wrote); the cache's
+    /// generation moves on only when it was at the generation before, otherwise
+    /// the next read catches up with every row changed since.
     fn remember_tokens(
         &self,
         next: u64,
         written: Vec<(RowKey, i64, TokenId, crate::vault::TokenRecord)>,
     ) {
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        if cache.generation + 1 != next {
-            return;
-        }
         for (key, revision, id, record) in written {
             super::catch_up::put_token(&mut cache.data, &id, record);
             cache.revisions.insert(key, revision);
         }
-        std::sync::Arc::make_mut(&mut cache.data).generation = next;
-        cache.generation = next;
+        if cache.generation + 1 == next {
+            std::sync::Arc::make_mut(&mut cache.data).generation = next;
+            cache.generation = next;
+        }
     }
 }
