@@ -284,6 +284,10 @@ impl Shared {
         data.generation = u64::try_from(next).unwrap_or(0);
         let diff = rows::changed(&before, &data)?;
         let mut written = Vec::new();
+        // Each row is written only where it is not newer than the revision this
+        // process read: a writer whose copy is behind is refused; a row put back
+        // by hand to an older revision gets the newer record this process kept
+        // for it (see `catch_up::keep_newer_tokens`).
         for (key, plain) in &diff.written {
             let old = self
                 .cache
@@ -308,7 +312,7 @@ impl Shared {
                      ON CONFLICT (vault, kind, id) DO UPDATE
                        SET revision = EXCLUDED.revision, changed_in = EXCLUDED.changed_in,
                            sealed = EXCLUDED.sealed, key_version = EXCLUDED.key_version
-                       WHERE tokendesk_records.revision = $7",
+                       WHERE tokendesk_records.revision <= $7",
                     &[&self.vault, &key.kind, &key.id, &revision, &next, &sealed, &old.unwrap_or(0), &version],
                 )
                 .await?;
