@@ -186,7 +186,7 @@ impl Shared {
 /// Whether the token row `key`, read at `revision`, is older than the row this
 /// process read or wrote before: put back by hand (one row restored from a dump,
 /// say), without a new generation.
-fn went_back(cache: &Cache, key: &RowKey, revision: i64) -> bool {
+pub(super) fn went_back(cache: &Cache, key: &RowKey, revision: i64) -> bool {
     let older = key.kind == "token"
         && cache
             .revisions
@@ -196,7 +196,7 @@ fn went_back(cache: &Cache, key: &RowKey, revision: i64) -> bool {
         tracing::error!(
             id = %key.id,
             row = revision,
-            "a shared-vault token row went back to an older revision (restored by hand?); tokendesk keeps the newer record it read before and stores it again with the next write"
+            "a shared-vault token row went back to an older revision (restored by hand?); tokendesk uses the newer record it read before and stores it again with the next write"
         );
     }
     older

@@ -86,17 +86,10 @@ impl Shared {
         id: &TokenId,
     ) -> Option<crate::vault::TokenRecord> {
         let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        let seen = *cache.revisions.get(key)?;
-        if revision >= seen {
+        if !super::catch_up::went_back(&cache, key, revision) {
             return None;
         }
         let newer = cache.data.token_by_id(id)?.record().clone();
-        tracing::error!(
-            id = %key.id,
-            row = revision,
-            seen,
-            "a shared-vault token row went back to an older revision (restored by hand?); tokendesk uses the newer record it read before and stores it again with the next write"
-        );
         Some(newer)
     }
 

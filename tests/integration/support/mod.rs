@@ -9,6 +9,8 @@ pub mod mail;
 pub mod plain_window;
 pub mod provider;
 pub mod webhook;
+#[cfg(unix)]
+pub mod xvfb;
 
 use std::path::PathBuf;
 

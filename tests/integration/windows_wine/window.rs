@@ -9,6 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::{Wine, ok};
+use crate::support::xvfb::Xvfb;
 
 struct Killed(Child);
 
@@ -17,13 +18,6 @@ impl Drop for Killed {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-/// An X display number nobody uses on this host.
-fn free_display() -> u32 {
-    (90..140)
-        .find(|n| !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists())
-        .expect("a free X display")
 }
 
 fn on_display(display: &str, program: &str, args: &[&str]) -> std::process::Output {
@@ -94,32 +88,10 @@ fn windows_wine_window_draws_the_data_sources_and_opens_the_edit_dialog() {
         "--account",
         "portal@contoso.com",
     ]));
-    let number = free_display();
-    let display = format!(":{number}");
-    let _xvfb = Killed(
-        Command::new("Xvfb")
-            .args([
-                display.as_str(),
-                "-screen",
-                "0",
-                "1280x860x24",
-                "-nolisten",
-                "tcp",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("Xvfb"),
-    );
-    let socket = PathBuf::from(format!("/tmp/.X11-unix/X{number}"));
+    // Its socket is in the host's /tmp/.X11-unix, which the chroot binds.
+    let xvfb = Xvfb::start("1280x860x24");
+    let display = xvfb.display.clone();
     let started = Instant::now();
-    while !socket.exists() {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "Xvfb did not start"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
     let window = Killed(
         wine.command(&[], &[("DISPLAY", &display)])
             .stdout(Stdio::null())
