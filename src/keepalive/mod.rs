@@ -3,6 +3,7 @@
 
 pub mod due;
 pub mod engine;
+mod report;
 mod workers;
 
 pub use due::{Decision, decide, jitter};

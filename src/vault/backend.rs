@@ -54,11 +54,12 @@ pub enum Records {
         based_on: u64,
         generation: u64,
         records: TokenMap,
-        /// The store's own records at `generation`, when it keeps them (the
-        /// shared vault's cache): a handle that was at `based_on`, and whose
-        /// `records` are the copy's own, takes them instead of copying the
-        /// records into its own, so one rotated mapping is held once per
-        /// process, not once per handle.
+        /// The store's own records, when it keeps them (the shared vault's
+        /// cache), at their own generation: a handle that was at `based_on`,
+        /// when they are at `generation` and its `records` are the copy's own,
+        /// takes them whole; otherwise it takes each mapping of the copy that
+        /// holds the record it read or wrote. Either way one rotated mapping is
+        /// held once per process, not once per handle.
         snapshot: Option<std::sync::Arc<VaultData>>,
     },
 }

@@ -213,14 +213,7 @@ impl Vault {
     /// memory stay as they were): see [`Vault::accept_rollback`].
     pub fn reload(&mut self) -> Result<bool, VaultError> {
         let before = self.data.generation;
-        let floor = self.floor();
-        if let Some(records) = self.store.read_since(before)? {
-            // Only rotations since: put them in place instead of reading all.
-            let ids: Vec<TokenId> = match &records {
-                Records::Tokens { records, .. } => records.keys().copied().collect(),
-                Records::Whole(_) => Vec::new(),
-            };
-            self.take(records, &ids, Some(floor))?;
+        if self.catch_up()? {
             return Ok(self.data.generation != before);
         }
         let floor = self.floor();
@@ -229,6 +222,22 @@ impl Vault {
         let changed = fresh.generation != self.data.generation;
         self.data = Arc::new(fresh);
         Ok(changed)
+    }
+
+    /// Takes what other processes stored since, where the store tells that
+    /// cheaply (a shared store's rows changed since, put in place); false, and
+    /// nothing read, where only a whole read would tell (a file).
+    pub fn catch_up(&mut self) -> Result<bool, VaultError> {
+        let floor = self.floor();
+        let Some(records) = self.store.read_since(self.data.generation)? else {
+            return Ok(false);
+        };
+        let ids: Vec<TokenId> = match &records {
+            Records::Tokens { records, .. } => records.keys().copied().collect(),
+            Records::Whole(_) => Vec::new(),
+        };
+        self.take(records, &ids, Some(floor))?;
+        Ok(true)
     }
 
     /// Reads just the token records `ids` again (a store that keeps records apart
@@ -296,7 +305,7 @@ impl Vault {
                         self.newest_seen.fetch_max(generation, Ordering::SeqCst);
                     }
                 }
-                if let Some(snapshot) = snapshot
+                if let Some(snapshot) = &snapshot
                     && snapshot.generation == generation
                     && self.data.generation == based_on
                     && ids
@@ -307,7 +316,7 @@ impl Vault {
                     // store's copy: share it rather than copy into our own. (The
                     // records just read or written must be the copy's own: a row
                     // changed behind the generation's back is taken as read.)
-                    self.data = snapshot;
+                    self.data = snapshot.clone();
                     return Ok(());
                 }
                 if ids.is_empty() && based_on == generation {
@@ -324,6 +333,13 @@ impl Vault {
                     // was a keep-alive's largest peak.
                     if let (Some(owner), Some(record)) = (data.token_by_id(id), &record)
                         && owner.record() == record
+                    {
+                        continue;
+                    }
+                    // The store's copy of this mapping, when it is ours with this
+                    // record, is taken rather than copied into our own.
+                    if let (Some(store), Some(record)) = (&snapshot, &record)
+                        && data.share_mapping(store, id, record)
                     {
                         continue;
                     }

@@ -247,6 +247,54 @@ impl VaultData {
         }
     }
 
+    /// Makes token `id`'s mapping the very one `other` holds when that one is this
+    /// mapping with `record` as its token: an equal copy is then held once (a
+    /// handle takes the store's copy of a record it just wrote or read instead of
+    /// making its own). False, and nothing changed, otherwise.
+    pub fn share_mapping(&mut self, other: &VaultData, id: &TokenId, record: &TokenRecord) -> bool {
+        let Some(mapping) = id.mapping else {
+            return false;
+        };
+        let Some(theirs) = other
+            .data_sources
+            .iter()
+            .find(|d| d.id == id.source)
+            .and_then(|d| d.users.iter().find(|m| m.id == mapping))
+        else {
+            return false;
+        };
+        if theirs.token != *record {
+            return false;
+        }
+        let Some(ours) = self
+            .data_sources
+            .iter_mut()
+            .find(|d| d.id == id.source)
+            .and_then(|d| d.users.iter_mut().find(|m| m.id == mapping))
+        else {
+            return false;
+        };
+        if Arc::ptr_eq(ours, theirs) {
+            return true;
+        }
+        // Every field but the token, named, so a new field is not left out.
+        let UserMapping {
+            id: _,
+            app_user,
+            exchange_user,
+            server_url,
+            token: _,
+        } = &**theirs;
+        if ours.app_user != *app_user
+            || ours.exchange_user != *exchange_user
+            || ours.server_url != *server_url
+        {
+            return false;
+        }
+        *ours = theirs.clone();
+        true
+    }
+
     /// Every token record by id, in one pass (for writes that store many results).
     pub fn records_by_id_mut(&mut self) -> std::collections::HashMap<TokenId, &mut TokenRecord> {
         let mut records = std::collections::HashMap::new();

@@ -156,6 +156,7 @@ fn every_reader_of_one_store_shares_one_copy_of_the_records() {
     }
 
     // Another machine rotates USER/7: both take it, and the rest stays shared.
+    let before: Vec<_> = (0..20).map(|n| mapping(&a, n)).collect();
     let target = TokenTarget::user("A", "USER/7");
     first
         .update(|data| {
@@ -178,6 +179,15 @@ fn every_reader_of_one_store_shares_one_copy_of_the_records() {
     for n in 0..20 {
         assert!(Arc::ptr_eq(&mapping(&a, n), &mapping(&b, n)), "mapping {n}");
     }
+    // The catch-up put the one rotated row in place instead of reading every row
+    // again: the other mappings are the very ones held before.
+    for (n, held) in before.iter().enumerate() {
+        assert_eq!(
+            Arc::ptr_eq(held, &mapping(&a, n)),
+            n != 7,
+            "mapping {n} after another machine's rotation"
+        );
+    }
 
     // A rotation this process stores itself, record by record (the guarded
     // path's write): the writer and the other reader share it as well.
@@ -198,6 +208,47 @@ fn every_reader_of_one_store_shares_one_copy_of_the_records() {
     assert_eq!(
         token.refresh_token.as_ref().map(Secret::expose),
         Some("rotated here")
+    );
+
+    // A rotation stored here while another machine's write is not read yet (two
+    // gateways renewing at once): the store's records are not at the writer's
+    // generation, yet the writer takes the store's copy of the mapping it wrote
+    // instead of keeping one of its own.
+    first
+        .update(|data| {
+            let record = data.token_mut(&TokenTarget::user("A", "USER/9"))?;
+            record.refresh_token = Some(Secret::new("elsewhere again"));
+            record.revision += 1;
+            Ok(())
+        })
+        .expect("store");
+    let id = a
+        .data()
+        .token_id(&TokenTarget::user("A", "USER/3"))
+        .expect("id");
+    let mut reservation = a.reserve_write(4096).expect("reserve");
+    a.update_tokens_reserved(&mut reservation, &[id], |records| {
+        let record = records.get_mut(&id).expect("record");
+        record.refresh_token = Some(Secret::new("rotated here too"));
+        record.revision += 1;
+        Ok(())
+    })
+    .expect("store");
+    b.reload().expect("reload");
+    for n in 0..20 {
+        assert!(
+            Arc::ptr_eq(&mapping(&a, n), &mapping(&b, n)) || n == 9,
+            "mapping {n}"
+        );
+    }
+    assert_eq!(
+        b.data()
+            .token(&TokenTarget::user("A", "USER/9"))
+            .expect("token")
+            .refresh_token
+            .as_ref()
+            .map(Secret::expose),
+        Some("elsewhere again")
     );
 }
 
@@ -905,6 +956,65 @@ fn fifty_requests_over_two_gateways_on_two_homes_make_one_redemption() {
             .len(),
         1,
         "one redemption across both gateways"
+    );
+    assert_eq!(provider.replays(), 0);
+}
+
+#[test]
+fn a_keep_alive_run_takes_another_machines_changes_between_its_groups() {
+    let Some(url) = fresh_database() else { return };
+    let provider = TestProvider::oidc();
+    // More tokens than one group (512): the run stores them in two.
+    let (mut vault, _store, _home, _) = shared_vault(&provider, &url, 520);
+    let other_home = crate::support::temp_dir();
+    let (other, _) = PostgresStore::open(other_home.path(), &url, &machine()).expect("join");
+    let mut other = Vault::with_backend(Arc::new(other)).expect("read");
+    let target = TokenTarget::user("A", "USER/0");
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 12, 24).expect("date");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut groups = 0;
+    let mut seen_between = None;
+    let report = runtime.block_on(tokendesk::desk::tokens::renew_publishing(
+        &mut vault,
+        &tokendesk::desk::tokens::Selection::All,
+        &tokendesk::desk::tokens::RenewOptions::default(),
+        &SystemClock,
+        &tokendesk::desk::model::TokioSleeper,
+        |stored| {
+            groups += 1;
+            if groups == 1 {
+                // Another machine changes a token of the first group.
+                other.reload().expect("reload");
+                other
+                    .update(|data| {
+                        let record = data.token_mut(&target)?;
+                        record.reminder_shown_on = Some(day);
+                        record.revision += 1;
+                        Ok(())
+                    })
+                    .expect("the other machine stores");
+            } else if groups == 2 {
+                seen_between = Some(
+                    stored
+                        .data()
+                        .token(&target)
+                        .expect("token")
+                        .reminder_shown_on,
+                );
+            }
+        },
+    ));
+    let report = report.expect("the run");
+    assert_eq!(report.counts().renewed, 521, "{:?}", report.counts());
+    assert_eq!(groups, 2);
+    assert_eq!(
+        seen_between,
+        Some(Some(day)),
+        "the run's vault after its second group holds the other machine's change"
     );
     assert_eq!(provider.replays(), 0);
 }

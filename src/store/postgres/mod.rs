@@ -392,7 +392,7 @@ impl Backend for PostgresStore {
             based_on: generation,
             generation,
             records,
-            snapshot: self.shared.snapshot_at(generation),
+            snapshot: Some(self.shared.snapshot()),
         })
     }
 
@@ -417,7 +417,7 @@ impl Backend for PostgresStore {
             based_on: written.based_on,
             generation: written.generation,
             records: written.records,
-            snapshot: self.shared.snapshot_at(written.generation),
+            snapshot: Some(self.shared.snapshot()),
         })
     }
 

@@ -159,11 +159,12 @@ impl Shared {
         Ok(Some((cache.generation, records, Some(cache.data.clone()))))
     }
 
-    /// This process's records, when they are at exactly `generation`.
-    pub(super) fn snapshot_at(&self, generation: u64) -> Option<std::sync::Arc<VaultData>> {
+    /// This process's records as they are now (at their own generation): a
+    /// handle takes them whole when they are at the generation it reached, and
+    /// otherwise each mapping that holds what it read or wrote.
+    pub(super) fn snapshot(&self) -> std::sync::Arc<VaultData> {
         let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        (cache.generation == generation && cache.data.generation == generation)
-            .then(|| cache.data.clone())
+        cache.data.clone()
     }
 
     /// The vault's generation as the database has it now. Asked often (a
