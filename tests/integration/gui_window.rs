@@ -62,18 +62,25 @@ fn the_window_opens_and_is_photographed() {
     );
 
     let started = Instant::now();
-    let mut app = Command::new(support::bin())
-        .env("TOKENDESK_HOME", home.path())
-        .env("TOKENDESK_PASSPHRASE", "window test")
-        .env("TOKENDESK_LANG", "en-GB")
-        .env("DISPLAY", &display)
-        .env_remove("WAYLAND_DISPLAY")
-        .env("XDG_CONFIG_HOME", home.path())
-        .env("XDG_DATA_HOME", home.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let launch = || {
+        Command::new(support::bin())
+            .env("TOKENDESK_HOME", home.path())
+            .env("TOKENDESK_PASSPHRASE", "window test")
+            .env("TOKENDESK_LANG", "en-GB")
+            .env("DISPLAY", &display)
+            .env_remove("WAYLAND_DISPLAY")
+            .env("XDG_CONFIG_HOME", home.path())
+            .env("XDG_DATA_HOME", home.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    // Once in three full runs beside 240 other tests (never alone, nor under a CPU
+    // hog) the app ended before its window with an X connection error; what it said
+    // is printed, and it is started again, up to three times in all.
+    let mut app = launch();
+    let mut exits = Vec::new();
     let mut window = None;
     while started.elapsed() < Duration::from_secs(30) {
         let found = Command::new("xdotool")
@@ -97,7 +104,11 @@ fn the_window_opens_and_is_photographed() {
                 .unwrap()
                 .read_to_string(&mut stderr)
                 .unwrap();
-            panic!("the app exited with {status} before showing a window: {stderr}");
+            let said = format!("the app exited with {status} before showing a window: {stderr}");
+            eprintln!("{said}");
+            exits.push(said);
+            assert!(exits.len() < 3, "{exits:#?}");
+            app = launch();
         }
         std::thread::sleep(Duration::from_millis(100));
     }
